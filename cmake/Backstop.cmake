@@ -1,0 +1,58 @@
+# Warnings, sanitizers and one-line helpers for libraries, tests, fuzzers, benches.
+
+add_library(backstop_flags INTERFACE)
+target_compile_options(backstop_flags INTERFACE -Wall -Wextra -Wpedantic -Wshadow
+  -Wnon-virtual-dtor -Wcast-align -Wunused -Wnull-dereference -Wimplicit-fallthrough)
+if(BACKSTOP_WERROR)
+  target_compile_options(backstop_flags INTERFACE -Werror)
+endif()
+target_include_directories(backstop_flags INTERFACE ${PROJECT_SOURCE_DIR}/src)
+target_compile_definitions(backstop_flags INTERFACE
+  BACKSTOP_VERSION="${PROJECT_VERSION}"
+  BACKSTOP_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+
+if(BACKSTOP_SANITIZE)
+  add_compile_options(-fsanitize=${BACKSTOP_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${BACKSTOP_SANITIZE})
+endif()
+
+# backstop_library(NAME SOURCES... [DEPS libs...])
+function(backstop_library name)
+  cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${A_SOURCES})
+  target_link_libraries(${name} PUBLIC backstop_flags ${A_DEPS})
+endfunction()
+
+# backstop_test(NAME SOURCES... [DEPS libs...] [LABELS l...]): a gtest binary run by ctest.
+function(backstop_test name)
+  cmake_parse_arguments(A "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  if(NOT BACKSTOP_BUILD_TESTS OR BACKSTOP_FUZZ_ONLY)
+    return()
+  endif()
+  add_executable(${name} ${A_SOURCES})
+  target_link_libraries(${name} PRIVATE backstop_flags ${A_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
+  add_test(NAME ${name} COMMAND ${name})
+  if(NOT A_LABELS)
+    set(A_LABELS unit)
+  endif()
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 300)
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT}
+    ENVIRONMENT "BACKSTOP_SHARED=${PROJECT_SOURCE_DIR}/../shared;BACKSTOP_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()
+
+# backstop_fuzzer(NAME SOURCE [DEPS libs...]): a libFuzzer target; seeds in fuzz/corpus/NAME.
+function(backstop_fuzzer name)
+  cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${A_SOURCES})
+  target_link_libraries(${name} PRIVATE backstop_flags ${A_DEPS})
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+endfunction()
+
+# backstop_bench(NAME SOURCES... [DEPS libs...])
+function(backstop_bench name)
+  cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${A_SOURCES})
+  target_link_libraries(${name} PRIVATE backstop_flags ${A_DEPS} benchmark::benchmark)
+endfunction()

@@ -1,0 +1,10 @@
+#include "app/commands.h"
+
+namespace backstop::app {
+
+const Command kCommands[] = {
+    {"version", add_version},
+};
+const std::size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
+
+}  // namespace backstop::app

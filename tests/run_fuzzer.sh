@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# run_fuzzer.sh BINARY SEED_DIR SECONDS WORK_DIR
+# Runs one libFuzzer target for SECONDS over a fresh work corpus, seeded from
+# SEED_DIR (in the repo) and, when BACKSTOP_SHARED is set, the labelled mail in
+# $BACKSTOP_SHARED/corpora (read only; libFuzzer writes only to WORK_DIR).
+# Exits non-zero on any crash, leak, timeout or sanitizer report.
+set -euo pipefail
+bin=$1 seeds=$2 secs=$3 work=$4
+if [[ ! -x $bin ]]; then
+  echo "run_fuzzer: $bin not built (run the fuzz preset)" >&2
+  exit 1
+fi
+rm -rf "$work" && mkdir -p "$work/corpus" "$work/artifacts"
+dirs=("$work/corpus")
+[[ -d $seeds ]] && dirs+=("$seeds")
+if [[ -n ${BACKSTOP_SHARED:-} && -d $BACKSTOP_SHARED/corpora ]]; then
+  dirs+=("$BACKSTOP_SHARED/corpora")
+fi
+exec "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=262144 \
+  -artifact_prefix="$work/artifacts/" -print_final_stats=1 "${dirs[@]}"
