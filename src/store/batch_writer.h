@@ -1,0 +1,70 @@
+// BatchWriter: lets event-loop threads hand writes to a background thread that
+// commits them in batches (one Store::apply — one LMDB transaction — per batch),
+// so a write never blocks an event loop on disk.
+//
+// Contract: enqueue() never blocks on I/O (it takes a short mutex); when the
+// queue holds kMaxQueuedWrites ops it refuses the op (returns false) instead of
+// growing without bound — the caller counts it as a lost best-effort write.
+// flush() waits until every op enqueued before the call has been applied and
+// returns the first error seen since the previous flush (ok if none). The
+// destructor flushes and joins the thread.
+//
+// Thread-safety: enqueue/flush/stats may be called from any thread. The Store
+// is not owned and must outlive the writer.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "store/store.h"
+
+namespace backstop::store {
+
+// Bounds memory if the disk stalls: ~64 Ki small records is a few MiB.
+inline constexpr std::size_t kMaxQueuedWrites = 64 * 1024;
+// Ops per transaction: large enough to amortise the commit, small enough that a
+// batch's write lock is held only for milliseconds.
+inline constexpr std::size_t kMaxBatchOps = 1024;
+
+struct BatchWriterStats {
+  std::uint64_t applied = 0;   // ops committed
+  std::uint64_t batches = 0;   // transactions committed or failed
+  std::uint64_t failed = 0;    // ops in failed batches
+  std::uint64_t refused = 0;   // ops refused because the queue was full
+};
+
+class BatchWriter {
+ public:
+  explicit BatchWriter(Store& store);
+  ~BatchWriter();
+  BatchWriter(const BatchWriter&) = delete;
+  BatchWriter& operator=(const BatchWriter&) = delete;
+
+  // Queues one write; false if the queue is full or the writer is stopping.
+  bool enqueue(WriteOp op);
+  // Waits for everything enqueued so far; the first error since the last flush.
+  Status flush();
+  BatchWriterStats stats() const;
+
+ private:
+  void run();
+
+  Store& store_;
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::deque<WriteOp> queue_;
+  std::uint64_t enqueued_seq_ = 0;  // ops accepted so far
+  std::uint64_t done_seq_ = 0;      // ops applied or failed so far
+  std::optional<Error> first_error_;
+  BatchWriterStats stats_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts after the members above exist
+};
+
+}  // namespace backstop::store

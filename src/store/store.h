@@ -1,0 +1,226 @@
+// The store: everything backstop remembers between messages, behind one
+// interface with several backends (LMDB embedded, in-memory for tests; a Redis
+// backend can follow — no backend type appears here).
+//
+// Contents:
+//  - ledger: outbound Message-ID -> {time, envelope sender, recipients}, expired
+//    after Options::ledger_ttl (default 30 days) counted from the entry's time;
+//  - correspondents: local user -> external addresses written to, with last time;
+//  - counters: integer windows for rate limits, atomic across threads and (LMDB)
+//    processes, reset once their expiry has passed;
+//  - records: small key -> bytes facts other features keep, with an expiry;
+//  - listings: DNSBL state per IP (hits by kind, first/last seen, evidence),
+//    plus an allowlist of CIDRs that are never listed.
+//
+// Errors: every call returns Result/Status. Absence is not an error (an empty
+// optional); kInvalidArgument for bad keys (empty, over the named limits below),
+// kUnavailable when the backend cannot serve (map full and not growable, I/O
+// failure, Redis down) — the mail path maps it to 4xx; kMalformed when stored
+// bytes are damaged.
+//
+// Time: "expired" is judged with the Clock given in Options; an expired item is
+// invisible to reads even before purge_expired() removes it.
+//
+// Thread-safety: every Store method is safe to call concurrently from any
+// thread. Calls are synchronous: reads are cheap (LMDB: a read-only snapshot,
+// no lock shared with writers); single writes commit one transaction each, so
+// event-loop threads should enqueue writes in a BatchWriter (batch_writer.h),
+// which commits many in one transaction on a background thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+
+namespace backstop::store {
+
+// LMDB's default maximum key size is 511 bytes; every composite key we build
+// stays below it.
+// Message-IDs longer than this are refused (RFC 5322 lines are <= 998 bytes,
+// real Message-IDs are < 100).
+inline constexpr std::size_t kMaxMessageIdBytes = 400;
+// RFC 5321 §4.5.3.1.3: a path is at most 256 octets.
+inline constexpr std::size_t kMaxAddressBytes = 256;
+// Recipients kept per ledger entry (Postfix's default smtpd_recipient_limit is 1000).
+inline constexpr std::size_t kMaxLedgerRecipients = 1000;
+// Counter and record keys are our own strings ("rl:sasl:alice:3600"...).
+inline constexpr std::size_t kMaxKeyBytes = 400;
+// Records hold small facts, not messages.
+inline constexpr std::size_t kMaxRecordBytes = 64 * 1024;
+// A listing kind is a short word ("bounce", "virus_notice"...).
+inline constexpr std::size_t kMaxKindBytes = 32;
+// Distinct kinds counted per listing; further kinds are folded into "other".
+inline constexpr std::size_t kMaxKindsPerListing = 16;
+
+inline constexpr std::int64_t kDay = 86400;
+inline constexpr std::int64_t kDefaultLedgerTtl = 30 * kDay;
+inline constexpr std::int64_t kDefaultCorrespondentTtl = 365 * kDay;
+
+// One outbound message.
+struct LedgerEntry {
+  std::int64_t time = 0;                // unix seconds it was sent (expiry counts from here)
+  std::string sender;                   // envelope sender; empty = null sender
+  std::vector<std::string> recipients;  // envelope recipients, at most kMaxLedgerRecipients
+  friend bool operator==(const LedgerEntry&, const LedgerEntry&) = default;
+};
+
+struct LedgerItem {
+  std::string message_id;
+  LedgerEntry entry;
+};
+
+struct Correspondent {
+  std::string address;     // the external address
+  std::int64_t last_seen;  // unix seconds of the last message to it
+  friend bool operator==(const Correspondent&, const Correspondent&) = default;
+};
+
+// What a spamtrap hit proves about a sending IP.
+struct Evidence {
+  std::string kind;        // classify kind name, <= kMaxKindBytes
+  std::string message_id;  // of the trapped message, may be empty
+  std::int64_t time = 0;   // unix seconds of the hit
+  friend bool operator==(const Evidence&, const Evidence&) = default;
+};
+
+struct Listing {
+  std::string ip;                              // canonical text (inet_ntop form)
+  std::map<std::string, std::uint64_t> hits;   // by kind
+  std::int64_t first_seen = 0;
+  std::int64_t last_seen = 0;
+  Evidence last_evidence;
+  bool listed = false;  // false when delisted by hand or allowlisted
+  std::uint64_t total_hits() const;
+  friend bool operator==(const Listing&, const Listing&) = default;
+};
+
+// Writes that can be batched (BatchWriter) and applied atomically (Store::apply).
+struct LedgerPut {
+  std::string message_id;
+  LedgerEntry entry;
+};
+struct CorrespondentSeen {
+  std::string local;     // local user address
+  std::string external;  // address written to
+  std::int64_t time = 0;
+};
+struct RecordPut {
+  std::string key;
+  std::string value;
+  std::int64_t expires_at = 0;  // unix seconds; 0 = never
+};
+struct RecordErase {
+  std::string key;
+};
+struct ListingHit {
+  std::string ip;
+  Evidence evidence;
+};
+using WriteOp = std::variant<LedgerPut, CorrespondentSeen, RecordPut, RecordErase, ListingHit>;
+
+struct Options {
+  const Clock* clock = nullptr;  // not owned, outlives the store; null = system_clock()
+  std::int64_t ledger_ttl = kDefaultLedgerTtl;
+  std::int64_t correspondent_ttl = kDefaultCorrespondentTtl;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // ---- ledger ----
+  // Inserts or replaces. kInvalidArgument on an empty or over-long id/address.
+  virtual Status ledger_put(std::string_view message_id, const LedgerEntry& entry) = 0;
+  // The entry, or nullopt when absent or expired.
+  virtual Result<std::optional<LedgerEntry>> ledger_get(std::string_view message_id) = 0;
+  // Up to `limit` newest unexpired entries, newest first.
+  virtual Result<std::vector<LedgerItem>> ledger_recent(std::size_t limit) = 0;
+  // Time of the first entry ever recorded (kept after that entry expires), for
+  // the ledger warm-up rule; nullopt before any.
+  virtual Result<std::optional<std::int64_t>> ledger_first_time() = 0;
+
+  // ---- correspondents ----
+  // Records that `local` wrote to `external` at `time` (last_seen = max).
+  virtual Status correspondent_record(std::string_view local, std::string_view external,
+                                      std::int64_t time) = 0;
+  // Last time `local` wrote to `external`; nullopt if never or expired.
+  virtual Result<std::optional<std::int64_t>> correspondent_last_seen(
+      std::string_view local, std::string_view external) = 0;
+  // Up to `limit` correspondents of `local`, in address order.
+  virtual Result<std::vector<Correspondent>> correspondents(std::string_view local,
+                                                            std::size_t limit) = 0;
+
+  // ---- counters ----
+  // Adds `delta` and returns the new value. A counter whose expiry has passed
+  // counts as 0; a counter created by this call gets `expires_at` (a fixed
+  // window: later calls do not move it).
+  virtual Result<std::int64_t> counter_add(std::string_view key, std::int64_t delta,
+                                           std::int64_t expires_at) = 0;
+  // Adds `delta` only if value + delta <= limit, atomically; true when added.
+  // Under any concurrency exactly floor(limit/delta) calls of a fresh window succeed.
+  virtual Result<bool> counter_add_if_below(std::string_view key, std::int64_t delta,
+                                            std::int64_t limit, std::int64_t expires_at) = 0;
+  // Current value (0 if absent or expired).
+  virtual Result<std::int64_t> counter_get(std::string_view key) = 0;
+
+  // ---- records ----
+  virtual Status record_put(std::string_view key, std::string_view value,
+                            std::int64_t expires_at) = 0;
+  virtual Result<std::optional<std::string>> record_get(std::string_view key) = 0;
+  virtual Status record_erase(std::string_view key) = 0;
+
+  // ---- DNSBL listings ----
+  // Counts one hit for `ip` (canonicalised; kInvalidArgument if not an IP):
+  // creates the listing or updates hits/last_seen/evidence, and sets
+  // listed = !allowlisted(ip). Returns the listing after the update.
+  virtual Result<Listing> listing_hit(std::string_view ip, const Evidence& evidence) = 0;
+  virtual Result<std::optional<Listing>> listing_get(std::string_view ip) = 0;
+  // Replaces a listing as given (e.g. listed=false for a manual delisting).
+  virtual Status listing_put(const Listing& listing) = 0;
+  // All listings, in key order.
+  virtual Result<std::vector<Listing>> listing_all() = 0;
+  // true if it existed.
+  virtual Result<bool> listing_remove(std::string_view ip) = 0;
+  // Allowlist of CIDRs ("192.0.2.0/24", "2001:db8::/32", or a bare IP).
+  virtual Status allowlist_add(std::string_view cidr) = 0;
+  virtual Result<bool> allowlist_remove(std::string_view cidr) = 0;
+  virtual Result<std::vector<std::string>> allowlist() = 0;
+  virtual Result<bool> allowlisted(std::string_view ip) = 0;
+
+  // ---- maintenance ----
+  // Applies all ops atomically in one transaction (the BatchWriter's path).
+  virtual Status apply(std::span<const WriteOp> ops) = 0;
+  // Removes expired ledger entries, correspondents, counters and records; returns
+  // how many items were removed.
+  virtual Result<std::size_t> purge_expired() = 0;
+};
+
+// In-memory backend for tests and `scan`: a mutex around maps.
+std::unique_ptr<Store> make_memory_store(Options options = {});
+
+struct LmdbOptions {
+  std::string dir;  // state directory; created (0700) if absent
+  // Initial map size; LMDB files are sparse, so this is address space, not disk.
+  std::size_t map_size = std::size_t{1} << 30;
+  // The map grows (doubling) on MDB_MAP_FULL up to this; beyond, kUnavailable.
+  std::size_t max_map_size = std::size_t{64} << 30;
+  // fsync each commit (durable across power loss). Off: survives process crashes only.
+  bool sync = true;
+};
+
+// LMDB backend: one environment in `lmdb.dir` (data.mdb + lock.mdb), named
+// sub-databases, MDB_NOTLS; several processes may open the same directory.
+// kEnvironment if the directory or environment cannot be opened.
+Result<std::unique_ptr<Store>> open_lmdb_store(const LmdbOptions& lmdb, Options options = {});
+
+}  // namespace backstop::store
