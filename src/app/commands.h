@@ -23,5 +23,6 @@ extern const std::size_t kCommandCount;
 
 // Registration functions, one per cmd_*.cc.
 void add_version(CLI::App& root, int* exit_code);
+void add_config(CLI::App& root, int* exit_code);
 
 }  // namespace backstop::app

@@ -1,0 +1,65 @@
+// backstop config check|dump|doc
+#include <cstdio>
+#include <string>
+
+#include "app/commands.h"
+#include "config/config.h"
+
+namespace backstop::app {
+namespace {
+
+struct ConfigOptions {
+  std::string file;
+  bool defaults = false;
+  bool changed = false;
+};
+
+// Loads --config FILE, or the defaults when no file is given.
+Result<config::Config> load(const std::string& file) {
+  if (file.empty()) return config::Config::defaults();
+  return config::Config::load_file(file);
+}
+
+}  // namespace
+
+void add_config(CLI::App& root, int* exit_code) {
+  auto opts = std::make_shared<ConfigOptions>();
+  auto* cmd = root.add_subcommand("config", "Check, dump or document the configuration");
+  cmd->require_subcommand(1);
+
+  auto* check = cmd->add_subcommand("check", "Parse a configuration file and report the first error");
+  check->add_option("-c,--config", opts->file, "TOML file (default: the embedded defaults)");
+  check->callback([opts, exit_code] {
+    auto cfg = load(opts->file);
+    if (!cfg) {
+      std::fprintf(stderr, "backstop: %s\n", cfg.error().message().c_str());
+      *exit_code = 2;
+      return;
+    }
+    std::printf("%s: OK\n", cfg->source().c_str());
+    *exit_code = 0;
+  });
+
+  auto* dump = cmd->add_subcommand("dump", "Print the effective configuration as TOML");
+  dump->add_option("-c,--config", opts->file, "TOML file");
+  dump->add_flag("--defaults", opts->defaults, "Print the embedded defaults");
+  dump->add_flag("--changed", opts->changed, "Print only keys set in the file");
+  dump->callback([opts, exit_code] {
+    auto cfg = opts->defaults ? Result<config::Config>(config::Config::defaults()) : load(opts->file);
+    if (!cfg) {
+      std::fprintf(stderr, "backstop: %s\n", cfg.error().message().c_str());
+      *exit_code = 2;
+      return;
+    }
+    std::fputs(cfg->dump(opts->changed).c_str(), stdout);
+    *exit_code = 0;
+  });
+
+  auto* doc = cmd->add_subcommand("doc", "Print the Markdown reference of every key");
+  doc->callback([exit_code] {
+    std::fputs(config::markdown_reference().c_str(), stdout);
+    *exit_code = 0;
+  });
+}
+
+}  // namespace backstop::app

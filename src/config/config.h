@@ -1,0 +1,80 @@
+// Configuration: one declarative table of keys (name, type, default, doc),
+// read from TOML. Every key has a default, so `backstop serve` runs with no
+// file; unknown keys, wrong types and bad values are errors with the key
+// named. `config dump --defaults` and docs/configuration.md come from the
+// same table (kKeys), like OpenDKIM's config table and `postconf -d`.
+// Thread-safety: a Config is an immutable value once loaded; reloads build a
+// new one and swap a shared_ptr.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/result.h"
+
+namespace backstop::config {
+
+enum class Type { kBool, kInt, kString, kStringList, kTableList };
+
+// One entry of an array of tables (e.g. [[dnsbl.zone]]): sub-key -> value
+// as text (strings as-is, numbers and booleans formatted, lists joined by ',').
+using Table = std::map<std::string, std::string>;
+using Value = std::variant<bool, std::int64_t, std::string, std::vector<std::string>, std::vector<Table>>;
+
+// A key of the table. `check` validates a value beyond its type (nullptr: any).
+struct KeyDef {
+  std::string_view name;          // dotted, e.g. "milter.listen"
+  Type type;
+  std::string_view default_toml;  // the default as a TOML value literal
+  std::string_view doc;           // one paragraph for docs/configuration.md
+  std::string_view allowed = {};  // for strings: "a|b|c" enumerates legal values
+  std::int64_t min = 0;           // for ints: inclusive range
+  std::int64_t max = INT64_MAX;
+  std::string_view table_keys = {};  // for table lists: "zone|action|codes|..." legal sub-keys
+};
+
+std::span<const KeyDef> keys();
+const KeyDef* find_key(std::string_view name);
+
+class Config {
+ public:
+  // The embedded defaults.
+  static Config defaults();
+  // Parses TOML text. kInvalidArgument naming the key (or line) on error.
+  static Result<Config> parse(std::string_view toml_text, std::string_view source_name = "config");
+  // Reads and parses a file. kNotFound / kEnvironment when unreadable.
+  static Result<Config> load_file(const std::string& path);
+
+  // Typed accessors. REQUIRES: `key` is in the table with that type
+  // (a mismatch is a broken invariant: it aborts).
+  bool get_bool(std::string_view key) const;
+  std::int64_t get_int(std::string_view key) const;
+  const std::string& get_string(std::string_view key) const;
+  const std::vector<std::string>& get_list(std::string_view key) const;
+  const std::vector<Table>& get_tables(std::string_view key) const;
+
+  // True when the value differs from the default (set in the file).
+  bool is_set(std::string_view key) const;
+  // Where the configuration came from ("defaults" or the file name).
+  const std::string& source() const noexcept { return source_; }
+
+  // TOML text of every key (only_changed: keys set in the file).
+  std::string dump(bool only_changed = false) const;
+
+ private:
+  std::map<std::string, Value, std::less<>> values_;
+  std::map<std::string, bool, std::less<>> set_;
+  std::string source_ = "defaults";
+  friend class Parser;
+};
+
+// Markdown reference of every key, generated from the table.
+std::string markdown_reference();
+
+}  // namespace backstop::config

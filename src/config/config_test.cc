@@ -1,0 +1,111 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace backstop::config {
+namespace {
+
+TEST(Config, DefaultsCoverEveryKey) {
+  Config c = Config::defaults();
+  EXPECT_EQ(c.get_string("milter.listen"), "inet:127.0.0.1:8895");
+  EXPECT_EQ(c.get_string("policy.listen"), "inet:127.0.0.1:8896");
+  EXPECT_EQ(c.get_string("metrics.listen"), "127.0.0.1:9895");
+  EXPECT_EQ(c.get_int("batv.lifetime_days"), 7);
+  EXPECT_EQ(c.get_list("outbound.daemon_names"), std::vector<std::string>{"ORIGINATING"});
+  EXPECT_TRUE(c.get_tables("dnsbl.zones").empty());
+  EXPECT_FALSE(c.is_set("milter.listen"));
+}
+
+TEST(Config, ParsesNestedAndDottedKeys) {
+  auto c = Config::parse(R"(
+batv.mode = "enforce"
+[milter]
+listen = "unix:/run/backstop/milter.sock"
+[domains]
+local = ["example.org", ".example.net"]
+[actions.bounce]
+unknown = "reject"
+[[dnsbl.zones]]
+zone = "ips.backscatterer.org"
+action = "reject"
+codes = ["127.0.0.2"]
+)");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->get_string("milter.listen"), "unix:/run/backstop/milter.sock");
+  EXPECT_EQ(c->get_list("domains.local").size(), 2u);
+  EXPECT_EQ(c->get_string("actions.bounce.unknown"), "reject");
+  EXPECT_EQ(c->get_string("actions.bounce.not_ours"), "reject");  // default kept
+  ASSERT_EQ(c->get_tables("dnsbl.zones").size(), 1u);
+  EXPECT_EQ(c->get_tables("dnsbl.zones")[0].at("codes"), "127.0.0.2");
+  EXPECT_EQ(c->get_string("batv.mode"), "enforce");
+  EXPECT_TRUE(c->is_set("milter.listen"));
+  EXPECT_FALSE(c->is_set("policy.listen"));
+}
+
+TEST(Config, Errors) {
+  struct Case { const char* text; const char* expect; };
+  const Case cases[] = {
+      {"milter.lisen = \"x\"", "unknown key 'milter.lisen'"},
+      {"batv.lifetime_days = \"7\"", "must be integer"},
+      {"batv.lifetime_days = 99", "between 1 and 30"},
+      {"batv.mode = \"strict\"", "must be one of enforce|tag|off"},
+      {"domains.local = [1, 2]", "must be array of strings"},
+      {"[[dnsbl.zones]]\nzone = \"a\"\nweight = 3", "unknown key 'weight'"},
+      {"milter.listen = ", "config:1"},  // syntax error names the line
+  };
+  for (const auto& c : cases) {
+    auto r = Config::parse(c.text);
+    ASSERT_FALSE(r) << c.text;
+    EXPECT_EQ(r.error().code(), Code::kInvalidArgument);
+    EXPECT_NE(r.error().message().find(c.expect), std::string::npos)
+        << c.text << " -> " << r.error().message();
+  }
+}
+
+TEST(Config, DumpRoundTrips) {
+  auto c = Config::parse(R"(
+domains.local = ["a.example", "quote\"d"]
+[[dnsbl.zones]]
+zone = "z.example"
+action = "tag"
+)");
+  ASSERT_TRUE(c);
+  std::string text = c->dump();
+  auto again = Config::parse(text, "dump");
+  ASSERT_TRUE(again) << again.error().to_string() << "\n" << text;
+  EXPECT_EQ(again->dump(), Config::parse(text, "dump")->dump());
+  EXPECT_EQ(again->get_list("domains.local"), c->get_list("domains.local"));
+  EXPECT_EQ(again->get_tables("dnsbl.zones")[0].at("action"), "tag");
+  // only_changed lists exactly the keys set in the file
+  std::string changed = c->dump(true);
+  EXPECT_NE(changed.find("domains.local"), std::string::npos);
+  EXPECT_EQ(changed.find("milter.listen"), std::string::npos);
+}
+
+TEST(Config, MissingFile) {
+  auto r = Config::load_file("/nonexistent/backstop.toml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Code::kNotFound);
+}
+
+// docs/configuration.md carries the generated reference; it must not drift.
+TEST(Config, DocumentationMatchesTable) {
+  std::ifstream in(std::string(BACKSTOP_SOURCE_DIR) + "/docs/configuration.md");
+  ASSERT_TRUE(in) << "docs/configuration.md missing";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string doc = ss.str();
+  for (const auto& k : keys()) {
+    EXPECT_NE(doc.find("`" + std::string(k.name) + "`"), std::string::npos)
+        << "docs/configuration.md does not document " << k.name;
+  }
+  EXPECT_NE(doc.find(markdown_reference()), std::string::npos)
+      << "docs/configuration.md is out of date: regenerate the reference with "
+         "`backstop config doc`";
+}
+
+}  // namespace
+}  // namespace backstop::config

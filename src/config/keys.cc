@@ -1,0 +1,155 @@
+// The configuration key table: the single source of every key, its type,
+// default and documentation (docs/configuration.md is generated from it).
+#include "config/config.h"
+
+namespace backstop::config {
+namespace {
+
+constexpr KeyDef kKeys[] = {
+    // --- listeners ---
+    {"milter.listen", Type::kString, R"("inet:127.0.0.1:8895")",
+     "Where the milter listens: `inet:HOST:PORT` (IPv6 as `inet:[::1]:8895`) or "
+     "`unix:/path/to/socket`. Postfix: `smtpd_milters = inet:127.0.0.1:8895`. Empty disables the milter."},
+    {"milter.socket_mode", Type::kString, R"("0660")",
+     "File mode of a `unix:` milter socket (octal), so the MTA's group can connect."},
+    {"milter.threads", Type::kInt, "0",
+     "Event-loop threads for the milter and policy service; 0 means one per core.", {}, 0, 256},
+    {"milter.on_error", Type::kString, R"("tempfail")",
+     "What the milter answers when backstop itself fails on a message (store down, internal "
+     "error, limit hit): `tempfail` (451 4.3.0, the MTA retries; nothing is lost) or `accept` "
+     "(fail open). Never a 5xx.",
+     "tempfail|accept"},
+    {"policy.listen", Type::kString, R"("inet:127.0.0.1:8896")",
+     "Where the Postfix policy delegation service listens (`check_policy_service "
+     "inet:127.0.0.1:8896`; Exim: `${readsocket}`). Empty disables it."},
+    {"metrics.listen", Type::kString, R"("127.0.0.1:9895")",
+     "HOST:PORT of the HTTP endpoint serving Prometheus `/metrics` and `/healthz`. Empty disables it."},
+    // --- state ---
+    {"state.dir", Type::kString, R"("./var/backstop")",
+     "State directory: the LMDB environment (ledger, correspondents, counters, listings) and, "
+     "by default, the BATV key file. Installed packages use `/var/lib/backstop`."},
+    {"state.backend", Type::kString, R"("lmdb")",
+     "Store backend: `lmdb` (embedded, default) or `memory` (tests; nothing survives a restart).",
+     "lmdb|memory"},
+    {"state.map_size_mb", Type::kInt, "1024",
+     "Maximum size of the LMDB map in MiB (sparse; grows on disk as used).", {}, 16, 1 << 20},
+    // --- domains, relays ---
+    {"domains.local", Type::kStringList, "[]",
+     "Our domains: mail to them is inbound, and their senders are signed with BATV. "
+     "Subdomains are not included unless listed (`.example.org` matches every subdomain)."},
+    {"relays.ours", Type::kStringList, "[]",
+     "Our relays: host names (exact, or `.suffix`) and IP networks (CIDR). An embedded original "
+     "whose Received chain passes through one of them was sent by us (like SpamAssassin's "
+     "`whitelist_bounce_relays`); also the hops skipped when attributing a trap hit to a source."},
+    // --- BATV ---
+    {"batv.mode", Type::kString, R"("tag")",
+     "BATV at RCPT for null-sender mail to our domains: `enforce` rejects a missing or invalid "
+     "tag with 550 5.7.1 (after the grace period); `tag` only records and adds the finding to "
+     "the end-of-message decision; `off` disables checking (signing still follows `batv.sign`).",
+     "enforce|tag|off"},
+    {"batv.sign", Type::kBool, "true", "Sign outbound envelope senders of our domains (CHGFROM)."},
+    {"batv.key_file", Type::kString, R"("")",
+     "BATV key file (lines `K HEXSECRET`, K the key digit 0-9). Empty: `<state.dir>/batv.keys`, "
+     "generated on first start with mode 0600. A group- or world-readable key file is refused."},
+    {"batv.key_number", Type::kInt, "0", "Key digit used for signing new tags (rotation: add a "
+     "new key, switch this, keep the old key until its tags expire).", {}, 0, 9},
+    {"batv.lifetime_days", Type::kInt, "7", "Days a tag stays valid (the draft's 7).", {}, 1, 30},
+    {"batv.grace_days", Type::kInt, "7",
+     "In `enforce` mode, days after the first start during which a missing tag is only recorded "
+     "(mail sent before signing began can still bounce back).", {}, 0, 365},
+    {"batv.sign_domains", Type::kStringList, "[]",
+     "Domains whose senders are signed; empty means `domains.local`."},
+    // --- roles ---
+    {"outbound.daemon_names", Type::kStringList, R"(["ORIGINATING"])",
+     "Values of the `{daemon_name}` macro that mark outbound mail (Postfix: "
+     "`-o milter_macro_daemon_name=ORIGINATING` on the submission service)."},
+    {"outbound.networks", Type::kStringList, "[]",
+     "Client networks (CIDR) whose mail is outbound even without authentication."},
+    // --- classification ---
+    {"classify.max_body", Type::kInt, "262144",
+     "Body bytes kept per message for classification (the rest is counted, not stored).", {},
+     4096, 16 << 20},
+    {"classify.rules_file", Type::kString, R"("")",
+     "A rules file replacing the built-in rules (format: docs/rules.md). Empty: built-in."},
+    // --- ledger ---
+    {"ledger.ttl_days", Type::kInt, "30", "Days an outbound Message-ID stays in the ledger.", {}, 1,
+     3650},
+    {"ledger.warmup_days", Type::kInt, "7",
+     "Until the ledger has recorded outbound mail for this many days, `not_ours` from the ledger "
+     "alone is treated as `unknown`.", {}, 0, 365},
+    // --- actions per (kind, verdict) ---
+    {"actions.bounce.ours", Type::kString, R"("accept")", "Action for a bounce of our own mail.",
+     "accept|tag|quarantine|reject|tempfail"},
+    {"actions.bounce.not_ours", Type::kString, R"("reject")",
+     "Action for a bounce proven not to answer our mail.", "accept|tag|quarantine|reject|tempfail"},
+    {"actions.bounce.unknown", Type::kString, R"("tag")",
+     "Action for a bounce nothing can be checked against.", "accept|tag|quarantine|reject|tempfail"},
+    {"actions.virus_notice.ours", Type::kString, R"("accept")", "",
+     "accept|tag|quarantine|reject|tempfail"},
+    {"actions.virus_notice.not_ours", Type::kString, R"("reject")", "",
+     "accept|tag|quarantine|reject|tempfail"},
+    {"actions.virus_notice.unknown", Type::kString, R"("reject")", "",
+     "accept|tag|quarantine|reject|tempfail"},
+    {"actions.challenge.ours", Type::kString, R"("accept")", "",
+     "accept|tag|quarantine|reject|tempfail"},
+    {"actions.challenge.not_ours", Type::kString, R"("reject")", "",
+     "accept|tag|quarantine|reject|tempfail"},
+    {"actions.challenge.unknown", Type::kString, R"("reject")", "",
+     "accept|tag|quarantine|reject|tempfail"},
+    {"actions.subscription_confirm.ours", Type::kString, R"("accept")", "",
+     "accept|tag|quarantine|reject|tempfail"},
+    {"actions.subscription_confirm.not_ours", Type::kString, R"("tag")", "",
+     "accept|tag|quarantine|reject|tempfail"},
+    {"actions.subscription_confirm.unknown", Type::kString, R"("tag")", "",
+     "accept|tag|quarantine|reject|tempfail"},
+    {"actions.autoreply.ours", Type::kString, R"("accept")", "",
+     "accept|tag|quarantine|reject|tempfail"},
+    {"actions.autoreply.not_ours", Type::kString, R"("reject")", "",
+     "accept|tag|quarantine|reject|tempfail"},
+    {"actions.autoreply.unknown", Type::kString, R"("tag")", "",
+     "accept|tag|quarantine|reject|tempfail"},
+    {"actions.tag_header", Type::kString, R"("X-Backscatter")",
+     "Header added by the `tag` action: `kind=...; verdict=...; signals=...`."},
+    // --- DNSBL ---
+    {"dnsbl.zones", Type::kTableList, "[]",
+     "Backscatter DNSBLs queried at MAIL: an array of tables `[[dnsbl.zones]]` with `zone` "
+     "(e.g. `ips.backscatterer.org`), `action` (`reject`, `tag` or `score`), optional `codes` "
+     "(comma-separated A records that count, e.g. `127.0.0.2`; empty: any 127.0.0.0/8 but "
+     "127.0.0.1) and `message` (reply text; `%txt%` is the zone's TXT).",
+     {}, 0, INT64_MAX, "zone|action|codes|message"},
+    {"dnsbl.safe_mode", Type::kBool, "true",
+     "Query DNSBLs only for the null sender and `postmaster@` senders, as backscatterer.org "
+     "advises (big legitimate providers are listed too)."},
+    {"dnsbl.timeout_ms", Type::kInt, "1500", "Per-query timeout; a timeout never rejects.", {}, 50,
+     30000},
+    {"dnsbl.resolver", Type::kString, R"("")",
+     "Resolver `HOST` or `HOST:PORT` for DNSBL queries; empty uses /etc/resolv.conf."},
+    // --- trap ---
+    {"trap.addresses", Type::kStringList, "[]", "Spamtrap addresses (exact, case-insensitive)."},
+    {"trap.domains", Type::kStringList, "[]", "Spamtrap domains: every address in them is a trap."},
+    {"trap.threshold", Type::kInt, "1", "Backscatter hits from one IP before it is listed.", {}, 1,
+     1000000},
+    {"trap.expire_days", Type::kInt, "28", "Quiet days after which a listing expires.", {}, 1, 3650},
+    {"trap.action", Type::kString, R"("reject")",
+     "What the SMTP transaction of a trap hit gets after it is recorded: `reject` (550) or "
+     "`discard` (accept and drop).",
+     "reject|discard"},
+    {"trap.allow", Type::kStringList, "[]", "Networks (CIDR) that are never listed."},
+    // --- logging ---
+    {"log.level", Type::kString, R"("info")", "Log level.", "trace|debug|info|warn|error"},
+    {"log.target", Type::kString, R"("stderr")",
+     "Where logs go: `stderr` (systemd journal), `syslog` (facility mail) or a file path."},
+};
+
+}  // namespace
+
+std::span<const KeyDef> keys() { return kKeys; }
+
+const KeyDef* find_key(std::string_view name) {
+  for (const auto& k : kKeys) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+}  // namespace backstop::config
