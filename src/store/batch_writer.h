@@ -35,7 +35,7 @@ struct BatchWriterStats {
   std::uint64_t applied = 0;   // ops committed
   std::uint64_t batches = 0;   // transactions committed or failed
   std::uint64_t failed = 0;    // ops in failed batches
-  std::uint64_t refused = 0;   // ops refused because the queue was full
+  std::uint64_t refused = 0;   // ops refused (invalid, queue full, stopping)
 };
 
 class BatchWriter {
@@ -45,7 +45,8 @@ class BatchWriter {
   BatchWriter(const BatchWriter&) = delete;
   BatchWriter& operator=(const BatchWriter&) = delete;
 
-  // Queues one write; false if the queue is full or the writer is stopping.
+  // Queues one write; false if the op is invalid (the matching Store call
+  // would refuse it), the queue is full or the writer is stopping.
   bool enqueue(WriteOp op);
   // Waits for everything enqueued so far; the first error since the last flush.
   Status flush();

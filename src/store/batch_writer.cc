@@ -1,0 +1,78 @@
+#include "store/batch_writer.h"
+
+#include <vector>
+
+#include "store/internal.h"
+
+namespace backstop::store {
+
+BatchWriter::BatchWriter(Store& store) : store_(store), thread_([this] { run(); }) {}
+
+BatchWriter::~BatchWriter() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_one();
+  thread_.join();
+}
+
+bool BatchWriter::enqueue(WriteOp op) {
+  // An invalid op would fail its whole batch: refuse it here instead.
+  const bool valid = static_cast<bool>(internal::check_op(op));
+  {
+    std::lock_guard lock(mu_);
+    if (!valid || stopping_ || queue_.size() >= kMaxQueuedWrites) {
+      ++stats_.refused;
+      return false;
+    }
+    queue_.push_back(std::move(op));
+    ++enqueued_seq_;
+  }
+  work_cv_.notify_one();
+  return true;
+}
+
+Status BatchWriter::flush() {
+  std::unique_lock lock(mu_);
+  const std::uint64_t target = enqueued_seq_;
+  done_cv_.wait(lock, [&] { return done_seq_ >= target; });
+  if (!first_error_) return {};
+  Error e = std::move(*first_error_);
+  first_error_.reset();
+  return unexpected<Error>(std::move(e));
+}
+
+BatchWriterStats BatchWriter::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void BatchWriter::run() {
+  std::vector<WriteOp> batch;
+  batch.reserve(kMaxBatchOps);
+  std::unique_lock lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping and drained
+    while (!queue_.empty() && batch.size() < kMaxBatchOps) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    lock.unlock();
+    Status s = store_.apply(batch);
+    lock.lock();
+    ++stats_.batches;
+    if (s) {
+      stats_.applied += batch.size();
+    } else {
+      stats_.failed += batch.size();
+      if (!first_error_) first_error_ = s.error();
+    }
+    done_seq_ += batch.size();
+    batch.clear();
+    done_cv_.notify_all();
+  }
+}
+
+}  // namespace backstop::store

@@ -1,0 +1,58 @@
+#include "store/batch_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+#include "store/test_util.h"
+
+namespace backstop::store {
+namespace {
+
+TEST(BatchWriter, AppliesEverythingFromManyThreadsInFewBatches) {
+  testing::TempDir dir;
+  auto store = open_lmdb_store({.dir = dir.path(), .sync = false});
+  ASSERT_TRUE(store) << store.error().to_string();
+  BatchWriter writer(**store);
+  constexpr int kThreads = 8, kPerThread = 500;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = "<" + std::to_string(t) + "." + std::to_string(i) + "@x>";
+        ASSERT_TRUE(writer.enqueue(LedgerPut{id, {1'900'000'000, "a@b", {"c@d"}}}));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(writer.flush());
+  auto stats = writer.stats();
+  EXPECT_EQ(stats.applied, static_cast<std::uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(stats.failed, 0u);
+  EXPECT_LT(stats.batches, stats.applied) << "writes must be grouped into transactions";
+  EXPECT_TRUE((*store)->ledger_get("<7.499@x>")->has_value());
+  EXPECT_TRUE((*store)->ledger_get("<0.0@x>")->has_value());
+}
+
+TEST(BatchWriter, RefusesInvalidOpsWithoutPoisoningTheBatch) {
+  auto store = make_memory_store();
+  BatchWriter writer(*store);
+  EXPECT_FALSE(writer.enqueue(ListingHit{"not-an-ip", {"bounce", "", 1}}));
+  EXPECT_TRUE(writer.enqueue(RecordPut{"k", "v", 0}));
+  ASSERT_TRUE(writer.flush());
+  EXPECT_EQ(**store->record_get("k"), "v");
+  EXPECT_EQ(writer.stats().refused, 1u);
+}
+
+TEST(BatchWriter, DestructorFlushes) {
+  auto store = make_memory_store();
+  {
+    BatchWriter writer(*store);
+    for (int i = 0; i < 100; ++i) writer.enqueue(RecordPut{"k" + std::to_string(i), "v", 0});
+  }
+  EXPECT_TRUE(store->record_get("k99")->has_value());
+}
+
+}  // namespace
+}  // namespace backstop::store

@@ -1,0 +1,70 @@
+#include "store/codec.h"
+
+#include <gtest/gtest.h>
+
+namespace backstop::store::codec {
+namespace {
+
+TEST(Codec, LedgerRoundTrip) {
+  LedgerEntry e{-5, "a@b", {"c@d", "", "e@f"}};
+  auto d = decode_ledger(encode_ledger(e));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(*d, e);
+}
+
+TEST(Codec, ListingRoundTrip) {
+  Listing l{"192.0.2.1", {{"bounce", 300}, {"autoreply", 1}}, 10, 1'800'000'000,
+            {"bounce", "<x@y>", 1'800'000'000}, true};
+  auto d = decode_listing(encode_listing(l));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(*d, l);
+}
+
+TEST(Codec, CounterAndRecordRoundTrip) {
+  auto c = decode_counter(encode_counter({INT64_MIN, INT64_MAX}));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->value, INT64_MIN);
+  EXPECT_EQ(c->expires_at, INT64_MAX);
+  auto r = decode_record(encode_record(7, std::string("\0\1", 2)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->value, std::string("\0\1", 2));
+}
+
+TEST(Codec, EveryTruncationIsMalformed) {
+  const std::string full = encode_ledger({1, "a@b", {"c@d", "e@f"}});
+  for (std::size_t n = 0; n < full.size(); ++n) {
+    auto d = decode_ledger(std::string_view(full).substr(0, n));
+    ASSERT_FALSE(d) << n;
+    EXPECT_EQ(d.error().code(), Code::kMalformed);
+  }
+  EXPECT_FALSE(decode_ledger(full + "x")) << "trailing bytes";
+}
+
+TEST(Codec, DamageIsDetectedNotTrusted) {
+  std::string wrong_version = encode_counter({1, 2});
+  wrong_version[0] = 9;
+  EXPECT_FALSE(decode_counter(wrong_version));
+  // A huge recipient count must not allocate.
+  std::string huge = {static_cast<char>(kFormatVersion), 2, 0, '\xff', '\xff', '\xff', '\xff', '\x0f'};
+  EXPECT_FALSE(decode_ledger(huge));
+  // An 11-byte varint overflows.
+  std::string overflow(1, static_cast<char>(kFormatVersion));
+  overflow.append(10, '\xff');
+  overflow.push_back('\x01');
+  EXPECT_FALSE(decode_counter(overflow));
+}
+
+TEST(Codec, TimeKeysSortByTime) {
+  EXPECT_LT(time_key(-1, "z"), time_key(0, "a"));
+  EXPECT_LT(time_key(5, "z"), time_key(6, "a"));
+  std::int64_t t = 0;
+  std::string_view rest;
+  const std::string k = time_key(-123456789, "<id@x>");
+  ASSERT_TRUE(split_time_key(k, &t, &rest));
+  EXPECT_EQ(t, -123456789);
+  EXPECT_EQ(rest, "<id@x>");
+  EXPECT_FALSE(split_time_key("short", &t, &rest));
+}
+
+}  // namespace
+}  // namespace backstop::store::codec

@@ -1,0 +1,105 @@
+#include "store/internal.h"
+
+#include <algorithm>
+#include <string>
+
+#include "store/ip.h"
+
+namespace backstop::store {
+
+std::uint64_t Listing::total_hits() const {
+  std::uint64_t n = 0;
+  for (const auto& [kind, count] : hits) n += count;
+  return n;
+}
+
+namespace internal {
+namespace {
+
+unexpected<Error> bad(std::string msg) { return fail(Code::kInvalidArgument, std::move(msg)); }
+
+bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
+}  // namespace
+
+Status check_message_id(std::string_view id) {
+  if (id.empty()) return bad("empty Message-ID");
+  if (id.size() > kMaxMessageIdBytes) return bad("Message-ID longer than " + std::to_string(kMaxMessageIdBytes) + " bytes");
+  if (has_nul(id)) return bad("NUL in Message-ID");
+  return {};
+}
+
+Status check_address(std::string_view what, std::string_view address) {
+  if (address.size() > kMaxAddressBytes) return bad(std::string(what) + " longer than 256 bytes");
+  if (has_nul(address)) return bad("NUL in " + std::string(what));
+  return {};
+}
+
+Status check_ledger_entry(const LedgerEntry& e) {
+  BACKSTOP_TRY(check_address("sender", e.sender));
+  if (e.recipients.size() > kMaxLedgerRecipients) return bad("too many recipients");
+  for (const auto& r : e.recipients) BACKSTOP_TRY(check_address("recipient", r));
+  return {};
+}
+
+Status check_key(std::string_view key) {
+  if (key.empty()) return bad("empty key");
+  if (key.size() > kMaxKeyBytes) return bad("key longer than " + std::to_string(kMaxKeyBytes) + " bytes");
+  return {};
+}
+
+Status check_record(std::string_view key, std::string_view value) {
+  BACKSTOP_TRY(check_key(key));
+  if (value.size() > kMaxRecordBytes) return bad("record larger than " + std::to_string(kMaxRecordBytes) + " bytes");
+  return {};
+}
+
+Status check_evidence(const Evidence& e) {
+  if (e.kind.empty() || e.kind.size() > kMaxKindBytes) return bad("bad listing kind");
+  if (e.message_id.size() > kMaxMessageIdBytes) return bad("evidence Message-ID too long");
+  return {};
+}
+
+Status check_correspondent(std::string_view local, std::string_view external) {
+  if (local.empty() || external.empty()) return bad("empty correspondent address");
+  BACKSTOP_TRY(check_address("local address", local));
+  return check_address("external address", external);
+}
+
+Status check_op(const WriteOp& op) {
+  if (auto* p = std::get_if<LedgerPut>(&op)) {
+    BACKSTOP_TRY(check_message_id(p->message_id));
+    return check_ledger_entry(p->entry);
+  }
+  if (auto* p = std::get_if<CorrespondentSeen>(&op)) return check_correspondent(p->local, p->external);
+  if (auto* p = std::get_if<RecordPut>(&op)) return check_record(p->key, p->value);
+  if (auto* p = std::get_if<RecordErase>(&op)) return check_key(p->key);
+  const auto& h = std::get<ListingHit>(op);
+  auto addr = parse_ip(h.ip);
+  if (!addr) return unexpected<Error>(std::move(addr).error());
+  return check_evidence(h.evidence);
+}
+
+void apply_hit(Listing& l, const Evidence& e, bool allowlisted) {
+  const bool known_kind = l.hits.contains(e.kind);
+  const std::string kind = known_kind || l.hits.size() < kMaxKindsPerListing - 1 ? e.kind : "other";
+  ++l.hits[kind];
+  if (l.first_seen == 0 || e.time < l.first_seen) l.first_seen = e.time;
+  if (e.time >= l.last_seen) {
+    l.last_seen = e.time;
+    l.last_evidence = e;
+  }
+  l.listed = !allowlisted;
+}
+
+std::string correspondent_key(std::string_view local, std::string_view external) {
+  std::string k(local);
+  k.push_back('\0');
+  k.append(external);
+  return k;
+}
+
+const Clock& clock_of(const Options& o) { return o.clock ? *o.clock : system_clock(); }
+
+}  // namespace internal
+}  // namespace backstop::store

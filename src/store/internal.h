@@ -1,0 +1,30 @@
+// Rules shared by every backend (not part of the public interface): argument
+// checks against the limits of store.h and the listing update. Pure; thread-safe.
+#pragma once
+
+#include <string_view>
+
+#include "common/result.h"
+#include "store/store.h"
+
+namespace backstop::store::internal {
+
+Status check_message_id(std::string_view id);
+Status check_address(std::string_view what, std::string_view address);
+Status check_ledger_entry(const LedgerEntry& e);
+Status check_key(std::string_view key);
+Status check_record(std::string_view key, std::string_view value);
+Status check_evidence(const Evidence& e);
+Status check_correspondent(std::string_view local, std::string_view external);
+// Checks one batched write as the matching single call would.
+Status check_op(const WriteOp& op);
+
+// Counts one hit into `l` (a fresh listing has first_seen == 0 and no hits).
+void apply_hit(Listing& l, const Evidence& e, bool allowlisted);
+
+// Key of a correspondent: local NUL external (NUL never occurs in an address).
+std::string correspondent_key(std::string_view local, std::string_view external);
+
+const Clock& clock_of(const Options& o);
+
+}  // namespace backstop::store::internal

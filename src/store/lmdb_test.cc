@@ -1,0 +1,191 @@
+// LMDB-only behaviour: persistence across reopen, several processes, map
+// limits, damaged bytes, and no lost committed record after kill -9.
+#include <gtest/gtest.h>
+#include <lmdb.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+
+#include "store/store.h"
+#include "store/test_util.h"
+
+namespace backstop::store {
+namespace {
+
+constexpr std::int64_t kT0 = 1'700'000'000;
+
+std::unique_ptr<Store> open_or_die(const std::string& dir, Options o = {}, bool sync = false) {
+  auto s = open_lmdb_store({.dir = dir, .sync = sync}, o);
+  EXPECT_TRUE(s) << s.error().to_string();
+  return s ? std::move(*s) : nullptr;
+}
+
+TEST(Lmdb, ReopenKeepsEverything) {
+  testing::TempDir dir;
+  ManualClock clock(kT0);
+  Options o{.clock = &clock};
+  {
+    auto s = open_or_die(dir.path(), o);
+    ASSERT_TRUE(s->ledger_put("<p@x>", {kT0, "a@b", {"c@d"}}));
+    ASSERT_TRUE(s->correspondent_record("a@b", "c@d", kT0));
+    ASSERT_EQ(*s->counter_add("c", 5, 0), 5);
+    ASSERT_TRUE(s->record_put("r", "v", 0));
+    ASSERT_TRUE(s->listing_hit("192.0.2.1", {"bounce", "", kT0}));
+    ASSERT_TRUE(s->allowlist_add("10.0.0.0/8"));
+  }
+  auto s = open_or_die(dir.path(), o);
+  EXPECT_EQ((*s->ledger_get("<p@x>"))->sender, "a@b");
+  EXPECT_EQ(**s->correspondent_last_seen("a@b", "c@d"), kT0);
+  EXPECT_EQ(*s->counter_get("c"), 5);
+  EXPECT_EQ(**s->record_get("r"), "v");
+  EXPECT_TRUE((*s->listing_get("192.0.2.1"))->listed);
+  EXPECT_TRUE(*s->allowlisted("10.9.9.9"));
+  EXPECT_EQ(**s->ledger_first_time(), kT0);
+}
+
+TEST(Lmdb, CreatesPrivateStateDirectory) {
+  testing::TempDir dir;
+  const std::string sub = dir.path() + "/a/b";
+  ASSERT_NE(open_or_die(sub), nullptr);
+  struct stat st{};
+  ASSERT_EQ(::stat(sub.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat((sub + "/data.mdb").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0077, 0u);
+}
+
+TEST(Lmdb, NotADirectoryIsAnEnvironmentError) {
+  testing::TempDir dir;
+  const std::string file = dir.path() + "/file";
+  FILE* f = std::fopen(file.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  auto s = open_lmdb_store({.dir = file});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code(), Code::kEnvironment);
+}
+
+TEST(Lmdb, MapFullBeyondMaximumIsUnavailable) {
+  testing::TempDir dir;
+  auto s = open_lmdb_store({.dir = dir.path(), .map_size = 256 * 1024, .max_map_size = 512 * 1024, .sync = false});
+  ASSERT_TRUE(s);
+  Status last;
+  for (int i = 0; i < 2000 && last; ++i) {
+    last = (*s)->record_put("k" + std::to_string(i), std::string(4000, 'x'), 0);
+  }
+  ASSERT_FALSE(last) << "8 MB of records cannot fit a 512 KiB map";
+  EXPECT_EQ(last.error().code(), Code::kUnavailable);
+  EXPECT_TRUE((*s)->record_get("k0")->has_value()) << "earlier commits are intact";
+}
+
+TEST(Lmdb, DamagedBytesAreMalformed) {
+  testing::TempDir dir;
+  ASSERT_TRUE(open_or_die(dir.path())->ledger_put("<d@x>", {kT0, "", {}}));
+  {  // Overwrite the value behind the store's back.
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    ASSERT_EQ(mdb_env_open(env, dir.path().c_str(), MDB_NOTLS, 0600), 0);
+    MDB_txn* txn = nullptr;
+    MDB_dbi dbi = 0;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "ledger", 0, &dbi), 0);
+    MDB_val k{5, const_cast<char*>("<d@x>")}, v{3, const_cast<char*>("\x01\xff\xff")};
+    ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+  }
+  ManualClock clock(kT0);
+  auto s = open_or_die(dir.path(), {.clock = &clock});
+  auto r = s->ledger_get("<d@x>");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Code::kMalformed);
+}
+
+TEST(Lmdb, CounterLimitIsExactAcrossProcesses) {
+  testing::TempDir dir;
+  ASSERT_NE(open_or_die(dir.path()), nullptr);  // create, then close before forking
+  constexpr int kChildren = 4, kTries = 50, kLimit = 77;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::vector<pid_t> pids;
+  for (int c = 0; c < kChildren; ++c) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto s = open_lmdb_store({.dir = dir.path(), .sync = false});
+      int admitted = 0;
+      for (int i = 0; s && i < kTries; ++i) {
+        auto r = (*s)->counter_add_if_below("shared", 1, kLimit, 0);
+        if (!r) _exit(3);
+        admitted += *r ? 1 : 0;
+      }
+      ssize_t w = write(fds[1], &admitted, sizeof admitted);
+      _exit(w == sizeof admitted ? 0 : 4);
+    }
+    pids.push_back(pid);
+  }
+  close(fds[1]);
+  int total = 0;
+  for (pid_t pid : pids) {
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  int n = 0;
+  while (read(fds[0], &n, sizeof n) == sizeof n) total += n;
+  close(fds[0]);
+  EXPECT_EQ(total, kLimit);
+  EXPECT_EQ(*open_or_die(dir.path())->counter_get("shared"), kLimit);
+}
+
+// A child commits ledger entries one transaction at a time and reports each
+// committed number through a pipe; the parent kills it with SIGKILL mid-stream.
+// Every reported number must be in the store after reopening.
+TEST(Lmdb, KillNineLosesNoCommittedRecord) {
+  testing::TempDir dir;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    auto s = open_lmdb_store({.dir = dir.path(), .sync = true});
+    if (!s) _exit(3);
+    for (std::uint32_t i = 0; i < 1'000'000; ++i) {
+      LedgerEntry e{kT0, "crash@x", {"r@y"}};
+      if (!(*s)->ledger_put("<crash" + std::to_string(i) + "@x>", e)) _exit(4);
+      if (write(fds[1], &i, sizeof i) != sizeof i) _exit(5);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  std::set<std::uint32_t> reported;
+  std::uint32_t id = 0;
+  while (reported.size() < 300 && read(fds[0], &id, sizeof id) == sizeof id) reported.insert(id);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the child must die mid-stream, not finish";
+  while (read(fds[0], &id, sizeof id) == sizeof id) reported.insert(id);
+  close(fds[0]);
+  ASSERT_GE(reported.size(), 300u);
+
+  ManualClock clock(kT0);
+  auto s = open_or_die(dir.path(), {.clock = &clock});
+  std::size_t missing = 0;
+  for (auto i : reported) {
+    auto r = s->ledger_get("<crash" + std::to_string(i) + "@x>");
+    ASSERT_TRUE(r) << r.error().to_string();
+    if (!r->has_value()) ++missing;
+  }
+  EXPECT_EQ(missing, 0u) << "of " << reported.size() << " reported commits";
+  // The store is still writable after the crash (stale reader slots are cleared).
+  EXPECT_TRUE(s->ledger_put("<after@x>", {kT0, "", {}}));
+}
+
+}  // namespace
+}  // namespace backstop::store

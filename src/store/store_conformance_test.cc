@@ -1,0 +1,285 @@
+// One conformance suite that every Store backend must pass (value-parameterised
+// over a backend factory). Backend-specific tests live in lmdb_test.cc.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "store/store.h"
+#include "store/test_util.h"
+
+namespace backstop::store {
+namespace {
+
+constexpr std::int64_t kT0 = 1'700'000'000;
+
+struct Backend {
+  const char* name;
+  std::function<std::unique_ptr<Store>(const std::string& dir, Options)> open;
+};
+
+std::unique_ptr<Store> open_memory(const std::string&, Options o) { return make_memory_store(o); }
+
+std::unique_ptr<Store> open_lmdb(const std::string& dir, Options o) {
+  // A small initial map so the suite also exercises growth on MDB_MAP_FULL.
+  auto s = open_lmdb_store({.dir = dir, .map_size = 1 << 20, .sync = false}, o);
+  EXPECT_TRUE(s.has_value()) << s.error().to_string();
+  return s ? std::move(*s) : nullptr;
+}
+
+class StoreConformance : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    options_.clock = &clock_;
+    store_ = GetParam().open(dir_.path(), options_);
+    ASSERT_NE(store_, nullptr);
+  }
+
+  ManualClock clock_{kT0};
+  Options options_;
+  testing::TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+LedgerEntry entry(std::int64_t t, std::string sender = "alice@example.com") {
+  return {t, std::move(sender), {"bob@example.net", "carol@example.org"}};
+}
+
+TEST_P(StoreConformance, LedgerPutGetReplace) {
+  auto absent = store_->ledger_get("<nope@example.com>");
+  ASSERT_TRUE(absent);
+  EXPECT_FALSE(absent->has_value());
+
+  ASSERT_TRUE(store_->ledger_put("<m1@example.com>", entry(kT0)));
+  auto got = store_->ledger_get("<m1@example.com>");
+  ASSERT_TRUE(got && got->has_value());
+  EXPECT_EQ(**got, entry(kT0));
+
+  LedgerEntry bounce{kT0 + 5, "", {"x@example.net"}};
+  ASSERT_TRUE(store_->ledger_put("<m1@example.com>", bounce));
+  EXPECT_EQ(**store_->ledger_get("<m1@example.com>"), bounce);
+  auto recent = store_->ledger_recent(10);
+  ASSERT_TRUE(recent);
+  ASSERT_EQ(recent->size(), 1u) << "replacing must not leave a stale index entry";
+}
+
+TEST_P(StoreConformance, LedgerRefusesBadArguments) {
+  EXPECT_EQ(store_->ledger_put("", entry(kT0)).error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->ledger_put(std::string(kMaxMessageIdBytes + 1, 'x'), entry(kT0)).error().code(),
+            Code::kInvalidArgument);
+  LedgerEntry many{kT0, "a@b", std::vector<std::string>(kMaxLedgerRecipients + 1, "r@x")};
+  EXPECT_EQ(store_->ledger_put("<m@x>", many).error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->ledger_put("<m@x>", entry(kT0, std::string(300, 'a'))).error().code(),
+            Code::kInvalidArgument);
+}
+
+TEST_P(StoreConformance, LedgerTtlExpiryAndPurge) {
+  ASSERT_TRUE(store_->ledger_put("<old@x>", entry(kT0)));
+  ASSERT_TRUE(store_->ledger_put("<new@x>", entry(kT0 + 10 * kDay)));
+  clock_.advance(kDefaultLedgerTtl - 1);
+  EXPECT_TRUE(store_->ledger_get("<old@x>")->has_value()) << "one second before expiry";
+  clock_.advance(1);
+  EXPECT_FALSE(store_->ledger_get("<old@x>")->has_value()) << "expired entries are invisible";
+  EXPECT_TRUE(store_->ledger_get("<new@x>")->has_value());
+  ASSERT_EQ(store_->ledger_recent(10)->size(), 1u);
+
+  auto purged = store_->purge_expired();
+  ASSERT_TRUE(purged);
+  EXPECT_EQ(*purged, 1u);
+  EXPECT_EQ(*store_->purge_expired(), 0u);
+  EXPECT_TRUE(store_->ledger_get("<new@x>")->has_value());
+  auto first = store_->ledger_first_time();
+  ASSERT_TRUE(first && first->has_value());
+  EXPECT_EQ(**first, kT0) << "first record time survives the purge (warm-up)";
+}
+
+TEST_P(StoreConformance, LedgerRecentNewestFirstAndFirstTime) {
+  EXPECT_FALSE(store_->ledger_first_time()->has_value());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->ledger_put("<m" + std::to_string(i) + "@x>", entry(kT0 + 100 - i)));
+  }
+  auto recent = store_->ledger_recent(3);
+  ASSERT_TRUE(recent);
+  ASSERT_EQ(recent->size(), 3u);
+  EXPECT_EQ((*recent)[0].message_id, "<m0@x>");
+  EXPECT_EQ((*recent)[2].message_id, "<m2@x>");
+  EXPECT_EQ(**store_->ledger_first_time(), kT0 + 96);
+}
+
+TEST_P(StoreConformance, Correspondents) {
+  ASSERT_TRUE(store_->correspondent_record("alice@ours", "bob@ext", kT0));
+  ASSERT_TRUE(store_->correspondent_record("alice@ours", "bob@ext", kT0 - 50));  // older: ignored
+  ASSERT_TRUE(store_->correspondent_record("alice@ours", "carol@ext", kT0 + 10));
+  ASSERT_TRUE(store_->correspondent_record("alice@ours2", "dave@ext", kT0));  // prefix of another user
+  EXPECT_EQ(**store_->correspondent_last_seen("alice@ours", "bob@ext"), kT0);
+  EXPECT_FALSE(store_->correspondent_last_seen("alice@ours", "dave@ext")->has_value());
+
+  auto list = store_->correspondents("alice@ours", 10);
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0], (Correspondent{"bob@ext", kT0}));
+  EXPECT_EQ((*list)[1], (Correspondent{"carol@ext", kT0 + 10}));
+  EXPECT_EQ(store_->correspondents("alice@ours", 1)->size(), 1u);
+
+  clock_.advance(kDefaultCorrespondentTtl + 5);
+  EXPECT_FALSE(store_->correspondent_last_seen("alice@ours", "bob@ext")->has_value());
+  EXPECT_EQ(store_->correspondents("alice@ours", 10)->size(), 1u);
+  EXPECT_EQ(*store_->purge_expired(), 2u);
+  EXPECT_EQ(store_->correspondent_record("", "x@y", kT0).error().code(), Code::kInvalidArgument);
+}
+
+TEST_P(StoreConformance, CountersAddAndExpire) {
+  EXPECT_EQ(*store_->counter_get("rl:a"), 0);
+  EXPECT_EQ(*store_->counter_add("rl:a", 3, kT0 + 60), 3);
+  EXPECT_EQ(*store_->counter_add("rl:a", 4, kT0 + 9999), 7) << "later calls keep the window";
+  EXPECT_EQ(*store_->counter_get("rl:a"), 7);
+  clock_.advance(60);
+  EXPECT_EQ(*store_->counter_get("rl:a"), 0);
+  EXPECT_EQ(*store_->counter_add("rl:a", 1, kT0 + 120), 1) << "a new window starts at zero";
+  EXPECT_EQ(*store_->counter_add("rl:never", 2, 0), 2);
+  clock_.advance(100 * kDay);
+  EXPECT_EQ(*store_->counter_get("rl:never"), 2) << "expires_at 0 never expires";
+  EXPECT_EQ(store_->counter_add("", 1, 0).error().code(), Code::kInvalidArgument);
+}
+
+TEST_P(StoreConformance, CounterAddIfBelowExactUnderSixteenThreads) {
+  constexpr int kThreads = 16, kTriesPerThread = 40, kLimit = 100;
+  std::atomic<int> admitted{0}, errors{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < kTriesPerThread; ++j) {
+        auto r = store_->counter_add_if_below("rl:exact", 1, kLimit, kT0 + 3600);
+        if (!r) ++errors;
+        else if (*r) ++admitted;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(admitted.load(), kLimit);
+  EXPECT_EQ(*store_->counter_get("rl:exact"), kLimit);
+  EXPECT_FALSE(*store_->counter_add_if_below("rl:exact", 1, kLimit, kT0 + 3600));
+  EXPECT_TRUE(*store_->counter_add_if_below("rl:exact", 1, kLimit + 1, kT0 + 3600));
+  EXPECT_FALSE(*store_->counter_add_if_below("rl:big", 5, 4, kT0 + 3600)) << "a delta over the limit";
+}
+
+TEST_P(StoreConformance, Records) {
+  ASSERT_TRUE(store_->record_put("fact:1", std::string("\0bin\xff", 5), kT0 + 10));
+  EXPECT_EQ(**store_->record_get("fact:1"), std::string("\0bin\xff", 5));
+  EXPECT_FALSE(store_->record_get("fact:2")->has_value());
+  clock_.advance(10);
+  EXPECT_FALSE(store_->record_get("fact:1")->has_value());
+  ASSERT_TRUE(store_->record_put("fact:3", "v", 0));
+  ASSERT_TRUE(store_->record_erase("fact:3"));
+  EXPECT_FALSE(store_->record_get("fact:3")->has_value());
+  EXPECT_TRUE(store_->record_erase("fact:absent"));
+  EXPECT_EQ(store_->record_put("k", std::string(kMaxRecordBytes + 1, 'x'), 0).error().code(),
+            Code::kInvalidArgument);
+}
+
+TEST_P(StoreConformance, ListingsHitsAndEvidence) {
+  auto l = store_->listing_hit("192.0.2.7", {"bounce", "<a@x>", kT0});
+  ASSERT_TRUE(l) << l.error().to_string();
+  EXPECT_TRUE(l->listed);
+  EXPECT_EQ(l->first_seen, kT0);
+  ASSERT_TRUE(store_->listing_hit("192.0.2.7", {"bounce", "<b@x>", kT0 + 20}));
+  l = store_->listing_hit("192.0.2.7", {"autoreply", "<c@x>", kT0 + 10});  // out of order
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->hits.at("bounce"), 2u);
+  EXPECT_EQ(l->hits.at("autoreply"), 1u);
+  EXPECT_EQ(l->total_hits(), 3u);
+  EXPECT_EQ(l->first_seen, kT0);
+  EXPECT_EQ(l->last_seen, kT0 + 20);
+  EXPECT_EQ(l->last_evidence, (Evidence{"bounce", "<b@x>", kT0 + 20}));
+  EXPECT_EQ(**store_->listing_get("192.0.2.7"), *l);
+
+  // IPv6 is canonicalised: two spellings are one listing.
+  ASSERT_TRUE(store_->listing_hit("2001:DB8:0:0::1", {"bounce", "", kT0}));
+  ASSERT_TRUE(store_->listing_hit("2001:db8::1", {"bounce", "", kT0}));
+  auto v6 = store_->listing_get("2001:0db8::0001");
+  ASSERT_TRUE(v6 && v6->has_value());
+  EXPECT_EQ((*v6)->ip, "2001:db8::1");
+  EXPECT_EQ((*v6)->total_hits(), 2u);
+
+  EXPECT_EQ(store_->listing_hit("not-an-ip", {"bounce", "", kT0}).error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->listing_hit("192.0.2.8", {"", "", kT0}).error().code(), Code::kInvalidArgument);
+}
+
+TEST_P(StoreConformance, ListingsPutListRemove) {
+  ASSERT_TRUE(store_->listing_hit("198.51.100.2", {"bounce", "", kT0}));
+  ASSERT_TRUE(store_->listing_hit("198.51.100.1", {"bounce", "", kT0}));
+  auto l = **store_->listing_get("198.51.100.2");
+  l.listed = false;  // manual delisting
+  ASSERT_TRUE(store_->listing_put(l));
+  EXPECT_FALSE((*store_->listing_get("198.51.100.2"))->listed);
+  auto all = store_->listing_all();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].ip, "198.51.100.1");
+  EXPECT_TRUE(*store_->listing_remove("198.51.100.1"));
+  EXPECT_FALSE(*store_->listing_remove("198.51.100.1"));
+  EXPECT_EQ(store_->listing_all()->size(), 1u);
+}
+
+TEST_P(StoreConformance, Allowlist) {
+  ASSERT_TRUE(store_->allowlist_add("203.0.113.77/24"));  // host bits are cleared
+  ASSERT_TRUE(store_->allowlist_add("2001:db8:abcd::/48"));
+  ASSERT_TRUE(store_->allowlist_add("192.0.2.9"));
+  EXPECT_EQ(*store_->allowlist(),
+            (std::vector<std::string>{"192.0.2.9/32", "2001:db8:abcd::/48", "203.0.113.0/24"}));
+  EXPECT_TRUE(*store_->allowlisted("203.0.113.200"));
+  EXPECT_FALSE(*store_->allowlisted("203.0.114.1"));
+  EXPECT_TRUE(*store_->allowlisted("2001:db8:abcd:1::5"));
+  EXPECT_FALSE(*store_->allowlisted("2001:db8:abce::5"));
+  EXPECT_FALSE(*store_->allowlisted("192.0.2.10"));
+
+  auto l = store_->listing_hit("203.0.113.5", {"bounce", "", kT0});
+  ASSERT_TRUE(l);
+  EXPECT_FALSE(l->listed) << "an allowlisted IP is recorded but never listed";
+  EXPECT_TRUE(*store_->allowlist_remove("203.0.113.0/24"));
+  EXPECT_FALSE(*store_->allowlist_remove("203.0.113.0/24"));
+  EXPECT_TRUE(store_->listing_hit("203.0.113.5", {"bounce", "", kT0})->listed);
+  EXPECT_EQ(store_->allowlist_add("10.0.0.0/33").error().code(), Code::kInvalidArgument);
+}
+
+TEST_P(StoreConformance, ApplyBatchIsAtomicAndValidated) {
+  std::vector<WriteOp> ops = {
+      LedgerPut{"<b1@x>", entry(kT0)},
+      CorrespondentSeen{"alice@ours", "bob@ext", kT0},
+      RecordPut{"fact", "v", 0},
+      ListingHit{"192.0.2.1", {"bounce", "<t@x>", kT0}},
+      RecordErase{"fact"},
+  };
+  ASSERT_TRUE(store_->apply(ops));
+  EXPECT_TRUE(store_->ledger_get("<b1@x>")->has_value());
+  EXPECT_TRUE(store_->correspondent_last_seen("alice@ours", "bob@ext")->has_value());
+  EXPECT_FALSE(store_->record_get("fact")->has_value());
+  EXPECT_EQ((*store_->listing_get("192.0.2.1"))->total_hits(), 1u);
+
+  std::vector<WriteOp> bad = {LedgerPut{"<b2@x>", entry(kT0)}, ListingHit{"nope", {"bounce", "", kT0}}};
+  EXPECT_EQ(store_->apply(bad).error().code(), Code::kInvalidArgument);
+  EXPECT_FALSE(store_->ledger_get("<b2@x>")->has_value()) << "nothing of a refused batch is applied";
+}
+
+TEST_P(StoreConformance, ManyEntriesGrowBeyondInitialSize) {
+  // LMDB starts with a 1 MiB map here: this needs several growths.
+  std::vector<WriteOp> ops;
+  for (int i = 0; i < 20000; ++i) {
+    ops.push_back(LedgerPut{"<bulk" + std::to_string(i) + "@example.com>", entry(kT0 + i)});
+  }
+  auto s = store_->apply(ops);
+  ASSERT_TRUE(s) << s.error().to_string();
+  EXPECT_TRUE(store_->ledger_get("<bulk19999@example.com>")->has_value());
+  EXPECT_EQ(store_->ledger_recent(50000)->size(), 20000u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
+                         ::testing::Values(Backend{"memory", open_memory}, Backend{"lmdb", open_lmdb}),
+                         [](const auto& p) { return std::string(p.param.name); });
+
+}  // namespace
+}  // namespace backstop::store
