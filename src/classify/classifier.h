@@ -27,6 +27,11 @@ struct Envelope {
 
 class Rules;
 
+// The envelope an mbox "From " line states: "<>" and "MAILER-DAEMON" (what
+// mbox writers put for the null reverse-path) mean a null sender; "" means
+// no envelope information.
+Envelope envelope_from_mbox(std::string_view sender);
+
 // Compiles a rules file's text (format: docs/rules.md). kMalformed with the
 // line number on a syntax error or a pattern the matcher rejects.
 Result<std::shared_ptr<const Rules>> compile_rules(std::string_view text);

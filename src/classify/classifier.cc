@@ -1,0 +1,224 @@
+#include "classify/classifier.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "classify/refs.h"
+#include "classify/rules.h"
+#include "mail/address.h"
+#include "mail/header.h"
+
+namespace backstop::classify {
+namespace {
+
+// Body text scanned for phrases: a responder states what it is in the first
+// lines; scanning 256 KiB of a quoted original would cost time and precision.
+constexpr std::size_t kMaxBodyScan = 32 * 1024;
+// Embedded original text scanned (for rules that look at the returned mail).
+constexpr std::size_t kMaxEmbeddedScan = 16 * 1024;
+// A kind's score must reach this for the message to be flagged.
+constexpr double kThreshold = 1.0;
+// Machine-origin evidence adds at most this to a kind that has its own.
+constexpr double kAutoCap = 1.0;
+
+// Weights of the structural signals (the phrase and header weights are data).
+constexpr double kReportDeliveryStatus = 2.0;  // RFC 3462 multipart/report; report-type=delivery-status
+constexpr double kDeliveryStatusPart = 1.5;    // a parsed message/delivery-status part
+constexpr double kDsnFailedOrDelayed = 0.5;    // an Action: failed / delayed field
+constexpr double kSuccessOnlyDsn = -3.0;       // every Action is delivered/relayed/expanded
+constexpr double kEmbeddedOriginal = 0.5;      // auto: a message/rfc822 or headers part
+constexpr double kNullSender = 0.5;            // auto: MAIL FROM:<>
+constexpr double kMdn = 0.5;                   // auto: a disposition notification
+
+struct Scores {
+  std::array<double, kBucketCount> v{};
+  std::vector<std::string> signals;
+  void add(Bucket b, double w, std::string signal) {
+    v[static_cast<std::size_t>(b)] += w;
+    signals.push_back(std::move(signal));
+  }
+};
+
+std::string joined(const mail::HeaderList& h, std::string_view name, bool* present) {
+  std::string out;
+  for (const auto& f : h.fields()) {
+    if (!mail::iequals(f.name, name)) continue;
+    *present = true;
+    if (!out.empty()) out.push_back('\n');
+    out += f.value;
+  }
+  return out;
+}
+
+std::string dsn_joined(const mail::Message& m, std::string_view name, bool* present) {
+  std::string out;
+  auto add = [&](const mail::DsnFields& d) {
+    for (const auto& f : d.fields) {
+      if (f.name != name) continue;
+      *present = true;
+      if (!out.empty()) out.push_back('\n');
+      out += f.value;
+    }
+  };
+  for (const auto& ds : m.delivery_status) {
+    add(ds.per_message);
+    for (const auto& pr : ds.per_recipient) add(pr);
+  }
+  return out;
+}
+
+std::string from_localpart(const mail::Message& m) {
+  auto from = m.headers.get("From");
+  if (!from) return {};
+  auto list = mail::parse_address_list(*from);
+  if (list && !list->empty()) return mail::ascii_lower((*list)[0].local);
+  return {};
+}
+
+// Runs every rule database over its target text.
+void run_rules(const Rules& rules, const mail::Message& m, std::vector<char>& fired) {
+  std::string subject, from;
+  bool have_subject = false, have_from = false;
+  for (std::size_t i = 0; i < rules.targets().size(); ++i) {
+    const TargetDb& t = rules.targets()[i];
+    bool present = false;
+    std::string owned;
+    std::string_view text;
+    switch (t.target.kind) {
+      case TargetKind::kSubject:
+        if (!have_subject) {
+          if (auto v = m.headers.get("Subject")) subject = mail::decode_rfc2047(*v);
+          have_subject = true;
+        }
+        text = subject;
+        break;
+      case TargetKind::kFrom:
+        if (!have_from) {
+          if (auto v = m.headers.get("From")) from = mail::decode_rfc2047(*v);
+          have_from = true;
+        }
+        text = from;
+        break;
+      case TargetKind::kFromLocalpart:
+        owned = from_localpart(m);
+        text = owned;
+        break;
+      case TargetKind::kHeader:
+        owned = joined(m.headers, t.target.name, &present);
+        text = owned;
+        break;
+      case TargetKind::kDsn:
+        owned = dsn_joined(m, t.target.name, &present);
+        text = owned;
+        break;
+      case TargetKind::kBody:
+        text = std::string_view(m.text).substr(0, kMaxBodyScan);
+        break;
+      case TargetKind::kEmbedded:
+        text = std::string_view(m.embedded_text).substr(0, kMaxEmbeddedScan);
+        break;
+    }
+    if (present) {
+      for (std::size_t id : t.exists_ids) fired[id] = 1;
+    }
+    rules.match(i, text, fired);
+  }
+}
+
+void structural(const mail::Message& m, const Envelope& env, Scores& s, bool* arf) {
+  bool report_ds = false, mdn = false;
+  for (const auto& p : m.parts) {
+    if (p.type == "message" && p.subtype == "feedback-report") *arf = true;
+    if (p.type != "multipart" || p.subtype != "report") continue;
+    if (p.report_type == "feedback-report") *arf = true;
+    if (p.report_type == "delivery-status" || p.report_type == "global-delivery-status") report_ds = true;
+    if (p.report_type == "disposition-notification") mdn = true;
+  }
+  if (*arf) s.signals.push_back("arf");
+  if (report_ds) s.add(Bucket::kBounce, kReportDeliveryStatus, "report:delivery-status");
+  if (mdn) s.add(Bucket::kAuto, kMdn, "report:disposition-notification");
+  if (!m.delivery_status.empty()) {
+    s.add(Bucket::kBounce, kDeliveryStatusPart, "delivery-status");
+    bool failed = false, delayed = false, success = false;
+    for (const auto& ds : m.delivery_status) {
+      for (const auto& pr : ds.per_recipient) {
+        const std::string a = mail::ascii_lower(mail::trim(pr.get("action")));
+        if (a.starts_with("failed")) failed = true;
+        else if (a.starts_with("delayed")) delayed = true;
+        else if (a.starts_with("delivered") || a.starts_with("relayed") || a.starts_with("expanded")) success = true;
+      }
+    }
+    if (failed) s.add(Bucket::kBounce, kDsnFailedOrDelayed, "dsn-action:failed");
+    if (delayed) s.add(Bucket::kBounce, kDsnFailedOrDelayed, "dsn-action:delayed");
+    if (success && !failed && !delayed) s.add(Bucket::kBounce, kSuccessOnlyDsn, "dsn-success-only");
+  }
+  bool rfc822 = false, headers_only = false;
+  for (const auto& e : m.embedded) {
+    if (e.kind == "rfc822-headers") headers_only = true;
+    else rfc822 = true;
+  }
+  if (rfc822) s.add(Bucket::kAuto, kEmbeddedOriginal, "embedded:rfc822");
+  if (headers_only) s.add(Bucket::kAuto, kEmbeddedOriginal, "embedded:headers");
+  if (env.known && env.mail_from.empty()) s.add(Bucket::kAuto, kNullSender, "null-sender");
+}
+
+// Kinds in the order that wins a tie: the more specific first.
+constexpr std::array<Bucket, 5> kTieOrder = {Bucket::kVirusNotice, Bucket::kChallenge,
+                                             Bucket::kSubscriptionConfirm, Bucket::kBounce,
+                                             Bucket::kAutoreply};
+
+}  // namespace
+
+Envelope envelope_from_mbox(std::string_view sender) {
+  Envelope e;
+  if (sender.empty()) return e;
+  e.known = true;
+  if (sender == "<>" || mail::iequals(sender, "MAILER-DAEMON")) return e;
+  e.mail_from = std::string(sender);
+  return e;
+}
+
+Classifier::Classifier(std::shared_ptr<const Rules> rules) : rules_(std::move(rules)) {
+  BACKSTOP_INVARIANT(rules_ != nullptr);
+}
+Classifier::~Classifier() = default;
+
+Verdict Classifier::classify(const mail::Message& message, const Envelope& envelope) const {
+  Verdict v;
+  Scores s;
+  bool arf = false;
+  structural(message, envelope, s, &arf);
+  std::vector<char> fired(rules_->rules().size(), 0);
+  run_rules(*rules_, message, fired);
+  for (std::size_t i = 0; i < fired.size(); ++i) {
+    if (!fired[i]) continue;
+    const Rule& r = rules_->rules()[i];
+    for (Bucket b : r.buckets) s.v[static_cast<std::size_t>(b)] += r.weight;
+    s.signals.push_back(r.name);
+  }
+  const double autoev = std::clamp(s.v[static_cast<std::size_t>(Bucket::kAuto)], 0.0, kAutoCap);
+  double best = 0;
+  Bucket best_bucket = Bucket::kAuto;
+  for (Bucket b : kTieOrder) {
+    const double own = s.v[static_cast<std::size_t>(b)];
+    const double total = own > 0 ? own + autoev : own;
+    if (total > best) {
+      best = total;
+      best_bucket = b;
+    }
+  }
+  v.signals = std::move(s.signals);
+  v.refs = extract_references(message);
+  v.feedback_report = arf;
+  if (arf || best < kThreshold) {
+    v.kind = Kind::kNone;
+    v.confidence = 1.0 - std::min(best, kThreshold) / (2 * kThreshold);
+    return v;
+  }
+  v.kind = bucket_kind(best_bucket);
+  v.confidence = 1.0 - std::pow(0.5, best / kThreshold);
+  return v;
+}
+
+}  // namespace backstop::classify

@@ -1,0 +1,416 @@
+#include "classify/classifier.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <thread>
+
+#include "mail/message.h"
+
+namespace backstop::classify {
+namespace {
+
+const Classifier& builtin() {
+  static const Classifier* c = [] {
+    auto rules = builtin_rules();
+    BACKSTOP_INVARIANT(rules.has_value());
+    return new Classifier(*rules);
+  }();
+  return *c;
+}
+
+Verdict run(const std::string& raw, const Envelope& env = {}) {
+  auto m = mail::parse_message(raw);
+  EXPECT_TRUE(m) << m.error().to_string();
+  if (!m) return {};
+  return builtin().classify(*m, env);
+}
+
+bool has_signal(const Verdict& v, std::string_view s) {
+  return std::find(v.signals.begin(), v.signals.end(), s) != v.signals.end();
+}
+
+std::string dump(const Verdict& v) {
+  std::string out = std::string(kind_name(v.kind)) + ":";
+  for (const auto& s : v.signals) out += " " + s;
+  return out;
+}
+
+const char kPostfixDsn[] =
+    "Return-Path: <>\n"
+    "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\n"
+    "To: alice@example.org\n"
+    "Subject: Undelivered Mail Returned to Sender\n"
+    "Auto-Submitted: auto-replied\n"
+    "MIME-Version: 1.0\n"
+    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B1\"\n"
+    "\n"
+    "--B1\n"
+    "Content-Type: text/plain\n"
+    "\n"
+    "This is the mail system at host mx.example.net.\n"
+    "\n"
+    "I'm sorry to have to inform you that your message could not\n"
+    "be delivered to one or more recipients.\n"
+    "\n"
+    "--B1\n"
+    "Content-Type: message/delivery-status\n"
+    "\n"
+    "Reporting-MTA: dns; mx.example.net\n"
+    "X-Postfix-Sender: rfc822; alice@example.org\n"
+    "Original-Envelope-Id: ENV123\n"
+    "\n"
+    "Final-Recipient: rfc822; bob@example.net\n"
+    "Original-Recipient: rfc822;bob@example.net\n"
+    "Action: failed\n"
+    "Status: 5.1.1\n"
+    "Diagnostic-Code: smtp; 550 5.1.1 <bob@example.net>: Recipient address rejected\n"
+    "\n"
+    "--B1\n"
+    "Content-Type: text/rfc822-headers\n"
+    "\n"
+    "Received: from client.example.org (client.example.org [192.0.2.7])\n"
+    "\tby relay.example.org (Postfix) with ESMTP id 1234\n"
+    "\tfor <bob@example.net>; Mon, 2 Jan 2023 10:00:00 +0000\n"
+    "Message-ID: <orig-1@example.org>\n"
+    "From: Alice <alice@example.org>\n"
+    "To: bob@example.net\n"
+    "Subject: lunch\n"
+    "Date: Mon, 2 Jan 2023 10:00:00 +0000\n"
+    "\n"
+    "--B1--\n";
+
+TEST(Classify, PostfixDsnIsABounceWithReferences) {
+  const Verdict v = run(kPostfixDsn);
+  EXPECT_EQ(v.kind, Kind::kBounce) << dump(v);
+  EXPECT_GT(v.confidence, 0.9);
+  EXPECT_TRUE(has_signal(v, "report:delivery-status")) << dump(v);
+  EXPECT_TRUE(has_signal(v, "dsn-action:failed")) << dump(v);
+  EXPECT_TRUE(has_signal(v, "body-postfix")) << dump(v);
+  EXPECT_FALSE(v.feedback_report);
+  const References& r = v.refs;
+  EXPECT_EQ(r.message_id, "orig-1@example.org");
+  EXPECT_EQ(r.subject, "lunch");
+  EXPECT_EQ(r.from, "alice@example.org");
+  ASSERT_EQ(r.to.size(), 1u);
+  EXPECT_EQ(r.to[0], "bob@example.net");
+  EXPECT_EQ(r.original_sender, "alice@example.org");
+  EXPECT_EQ(r.original_envelope_id, "ENV123");
+  EXPECT_EQ(r.reporting_mta, "mx.example.net");
+  ASSERT_EQ(r.recipients.size(), 1u);
+  EXPECT_EQ(r.recipients[0].final_recipient, "bob@example.net");
+  EXPECT_EQ(r.recipients[0].original_recipient, "bob@example.net");
+  EXPECT_EQ(r.recipients[0].action, "failed");
+  EXPECT_EQ(r.recipients[0].status, "5.1.1");
+  EXPECT_NE(r.recipients[0].diagnostic.find("550 5.1.1"), std::string::npos);
+  ASSERT_EQ(r.original_received_ips.size(), 1u);
+  EXPECT_EQ(r.original_received_ips[0], "192.0.2.7");
+  ASSERT_EQ(r.original_received_hosts.size(), 1u);
+  EXPECT_EQ(r.original_received_hosts[0], "relay.example.org");
+}
+
+TEST(Classify, QmailBounceWithQuotedOriginal) {
+  const Verdict v = run(
+      "From: MAILER-DAEMON@mail.example.com\n"
+      "To: carol@example.org\n"
+      "Subject: failure notice\n"
+      "\n"
+      "Hi. This is the qmail-send program at mail.example.com.\n"
+      "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+      "This is a permanent error; I've given up. Sorry it didn't work out.\n"
+      "\n"
+      "<nobody@example.com>:\n"
+      "Sorry, no mailbox here by that name. (#5.1.1)\n"
+      "\n"
+      "--- Below this line is a copy of the message.\n"
+      "\n"
+      "Return-Path: <carol@example.org>\n"
+      "Received: from unknown (HELO box.example.org) (198.51.100.9)\n"
+      "  by mail.example.com with SMTP; 1 Feb 2023 00:00:00 -0000\n"
+      "Message-ID: <quoted-7@example.org>\n"
+      "Subject: hello there\n"
+      "From: carol@example.org\n");
+  EXPECT_EQ(v.kind, Kind::kBounce) << dump(v);
+  EXPECT_TRUE(has_signal(v, "body-qmail")) << dump(v);
+  EXPECT_EQ(v.refs.message_id, "quoted-7@example.org");
+  EXPECT_EQ(v.refs.subject, "hello there");
+  EXPECT_EQ(v.refs.original_sender, "carol@example.org");
+}
+
+TEST(Classify, FrenchExchangeNdr) {
+  const Verdict v = run(
+      "From: postmaster@example.fr\n"
+      "To: dan@example.org\n"
+      "Subject: =?utf-8?q?Non_remis=C2=A0=3A_r=C3=A9union?=\n"
+      "Content-Type: text/plain; charset=utf-8\n"
+      "Content-Transfer-Encoding: 8bit\n"
+      "\n"
+      "La remise du message aux destinataires suivants a échoué. Le message n'a pas pu être remis.\n");
+  EXPECT_EQ(v.kind, Kind::kBounce) << dump(v);
+  EXPECT_TRUE(has_signal(v, "subj-fr")) << dump(v);
+  EXPECT_TRUE(has_signal(v, "body-fr")) << dump(v);
+}
+
+TEST(Classify, VacationReplyIsAnAutoreply) {
+  const Verdict v = run(
+      "From: Erin <erin@example.net>\n"
+      "To: frank@example.org\n"
+      "Subject: Out of Office: budget\n"
+      "Auto-Submitted: auto-replied\n"
+      "In-Reply-To: <budget-1@example.org>\n"
+      "References: <thread-0@example.org> <budget-1@example.org>\n"
+      "\n"
+      "I am currently out of the office with limited access to email.\n");
+  EXPECT_EQ(v.kind, Kind::kAutoreply) << dump(v);
+  EXPECT_TRUE(has_signal(v, "hdr-auto-submitted-replied")) << dump(v);
+  ASSERT_EQ(v.refs.in_reply_to.size(), 1u);
+  EXPECT_EQ(v.refs.in_reply_to[0], "budget-1@example.org");
+  ASSERT_EQ(v.refs.references.size(), 2u);
+  EXPECT_EQ(v.refs.references[0], "thread-0@example.org");
+}
+
+TEST(Classify, GermanAbsenceNoticeWithoutHeaders) {
+  const Verdict v = run(
+      "From: gerd@example.de\n"
+      "To: hans@example.org\n"
+      "Subject: Abwesenheitsnotiz: Angebot\n"
+      "Content-Type: text/plain; charset=utf-8\n"
+      "\n"
+      "Ich bin bis zum 10. Mai nicht im Büro erreichbar.\n");
+  EXPECT_EQ(v.kind, Kind::kAutoreply) << dump(v);
+}
+
+TEST(Classify, VirusNotice) {
+  const Verdict v = run(
+      "From: virus-alert@gw.example.com\n"
+      "To: ida@example.org\n"
+      "Subject: VIRUS IN YOUR MAIL to jo@example.com\n"
+      "\n"
+      "Our scanner found a virus (W32/Netsky) in a message sent from your address.\n"
+      "The attachment was quarantined.\n");
+  EXPECT_EQ(v.kind, Kind::kVirusNotice) << dump(v);
+  EXPECT_TRUE(has_signal(v, "subj-virus")) << dump(v);
+}
+
+TEST(Classify, BoxTrapperChallenge) {
+  const Verdict v = run(
+      "From: jack@example.com\n"
+      "To: kim@example.org\n"
+      "Subject: Your email requires verification verify#abcdef\n"
+      "X-Boxtrapper: abcdef\n"
+      "Precedence: auto_reply\n"
+      "\n"
+      "The message you sent requires that you verify that you are a real live human being.\n");
+  EXPECT_EQ(v.kind, Kind::kChallenge) << dump(v);
+  EXPECT_TRUE(has_signal(v, "hdr-boxtrapper")) << dump(v);
+}
+
+TEST(Classify, MailmanSubscriptionConfirmation) {
+  const Verdict v = run(
+      "From: test-request@lists.example.com\n"
+      "To: lee@example.org\n"
+      "Subject: confirm 0123456789abcdef0123456789abcdef01234567\n"
+      "X-Mailman-Version: 2.1.39\n"
+      "X-List-Administrivia: yes\n"
+      "\n"
+      "Mailing list subscription confirmation notice for mailing list test\n"
+      "\n"
+      "We have received a request from 203.0.113.5 for subscription of your\n"
+      "email address, \"lee@example.org\", to the test@lists.example.com\n"
+      "mailing list.  To confirm that you want to be added to this mailing\n"
+      "list, simply reply to this message, keeping the Subject: header intact.\n");
+  EXPECT_EQ(v.kind, Kind::kSubscriptionConfirm) << dump(v);
+  EXPECT_TRUE(has_signal(v, "subj-confirm-hex")) << dump(v);
+}
+
+TEST(Classify, ArfReportIsNoneWithFeedbackFlag) {
+  const Verdict v = run(
+      "From: abuse@isp.example\n"
+      "To: abuse@example.org\n"
+      "Subject: Abuse report\n"
+      "MIME-Version: 1.0\n"
+      "Content-Type: multipart/report; report-type=feedback-report; boundary=\"F\"\n"
+      "\n"
+      "--F\n"
+      "Content-Type: text/plain\n"
+      "\n"
+      "This is an email abuse report. Delivery failed? No: a complaint.\n"
+      "--F\n"
+      "Content-Type: message/feedback-report\n"
+      "\n"
+      "Feedback-Type: abuse\n"
+      "User-Agent: Example-FBL/1.0\n"
+      "Version: 1\n"
+      "\n"
+      "--F\n"
+      "Content-Type: message/rfc822\n"
+      "\n"
+      "From: spammer@example.org\n"
+      "Subject: buy\n"
+      "\n"
+      "spam\n"
+      "--F--\n");
+  EXPECT_EQ(v.kind, Kind::kNone) << dump(v);
+  EXPECT_TRUE(v.feedback_report);
+  EXPECT_TRUE(has_signal(v, "arf")) << dump(v);
+}
+
+TEST(Classify, ListDigestDiscussingBouncesIsNone) {
+  const Verdict v = run(
+      "From: users-request@lists.example.org\n"
+      "To: users@lists.example.org\n"
+      "Subject: users Digest, Vol 12, Issue 3\n"
+      "List-Id: <users.lists.example.org>\n"
+      "List-Unsubscribe: <mailto:users-request@lists.example.org?subject=unsubscribe>\n"
+      "Precedence: list\n"
+      "\n"
+      "Today's Topics:\n"
+      "  1. Re: Undeliverable mail after upgrade\n"
+      "  2. out of office replies flooding the list\n"
+      "\n"
+      "Message: 1\n"
+      "Subject: Re: Undeliverable mail after upgrade\n"
+      "I keep getting 'user unknown' and 550 5.1.1 errors; the message was returned to sender.\n");
+  EXPECT_EQ(v.kind, Kind::kNone) << dump(v);
+}
+
+TEST(Classify, NewsletterWithUnsubscribeIsNone) {
+  const Verdict v = run(
+      "From: news@shop.example.com\n"
+      "To: mia@example.org\n"
+      "Subject: Our spring offers\n"
+      "List-Unsubscribe: <https://shop.example.com/u?x=1>\n"
+      "Precedence: bulk\n"
+      "\n"
+      "Great offers inside. You receive this newsletter because you subscribed.\n"
+      "To unsubscribe click here. Update your preferences.\n");
+  EXPECT_EQ(v.kind, Kind::kNone) << dump(v);
+}
+
+TEST(Classify, HamMentioningOutOfOfficeIsNone) {
+  const Verdict v = run(
+      "From: Nina <nina@example.org>\n"
+      "To: omar@example.com\n"
+      "Subject: Re: schedule\n"
+      "In-Reply-To: <s-1@example.com>\n"
+      "\n"
+      "Sure. I will be out of the office next week, so let's meet on Monday.\n"
+      "Did my last mail bounce? You said it was undeliverable.\n");
+  EXPECT_EQ(v.kind, Kind::kNone) << dump(v);
+}
+
+TEST(Classify, ReadReceiptIsNone) {
+  const Verdict v = run(
+      "From: pat@example.com\n"
+      "To: quinn@example.org\n"
+      "Subject: Read: report\n"
+      "Content-Type: multipart/report; report-type=disposition-notification; boundary=\"M\"\n"
+      "\n"
+      "--M\n"
+      "Content-Type: text/plain\n"
+      "\n"
+      "Your message was read.\n"
+      "--M\n"
+      "Content-Type: message/disposition-notification\n"
+      "\n"
+      "Final-Recipient: rfc822; pat@example.com\n"
+      "Disposition: manual-action/MDN-sent-manually; displayed\n"
+      "--M--\n");
+  EXPECT_EQ(v.kind, Kind::kNone) << dump(v);
+  EXPECT_TRUE(has_signal(v, "report:disposition-notification")) << dump(v);
+}
+
+TEST(Classify, SuccessOnlyDsnIsNone) {
+  const Verdict v = run(
+      "From: MAILER-DAEMON@mx.example.net\n"
+      "Subject: Successful Mail Delivery Report\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=\"S\"\n"
+      "\n"
+      "--S\n"
+      "Content-Type: text/plain\n"
+      "\n"
+      "Your message was successfully delivered to the destination(s).\n"
+      "--S\n"
+      "Content-Type: message/delivery-status\n"
+      "\n"
+      "Reporting-MTA: dns; mx.example.net\n"
+      "\n"
+      "Final-Recipient: rfc822; rob@example.net\n"
+      "Action: delivered\n"
+      "Status: 2.0.0\n"
+      "--S--\n");
+  EXPECT_EQ(v.kind, Kind::kNone) << dump(v);
+  EXPECT_TRUE(has_signal(v, "dsn-success-only")) << dump(v);
+}
+
+TEST(Classify, NullSenderTipsAWeakBounce) {
+  const std::string raw =
+      "From: gateway@example.net\n"
+      "Subject: problem with your mail\n"
+      "\n"
+      "Recipient address unknown: the mailbox does not exist.\n";
+  EXPECT_EQ(run(raw).kind, Kind::kNone);
+  Envelope env;
+  env.known = true;  // MAIL FROM:<>
+  const Verdict v = run(raw, env);
+  EXPECT_EQ(v.kind, Kind::kBounce) << dump(v);
+  EXPECT_TRUE(has_signal(v, "null-sender"));
+}
+
+TEST(Classify, EnvelopeFromMboxLine) {
+  EXPECT_FALSE(envelope_from_mbox("").known);
+  EXPECT_TRUE(envelope_from_mbox("<>").known);
+  EXPECT_TRUE(envelope_from_mbox("<>").mail_from.empty());
+  EXPECT_TRUE(envelope_from_mbox("MAILER-DAEMON").mail_from.empty());
+  EXPECT_EQ(envelope_from_mbox("a@b.example").mail_from, "a@b.example");
+}
+
+TEST(Classify, OverrideRulesDriveTheVerdict) {
+  auto rules = compile_rules("knock subject challenge 2 /knock knock/\n");
+  ASSERT_TRUE(rules);
+  const Classifier c(*rules);
+  auto m = mail::parse_message("From: x@example.com\nSubject: Knock Knock\n\nwho\n");
+  ASSERT_TRUE(m);
+  const Verdict v = c.classify(*m);
+  EXPECT_EQ(v.kind, Kind::kChallenge);
+  EXPECT_TRUE(has_signal(v, "knock"));
+  auto plain = mail::parse_message(kPostfixDsn);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(c.classify(*plain).kind, Kind::kBounce);  // structure is code, not rules
+}
+
+TEST(Classify, ConcurrentCallsAgree) {
+  auto m = mail::parse_message(kPostfixDsn);
+  ASSERT_TRUE(m);
+  const Verdict want = builtin().classify(*m);
+  std::vector<std::thread> threads;
+  std::vector<int> ok(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      int good = 0;
+      for (int i = 0; i < 50; ++i) {
+        const Verdict v = builtin().classify(*m);
+        good += v.kind == want.kind && v.signals == want.signals;
+      }
+      ok[static_cast<std::size_t>(t)] = good;
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int g : ok) EXPECT_EQ(g, 50);
+}
+
+TEST(Kinds, NamesRoundTrip) {
+  for (Kind k : {Kind::kNone, Kind::kBounce, Kind::kVirusNotice, Kind::kChallenge,
+                 Kind::kSubscriptionConfirm, Kind::kAutoreply}) {
+    Kind back = Kind::kNone;
+    ASSERT_TRUE(parse_kind(kind_name(k), &back));
+    EXPECT_EQ(back, k);
+  }
+  Kind out = Kind::kBounce;
+  EXPECT_FALSE(parse_kind("spam", &out));
+  EXPECT_EQ(kind_name(Kind::kSubscriptionConfirm), "subscription_confirm");
+}
+
+}  // namespace
+}  // namespace backstop::classify

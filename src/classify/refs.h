@@ -1,0 +1,25 @@
+// Extraction of References (verdict.h) from a parsed message: the response's
+// own In-Reply-To/References, DSN fields, and the headers of the original
+// (embedded, or quoted inline in the body text).
+// Thread-safety: stateless.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "classify/verdict.h"
+#include "mail/message.h"
+
+namespace backstop::classify {
+
+// Fills every reference the message states. Never fails; absent data stays empty.
+References extract_references(const mail::Message& message);
+
+// Message ids in a Message-ID / In-Reply-To / References value, without <>.
+std::vector<std::string> parse_msg_ids(std::string_view value);
+
+// The address in a DSN address field ("rfc822; a@b" -> "a@b", "<a@b>" -> "a@b").
+std::string dsn_address(std::string_view value);
+
+}  // namespace backstop::classify

@@ -1,0 +1,50 @@
+#include "classify/refs.h"
+
+#include <gtest/gtest.h>
+
+namespace backstop::classify {
+namespace {
+
+TEST(Refs, MsgIdsWithAndWithoutBrackets) {
+  auto ids = parse_msg_ids(" <a@b> (comment) <c@d>");
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids[0], "a@b");
+  EXPECT_EQ(ids[1], "c@d");
+  ids = parse_msg_ids("bare@id.example");
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_EQ(ids[0], "bare@id.example");
+  EXPECT_TRUE(parse_msg_ids("no id here").empty());
+  EXPECT_TRUE(parse_msg_ids("<unclosed@x").empty());
+}
+
+TEST(Refs, DsnAddressDropsTypeAndBrackets) {
+  EXPECT_EQ(dsn_address("rfc822; a@b.example"), "a@b.example");
+  EXPECT_EQ(dsn_address("rfc822;<a@b.example>"), "a@b.example");
+  EXPECT_EQ(dsn_address("<a@b.example>"), "a@b.example");
+  EXPECT_EQ(dsn_address(""), "");
+}
+
+TEST(Refs, QuotedHeadersInReplyBody) {
+  auto m = mail::parse_message(
+      "From: mailer@example.net\n"
+      "Subject: bounce\n"
+      "X-Failed-Recipients: gone@example.net\n"
+      "\n"
+      "Your message could not be delivered.\n"
+      "> Message-ID: <q-1@example.org>\n"
+      "> Subject: the original\n"
+      "> Date: Tue, 3 Jan 2023 09:00:00 +0000\n"
+      "> To: gone@example.net, also@example.net\n");
+  ASSERT_TRUE(m);
+  const References r = extract_references(*m);
+  EXPECT_EQ(r.message_id, "q-1@example.org");
+  EXPECT_EQ(r.subject, "the original");
+  EXPECT_EQ(r.date, "Tue, 3 Jan 2023 09:00:00 +0000");
+  ASSERT_EQ(r.to.size(), 2u);
+  ASSERT_EQ(r.recipients.size(), 1u);
+  EXPECT_EQ(r.recipients[0].final_recipient, "gone@example.net");
+  EXPECT_EQ(r.recipients[0].action, "failed");
+}
+
+}  // namespace
+}  // namespace backstop::classify

@@ -1,0 +1,93 @@
+// The compiled rules: the rules file (docs/rules.md) parsed into Rule records
+// and compiled into one vectorscan block-mode database per target.
+// Internal to classify; the public entry points are in classifier.h.
+// Thread-safety: immutable after compile_rules(); match() may be called from
+// any number of threads (each thread clones its own scratch space).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "classify/classifier.h"
+
+namespace backstop::classify {
+
+// What a rule's weight counts towards: one of the five kinds, or kAuto
+// (evidence that a machine wrote the message, which strengthens whichever
+// kind already has evidence of its own).
+enum class Bucket : std::uint8_t {
+  kBounce, kVirusNotice, kChallenge, kSubscriptionConfirm, kAutoreply, kAuto
+};
+inline constexpr std::size_t kBucketCount = 6;
+Kind bucket_kind(Bucket b) noexcept;  // kNone for kAuto
+
+// Where a rule looks.
+enum class TargetKind : std::uint8_t {
+  kSubject,        // decoded Subject
+  kFrom,           // decoded From value
+  kFromLocalpart,  // local part of the first From address
+  kHeader,         // every value of one named top-level header field
+  kBody,           // Message::text (the responder's own words)
+  kEmbedded,       // Message::embedded_text (the returned original)
+  kDsn,            // every value of one delivery-status field
+};
+
+struct Target {
+  TargetKind kind = TargetKind::kSubject;
+  std::string name;  // lower-case field name for kHeader / kDsn, else ""
+  bool operator==(const Target&) const = default;
+};
+
+struct Rule {
+  std::string name;
+  Target target;
+  std::vector<Bucket> buckets;  // the weight counts for each of these
+  double weight = 0;
+  std::string pattern;  // regex text as given to the matcher ("" for exists)
+  bool exists = false;  // fires when the target is present, no pattern
+  bool case_sensitive = false;
+  bool dotall = false;
+  int line = 0;         // line in the rules text
+};
+
+class Database;
+
+// One compiled database: the rules of one target.
+struct TargetDb {
+  Target target;
+  std::vector<std::size_t> rule_ids;     // pattern rules, by matcher id
+  std::vector<std::size_t> exists_ids;   // "exists" rules
+  std::shared_ptr<Database> db;          // null when no pattern rules
+};
+
+class Rules {
+ public:
+  Rules(std::vector<Rule> rules, std::vector<TargetDb> dbs, std::uint64_t id);
+  ~Rules();
+  Rules(const Rules&) = delete;
+  Rules& operator=(const Rules&) = delete;
+
+  const std::vector<Rule>& rules() const noexcept { return rules_; }
+  const std::vector<TargetDb>& targets() const noexcept { return dbs_; }
+
+  // Scans `text` with the database of targets()[target_index] and sets
+  // fired[rule id] for every rule that matches. `fired` has rules().size()
+  // entries. Returns false when the matcher failed (the scan is skipped).
+  bool match(std::size_t target_index, std::string_view text, std::vector<char>& fired) const;
+
+ private:
+  std::vector<Rule> rules_;
+  std::vector<TargetDb> dbs_;
+  std::uint64_t id_;  // unique per compiled Rules, keys per-thread scratch
+};
+
+// Parses the rules text without compiling (exposed for tests and docs).
+Result<std::vector<Rule>> parse_rules(std::string_view text);
+
+// The embedded copy of rules/backscatter.rules (generated at build time).
+std::string_view builtin_rules_text() noexcept;
+
+}  // namespace backstop::classify
