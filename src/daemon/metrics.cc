@@ -1,0 +1,117 @@
+#include "daemon/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace backstop::daemon {
+
+struct Metrics::Impl {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  prometheus::Family<prometheus::Counter>& messages =
+      prometheus::BuildCounter()
+          .Name("backstop_messages_total")
+          .Help("Messages judged, by role, kind, correlation verdict and action")
+          .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& latency =
+      prometheus::BuildHistogram()
+          .Name("backstop_decision_seconds")
+          .Help("Time from end of message to the decision")
+          .Register(*registry);
+  prometheus::Histogram& latency_h = latency.Add(
+      {}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                  0.01, 0.025, 0.05, 0.1, 0.25, 1});
+  prometheus::Family<prometheus::Counter>& batv =
+      prometheus::BuildCounter()
+          .Name("backstop_batv_recipients_total")
+          .Help("BATV checks of null-sender recipients at RCPT, by result and action")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& signed_ =
+      prometheus::BuildCounter()
+          .Name("backstop_batv_signed_total")
+          .Help("Outbound envelope senders signed with BATV")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& dnsbl =
+      prometheus::BuildCounter()
+          .Name("backstop_dnsbl_lookups_total")
+          .Help("DNSBL lookups by zone and result")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& errors =
+      prometheus::BuildCounter()
+          .Name("backstop_errors_total")
+          .Help("Internal failures by place; each answered 4xx or the configured fail-open")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& ledger =
+      prometheus::BuildCounter()
+          .Name("backstop_ledger_recorded_total")
+          .Help("Outbound messages recorded in the ledger")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& conns =
+      prometheus::BuildGauge()
+          .Name("backstop_milter_connections")
+          .Help("Open milter connections")
+          .Register(*registry);
+  prometheus::Gauge& conns_g = conns.Add({});
+  prometheus::Family<prometheus::Counter>& policy =
+      prometheus::BuildCounter()
+          .Name("backstop_policy_requests_total")
+          .Help("Postfix policy delegation requests by action")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& limits =
+      prometheus::BuildCounter()
+          .Name("backstop_limit_trips_total")
+          .Help("Outbound limit trips by limit and action")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& gate =
+      prometheus::BuildCounter()
+          .Name("backstop_autoreply_gate_total")
+          .Help("Outbound automated responses by kind and gate result")
+          .Register(*registry);
+};
+
+Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
+Metrics::~Metrics() = default;
+
+void Metrics::message(std::string_view role, std::string_view kind, std::string_view verdict,
+                      std::string_view action) {
+  impl_->messages
+      .Add({{"role", std::string(role)},
+            {"kind", std::string(kind)},
+            {"verdict", std::string(verdict)},
+            {"action", std::string(action)}})
+      .Increment();
+}
+void Metrics::decision_latency(double seconds) { impl_->latency_h.Observe(seconds); }
+void Metrics::batv_rcpt(std::string_view result, std::string_view action) {
+  impl_->batv.Add({{"result", std::string(result)}, {"action", std::string(action)}}).Increment();
+}
+void Metrics::batv_signed() { impl_->signed_.Add({}).Increment(); }
+void Metrics::dnsbl(std::string_view zone, std::string_view result) {
+  impl_->dnsbl.Add({{"zone", std::string(zone)}, {"result", std::string(result)}}).Increment();
+}
+void Metrics::error(std::string_view where) {
+  impl_->errors.Add({{"where", std::string(where)}}).Increment();
+}
+void Metrics::ledger_recorded() { impl_->ledger.Add({}).Increment(); }
+void Metrics::connection_opened() { impl_->conns_g.Increment(); }
+void Metrics::connection_closed() { impl_->conns_g.Decrement(); }
+void Metrics::policy_request(std::string_view action) {
+  impl_->policy.Add({{"action", std::string(action)}}).Increment();
+}
+void Metrics::limit_trip(std::string_view limit, std::string_view action) {
+  impl_->limits.Add({{"limit", std::string(limit)}, {"action", std::string(action)}}).Increment();
+}
+void Metrics::autoreply_gate(std::string_view kind, std::string_view result) {
+  impl_->gate.Add({{"kind", std::string(kind)}, {"result", std::string(result)}}).Increment();
+}
+
+std::string Metrics::render() const {
+  prometheus::TextSerializer s;
+  return s.Serialize(impl_->registry->Collect());
+}
+prometheus::Registry& Metrics::registry() { return *impl_->registry; }
+
+}  // namespace backstop::daemon

@@ -1,0 +1,54 @@
+// Prometheus metrics of `backstop serve` (documented in docs/metrics.md).
+// The families are created once; incrementing is lock-free (prometheus-cpp
+// counters are atomics), so the mail path can count from any thread.
+// Thread-safety: all members are safe to use concurrently.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace prometheus {
+class Registry;
+}
+
+namespace backstop::daemon {
+
+class Metrics {
+ public:
+  Metrics();
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // One judged message: role (inbound, outbound, trap), kind, verdict, action.
+  void message(std::string_view role, std::string_view kind, std::string_view verdict,
+               std::string_view action);
+  // Seconds from end of message to the decision.
+  void decision_latency(double seconds);
+  // BATV at RCPT: result (valid, missing, invalid, expired, foreign, grace) and
+  // what was done (accept, reject, record).
+  void batv_rcpt(std::string_view result, std::string_view action);
+  void batv_signed();
+  // DNSBL lookup: zone and result (listed, clean, error).
+  void dnsbl(std::string_view zone, std::string_view result);
+  // Internal failures by place (store, dns, parse, internal) -> 4xx or fail-open.
+  void error(std::string_view where);
+  void ledger_recorded();
+  void connection_opened();
+  void connection_closed();
+  void policy_request(std::string_view action);
+  // Outbound limits and the autoreply gate (issue 7).
+  void limit_trip(std::string_view limit, std::string_view action);
+  void autoreply_gate(std::string_view kind, std::string_view result);
+
+  // The exposition text of every metric (text format 0.0.4).
+  std::string render() const;
+  prometheus::Registry& registry();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace backstop::daemon
