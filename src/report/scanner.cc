@@ -1,0 +1,240 @@
+#include "report/scanner.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <variant>
+
+#include "report/extract.h"
+
+namespace backstop::report {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Work {
+  std::uint64_t seq = 0;
+  mail::RawMessage raw;
+};
+
+using Output = std::variant<MessageRecord, ErrorRecord>;
+
+// Shared state of one scan; every field is guarded by `mu`.
+struct Pipeline {
+  std::mutex mu;
+  std::condition_variable work_cv;   // workers: work queued or reader done
+  std::condition_variable space_cv;  // reader: window has room
+  std::condition_variable out_cv;    // emitter: a result or the end arrived
+  std::deque<Work> queue;
+  std::map<std::uint64_t, Output> ready;
+  std::size_t inflight_items = 0;    // sequenced, not yet emitted
+  std::size_t inflight_bytes = 0;    // raw bytes queued or being classified
+  std::uint64_t next_seq = 0;        // next sequence number the reader hands out
+  bool reader_done = false;
+  std::uint64_t bytes_read = 0;
+  std::size_t paths_opened = 0;
+  std::size_t paths_failed = 0;
+};
+
+ErrorRecord to_error(std::string file, std::size_t index, const Error& e) {
+  return ErrorRecord{std::move(file), index, std::string(code_name(e.code())), e.message()};
+}
+
+class Runner {
+ public:
+  Runner(const ScanOptions& o, const ScanSink& sink)
+      : o_(o), sink_(sink), classifier_(o.rules) {}
+
+  ScanStats run() {
+    unsigned jobs = o_.jobs ? o_.jobs : std::max(1u, std::thread::hardware_concurrency());
+    auto start = Clock::now();
+    std::thread reader([this] { read_all(); });
+    std::vector<std::thread> workers;
+    for (unsigned i = 0; i < jobs; ++i) workers.emplace_back([this] { work(); });
+    ScanStats stats = emit(start);
+    reader.join();
+    for (auto& t : workers) t.join();
+    stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    stats.paths_opened = p_.paths_opened;
+    stats.paths_failed = p_.paths_failed;
+    return stats;
+  }
+
+ private:
+  // Reserves a place in the window for one result holding `bytes` raw bytes
+  // and returns its sequence number.
+  std::uint64_t acquire(std::unique_lock<std::mutex>& lk, std::size_t bytes) {
+    p_.space_cv.wait(lk, [&] {
+      if (p_.inflight_items >= o_.max_inflight_items) return false;
+      return bytes == 0 || p_.inflight_bytes == 0 ||
+             p_.inflight_bytes + bytes <= o_.max_inflight_bytes;
+    });
+    ++p_.inflight_items;
+    p_.inflight_bytes += bytes;
+    return p_.next_seq++;
+  }
+
+  void push_error(ErrorRecord e) {
+    std::unique_lock lk(p_.mu);
+    std::uint64_t seq = acquire(lk, 0);
+    p_.ready.emplace(seq, std::move(e));
+    p_.out_cv.notify_one();
+  }
+
+  void read_all() {
+    for (const std::string& path : o_.paths) {
+      auto src = mail::open_source(path, o_.max_message_bytes);
+      if (!src) {
+        {
+          std::lock_guard lk(p_.mu);
+          ++p_.paths_failed;
+        }
+        push_error(to_error(path, 0, src.error()));
+        continue;
+      }
+      {
+        std::lock_guard lk(p_.mu);
+        ++p_.paths_opened;
+      }
+      while (true) {
+        std::optional<expected<mail::RawMessage, mail::ReadError>> item;
+        try {
+          item = (*src)->next();
+        } catch (const std::exception& e) {
+          push_error(ErrorRecord{path, 0, "internal", std::string("reader failed: ") + e.what()});
+          break;
+        }
+        if (!item) break;
+        if (!*item) {
+          const mail::ReadError& re = item->error();
+          push_error(to_error(re.location, re.index, re.error));
+          continue;
+        }
+        mail::RawMessage raw = std::move(**item);
+        std::size_t n = raw.bytes.size();
+        std::unique_lock lk(p_.mu);
+        p_.bytes_read += n;
+        std::uint64_t seq = acquire(lk, n);
+        p_.queue.push_back(Work{seq, std::move(raw)});
+        p_.work_cv.notify_one();
+      }
+    }
+    std::lock_guard lk(p_.mu);
+    p_.reader_done = true;
+    p_.work_cv.notify_all();
+    p_.out_cv.notify_all();
+  }
+
+  Output process(const mail::RawMessage& raw) {
+    try {
+      auto msg = mail::parse_message(raw.bytes);
+      if (!msg) return to_error(raw.location, raw.index, msg.error());
+      classify::Verdict v = classifier_.classify(*msg, envelope_of(raw));
+      return make_record(raw, *msg, v, o_.trusted);
+    } catch (const std::exception& e) {
+      return ErrorRecord{raw.location, raw.index, "internal",
+                         std::string("classification failed: ") + e.what()};
+    }
+  }
+
+  void work() {
+    while (true) {
+      Work w;
+      {
+        std::unique_lock lk(p_.mu);
+        p_.work_cv.wait(lk, [&] { return !p_.queue.empty() || p_.reader_done; });
+        if (p_.queue.empty()) return;
+        w = std::move(p_.queue.front());
+        p_.queue.pop_front();
+      }
+      std::size_t n = w.raw.bytes.size();
+      Output out = process(w.raw);
+      w.raw.bytes = std::string();  // free the raw bytes before waiting on the lock
+      std::lock_guard lk(p_.mu);
+      p_.inflight_bytes -= n;
+      p_.ready.emplace(w.seq, std::move(out));
+      p_.out_cv.notify_one();
+      p_.space_cv.notify_one();
+    }
+  }
+
+  ScanStats emit(Clock::time_point start) {
+    ScanStats stats;
+    std::uint64_t next = 0;
+    auto last_progress = start;
+    auto interval = std::chrono::milliseconds(sink_.progress_interval_ms);
+    while (true) {
+      std::optional<Output> out;
+      std::uint64_t bytes_read = 0;
+      {
+        std::unique_lock lk(p_.mu);
+        auto have = [&] {
+          return p_.ready.count(next) != 0 || (p_.reader_done && next == p_.next_seq);
+        };
+        if (sink_.on_progress) {
+          p_.out_cv.wait_for(lk, interval, have);
+        } else {
+          p_.out_cv.wait(lk, have);
+        }
+        bytes_read = p_.bytes_read;
+        auto it = p_.ready.find(next);
+        if (it != p_.ready.end()) {
+          out = std::move(it->second);
+          p_.ready.erase(it);
+          --p_.inflight_items;
+          ++next;
+          p_.space_cv.notify_one();
+        } else if (p_.reader_done && next == p_.next_seq) {
+          stats.bytes = p_.bytes_read;
+          return stats;
+        }
+      }
+      if (out) {
+        if (auto* m = std::get_if<MessageRecord>(&*out)) {
+          ++stats.messages;
+          if (sink_.on_message) sink_.on_message(*m);
+        } else {
+          ++stats.errors;
+          if (sink_.on_error) sink_.on_error(std::get<ErrorRecord>(*out));
+        }
+      }
+      if (sink_.on_progress) {
+        auto now = Clock::now();
+        if (now - last_progress >= interval) {
+          last_progress = now;
+          sink_.on_progress(ScanProgress{stats.messages + stats.errors, bytes_read,
+                                         std::chrono::duration<double>(now - start).count()});
+        }
+      }
+    }
+  }
+
+  const ScanOptions& o_;
+  const ScanSink& sink_;
+  classify::Classifier classifier_;
+  Pipeline p_;
+};
+
+}  // namespace
+
+Result<ScanStats> run_scan(const ScanOptions& options, const ScanSink& sink) {
+  if (options.paths.empty()) return fail(Code::kInvalidArgument, "no path to scan");
+  if (!options.rules) return fail(Code::kInvalidArgument, "no classification rules");
+  if (options.max_inflight_items == 0) {
+    return fail(Code::kInvalidArgument, "max_inflight_items must be positive");
+  }
+  Runner runner(options, sink);
+  ScanStats stats = runner.run();
+  if (stats.paths_opened == 0) {
+    return fail(Code::kNotFound, "no readable path among the " +
+                                     std::to_string(options.paths.size()) + " given");
+  }
+  return stats;
+}
+
+}  // namespace backstop::report
