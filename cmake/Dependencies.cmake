@@ -26,4 +26,8 @@ endif()
 # Standalone Asio is header-only: /usr/include/asio.hpp from libasio-dev.
 add_library(backstop_asio INTERFACE)
 target_compile_definitions(backstop_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+# Asio 1.22 recycles handler memory allocated with operator new and frees it
+# with std::free when std::aligned_alloc is used: ASan reports
+# alloc-dealloc-mismatch. Use operator new/delete throughout.
+target_compile_definitions(backstop_asio INTERFACE ASIO_DISABLE_STD_ALIGNED_ALLOC)
 target_link_libraries(backstop_asio INTERFACE Threads::Threads)
