@@ -4,6 +4,9 @@ namespace backstop::app {
 
 const Command kCommands[] = {
     {"version", add_version},
+    {"serve", add_serve},
+    {"check", add_check},
+    {"classify", add_classify},
     {"config", add_config},
 };
 const std::size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);

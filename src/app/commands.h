@@ -24,5 +24,8 @@ extern const std::size_t kCommandCount;
 // Registration functions, one per cmd_*.cc.
 void add_version(CLI::App& root, int* exit_code);
 void add_config(CLI::App& root, int* exit_code);
+void add_serve(CLI::App& root, int* exit_code);
+void add_check(CLI::App& root, int* exit_code);
+void add_classify(CLI::App& root, int* exit_code);
 
 }  // namespace backstop::app

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 
 #include "classify/refs.h"
 #include "classify/rules.h"
@@ -26,7 +27,6 @@ constexpr double kAutoCap = 1.0;
 constexpr double kReportDeliveryStatus = 2.0;  // RFC 3462 multipart/report; report-type=delivery-status
 constexpr double kDeliveryStatusPart = 1.5;    // a parsed message/delivery-status part
 constexpr double kDsnFailedOrDelayed = 0.5;    // an Action: failed / delayed field
-constexpr double kSuccessOnlyDsn = -3.0;       // every Action is delivered/relayed/expanded
 constexpr double kEmbeddedOriginal = 0.5;      // auto: a message/rfc822 or headers part
 constexpr double kNullSender = 0.5;            // auto: MAIL FROM:<>
 constexpr double kMdn = 0.5;                   // auto: a disposition notification
@@ -126,7 +126,7 @@ void run_rules(const Rules& rules, const mail::Message& m, std::vector<char>& fi
   }
 }
 
-void structural(const mail::Message& m, const Envelope& env, Scores& s, bool* arf) {
+void structural(const mail::Message& m, const Envelope& env, Scores& s, bool* arf, bool* success_only) {
   bool report_ds = false, mdn = false;
   for (const auto& p : m.parts) {
     if (p.type == "message" && p.subtype == "feedback-report") *arf = true;
@@ -146,12 +146,15 @@ void structural(const mail::Message& m, const Envelope& env, Scores& s, bool* ar
         const std::string a = mail::ascii_lower(mail::trim(pr.get("action")));
         if (a.starts_with("failed")) failed = true;
         else if (a.starts_with("delayed")) delayed = true;
-        else if (a.starts_with("delivered") || a.starts_with("relayed") || a.starts_with("expanded")) success = true;
+        else if (a.starts_with("deliver") || a.starts_with("relayed") || a.starts_with("expanded")) success = true;
       }
     }
     if (failed) s.add(Bucket::kBounce, kDsnFailedOrDelayed, "dsn-action:failed");
     if (delayed) s.add(Bucket::kBounce, kDsnFailedOrDelayed, "dsn-action:delayed");
-    if (success && !failed && !delayed) s.add(Bucket::kBounce, kSuccessOnlyDsn, "dsn-success-only");
+    if (success && !failed && !delayed) {
+      s.signals.push_back("dsn-success-only");
+      *success_only = true;
+    }
   }
   bool rfc822 = false, headers_only = false;
   for (const auto& e : m.embedded) {
@@ -168,7 +171,61 @@ constexpr std::array<Bucket, 5> kTieOrder = {Bucket::kVirusNotice, Bucket::kChal
                                              Bucket::kSubscriptionConfirm, Bucket::kBounce,
                                              Bucket::kAutoreply};
 
+struct Structural {
+  std::string_view name;
+  std::string_view what;
+  double weight;
+  std::string_view bucket;
+};
+constexpr Structural kStructural[] = {
+    {"arf", "an ARF feedback report (RFC 5965): never a backscatter kind", 0, "none"},
+    {"report:delivery-status", "multipart/report; report-type=delivery-status", kReportDeliveryStatus, "bounce"},
+    {"report:disposition-notification", "a disposition notification (RFC 8098)", kMdn, "auto"},
+    {"delivery-status", "a message/delivery-status part (RFC 3464)", kDeliveryStatusPart, "bounce"},
+    {"dsn-action:failed", "a DSN recipient with Action: failed", kDsnFailedOrDelayed, "bounce"},
+    {"dsn-action:delayed", "a DSN recipient with Action: delayed", kDsnFailedOrDelayed, "bounce"},
+    {"dsn-success-only", "every DSN recipient was delivered/deliverable/relayed/expanded: not backscatter", 0, "forces none"},
+    {"embedded:rfc822", "the original message is attached (message/rfc822)", kEmbeddedOriginal, "auto"},
+    {"embedded:headers", "the original's headers are attached (text/rfc822-headers)", kEmbeddedOriginal, "auto"},
+    {"null-sender", "the envelope sender is <>", kNullSender, "auto"},
+};
+
+std::string_view target_text(const Target& t, std::string& buf) {
+  switch (t.kind) {
+    case TargetKind::kSubject: return "subject";
+    case TargetKind::kFrom: return "from";
+    case TargetKind::kFromLocalpart: return "from-localpart";
+    case TargetKind::kBody: return "body";
+    case TargetKind::kEmbedded: return "embedded";
+    case TargetKind::kHeader: buf = "header:" + t.name; return buf;
+    case TargetKind::kDsn: buf = "dsn:" + t.name; return buf;
+  }
+  return "?";
+}
+
+std::string_view bucket_name(Bucket b) {
+  return b == Bucket::kAuto ? std::string_view("auto") : kind_name(bucket_kind(b));
+}
+
 }  // namespace
+
+std::string describe_signal(const Rules& rules, std::string_view signal) {
+  char w[32];
+  for (const auto& s : kStructural) {
+    if (s.name != signal) continue;
+    std::snprintf(w, sizeof w, "%+.2f", s.weight);
+    return std::string(s.what) + " [structure, " + std::string(s.bucket) + " " + w + "]";
+  }
+  for (const Rule& r : rules.rules()) {
+    if (r.name != signal) continue;
+    std::string buf, kinds;
+    for (Bucket b : r.buckets) kinds += (kinds.empty() ? "" : ",") + std::string(bucket_name(b));
+    std::snprintf(w, sizeof w, "%+.2f", r.weight);
+    return std::string(target_text(r.target, buf)) + " " + (r.exists ? "exists" : "/" + r.pattern + "/") +
+           " [rule line " + std::to_string(r.line) + ", " + kinds + " " + w + "]";
+  }
+  return "unknown signal";
+}
 
 Envelope envelope_from_mbox(std::string_view sender) {
   Envelope e;
@@ -187,21 +244,33 @@ Classifier::~Classifier() = default;
 Verdict Classifier::classify(const mail::Message& message, const Envelope& envelope) const {
   Verdict v;
   Scores s;
-  bool arf = false;
-  structural(message, envelope, s, &arf);
+  bool arf = false, success_only = false;
+  structural(message, envelope, s, &arf, &success_only);
   std::vector<char> fired(rules_->rules().size(), 0);
   run_rules(*rules_, message, fired);
+  // auto_not[k]: auto evidence from rules that do not also count for kind k
+  // (a rule must not corroborate itself).
+  std::array<double, kBucketCount> auto_not{};
+  auto_not.fill(s.v[static_cast<std::size_t>(Bucket::kAuto)]);
   for (std::size_t i = 0; i < fired.size(); ++i) {
     if (!fired[i]) continue;
     const Rule& r = rules_->rules()[i];
+    const bool is_auto = std::find(r.buckets.begin(), r.buckets.end(), Bucket::kAuto) != r.buckets.end();
     for (Bucket b : r.buckets) s.v[static_cast<std::size_t>(b)] += r.weight;
+    if (is_auto) {
+      for (std::size_t k = 0; k < kBucketCount; ++k) {
+        if (std::find(r.buckets.begin(), r.buckets.end(), static_cast<Bucket>(k)) == r.buckets.end()) {
+          auto_not[k] += r.weight;
+        }
+      }
+    }
     s.signals.push_back(r.name);
   }
-  const double autoev = std::clamp(s.v[static_cast<std::size_t>(Bucket::kAuto)], 0.0, kAutoCap);
   double best = 0;
   Bucket best_bucket = Bucket::kAuto;
   for (Bucket b : kTieOrder) {
     const double own = s.v[static_cast<std::size_t>(b)];
+    const double autoev = std::clamp(auto_not[static_cast<std::size_t>(b)], 0.0, kAutoCap);
     const double total = own > 0 ? own + autoev : own;
     if (total > best) {
       best = total;
@@ -211,7 +280,9 @@ Verdict Classifier::classify(const mail::Message& message, const Envelope& envel
   v.signals = std::move(s.signals);
   v.refs = extract_references(message);
   v.feedback_report = arf;
-  if (arf || best < kThreshold) {
+  // An ARF report is never backscatter; a success-only DSN (a report the
+  // sender asked for) is neither a failure notice nor a reply.
+  if (arf || success_only || best < kThreshold) {
     v.kind = Kind::kNone;
     v.confidence = 1.0 - std::min(best, kThreshold) / (2 * kThreshold);
     return v;

@@ -40,6 +40,11 @@ Result<std::shared_ptr<const Rules>> load_rules_file(const std::string& path);
 // The rules built into the binary (the repository's rules/backscatter.rules).
 Result<std::shared_ptr<const Rules>> builtin_rules();
 
+// A one-line explanation of a signal name found in Verdict::signals: for a
+// rule, its target, pattern, kinds and weight; for a structural signal, what
+// it means and its weight.
+std::string describe_signal(const Rules& rules, std::string_view signal);
+
 class Classifier {
  public:
   explicit Classifier(std::shared_ptr<const Rules> rules);
@@ -50,6 +55,8 @@ class Classifier {
   // Classifies one parsed message. Never fails: damage in the message lowers
   // confidence or adds a signal, it does not stop classification.
   Verdict classify(const mail::Message& message, const Envelope& envelope = {}) const;
+
+  const Rules& rules() const noexcept { return *rules_; }
 
  private:
   std::shared_ptr<const Rules> rules_;

@@ -1,0 +1,24 @@
+#include "classify/verdict_json.h"
+
+#include <gtest/gtest.h>
+
+namespace backstop::classify {
+namespace {
+
+TEST(VerdictJson, EscapesAndOmitsEmptyFields) {
+  EXPECT_EQ(json_quote("a\"b\\c\nd\x01"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+  Verdict v;
+  v.kind = Kind::kBounce;
+  v.confidence = 0.875;
+  v.signals = {"x", "y"};
+  v.refs.message_id = "m@x";
+  v.refs.recipients.push_back(DsnRecipient{"", "r@x", "failed", "5.1.1", ""});
+  EXPECT_EQ(verdict_json(v),
+            "{\"kind\":\"bounce\",\"confidence\":0.875,\"feedback_report\":false,"
+            "\"signals\":[\"x\",\"y\"],\"refs\":{\"message_id\":\"m@x\",\"recipients\":"
+            "[{\"final_recipient\":\"r@x\",\"action\":\"failed\",\"status\":\"5.1.1\"}]}}");
+  EXPECT_EQ(references_json(References{}), "{}");
+}
+
+}  // namespace
+}  // namespace backstop::classify
