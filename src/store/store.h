@@ -139,6 +139,8 @@ class Store {
   virtual ~Store() = default;
 
   // ---- ledger ----
+  // Message-IDs are keys as classify reports them: without the angle brackets
+  // ("abc@example.com"), compared byte for byte.
   // Inserts or replaces. kInvalidArgument on an empty or over-long id/address.
   virtual Status ledger_put(std::string_view message_id, const LedgerEntry& entry) = 0;
   // The entry, or nullopt when absent or expired.
