@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <atomic>
 #include <optional>
 #include <thread>
@@ -15,7 +16,8 @@ namespace backstop::milter {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kTok = asio::as_tuple(asio::use_awaitable);
+// Asio 1.22 (Debian 12) has as_tuple under experimental.
+constexpr auto kTok = asio::experimental::as_tuple(asio::use_awaitable);
 // Pause after a failed accept (EMFILE, ENFILE): retrying at once would spin.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 // How often a drain checks whether its worker's connections are all gone.

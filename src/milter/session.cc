@@ -80,7 +80,8 @@ void Session::reply(char code) {
 }
 
 void Session::send_progress() {
-  if (waiting_) reply(rsp::kProgress);
+  if (waiting_ && (pending_event_ == Event::kEom || cfg_.progress_before_eom))
+    reply(rsp::kProgress);
 }
 
 void Session::end_message() {

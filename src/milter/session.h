@@ -49,6 +49,11 @@ struct SessionConfig {
   std::size_t max_headers = kMaxStoredHeaders;
   std::size_t max_header_bytes = kMaxStoredHeaderBytes;
   std::size_t max_rcpts = kMaxStoredRcpts;
+  // PROGRESS outside end of message. Postfix accepts it at every event, but
+  // libmilter only sends it from xxfi_eom and Sendmail (and miltertest) read a
+  // single reply at the other events, so by default a decision pending before
+  // EOM gets no PROGRESS and must come within the MTA's command timeout.
+  bool progress_before_eom = false;
 };
 
 // Runs a function on the connection's thread, later (never inline).
@@ -78,7 +83,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Bytes received but not yet processed (a partial packet, or input held
   // while a decision is pending).
   std::size_t buffered() const { return decoder_.buffered(); }
-  // Appends a PROGRESS packet if a decision is pending.
+  // Appends a PROGRESS packet if a decision is pending (at EOM, or at any
+  // event with SessionConfig::progress_before_eom).
   void send_progress();
   // Called on the connection's thread after an asynchronous decision has been
   // applied (new output, maybe more commands processed).

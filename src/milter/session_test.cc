@@ -195,7 +195,7 @@ TEST(MilterSession, WholeMessageWithReplies) {
 }
 
 TEST(MilterSession, AsyncDecisionWaitsSendsProgressAndResumesFromAnotherThread) {
-  Harness h;
+  Harness h(SessionConfig{.progress_before_eom = true});
   h.f.async_rcpt = true;
   h.negotiate();
   h.send(Mail{{"<>"}});
@@ -227,6 +227,19 @@ TEST(MilterSession, AsyncDecisionWaitsSendsProgressAndResumesFromAnotherThread) 
   EXPECT_EQ(h.f.seen_rcpts.size(), 2u);
   d(Action::accept());  // a second call is ignored
   EXPECT_TRUE(h.posted.empty());
+}
+
+TEST(MilterSession, ProgressOnlyAtEomByDefault) {
+  Harness h;
+  h.f.async_rcpt = true;
+  h.negotiate();
+  h.send(Rcpt{{"<a@example.test>"}});
+  ASSERT_TRUE(h.s->waiting());
+  h.s->send_progress();
+  EXPECT_TRUE(h.replies().empty());  // Sendmail would take 'p' as the RCPT reply
+  h.f.held(Action::cont());
+  h.run_posted();
+  EXPECT_EQ(h.replies(), std::vector<Response>{simple(rsp::kContinue)});
 }
 
 TEST(MilterSession, CompletionAfterTheSessionIsGoneIsHarmless) {
