@@ -1,0 +1,64 @@
+#include "dnsbl/query_name.h"
+
+#include <gtest/gtest.h>
+
+#include "dnsbl/ip.h"
+
+namespace backstop::dnsbl {
+namespace {
+
+TEST(QueryName, Ipv4ReversesOctets) {
+  auto q = query_name("192.0.2.10", "bl.example");
+  ASSERT_TRUE(q) << q.error().to_string();
+  EXPECT_EQ(*q, "10.2.0.192.bl.example");
+  EXPECT_EQ(*query_name("127.0.0.2", "bl.example."), "2.0.0.127.bl.example");
+}
+
+TEST(QueryName, Ipv6NibblesPerRfc5782) {
+  auto q = query_name("2001:db8:ffff::25", "bl.test");
+  ASSERT_TRUE(q);
+  EXPECT_EQ(*q, "5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.f.f.f.f.8.b.d.0.1.0.0.2.bl.test");
+  // RFC 5782 §2.4 example: 2001:db8:1:2:3:4:567:89ab.
+  EXPECT_EQ(*query_name("2001:DB8:1:2:3:4:567:89AB", "ugly.example.com"),
+            "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.ugly.example.com");
+}
+
+TEST(QueryName, MappedIpv6IsQueriedAsIpv4) {
+  EXPECT_EQ(*query_name("::ffff:192.0.2.1", "bl.example"), "1.2.0.192.bl.example");
+  EXPECT_EQ(*query_name("[IPv6:::ffff:7f00:2]", "bl.example"), "2.0.0.127.bl.example");
+}
+
+TEST(QueryName, RejectsBadInput) {
+  EXPECT_FALSE(query_name("192.0.2", "bl.example"));
+  EXPECT_FALSE(query_name("192.0.2.256", "bl.example"));
+  EXPECT_FALSE(query_name("example.com", "bl.example"));
+  EXPECT_FALSE(query_name("", "bl.example"));
+  EXPECT_FALSE(query_name("192.0.2.1", ""));
+  EXPECT_FALSE(query_name("192.0.2.1", "bad..zone"));
+  EXPECT_FALSE(query_name("192.0.2.1", "sp ace.example"));
+  EXPECT_FALSE(query_name("192.0.2.1", std::string(64, 'a') + ".example"));
+  EXPECT_FALSE(query_name("192.0.2.1", std::string(190, 'a')));  // + 64 bytes of nibbles > 253
+}
+
+TEST(Cidr, ParsesAndMatches) {
+  auto c = parse_cidr("192.0.2.77/24");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(to_string(*c), "192.0.2.0/24");
+  EXPECT_TRUE(contains(*c, *parse_ip("192.0.2.200")));
+  EXPECT_FALSE(contains(*c, *parse_ip("192.0.3.1")));
+  EXPECT_FALSE(contains(*c, *parse_ip("2001:db8::1")));
+  auto v6 = parse_cidr("2001:db8::/33");
+  ASSERT_TRUE(v6);
+  EXPECT_TRUE(contains(*v6, *parse_ip("2001:db8:7fff::1")));
+  EXPECT_FALSE(contains(*v6, *parse_ip("2001:db8:8000::1")));
+  EXPECT_EQ(to_string(*parse_cidr("10.1.2.3")), "10.1.2.3/32");
+  EXPECT_EQ(to_string(*parse_cidr("::ffff:10.0.0.0/104")), "10.0.0.0/8");
+  EXPECT_TRUE(contains(*parse_cidr("0.0.0.0/0"), *parse_ip("8.8.8.8")));
+  EXPECT_FALSE(parse_cidr("192.0.2.0/33"));
+  EXPECT_FALSE(parse_cidr("192.0.2.0/"));
+  EXPECT_FALSE(parse_cidr("192.0.2.0/2x"));
+  EXPECT_FALSE(parse_cidr("nope/8"));
+}
+
+}  // namespace
+}  // namespace backstop::dnsbl

@@ -1,0 +1,101 @@
+#include "dnsbl/trap.h"
+
+#include "dnsbl/txt.h"
+#include "mail/message.h"
+#include "mail/received.h"
+
+namespace backstop::dnsbl {
+
+std::optional<std::string> delivering_ip(const mail::HeaderList& headers, std::span<const Cidr> ours) {
+  std::size_t hops = 0;
+  for (const auto& field : headers.fields()) {
+    if (!mail::iequals(field.name, "Received")) continue;
+    if (++hops > kMaxReceivedHops) break;
+    auto r = mail::parse_received(field.value);
+    if (!r || r->from_ip.empty()) continue;
+    auto ip = parse_ip(r->from_ip);
+    if (!ip) continue;
+    const bool loopback = ip->v6 ? (ip->bytes == std::array<std::uint8_t, 16>{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
+                                 : ip->bytes[0] == 127;
+    if (loopback) continue;
+    bool trusted = false;
+    for (const auto& c : ours) {
+      if (contains(c, *ip)) {
+        trusted = true;
+        break;
+      }
+    }
+    if (!trusted) return to_string(*ip);
+  }
+  return std::nullopt;
+}
+
+Result<std::vector<Cidr>> parse_cidr_list(std::string_view text) {
+  std::vector<Cidr> out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ',' || text[i] == ' ' || text[i] == '\t' || text[i] == '\n')) ++i;
+    std::size_t j = i;
+    while (j < text.size() && text[j] != ',' && text[j] != ' ' && text[j] != '\t' && text[j] != '\n') ++j;
+    if (j > i) {
+      auto c = parse_cidr(text.substr(i, j - i));
+      if (!c) return unexpected<Error>(std::move(c).error());
+      out.push_back(*c);
+    }
+    i = j;
+  }
+  return out;
+}
+
+std::string_view trap_result_name(TrapResult r) noexcept {
+  switch (r) {
+    case TrapResult::kRecorded: return "recorded";
+    case TrapResult::kSpam: return "spam";
+    case TrapResult::kUnattributed: return "unattributed";
+  }
+  return "spam";
+}
+
+TrapIngest::TrapIngest(Listings& listings, store::Store& store, const classify::Classifier& classifier,
+                       std::vector<Cidr> relays_ours)
+    : listings_(listings), store_(store), classifier_(classifier), ours_(std::move(relays_ours)) {}
+
+Result<TrapOutcome> TrapIngest::ingest(std::string_view raw, const classify::Envelope& envelope) {
+  auto message = mail::parse_message(raw);
+  if (!message) return unexpected<Error>(std::move(message).error());
+  const classify::Verdict verdict = classifier_.classify(*message, envelope);
+  TrapOutcome out;
+  out.kind = verdict.kind;
+  if (auto mid = message->headers.get("Message-ID")) {
+    std::string id = sanitize_txt(*mid, store::kMaxMessageIdBytes);
+    if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
+    out.message_id = std::move(id);
+  }
+  if (verdict.kind == classify::Kind::kNone) {
+    out.result = TrapResult::kSpam;
+    auto n = store_.counter_add(kTrapSpamCounter, 1, 0);
+    if (!n) return unexpected<Error>(std::move(n).error());
+    return out;
+  }
+  std::optional<std::string> ip;
+  if (!envelope.client_ip.empty()) {
+    auto parsed = parse_ip(envelope.client_ip);
+    if (parsed) ip = to_string(*parsed);
+  }
+  if (!ip) ip = delivering_ip(message->headers, ours_);
+  if (!ip) {
+    out.result = TrapResult::kUnattributed;
+    return out;
+  }
+  out.ip = *ip;
+  store::Evidence ev;
+  ev.kind = std::string(classify::kind_name(verdict.kind));
+  ev.message_id = out.message_id;
+  auto listing = listings_.record_hit(*ip, ev);
+  if (!listing) return unexpected<Error>(std::move(listing).error());
+  out.result = TrapResult::kRecorded;
+  out.listing = std::move(*listing);
+  return out;
+}
+
+}  // namespace backstop::dnsbl

@@ -1,0 +1,72 @@
+// Spamtrap ingestion (T1): a message that reached a trap is classified; a
+// backscatter kind is recorded against the IP that delivered it (Listings);
+// plain spam (kind "none") is only counted (store counter "dnsbl:trap:spam")
+// and never lists, because this list is about backscatter.
+//
+// The delivering IP is the connecting client when known (milter:
+// Envelope::client_ip), otherwise the first Received hop, newest first,
+// whose client IP is outside `relays.ours` (our own MX, filters, internal
+// hops) and not loopback.
+// Thread-safety: TrapIngest is safe to share when the Store and Classifier are.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "classify/classifier.h"
+#include "common/result.h"
+#include "dnsbl/ip.h"
+#include "dnsbl/listings.h"
+#include "mail/header.h"
+
+namespace backstop::dnsbl {
+
+// Received fields looked at per message (a loop can add hundreds).
+inline constexpr std::size_t kMaxReceivedHops = 64;
+// Store counter for trap hits by plain spam.
+inline constexpr std::string_view kTrapSpamCounter = "dnsbl:trap:spam";
+
+// The client IP of the first Received field (top = newest) whose IP is not
+// in `ours` and not loopback; nullopt when there is none.
+std::optional<std::string> delivering_ip(const mail::HeaderList& headers, std::span<const Cidr> ours);
+
+// Parses "a, b c" (commas and/or blanks) into CIDRs; kInvalidArgument on the first bad one.
+Result<std::vector<Cidr>> parse_cidr_list(std::string_view text);
+
+enum class TrapResult {
+  kRecorded,      // backscatter, counted against `ip`
+  kSpam,          // kind none: counted as spam, not listed
+  kUnattributed,  // backscatter, but no delivering IP could be found
+};
+std::string_view trap_result_name(TrapResult r) noexcept;
+
+struct TrapOutcome {
+  TrapResult result = TrapResult::kSpam;
+  classify::Kind kind = classify::Kind::kNone;
+  std::string ip;
+  std::string message_id;
+  std::optional<store::Listing> listing;  // after the hit, for kRecorded
+};
+
+class TrapIngest {
+ public:
+  // Not owned; all outlive this object.
+  TrapIngest(Listings& listings, store::Store& store, const classify::Classifier& classifier,
+             std::vector<Cidr> relays_ours);
+
+  // Parses, classifies and records one message. Errors: kMalformed for bytes
+  // that are not a message; store errors as they come.
+  Result<TrapOutcome> ingest(std::string_view raw, const classify::Envelope& envelope = {});
+
+ private:
+  Listings& listings_;
+  store::Store& store_;
+  const classify::Classifier& classifier_;
+  std::vector<Cidr> ours_;
+};
+
+}  // namespace backstop::dnsbl
