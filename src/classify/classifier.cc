@@ -22,6 +22,10 @@ constexpr std::size_t kMaxEmbeddedScan = 16 * 1024;
 constexpr double kThreshold = 1.0;
 // Machine-origin evidence adds at most this to a kind that has its own.
 constexpr double kAutoCap = 1.0;
+// A rule weighing less than this is weak: it needs a second, independent signal.
+constexpr double kStrongWeight = 1.0;
+// Weak rules of one target together count at most this much per kind.
+constexpr double kWeakCapPerTarget = 0.5;
 
 // Weights of the structural signals (the phrase and header weights are data).
 constexpr double kReportDeliveryStatus = 2.0;  // RFC 3462 multipart/report; report-type=delivery-status
@@ -252,19 +256,33 @@ Verdict Classifier::classify(const mail::Message& message, const Envelope& envel
   // (a rule must not corroborate itself).
   std::array<double, kBucketCount> auto_not{};
   auto_not.fill(s.v[static_cast<std::size_t>(Bucket::kAuto)]);
-  for (std::size_t i = 0; i < fired.size(); ++i) {
-    if (!fired[i]) continue;
-    const Rule& r = rules_->rules()[i];
-    const bool is_auto = std::find(r.buckets.begin(), r.buckets.end(), Bucket::kAuto) != r.buckets.end();
-    for (Bucket b : r.buckets) s.v[static_cast<std::size_t>(b)] += r.weight;
-    if (is_auto) {
-      for (std::size_t k = 0; k < kBucketCount; ++k) {
-        if (std::find(r.buckets.begin(), r.buckets.end(), static_cast<Bucket>(k)) == r.buckets.end()) {
-          auto_not[k] += r.weight;
+  for (const TargetDb& t : rules_->targets()) {
+    // Weak rules of one target add at most kWeakCapPerTarget per kind: many
+    // generic phrases in one text (a list thread about bounces) are still one
+    // weak signal.
+    std::array<double, kBucketCount> weak{};
+    auto take = [&](std::size_t id) {
+      if (!fired[id]) return;
+      const Rule& r = rules_->rules()[id];
+      bool is_auto = false;
+      for (Bucket b : r.buckets) {
+        const auto k = static_cast<std::size_t>(b);
+        is_auto |= b == Bucket::kAuto;
+        if (b != Bucket::kAuto && r.weight > 0 && r.weight < kStrongWeight) weak[k] += r.weight;
+        else s.v[k] += r.weight;
+      }
+      if (is_auto) {
+        for (std::size_t k = 0; k < kBucketCount; ++k) {
+          if (std::find(r.buckets.begin(), r.buckets.end(), static_cast<Bucket>(k)) == r.buckets.end()) {
+            auto_not[k] += r.weight;
+          }
         }
       }
-    }
-    s.signals.push_back(r.name);
+      s.signals.push_back(r.name);
+    };
+    for (std::size_t id : t.exists_ids) take(id);
+    for (std::size_t id : t.rule_ids) take(id);
+    for (std::size_t k = 0; k < kBucketCount; ++k) s.v[k] += std::min(weak[k], kWeakCapPerTarget);
   }
   double best = 0;
   Bucket best_bucket = Bucket::kAuto;

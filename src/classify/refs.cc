@@ -143,7 +143,7 @@ std::vector<std::string> parse_msg_ids(std::string_view value) {
     if (!id.empty()) out.emplace_back(id);
     pos = close + 1;
   }
-  if (out.empty()) {
+  if (out.empty() && value.find('<') == std::string_view::npos) {
     std::string_view v = mail::trim(value);
     if (!v.empty() && v.find('@') != std::string_view::npos &&
         v.find_first_of(" \t") == std::string_view::npos) {
