@@ -63,13 +63,18 @@ struct HeaderParse {
 };
 
 // Parses the header section at the start of `bytes`, stopping at the first
-// empty line. Never fails: damage is reported in `conditions`.
+// empty line. Leading empty or blank-only lines (seen in exported bounces)
+// are skipped first. Never fails: damage is reported in `conditions`.
 HeaderParse parse_header_section(std::string_view bytes, const Limits& limits = kDefaultLimits);
 
 // Decodes RFC 2047 encoded words (B and Q, any iconv charset) in an
 // unstructured value to UTF-8; invalid bytes become U+FFFD. Whitespace between
 // adjacent encoded words is dropped, as RFC 2047 §6.2 says.
 std::string decode_rfc2047(std::string_view value, const Limits& limits = kDefaultLimits);
+
+// Length of the empty or blank-only lines (spaces, tabs, CR) at the start of
+// `bytes`, up to and including the last LF before the first other byte.
+std::size_t leading_blank_lines(std::string_view bytes) noexcept;
 
 // Lower-cases ASCII letters; other bytes unchanged.
 std::string ascii_lower(std::string_view s);

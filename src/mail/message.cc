@@ -1,0 +1,299 @@
+#include "mail/message.h"
+
+#include <gmime/gmime.h>
+
+#include <algorithm>
+#include <climits>
+#include <memory>
+
+#include "mail/charset.h"
+#include "mail/gmime_init.h"
+#include "mail/text_util.h"
+
+namespace backstop::mail {
+
+std::string_view DsnFields::get(std::string_view lower_name) const noexcept {
+  for (const auto& f : fields) {
+    if (f.name == lower_name) return f.value;
+  }
+  return {};
+}
+
+bool Message::has(Condition c) const noexcept {
+  return std::find(conditions.begin(), conditions.end(), c) != conditions.end();
+}
+
+namespace {
+
+// Decoded bytes of one text part fed to charset conversion and HTML
+// reduction, as a multiple of Limits::max_body_text: markup-heavy HTML
+// shrinks several-fold, so a larger window still fills the text budget.
+constexpr std::size_t kTextWindowFactor = 8;
+
+void add_condition(std::vector<Condition>& v, Condition c) {
+  if (std::find(v.begin(), v.end(), c) == v.end()) v.push_back(c);
+}
+
+template <class T>
+struct GUnref {
+  void operator()(T* p) const noexcept {
+    if (p != nullptr) g_object_unref(p);
+  }
+};
+template <class T>
+using GPtr = std::unique_ptr<T, GUnref<T>>;
+
+std::string lower_or_empty(const char* s) { return s != nullptr ? ascii_lower(s) : std::string(); }
+
+// Parser warnings that mean the MIME structure is damaged.
+void on_parser_warning(gint64, GMimeParserWarning code, const gchar*, gpointer user) {
+  auto* conditions = static_cast<std::vector<Condition>*>(user);
+  switch (code) {
+    case GMIME_CRIT_NESTING_OVERFLOW:
+      add_condition(*conditions, Condition::kMimeDepth);
+      break;
+    case GMIME_WARN_MALFORMED_MULTIPART:
+    case GMIME_WARN_TRUNCATED_MESSAGE:
+    case GMIME_WARN_MALFORMED_MESSAGE:
+    case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY:
+    case GMIME_WARN_PART_WITHOUT_CONTENT:
+    case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
+      add_condition(*conditions, Condition::kMimeDamaged);
+      break;
+    default:
+      break;
+  }
+}
+
+// Transfer-decoded content of a leaf part.
+std::string decoded_content(GMimePart* part) {
+  GMimeDataWrapper* wrapper = g_mime_part_get_content(part);  // borrowed
+  if (wrapper == nullptr) return {};
+  GPtr<GMimeStream> out(g_mime_stream_mem_new());
+  if (g_mime_data_wrapper_write_to_stream(wrapper, out.get()) < 0) return {};
+  GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out.get()));  // owned by `out`
+  if (bytes == nullptr || bytes->len == 0) return {};
+  return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
+}
+
+// Unfolds a raw (possibly folded) header value from GMime.
+std::string unfold(const char* raw) {
+  std::string out;
+  if (raw == nullptr) return out;
+  for (const char* p = raw; *p != '\0'; ++p) {
+    if (*p != '\r' && *p != '\n') out.push_back(*p);
+  }
+  return std::string(trim(out));
+}
+
+HeaderList headers_of(GMimeObject* obj, const Limits& limits) {
+  HeaderList list;
+  GMimeHeaderList* hl = g_mime_object_get_header_list(obj);  // borrowed
+  if (hl == nullptr) return list;
+  const int n = g_mime_header_list_get_count(hl);
+  for (int k = 0; k < n && list.size() < limits.max_header_count; ++k) {
+    GMimeHeader* h = g_mime_header_list_get_header_at(hl, k);
+    if (h == nullptr) continue;
+    const char* name = g_mime_header_get_name(h);
+    std::string value = unfold(g_mime_header_get_raw_value(h));
+    if (value.size() > limits.max_field_bytes) value.resize(limits.max_field_bytes);
+    list.mutable_fields().push_back(HeaderField{name != nullptr ? name : "", std::move(value)});
+  }
+  return list;
+}
+
+struct Frame {
+  GMimeObject* obj;  // borrowed from the parsed message
+  int parent;
+  int depth;
+  bool embedded;   // inside an embedded original
+  bool skip_text;  // HTML alternative of a text/plain sibling
+};
+
+class Walker {
+ public:
+  Walker(Message& m, const Limits& limits) : m_(m), limits_(limits) {}
+
+  void walk(GMimeObject* root) {
+    std::vector<Frame> stack;
+    stack.push_back(Frame{root, -1, 0, false, false});
+    while (!stack.empty()) {
+      const Frame f = stack.back();
+      stack.pop_back();
+      if (static_cast<std::size_t>(f.depth) > limits_.max_mime_depth) {
+        add_condition(m_.conditions, Condition::kMimeDepth);
+        continue;
+      }
+      if (m_.parts.size() >= limits_.max_parts) {
+        add_condition(m_.conditions, Condition::kMimeParts);
+        break;
+      }
+      const int index = static_cast<int>(m_.parts.size());
+      m_.parts.push_back(describe(f));
+      visit(f, index, stack);
+    }
+  }
+
+ private:
+  Part describe(const Frame& f) {
+    Part p;
+    p.parent = f.parent;
+    p.depth = f.depth;
+    GMimeContentType* ct = g_mime_object_get_content_type(f.obj);  // borrowed
+    if (ct != nullptr) {
+      p.type = lower_or_empty(g_mime_content_type_get_media_type(ct));
+      p.subtype = lower_or_empty(g_mime_content_type_get_media_subtype(ct));
+      p.charset = lower_or_empty(g_mime_content_type_get_parameter(ct, "charset"));
+      p.report_type = lower_or_empty(g_mime_content_type_get_parameter(ct, "report-type"));
+    }
+    if (GMimeContentDisposition* cd = g_mime_object_get_content_disposition(f.obj); cd != nullptr) {
+      p.disposition = lower_or_empty(g_mime_content_disposition_get_disposition(cd));
+    }
+    if (GMIME_IS_PART(f.obj)) {
+      if (const char* fn = g_mime_part_get_filename(GMIME_PART(f.obj)); fn != nullptr) {
+        detail::append_utf8_sanitized(p.filename, fn);
+      }
+    }
+    return p;
+  }
+
+  void visit(const Frame& f, int index, std::vector<Frame>& stack) {
+    if (GMIME_IS_MULTIPART(f.obj)) {
+      push_children(f, index, stack);
+    } else if (GMIME_IS_MESSAGE_PART(f.obj)) {
+      GMimeMessage* sub = g_mime_message_part_get_message(GMIME_MESSAGE_PART(f.obj));  // borrowed
+      if (sub == nullptr) return;
+      add_embedded("rfc822", headers_of(GMIME_OBJECT(sub), limits_));
+      if (GMimeObject* body = g_mime_message_get_mime_part(sub); body != nullptr) {
+        stack.push_back(Frame{body, index, f.depth + 1, true, false});
+      }
+    } else if (GMIME_IS_PART(f.obj)) {
+      leaf(f, m_.parts[static_cast<std::size_t>(index)]);
+    }
+  }
+
+  void push_children(const Frame& f, int index, std::vector<Frame>& stack) {
+    GMimeMultipart* mp = GMIME_MULTIPART(f.obj);
+    const int n = g_mime_multipart_get_count(mp);
+    const bool alternative = m_.parts[static_cast<std::size_t>(index)].subtype == "alternative";
+    bool has_plain = false;
+    if (alternative) {
+      for (int k = 0; k < n; ++k) {
+        GMimeContentType* ct = g_mime_object_get_content_type(g_mime_multipart_get_part(mp, k));
+        has_plain = has_plain || (ct != nullptr && g_mime_content_type_is_type(ct, "text", "plain"));
+      }
+    }
+    for (int k = n - 1; k >= 0; --k) {
+      GMimeObject* child = g_mime_multipart_get_part(mp, k);  // borrowed
+      if (child == nullptr) continue;
+      GMimeContentType* ct = g_mime_object_get_content_type(child);
+      const bool skip = has_plain && ct != nullptr && !g_mime_content_type_is_type(ct, "text", "plain");
+      stack.push_back(Frame{child, index, f.depth + 1, f.embedded, skip});
+    }
+  }
+
+  void leaf(const Frame& f, Part& p) {
+    const bool dsn = p.type == "message" && (p.subtype == "delivery-status" || p.subtype == "global-delivery-status");
+    const bool headers_only = (p.type == "text" && p.subtype == "rfc822-headers") ||
+                              (p.type == "message" && (p.subtype == "rfc822-headers" || p.subtype == "global-headers"));
+    const bool message_leaf = p.type == "message" && (p.subtype == "rfc822" || p.subtype == "global");
+    const bool text = p.type == "text" && !headers_only;
+    if (!dsn && !headers_only && !message_leaf && !(text && !f.skip_text)) {
+      // Not decoded: estimate the decoded size from the encoded content.
+      if (GMimeDataWrapper* w = g_mime_part_get_content(GMIME_PART(f.obj)); w != nullptr) {
+        if (GMimeStream* s = g_mime_data_wrapper_get_stream(w); s != nullptr) {
+          const gint64 len = g_mime_stream_length(s);
+          const bool b64 = g_mime_data_wrapper_get_encoding(w) == GMIME_CONTENT_ENCODING_BASE64;
+          p.decoded_size = len > 0 ? static_cast<std::size_t>(b64 ? len / 4 * 3 : len) : 0;
+        }
+      }
+      return;
+    }
+    std::string bytes = decoded_content(GMIME_PART(f.obj));
+    p.decoded_size = bytes.size();
+    if (dsn) {
+      if (!f.embedded) m_.delivery_status.push_back(detail::parse_delivery_status(bytes, limits_));
+    } else if (headers_only || message_leaf) {
+      // A message/rfc822 GMime left as a leaf (e.g. transfer-encoded): read
+      // its header section ourselves.
+      HeaderParse hp = parse_header_section(bytes, limits_);
+      add_embedded(message_leaf ? "rfc822" : "rfc822-headers", std::move(hp.headers));
+      if (message_leaf && hp.body_offset < bytes.size()) {
+        append_text(std::string_view(bytes).substr(hp.body_offset), "", false, true);
+      }
+    } else {
+      append_text(bytes, p.charset, p.subtype == "html", f.embedded);
+    }
+  }
+
+  void append_text(std::string_view bytes, std::string_view charset, bool html, bool embedded) {
+    std::string& dst = embedded ? m_.embedded_text : m_.text;
+    if (dst.size() >= limits_.max_body_text) {
+      add_condition(m_.conditions, Condition::kBodyTruncated);
+      return;
+    }
+    const std::size_t window = limits_.max_body_text * kTextWindowFactor;
+    if (bytes.size() > window) bytes = bytes.substr(0, window);
+    std::string utf8;
+    detail::append_as_utf8(utf8, bytes, charset);
+    if (html) utf8 = detail::html_to_text(utf8, limits_.max_body_text);
+    if (!dst.empty() && dst.back() != '\n') dst.push_back('\n');
+    if (detail::append_utf8_prefix(dst, utf8, limits_.max_body_text - std::min(dst.size(), limits_.max_body_text))) {
+      add_condition(m_.conditions, Condition::kBodyTruncated);
+    }
+  }
+
+  void add_embedded(const char* kind, HeaderList headers) {
+    if (m_.embedded.size() >= limits_.max_embedded) {
+      add_condition(m_.conditions, Condition::kEmbeddedCount);
+      return;
+    }
+    m_.embedded.push_back(Embedded{kind, std::move(headers)});
+  }
+
+  Message& m_;
+  const Limits& limits_;
+};
+
+}  // namespace
+
+Result<Message> parse_message(std::string_view raw, const Limits& limits) {
+  Message m;
+  m.raw_size = raw.size();
+  raw.remove_prefix(leading_blank_lines(raw));
+  HeaderParse hp = parse_header_section(raw, limits);
+  if (hp.headers.empty()) return fail(Code::kMalformed, "no header section (not a mail message)");
+  if (raw.size() > UINT_MAX) return fail(Code::kTooLarge, "message larger than 4 GiB");
+  m.headers = std::move(hp.headers);
+  m.conditions = std::move(hp.conditions);
+
+  detail::ensure_gmime();
+  // Zero-copy: a GMimeStreamMem over `raw` that does not own the array. GMime
+  // only reads the stream, and everything referring to it is released
+  // before this function returns.
+  GByteArray array{};
+  array.data = reinterpret_cast<guint8*>(const_cast<char*>(raw.data()));
+  array.len = static_cast<guint>(raw.size());
+  GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_byte_array(&array));
+  g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream.get()), FALSE);
+  GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+  g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
+  GMimeParserOptions* options = g_mime_parser_options_new();
+  g_mime_parser_options_set_warning_callback(options, on_parser_warning, &m.conditions);
+  GPtr<GMimeMessage> gm(g_mime_parser_construct_message(parser.get(), options));
+  g_mime_parser_options_free(options);
+  GMimeObject* root = gm ? g_mime_message_get_mime_part(gm.get()) : nullptr;  // borrowed
+  if (root == nullptr) {
+    // No MIME entity (GMime gave up, or no body): a bare text/plain root.
+    if (!gm) add_condition(m.conditions, Condition::kMimeDamaged);
+    Part p;
+    p.type = "text";
+    p.subtype = "plain";
+    m.parts.push_back(std::move(p));
+    return m;
+  }
+  Walker(m, limits).walk(root);
+  return m;
+}
+
+}  // namespace backstop::mail
