@@ -79,3 +79,38 @@ TEST(ParseMessage, NoHeaderSectionIsMalformed) {
 
 }  // namespace
 }  // namespace backstop::mail
+
+namespace backstop::mail {
+namespace {
+
+std::string nested_multipart(int depth) {
+  std::string head = "From: a@b\r\nSubject: deep\r\nMIME-Version: 1.0\r\n";
+  std::string body;
+  for (int i = 0; i < depth; ++i) {
+    body += "Content-Type: multipart/mixed; boundary=\"b" + std::to_string(i) + "\"\r\n\r\n--b" + std::to_string(i) + "\r\n";
+  }
+  body += "Content-Type: text/plain\r\n\r\ninnermost\r\n";
+  for (int i = depth - 1; i >= 0; --i) body += "--b" + std::to_string(i) + "--\r\n";
+  return head + body;
+}
+
+TEST(ParseMessage, FiveThousandDeepMultipartIsBounded) {
+  const std::string raw = nested_multipart(5000);
+  auto r = parse_message(raw);
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_TRUE(r->has(Condition::kMimeDepth));
+  EXPECT_LE(r->parts.size(), kDefaultLimits.max_mime_depth + 1);
+  for (const Part& p : r->parts) EXPECT_LE(static_cast<std::size_t>(p.depth), kDefaultLimits.max_mime_depth);
+}
+
+TEST(ParseMessage, ShallowNestingHasNoCondition) {
+  auto r = parse_message(nested_multipart(5));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->has(Condition::kMimeDepth));
+  EXPECT_EQ(r->parts.size(), 6u);
+  EXPECT_EQ(r->parts.back().depth, 5);
+  EXPECT_NE(r->text.find("innermost"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace backstop::mail
