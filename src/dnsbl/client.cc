@@ -58,6 +58,7 @@ void Client::lookup(std::string_view ip, CheckHandler handler) {
     zr.zone = z.name;
     zr.action = z.action;
     zr.score = z.score;
+    zr.message = z.message;
     c->result.zones.push_back(std::move(zr));
     std::string qname;
     if (parsed) {

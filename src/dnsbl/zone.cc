@@ -79,8 +79,17 @@ SmtpDecision decide(const CheckResult& result) {
       d.reply_code = "554";
       d.status_code = "5.7.1";
       std::string why = !z.txt.empty() ? z.txt : join(z.meanings, ", ");
-      std::string text = "Service unavailable; client [" + result.ip + "] blocked using " + z.zone;
-      if (!why.empty()) text += "; " + sanitize_txt(why, kMaxReplyTxtBytes);
+      std::string text;
+      if (!z.message.empty()) {
+        text = z.message;
+        const std::string txt = sanitize_txt(why, kMaxReplyTxtBytes);
+        for (auto at = text.find("%txt%"); at != std::string::npos; at = text.find("%txt%", at + txt.size())) {
+          text.replace(at, 5, txt);
+        }
+      } else {
+        text = "Service unavailable; client [" + result.ip + "] blocked using " + z.zone;
+        if (!why.empty()) text += "; " + sanitize_txt(why, kMaxReplyTxtBytes);
+      }
       d.text = sanitize_txt(text, kMaxReplyTxtBytes + 120);
       continue;
     }
@@ -134,6 +143,11 @@ void interpret_codes(const ZoneConfig& zone, const std::vector<std::array<std::u
       return;
     }
     if (zone.codes.empty()) {
+      // 127.0.0.1 is never a listing (RFC 5782 §5); some resolvers answer it.
+      if (code[1] == 0 && code[2] == 0 && code[3] == 1) {
+        out->ignored_codes.push_back(text);
+        continue;
+      }
       out->codes.push_back(text);
       out->meanings.push_back("listed");
       continue;

@@ -33,10 +33,13 @@ struct ZoneConfig {
   Action action = Action::kReject;
   double score = 0.0;               // added by a listing in a kScore or kTag zone
   // "127.0.0.2" -> "backscatter". Empty: every code in 127/8 (but not
-  // 127.255.255.x) means listed. Non-empty: only codes in the map list; other
+  // 127.0.0.1, ignored, nor 127.255.255.x, an error) means listed. Non-empty: only codes in the map list; other
   // codes are reported in ZoneResult::ignored_codes and do not list.
   std::map<std::string, std::string> codes;
   bool query_txt = true;            // fetch the TXT reason when listed
+  // Reply text for kReject; "%txt%" becomes the zone's TXT (or the code's
+  // meaning when there is none). Empty: the default text (see decide()).
+  std::string message;
 };
 
 enum class LookupStatus { kNotListed, kListed, kError };
@@ -54,6 +57,7 @@ struct ZoneResult {
   std::vector<std::string> meanings;       // one per code
   std::vector<std::string> ignored_codes;  // 127/8 codes not in the zone's map
   std::string txt;                         // sanitised TXT (<= kMaxTxtBytes), may be empty
+  std::string message;                     // the zone's reply template (ZoneConfig::message)
   std::string detail;                      // why an error happened
   bool from_cache = false;
 };
@@ -85,7 +89,8 @@ inline constexpr std::size_t kMaxHeaderValueBytes = 900;
 
 // The first listed kReject zone (configuration order) rejects with
 //   554 5.7.1 Service unavailable; client [IP] blocked using ZONE; TXT
-// (TXT when the zone sent one, else the code's meaning); otherwise any listed
+// (TXT when the zone sent one, else the code's meaning), or the zone's own
+// message with %txt% replaced; otherwise any listed
 // kTag zones give one header "zone=...; code=...; meaning=..." joined by ", ".
 // Errors and not-listed zones accept.
 SmtpDecision decide(const CheckResult& result);

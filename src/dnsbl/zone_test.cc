@@ -45,6 +45,11 @@ TEST(InterpretCodes, MapsCodesAndRefusesNonListingAnswers) {
   interpret_codes(ZoneConfig{}, {{127, 255, 255, 254}}, &quota);
   EXPECT_EQ(quota.status, LookupStatus::kError);
 
+  ZoneResult loopback;
+  interpret_codes(ZoneConfig{}, {{127, 0, 0, 1}}, &loopback);
+  EXPECT_EQ(loopback.status, LookupStatus::kNotListed);
+  EXPECT_EQ(loopback.ignored_codes, std::vector<std::string>{"127.0.0.1"});
+
   ZoneResult none;
   interpret_codes(z, {}, &none);
   EXPECT_EQ(none.status, LookupStatus::kNotListed);
@@ -80,6 +85,14 @@ TEST(Decide, RejectWithoutTxtUsesMeaning) {
   c.ip = "192.0.2.10";
   c.zones = {listed("bl.test", Action::kReject)};
   EXPECT_EQ(decide(c).text, "Service unavailable; client [192.0.2.10] blocked using bl.test; backscatter");
+}
+
+TEST(Decide, ZoneMessageTemplate) {
+  CheckResult c;
+  c.ip = "192.0.2.10";
+  c.zones = {listed("bl.test", Action::kReject, "Sends backscatter")};
+  c.zones[0].message = "Rejected: %txt% (see %txt%)";
+  EXPECT_EQ(decide(c).reply(), "554 5.7.1 Rejected: Sends backscatter (see Sends backscatter)");
 }
 
 TEST(Decide, TagsAndScores) {
