@@ -224,6 +224,14 @@ Result<Config> Config::parse(std::string_view toml_text, std::string_view source
   return cfg;
 }
 
+Status Config::override(std::string_view key, std::string_view toml_value) {
+  std::string text = std::string(key) + " = " + std::string(toml_value) + "\n";
+  auto tbl = parse_toml(text, "override");
+  BACKSTOP_TRY(tbl);
+  Parser p(this);
+  return p.walk(*tbl, "");
+}
+
 Result<Config> Config::load_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(Code::kNotFound, "cannot read configuration file " + path);

@@ -64,6 +64,10 @@ class Config {
   // Where the configuration came from ("defaults" or the file name).
   const std::string& source() const noexcept { return source_; }
 
+  // Sets one key from a TOML value literal (e.g. a command-line override:
+  // override("state.dir", "\"/tmp/x\"")). Same checks as a file.
+  Status override(std::string_view key, std::string_view toml_value);
+
   // TOML text of every key (only_changed: keys set in the file).
   std::string dump(bool only_changed = false) const;
 

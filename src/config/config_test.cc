@@ -85,6 +85,15 @@ action = "tag"
   EXPECT_EQ(changed.find("milter.listen"), std::string::npos);
 }
 
+TEST(Config, Override) {
+  Config c = Config::defaults();
+  ASSERT_TRUE(c.override("state.dir", "\"/srv/x\""));
+  EXPECT_EQ(c.get_string("state.dir"), "/srv/x");
+  EXPECT_TRUE(c.is_set("state.dir"));
+  EXPECT_FALSE(c.override("state.dir", "3"));
+  EXPECT_FALSE(c.override("no.such", "1"));
+}
+
 TEST(Config, MissingFile) {
   auto r = Config::load_file("/nonexistent/backstop.toml");
   ASSERT_FALSE(r);

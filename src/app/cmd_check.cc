@@ -1,0 +1,97 @@
+// backstop check FILE: classify -> correlate -> policy on a stored message,
+// printing the decision with every piece of evidence.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "app/commands.h"
+#include "app/common_options.h"
+#include "daemon/engine.h"
+#include "daemon/judge.h"
+
+namespace backstop::app {
+namespace {
+
+struct CheckOptions {
+  std::string file;
+  std::string config;
+  std::string state;
+  std::string envelope_from;
+  std::vector<std::string> rcpts;
+  std::string client_ip;
+  bool envelope_null = false;
+};
+
+int run_check(const CheckOptions& o) {
+  auto cfg = load_config(o.config, o.state);
+  if (!cfg) return report_error(cfg.error());
+  daemon::EngineOptions eo;
+  eo.create_keys = false;
+  // Without a state directory there is no ledger: judge against an empty one.
+  eo.memory_store = !state_exists(*cfg);
+  auto engine = daemon::Engine::create(*cfg, std::move(eo));
+  if (!engine) return report_error(engine.error());
+  std::ifstream in(o.file, std::ios::binary);
+  if (!in) return report_error(Error(Code::kNotFound, "cannot read " + o.file));
+  std::string raw;
+  raw.resize(mail::kMaxMessageBytes);
+  in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
+  raw.resize(static_cast<std::size_t>(in.gcount()));
+
+  correlate::Envelope env;
+  env.mail_from = o.envelope_from;
+  env.rcpts = o.rcpts;
+  env.client_ip = o.client_ip;
+  auto snap = (*engine)->snapshot();
+  auto j = snap->judge->judge(raw, env);
+  if (!j) {
+    auto d = policy::internal_failure(j.error().message(), snap->fail_open);
+    std::printf("decision: %s %s\nreason:   %s\n", std::string(policy::action_name(d.action)).c_str(),
+                d.reply.line().c_str(), d.reason.c_str());
+    return 1;
+  }
+  const auto& v = j->verdict;
+  std::printf("file:     %s\n", o.file.c_str());
+  std::printf("envelope: from=<%s> to=", env.mail_from.c_str());
+  for (std::size_t i = 0; i < env.rcpts.size(); ++i) std::printf("%s<%s>", i ? "," : "", env.rcpts[i].c_str());
+  std::printf(" client=%s\n", env.client_ip.empty() ? "-" : env.client_ip.c_str());
+  std::printf("kind:     %s (confidence %.2f)%s\n", std::string(classify::kind_name(v.kind)).c_str(),
+              v.confidence, v.feedback_report ? " [feedback report]" : "");
+  std::printf("signals: ");
+  for (const auto& s : v.signals) std::printf(" %s", s.c_str());
+  std::printf("\n");
+  if (!v.refs.message_id.empty()) std::printf("original: message-id <%s>\n", v.refs.message_id.c_str());
+  for (const auto& id : v.refs.in_reply_to) std::printf("in-reply-to: <%s>\n", id.c_str());
+  for (const auto& r : v.refs.recipients) {
+    std::printf("dsn:      %s %s %s\n", r.final_recipient.c_str(), r.action.c_str(), r.status.c_str());
+  }
+  std::printf("verdict:  %s\n", std::string(correlate::verdict_name(j->outcome.verdict)).c_str());
+  for (const auto& e : j->outcome.evidence) {
+    std::printf("evidence: [%s -> %s] %s\n", e.source.c_str(),
+                std::string(correlate::verdict_name(e.points_to)).c_str(), e.detail.c_str());
+  }
+  const auto& d = j->decision;
+  std::printf("decision: %s", std::string(policy::action_name(d.action)).c_str());
+  if (!d.reply.code.empty()) std::printf(" \"%s\"", d.reply.line().c_str());
+  if (!d.header_name.empty()) std::printf(" header \"%s: %s\"", d.header_name.c_str(), d.header_value.c_str());
+  std::printf("\n");
+  for (auto c : j->conditions) std::printf("note:     parse limit: %s\n", mail::condition_name(c));
+  return 0;
+}
+
+}  // namespace
+
+void add_check(CLI::App& root, int* exit_code) {
+  auto o = std::make_shared<CheckOptions>();
+  auto* cmd = root.add_subcommand(
+      "check", "Show what serve would decide for a stored message, with every piece of evidence");
+  cmd->add_option("file", o->file, "Message file (.eml)")->required();
+  cmd->add_option("-c,--config", o->config, "Configuration file");
+  cmd->add_option("--state", o->state, "State directory (ledger, keys); overrides state.dir");
+  cmd->add_option("--envelope-from", o->envelope_from, "Envelope sender (default: the null sender)");
+  cmd->add_option("--rcpt", o->rcpts, "Envelope recipient (repeatable)");
+  cmd->add_option("--client-ip", o->client_ip, "Connecting client IP");
+  cmd->callback([o, exit_code] { *exit_code = run_check(*o); });
+}
+
+}  // namespace backstop::app

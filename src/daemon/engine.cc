@@ -1,0 +1,182 @@
+#include "daemon/engine.h"
+
+#include "batv/key_file.h"
+#include "common/random.h"
+#include "mail/header.h"
+
+namespace backstop::daemon {
+namespace {
+
+constexpr std::int64_t kDay = 86400;
+// Store record holding the unix time backstop first served (BATV grace period).
+constexpr std::string_view kFirstStartKey = "serve:first_start";
+
+std::vector<std::string> lowered(const std::vector<std::string>& in) {
+  std::vector<std::string> out;
+  for (const auto& s : in) out.push_back(mail::ascii_lower(mail::trim(s)));
+  return out;
+}
+
+}  // namespace
+
+correlate::TagStatus KeyRingVerifier::verify(std::string_view rcpt) const {
+  if (keys_->empty()) return correlate::TagStatus::kNone;
+  auto v = batv::verify(*keys_, rcpt, clock_->unix_day(), {lifetime_, 0});
+  switch (v.verdict) {
+    case batv::Verdict::kValid: return correlate::TagStatus::kValid;
+    case batv::Verdict::kExpired: return correlate::TagStatus::kExpired;
+    case batv::Verdict::kBadHash:
+    case batv::Verdict::kUnknownKey: return correlate::TagStatus::kInvalid;
+    case batv::Verdict::kNotTagged:
+    case batv::Verdict::kForeignForm:
+    case batv::Verdict::kMalformed: return correlate::TagStatus::kNone;
+  }
+  return correlate::TagStatus::kNone;
+}
+
+bool Snapshot::is_trap(std::string_view address) const {
+  std::string a = mail::ascii_lower(address);
+  for (const auto& t : trap_addresses) {
+    if (t == a) return true;
+  }
+  auto at = a.rfind('@');
+  if (at == std::string::npos) return false;
+  std::string_view domain = std::string_view(a).substr(at + 1);
+  for (const auto& d : trap_domains) {
+    if (d == domain) return true;
+  }
+  return false;
+}
+
+bool Snapshot::is_outbound_ip(std::string_view text) const {
+  auto a = ip::parse(text);
+  if (!a) return false;
+  for (const auto& n : outbound_networks) {
+    if (ip::contains(n, *a)) return true;
+  }
+  return false;
+}
+
+std::string key_file_path(const config::Config& cfg) {
+  const auto& f = cfg.get_string("batv.key_file");
+  return f.empty() ? cfg.get_string("state.dir") + "/batv.keys" : f;
+}
+
+Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, EngineOptions opts) {
+  std::unique_ptr<Engine> e(new Engine());
+  e->create_keys_ = opts.create_keys;
+  e->clock_ = opts.clock ? opts.clock : &system_clock();
+  store::Options so;
+  so.clock = e->clock_;
+  so.ledger_ttl = cfg.get_int("ledger.ttl_days") * kDay;
+  if (opts.store) {
+    e->store_ = std::move(opts.store);
+  } else if (opts.memory_store || cfg.get_string("state.backend") == "memory") {
+    e->store_ = store::make_memory_store(so);
+  } else {
+    store::LmdbOptions lo;
+    lo.dir = cfg.get_string("state.dir");
+    lo.map_size = static_cast<std::size_t>(cfg.get_int("state.map_size_mb")) << 20;
+    auto s = store::open_lmdb_store(lo, so);
+    if (!s) return fail(s.error().code(), "state.dir " + lo.dir + ": " + s.error().message());
+    e->store_ = std::move(*s);
+  }
+  // The first start time anchors the BATV grace period.
+  auto first = e->store_->record_get(kFirstStartKey);
+  if (!first) return fail(first.error().code(), "store: " + first.error().message());
+  if (*first) {
+    e->first_start_ = std::stoll(**first);
+  } else {
+    e->first_start_ = e->clock_->now_unix();
+    BACKSTOP_TRY(e->store_->record_put(kFirstStartKey, std::to_string(e->first_start_), 0));
+  }
+  e->writer_ = std::make_unique<store::BatchWriter>(*e->store_);
+  auto snap = e->build(cfg);
+  BACKSTOP_TRY(snap);
+  e->current_ = std::move(*snap);
+  return e;
+}
+
+Engine::~Engine() {
+  if (writer_) (void)writer_->flush();
+}
+
+std::shared_ptr<const Snapshot> Engine::snapshot() const {
+  std::lock_guard lock(mu_);
+  return current_;
+}
+
+Status Engine::reload(const config::Config& cfg) {
+  auto snap = build(cfg);
+  BACKSTOP_TRY(snap);
+  std::lock_guard lock(mu_);
+  current_ = std::move(*snap);
+  return {};
+}
+
+Result<std::shared_ptr<const Snapshot>> Engine::build(const config::Config& cfg) const {
+  auto s = std::make_shared<Snapshot>();
+  s->cfg = cfg;
+  const auto& rules_file = cfg.get_string("classify.rules_file");
+  auto rules = rules_file.empty() ? classify::builtin_rules() : classify::load_rules_file(rules_file);
+  if (!rules) return fail(rules.error().code(), "classify rules: " + rules.error().message());
+  s->rules = *rules;
+  s->classifier = std::make_unique<classify::Classifier>(s->rules);
+
+  const auto& mode = cfg.get_string("batv.mode");
+  s->batv_mode = mode == "enforce" ? BatvMode::kEnforce : mode == "off" ? BatvMode::kOff : BatvMode::kTag;
+  s->batv_sign = cfg.get_bool("batv.sign");
+  int lifetime = static_cast<int>(cfg.get_int("batv.lifetime_days"));
+  s->batv_enforce_from = first_start_ + cfg.get_int("batv.grace_days") * kDay;
+  if (s->batv_sign || s->batv_mode != BatvMode::kOff) {
+    std::string path = key_file_path(cfg);
+    auto keys = create_keys_ ? batv::load_or_create_key_file(path, secure_random())
+                                  : batv::load_key_file(path);
+    if (!keys && !(keys.error().code() == Code::kNotFound && !create_keys_)) {
+      return fail(keys.error().code(), "BATV key file " + path + ": " + keys.error().message());
+    }
+    if (keys) {
+      s->keys = std::move(*keys);
+      int k = static_cast<int>(cfg.get_int("batv.key_number"));
+      if (cfg.is_set("batv.key_number") || s->keys.find(k)) {
+        auto st = s->keys.set_signing_key(k);
+        if (!st) return fail(Code::kInvalidArgument, "batv.key_number " + std::to_string(k) +
+                                                         " is not in " + path);
+      }
+    }
+  }
+  auto sign_domains = cfg.get_list("batv.sign_domains");
+  s->signer.domains = lowered(sign_domains.empty() ? cfg.get_list("domains.local") : sign_domains);
+  s->signer.lifetime = lifetime;
+  s->verifier = std::make_unique<KeyRingVerifier>(&s->keys, clock_, lifetime);
+
+  correlate::Settings cs;
+  cs.local_domains = lowered(cfg.get_list("domains.local"));
+  auto relays = correlate::RelaySet::parse(cfg.get_list("relays.ours"));
+  if (!relays) return fail(relays.error().code(), relays.error().message());
+  cs.relays = std::move(*relays);
+  cs.warmup_seconds = cfg.get_int("ledger.warmup_days") * kDay;
+  s->correlator = std::make_unique<correlate::Correlator>(std::move(cs), store_.get(),
+                                                          s->verifier.get(), clock_);
+  s->table = policy::Table::from_config(cfg);
+  mail::Limits limits = mail::kDefaultLimits;
+  s->max_body = static_cast<std::size_t>(cfg.get_int("classify.max_body"));
+  limits.max_body_text = s->max_body;
+  s->judge = std::make_unique<Judge>(s->classifier.get(), s->correlator.get(), &s->table, limits);
+
+  s->daemon_names = cfg.get_list("outbound.daemon_names");
+  for (const auto& n : cfg.get_list("outbound.networks")) {
+    auto net = ip::parse_network(n);
+    if (!net) return fail(Code::kInvalidArgument, "outbound.networks: " + net.error().message());
+    s->outbound_networks.push_back(*net);
+  }
+  s->trap_addresses = lowered(cfg.get_list("trap.addresses"));
+  s->trap_domains = lowered(cfg.get_list("trap.domains"));
+  s->trap_discard = cfg.get_string("trap.action") == "discard";
+  s->fail_open = cfg.get_string("milter.on_error") == "accept";
+  s->ledger_ttl = cfg.get_int("ledger.ttl_days") * kDay;
+  s->tag_header = cfg.get_string("actions.tag_header");
+  return std::shared_ptr<const Snapshot>(std::move(s));
+}
+
+}  // namespace backstop::daemon

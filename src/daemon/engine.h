@@ -1,0 +1,117 @@
+// The serving engine: everything `backstop serve` and `backstop check` build
+// from the configuration. Long-lived parts (store, batch writer, metrics,
+// clock) live as long as the Engine; config-derived parts (rules, keys,
+// correlator, policy table, settings) form an immutable Snapshot that a
+// reload replaces atomically, so a message in flight keeps the snapshot it
+// started with and no connection is dropped.
+// Thread-safety: snapshot() and reload() may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "batv/batv.h"
+#include "classify/classifier.h"
+#include "common/clock.h"
+#include "common/ip.h"
+#include "common/result.h"
+#include "config/config.h"
+#include "correlate/correlate.h"
+#include "daemon/judge.h"
+#include "daemon/metrics.h"
+#include "policy/policy.h"
+#include "store/batch_writer.h"
+#include "store/store.h"
+
+namespace backstop::daemon {
+
+enum class BatvMode { kEnforce, kTag, kOff };
+
+// TagVerifier over a KeyRing and the clock.
+class KeyRingVerifier final : public correlate::TagVerifier {
+ public:
+  KeyRingVerifier(const batv::KeyRing* keys, const Clock* clock, int lifetime)
+      : keys_(keys), clock_(clock), lifetime_(lifetime) {}
+  correlate::TagStatus verify(std::string_view rcpt) const override;
+
+ private:
+  const batv::KeyRing* keys_;
+  const Clock* clock_;
+  int lifetime_;
+};
+
+// Everything derived from one configuration. Immutable once built.
+struct Snapshot {
+  config::Config cfg;
+  std::shared_ptr<const classify::Rules> rules;
+  std::unique_ptr<classify::Classifier> classifier;
+  batv::KeyRing keys;
+  batv::SignerConfig signer;
+  std::unique_ptr<KeyRingVerifier> verifier;
+  std::unique_ptr<correlate::Correlator> correlator;
+  policy::Table table;
+  std::unique_ptr<Judge> judge;
+
+  BatvMode batv_mode = BatvMode::kTag;
+  bool batv_sign = true;
+  std::int64_t batv_enforce_from = 0;  // unix time the grace period ends
+  std::vector<std::string> daemon_names;
+  std::vector<ip::Network> outbound_networks;
+  std::vector<std::string> trap_addresses;  // lower-case
+  std::vector<std::string> trap_domains;    // lower-case
+  bool trap_discard = false;
+  bool fail_open = false;
+  std::size_t max_body = 256 * 1024;
+  std::int64_t ledger_ttl = 30 * 86400;
+  std::string tag_header;
+
+  bool is_trap(std::string_view address) const;
+  bool is_outbound_ip(std::string_view ip) const;
+};
+
+struct EngineOptions {
+  bool create_keys = true;       // generate the BATV key file when absent (serve)
+  bool memory_store = false;     // force the in-memory store (tests, check without state)
+  const Clock* clock = nullptr;  // null = system clock
+  // A store to use instead of opening one (tests: a failing store).
+  std::unique_ptr<store::Store> store;
+};
+
+class Engine {
+ public:
+  // Opens the store and builds the first snapshot. kEnvironment /
+  // kPermission / kInvalidArgument with a message naming the file or key.
+  static Result<std::unique_ptr<Engine>> create(const config::Config& cfg, EngineOptions opts = {});
+  ~Engine();
+
+  std::shared_ptr<const Snapshot> snapshot() const;
+  // Builds a snapshot from `cfg` (re-reading rules and keys); on success it
+  // replaces the current one. On error the running snapshot stays.
+  Status reload(const config::Config& cfg);
+
+  store::Store& store() { return *store_; }
+  store::BatchWriter& writer() { return *writer_; }
+  Metrics& metrics() { return metrics_; }
+  const Clock& clock() const { return *clock_; }
+
+ private:
+  Engine() = default;
+  Result<std::shared_ptr<const Snapshot>> build(const config::Config& cfg) const;
+
+  bool create_keys_ = true;
+  const Clock* clock_ = nullptr;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::BatchWriter> writer_;
+  Metrics metrics_;
+  std::int64_t first_start_ = 0;
+  mutable std::mutex mu_;
+  std::shared_ptr<const Snapshot> current_;
+};
+
+// Resolves batv.key_file ("" = <state.dir>/batv.keys).
+std::string key_file_path(const config::Config& cfg);
+
+}  // namespace backstop::daemon

@@ -1,0 +1,48 @@
+#include "daemon/judge.h"
+
+namespace backstop::daemon {
+
+Judge::Judge(const classify::Classifier* classifier, const correlate::Correlator* correlator,
+             const policy::Table* table, mail::Limits limits)
+    : classifier_(classifier), correlator_(correlator), table_(table), limits_(limits) {}
+
+Result<Judgement> Judge::judge(std::string_view raw, const correlate::Envelope& envelope) const {
+  Judgement j;
+  auto message = mail::parse_message(raw, limits_);
+  if (!message) {
+    // Nothing header-like: not an automated response we can recognise.
+    j.decision = table_->decide(j.verdict, j.outcome);
+    return j;
+  }
+  j.parsed = true;
+  j.conditions = message->conditions;
+  classify::Envelope cenv;
+  cenv.known = true;
+  cenv.mail_from = envelope.mail_from;
+  cenv.rcpts = envelope.rcpts;
+  cenv.client_ip = envelope.client_ip;
+  j.verdict = classifier_->classify(*message, cenv);
+  if (j.verdict.kind != classify::Kind::kNone) {
+    auto outcome = correlator_->correlate(j.verdict, envelope, &*message);
+    BACKSTOP_TRY(outcome);
+    j.outcome = std::move(*outcome);
+  }
+  j.decision = table_->decide(j.verdict, j.outcome);
+  return j;
+}
+
+std::string summary(const Judgement& j) {
+  std::string s = "kind=" + std::string(classify::kind_name(j.verdict.kind));
+  s += " verdict=" + std::string(correlate::verdict_name(j.outcome.verdict));
+  s += " action=" + std::string(policy::action_name(j.decision.action));
+  s += " signals=";
+  for (std::size_t i = 0; i < j.verdict.signals.size(); ++i) {
+    s += (i ? "," : "") + j.verdict.signals[i];
+  }
+  for (const auto& e : j.outcome.evidence) {
+    s += " evidence=" + e.source + ":" + std::string(correlate::verdict_name(e.points_to));
+  }
+  return s;
+}
+
+}  // namespace backstop::daemon

@@ -1,0 +1,330 @@
+#include "daemon/milter_filter.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "common/random.h"
+#include "mail/header.h"
+#include "milter/protocol.h"
+
+namespace backstop::daemon {
+namespace {
+
+using milter::Action;
+using milter::Modification;
+
+enum class Role { kInbound, kOutbound, kTrap };
+const char* role_name(Role r) {
+  switch (r) {
+    case Role::kInbound: return "inbound";
+    case Role::kOutbound: return "outbound";
+    case Role::kTrap: return "trap";
+  }
+  return "inbound";
+}
+
+bool is_bounce_sender(std::string_view sender) {
+  if (sender.empty()) return true;
+  auto at = sender.find('@');
+  return mail::iequals(sender.substr(0, at), "mailer-daemon");
+}
+
+// A fresh Message-ID for outbound mail that has none: 128 random bits @ host.
+std::string new_message_id(std::string_view host) {
+  std::uint8_t bytes[16];
+  if (!secure_random().fill(bytes)) {
+    auto t = std::chrono::steady_clock::now().time_since_epoch().count();
+    for (int i = 0; i < 16; ++i) bytes[i] = static_cast<std::uint8_t>(t >> (i % 8 * 8)) ^ i;
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string id;
+  for (auto b : bytes) {
+    id += hex[b >> 4];
+    id += hex[b & 15];
+  }
+  return id + ".backstop@" + std::string(host.empty() ? "localhost" : host);
+}
+
+std::string bracket_id(std::string_view v) {
+  auto t = mail::trim(v);
+  auto lt = t.find('<');
+  auto gt = t.find('>', lt == std::string_view::npos ? 0 : lt);
+  if (lt != std::string_view::npos && gt != std::string_view::npos) return std::string(t.substr(lt + 1, gt - lt - 1));
+  return std::string(t);
+}
+
+class Handler final : public milter::Handler {
+ public:
+  Handler(Engine* engine, const DecisionLog* log, const MailCheck* mail_check)
+      : engine_(engine), log_(log), mail_check_(mail_check) {
+    engine_->metrics().connection_opened();
+  }
+  ~Handler() override { engine_->metrics().connection_closed(); }
+
+  void on_mail(const milter::Context& ctx, milter::Decide done) override {
+    snap_ = engine_->snapshot();
+    stripped_.clear();
+    sender_ = strip_brackets(ctx.msg.sender);
+    role_ = Role::kInbound;
+    auto authen = ctx.macros.get("{auth_authen}");
+    auto daemon = ctx.macros.get("{daemon_name}");
+    if (authen && !authen->empty()) {
+      role_ = Role::kOutbound;
+    } else if (daemon) {
+      for (const auto& n : snap_->daemon_names) {
+        if (*daemon == n) role_ = Role::kOutbound;
+      }
+    }
+    if (role_ == Role::kInbound && snap_->is_outbound_ip(ctx.conn.address)) role_ = Role::kOutbound;
+    if (role_ == Role::kInbound && *mail_check_) {
+      (*mail_check_)(ctx, std::move(done));
+      return;
+    }
+    done(Action::cont());
+  }
+
+  void on_rcpt(const milter::Context& ctx, const milter::Recipient& r, milter::Decide done) override {
+    if (!snap_) snap_ = engine_->snapshot();
+    std::string rcpt = strip_brackets(r.address);
+    if (role_ == Role::kOutbound) return done(Action::cont());
+    if (snap_->is_trap(rcpt)) {
+      role_ = Role::kTrap;
+      return done(Action::cont());
+    }
+    if (snap_->batv_mode == BatvMode::kOff || !is_bounce_sender(sender_) ||
+        !snap_->correlator->is_local(rcpt)) {
+      return done(Action::cont());
+    }
+    auto v = batv::verify(snap_->keys, rcpt, engine_->clock().unix_day(),
+                          {snap_->signer.lifetime, 0});
+    std::string result(batv::verdict_name(v.verdict));
+    if (v.verdict == batv::Verdict::kValid) {
+      stripped_.push_back({r.address, "<" + v.address + ">"});
+      engine_->metrics().batv_rcpt(result, "accept");
+      return done(Action::cont());
+    }
+    bool enforce = snap_->batv_mode == BatvMode::kEnforce &&
+                   engine_->clock().now_unix() >= snap_->batv_enforce_from;
+    if (!enforce) {
+      engine_->metrics().batv_rcpt(result, snap_->batv_mode == BatvMode::kEnforce ? "grace" : "record");
+      return done(Action::cont());
+    }
+    engine_->metrics().batv_rcpt(result, "reject");
+    log(ctx, "batv", "rcpt=" + rcpt + " batv=" + result + " action=reject");
+    done(Action::reject(550, "5.7.1", "<" + rcpt + ">: invalid or missing BATV tag on a bounce"));
+  }
+
+  void on_eom(const milter::Context& ctx, milter::DecideEom done) override {
+    if (!snap_) snap_ = engine_->snapshot();
+    auto start = std::chrono::steady_clock::now();
+    milter::EomResult result = role_ == Role::kOutbound ? outbound(ctx) : judge(ctx);
+    engine_->metrics().decision_latency(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    snap_.reset();
+    done(std::move(result));
+  }
+
+  void on_abort(const milter::Context&) override {
+    snap_.reset();
+    stripped_.clear();
+    role_ = Role::kInbound;
+  }
+
+ private:
+  // The message as the MTA sent it: stored headers, a blank line, the kept body.
+  static std::string raw_message(const milter::Context& ctx) {
+    std::string raw;
+    std::size_t size = ctx.msg.body.size() + 2;
+    for (const auto& h : ctx.msg.headers) size += h.name.size() + h.value.size() + 4;
+    raw.reserve(size);
+    for (const auto& h : ctx.msg.headers) {
+      raw += h.name;
+      raw += ": ";
+      raw += h.value;
+      raw += "\r\n";
+    }
+    raw += "\r\n";
+    raw += ctx.msg.body;
+    return raw;
+  }
+
+  correlate::Envelope envelope(const milter::Context& ctx) const {
+    correlate::Envelope env;
+    env.mail_from = sender_;
+    for (const auto& r : ctx.msg.rcpts) env.rcpts.push_back(strip_brackets(r.address));
+    env.client_ip = ctx.conn.address;
+    return env;
+  }
+
+  milter::EomResult judge(const milter::Context& ctx) {
+    milter::EomResult out;
+    auto env = envelope(ctx);
+    auto j = snap_->judge->judge(raw_message(ctx), env);
+    if (!j) {
+      engine_->metrics().error("store");
+      auto d = policy::internal_failure(j.error().message(), snap_->fail_open);
+      engine_->metrics().message(role_name(role_), "unknown", "unknown", policy::action_name(d.action));
+      log(ctx, role_name(role_), d.reason);
+      if (d.action == policy::Action::kTempfail) {
+        out.action = Action::tempfail(451, d.reply.status, d.reply.text);
+      }
+      return out;
+    }
+    std::string kind(classify::kind_name(j->verdict.kind));
+    if (role_ == Role::kTrap) return trap(ctx, *j, kind);
+
+    const auto& d = j->decision;
+    switch (d.action) {
+      case policy::Action::kAccept:
+        break;
+      case policy::Action::kTag:
+        out.mods.push_back(Modification::add_header(d.header_name, d.header_value));
+        break;
+      case policy::Action::kQuarantine:
+        out.mods.push_back(Modification::add_header(d.header_name, d.header_value));
+        out.action = Action::quarantine("backstop: " + kind);
+        break;
+      case policy::Action::kReject:
+        out.action = Action::reject(550, d.reply.status, d.reply.text);
+        break;
+      case policy::Action::kTempfail:
+        out.action = Action::tempfail(451, d.reply.status, d.reply.text);
+        break;
+    }
+    if (out.action.kind == Action::Kind::kContinue || out.action.kind == Action::Kind::kQuarantine) {
+      // Deliver to the untagged address: no recipient map needed in the MTA.
+      for (const auto& [tagged, plain] : stripped_) {
+        out.mods.push_back(Modification::delete_rcpt(tagged));
+        out.mods.push_back(Modification::add_rcpt(plain));
+      }
+    }
+    engine_->metrics().message(role_name(role_), kind, correlate::verdict_name(j->outcome.verdict),
+                               policy::action_name(d.action));
+    log(ctx, role_name(role_), summary(*j));
+    return out;
+  }
+
+  milter::EomResult trap(const milter::Context& ctx, const Judgement& j, const std::string& kind) {
+    milter::EomResult out;
+    bool backscatter = j.verdict.kind != classify::Kind::kNone;
+    if (backscatter) {
+      store::ListingHit hit;
+      hit.ip = ctx.conn.address;
+      hit.evidence = {kind, j.verdict.refs.message_id, engine_->clock().now_unix()};
+      if (auto mid = find_header(ctx, "Message-ID")) hit.evidence.message_id = bracket_id(*mid);
+      if (!engine_->writer().enqueue(std::move(hit))) engine_->metrics().error("store");
+    }
+    std::string action = snap_->trap_discard ? "discard" : "reject";
+    out.action = snap_->trap_discard ? Action::discard()
+                                     : Action::reject(550, "5.7.1", "Mailbox unavailable");
+    engine_->metrics().message("trap", backscatter ? kind : "spam", "unknown", action);
+    log(ctx, "trap", "kind=" + kind + " listed_ip=" + (backscatter ? ctx.conn.address : "-") +
+                         " action=" + action);
+    return out;
+  }
+
+  static std::optional<std::string_view> find_header(const milter::Context& ctx, std::string_view name) {
+    for (const auto& h : ctx.msg.headers) {
+      if (mail::iequals(h.name, name)) return std::string_view(h.value);
+    }
+    return std::nullopt;
+  }
+
+  milter::EomResult outbound(const milter::Context& ctx) {
+    milter::EomResult out;
+    std::int64_t now = engine_->clock().now_unix();
+    std::string id;
+    if (auto mid = find_header(ctx, "Message-ID")) {
+      id = bracket_id(*mid);
+    } else {
+      auto host = ctx.macros.get("j");
+      id = new_message_id(host ? *host : std::string_view{});
+      out.mods.push_back(Modification::add_header("Message-ID", "<" + id + ">"));
+    }
+    std::vector<std::string> rcpts;
+    for (const auto& r : ctx.msg.rcpts) rcpts.push_back(strip_brackets(r.address));
+    std::string signed_from = "-";
+    if (snap_->batv_sign && !sender_.empty()) {
+      auto s = batv::sign(snap_->keys, snap_->signer, sender_, engine_->clock().unix_day());
+      if (s.status == batv::SignStatus::kSigned) {
+        out.mods.push_back(Modification::change_from("<" + s.address + ">"));
+        engine_->metrics().batv_signed();
+        signed_from = s.address;
+      }
+    }
+    bool queued = true;
+    if (!id.empty() && id.size() <= store::kMaxMessageIdBytes) {
+      store::LedgerPut put{id, {now, sender_, rcpts}};
+      if (put.entry.recipients.size() > store::kMaxLedgerRecipients) {
+        put.entry.recipients.resize(store::kMaxLedgerRecipients);
+      }
+      queued = engine_->writer().enqueue(std::move(put));
+      if (queued) engine_->metrics().ledger_recorded();
+    }
+    if (!sender_.empty()) {
+      std::string local = mail::ascii_lower(sender_);
+      for (const auto& r : rcpts) {
+        if (snap_->correlator->is_local(r)) continue;
+        queued &= engine_->writer().enqueue(store::CorrespondentSeen{local, mail::ascii_lower(r), now});
+      }
+    }
+    if (!queued) engine_->metrics().error("store");
+    engine_->metrics().message("outbound", "none", "ours", "accept");
+    log(ctx, "outbound", "message_id=<" + id + "> signed=" + signed_from);
+    return out;
+  }
+
+  void log(const milter::Context& ctx, std::string_view role, std::string_view what) const {
+    if (!*log_) return;
+    auto qid = ctx.macros.get("i");
+    std::string line = "queue_id=" + std::string(qid ? *qid : "-") + " client=" +
+                       (ctx.conn.address.empty() ? "-" : ctx.conn.address) + " from=<" + sender_ +
+                       "> to=";
+    for (std::size_t i = 0; i < ctx.msg.rcpts.size(); ++i) {
+      line += (i ? "," : "") + ctx.msg.rcpts[i].address;
+    }
+    line += " role=" + std::string(role) + " " + std::string(what);
+    (*log_)(line);
+  }
+
+  Engine* engine_;
+  const DecisionLog* log_;
+  const MailCheck* mail_check_;
+  std::shared_ptr<const Snapshot> snap_;
+  Role role_ = Role::kInbound;
+  std::string sender_;
+  std::vector<std::pair<std::string, std::string>> stripped_;  // tagged -> plain, with <>
+};
+
+}  // namespace
+
+std::string strip_brackets(std::string_view path) {
+  auto t = mail::trim(path);
+  if (t.size() >= 2 && t.front() == '<' && t.back() == '>') t = t.substr(1, t.size() - 2);
+  auto colon = t.find(':');
+  if (!t.empty() && t.front() == '@' && colon != std::string_view::npos) t = t.substr(colon + 1);
+  return std::string(t);
+}
+
+BackstopFilter::BackstopFilter(Engine* engine, DecisionLog log, MailCheck mail_check)
+    : engine_(engine), log_(std::move(log)), mail_check_(std::move(mail_check)) {}
+
+milter::Needs BackstopFilter::needs() const {
+  milter::Needs n;
+  n.decide_mail = true;
+  n.decide_rcpt = true;
+  n.want_headers = true;
+  n.want_body = true;
+  n.actions = milter::act::kAddHdrs | milter::act::kAddRcpt | milter::act::kDelRcpt |
+              milter::act::kQuarantine | milter::act::kChgFrom;
+  // SMFIM_* stages: 0 connect, 1 helo, 2 mail, 3 rcpt, 4 data, 5 eom, 6 eoh.
+  n.macros[2] = "i {auth_authen} {daemon_name} {mail_addr}";
+  n.macros[5] = "i j";
+  return n;
+}
+
+std::unique_ptr<milter::Handler> BackstopFilter::open() {
+  return std::make_unique<Handler>(engine_, &log_, &mail_check_);
+}
+
+}  // namespace backstop::daemon

@@ -1,0 +1,314 @@
+#include "daemon/milter_filter.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
+
+#include "batv/batv.h"
+#include "daemon/test_messages.h"
+
+namespace backstop::daemon {
+namespace {
+
+constexpr std::int64_t kT0 = 1'795'000'000;  // 2026-11-18
+constexpr std::int64_t kDay = 86400;
+
+// Splits a raw message into the header list and body a milter would receive.
+void load(milter::MessageInfo* msg, const std::string& raw) {
+  auto end = raw.find("\r\n\r\n");
+  std::string head = raw.substr(0, end);
+  msg->body = raw.substr(end + 4);
+  msg->body_size = msg->body.size();
+  std::size_t pos = 0;
+  while (pos < head.size()) {
+    auto nl = head.find("\r\n", pos);
+    if (nl == std::string::npos) nl = head.size();
+    std::string line = head.substr(pos, nl - pos);
+    pos = nl + 2;
+    if (!line.empty() && (line[0] == ' ' || line[0] == '\t')) {
+      msg->headers.back().value += "\r\n" + line;
+      continue;
+    }
+    auto colon = line.find(':');
+    msg->headers.push_back({line.substr(0, colon), line.substr(colon + 2)});
+  }
+}
+
+class FilterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("backstop-filter-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    clock_.set(kT0);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  void start(const std::string& extra, std::unique_ptr<store::Store> store = nullptr) {
+    std::string text = "state.dir = \"" + dir_.string() + "\"\n" +
+                       "domains.local = [\"example.org\"]\n" + extra;
+    auto cfg = config::Config::parse(text);
+    ASSERT_TRUE(cfg) << cfg.error().to_string();
+    EngineOptions o;
+    o.clock = &clock_;
+    o.memory_store = true;
+    o.store = std::move(store);
+    auto e = Engine::create(*cfg, std::move(o));
+    ASSERT_TRUE(e) << e.error().to_string();
+    engine_ = std::move(*e);
+    filter_ = std::make_unique<BackstopFilter>(engine_.get(),
+                                               [this](std::string_view l) { logs_.emplace_back(l); });
+  }
+
+  struct Conversation {
+    milter::ConnectionInfo conn{"[203.0.113.7]", '4', 25000, "203.0.113.7", "mx.remote.example"};
+    milter::MessageInfo msg;
+    milter::Macros macros;
+    std::unique_ptr<milter::Handler> h;
+    milter::Context ctx() { return {conn, msg, macros}; }
+  };
+
+  std::unique_ptr<Conversation> open(const std::string& sender) {
+    auto c = std::make_unique<Conversation>();
+    c->h = filter_->open();
+    c->msg.sender = "<" + sender + ">";
+    return c;
+  }
+
+  static milter::Action decide_mail(Conversation& c) {
+    milter::Action a;
+    c.h->on_mail(c.ctx(), [&](milter::Action x) { a = x; });
+    return a;
+  }
+  static milter::Action decide_rcpt(Conversation& c, const std::string& rcpt) {
+    milter::Action a;
+    milter::Recipient r{"<" + rcpt + ">", {}};
+    c.h->on_rcpt(c.ctx(), r, [&](milter::Action x) { a = x; });
+    if (a.kind == milter::Action::Kind::kContinue) c.msg.rcpts.push_back(r);
+    return a;
+  }
+  static milter::EomResult decide_eom(Conversation& c, const std::string& raw) {
+    load(&c.msg, raw);
+    milter::EomResult r;
+    c.h->on_eom(c.ctx(), [&](milter::EomResult x) { r = std::move(x); });
+    return r;
+  }
+
+  std::string sign(const std::string& addr) {
+    auto s = engine_->snapshot();
+    auto r = batv::sign(s->keys, s->signer, addr, clock_.unix_day());
+    EXPECT_EQ(r.status, batv::SignStatus::kSigned);
+    return r.address;
+  }
+
+  std::filesystem::path dir_;
+  ManualClock clock_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<BackstopFilter> filter_;
+  std::vector<std::string> logs_;
+};
+
+TEST_F(FilterTest, EnforceRejectsUntaggedBounceAtRcpt) {
+  start("batv.mode = \"enforce\"\nbatv.grace_days = 0\n");
+  auto c = open("");
+  EXPECT_EQ(decide_mail(*c).kind, milter::Action::Kind::kContinue);
+  auto a = decide_rcpt(*c, "alice@example.org");
+  EXPECT_EQ(a.kind, milter::Action::Kind::kReject);
+  EXPECT_EQ(a.code, 550);
+  EXPECT_EQ(a.xcode, "5.7.1");
+  EXPECT_NE(a.text.find("invalid or missing BATV tag"), std::string::npos);
+  // a foreign recipient and a non-bounce sender are not checked
+  EXPECT_EQ(decide_rcpt(*c, "bob@elsewhere.example").kind, milter::Action::Kind::kContinue);
+  auto d = open("someone@remote.example");
+  decide_mail(*d);
+  EXPECT_EQ(decide_rcpt(*d, "alice@example.org").kind, milter::Action::Kind::kContinue);
+}
+
+TEST_F(FilterTest, GracePeriodOnlyRecords) {
+  start("batv.mode = \"enforce\"\nbatv.grace_days = 7\n");
+  auto c = open("");
+  decide_mail(*c);
+  EXPECT_EQ(decide_rcpt(*c, "alice@example.org").kind, milter::Action::Kind::kContinue);
+  clock_.advance(8 * kDay);
+  auto d = open("");
+  decide_mail(*d);
+  EXPECT_EQ(decide_rcpt(*d, "alice@example.org").kind, milter::Action::Kind::kReject);
+}
+
+TEST_F(FilterTest, ValidTagIsAcceptedAndStripped) {
+  start("batv.mode = \"enforce\"\nbatv.grace_days = 0\n");
+  std::string tagged = sign("alice@example.org");
+  ASSERT_EQ(tagged.rfind("prvs=", 0), 0u);
+  auto c = open("");
+  decide_mail(*c);
+  EXPECT_EQ(decide_rcpt(*c, tagged).kind, milter::Action::Kind::kContinue);
+  auto r = decide_eom(*c, testing::dsn("unknown@example.org", "alice@example.org", "bob@remote.example"));
+  EXPECT_NE(r.action.kind, milter::Action::Kind::kReject);
+  ASSERT_GE(r.mods.size(), 2u);
+  bool del = false, add = false;
+  for (const auto& m : r.mods) {
+    del |= m.kind == milter::Modification::Kind::kDeleteRcpt && m.value == "<" + tagged + ">";
+    add |= m.kind == milter::Modification::Kind::kAddRcpt && m.value == "<alice@example.org>";
+  }
+  EXPECT_TRUE(del);
+  EXPECT_TRUE(add);
+}
+
+TEST_F(FilterTest, OutboundIsSignedAndRecordedThenItsBounceAccepted) {
+  start("batv.mode = \"tag\"\nledger.warmup_days = 0\n");
+  auto c = open("alice@example.org");
+  c->macros.set_stage('M', {{"{auth_authen}", "alice"}});
+  decide_mail(*c);
+  decide_rcpt(*c, "bob@remote.example");
+  auto r = decide_eom(*c, testing::plain("alice@example.org", "bob@remote.example", "m1@example.org"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kContinue);
+  std::string from;
+  for (const auto& m : r.mods) {
+    if (m.kind == milter::Modification::Kind::kChangeFrom) from = m.value;
+  }
+  ASSERT_EQ(from.rfind("<prvs=", 0), 0u) << from;
+  ASSERT_TRUE(engine_->writer().flush());
+  auto entry = engine_->store().ledger_get("m1@example.org");
+  ASSERT_TRUE(entry && *entry);
+  EXPECT_EQ((*entry)->sender, "alice@example.org");
+  auto seen = engine_->store().correspondent_last_seen("alice@example.org", "bob@remote.example");
+  ASSERT_TRUE(seen && *seen);
+
+  // its real bounce (to the tagged address) is ours: accepted, no tag header
+  clock_.advance(kDay);
+  auto b = open("");
+  decide_mail(*b);
+  EXPECT_EQ(decide_rcpt(*b, from.substr(1, from.size() - 2)).kind, milter::Action::Kind::kContinue);
+  auto br = decide_eom(*b, testing::dsn("m1@example.org", "alice@example.org", "bob@remote.example"));
+  EXPECT_EQ(br.action.kind, milter::Action::Kind::kContinue);
+  for (const auto& m : br.mods) EXPECT_NE(m.name, "X-Backscatter");
+}
+
+TEST_F(FilterTest, OutboundWithoutMessageIdGetsOne) {
+  start("outbound.networks = [\"203.0.113.0/24\"]\n");
+  auto c = open("alice@example.org");
+  decide_mail(*c);
+  decide_rcpt(*c, "bob@remote.example");
+  auto r = decide_eom(*c, testing::plain("alice@example.org", "bob@remote.example", ""));
+  std::string id;
+  for (const auto& m : r.mods) {
+    if (m.kind == milter::Modification::Kind::kAddHeader && m.name == "Message-ID") id = m.value;
+  }
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(engine_->writer().flush());
+  auto entry = engine_->store().ledger_get(id.substr(1, id.size() - 2));
+  ASSERT_TRUE(entry && *entry) << id;
+}
+
+TEST_F(FilterTest, ForgedBounceRejectedAtEndOfData) {
+  start("batv.mode = \"tag\"\nledger.warmup_days = 0\n");
+  ASSERT_TRUE(engine_->store().ledger_put("real@example.org", {kT0 - kDay, "alice@example.org", {"x@y.example"}}));
+  auto c = open("");
+  decide_mail(*c);
+  EXPECT_EQ(decide_rcpt(*c, "alice@example.org").kind, milter::Action::Kind::kContinue);
+  auto r = decide_eom(*c, testing::dsn("forged@example.org", "alice@example.org", "victim@remote.example"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kReject);
+  EXPECT_EQ(r.action.code, 550);
+  EXPECT_EQ(r.action.xcode, "5.7.1");
+  EXPECT_NE(r.action.text.find("Backscatter rejected: bounce"), std::string::npos);
+  ASSERT_FALSE(logs_.empty());
+  EXPECT_NE(logs_.back().find("kind=bounce verdict=not_ours action=reject"), std::string::npos) << logs_.back();
+}
+
+// A store that fails every call: the message must get 4xx, never 5xx.
+class BrokenStore : public store::Store {
+ public:
+  Status ledger_put(std::string_view, const store::LedgerEntry&) override { return down(); }
+  Result<std::optional<store::LedgerEntry>> ledger_get(std::string_view) override { return down(); }
+  Result<std::vector<store::LedgerItem>> ledger_recent(std::size_t) override { return down(); }
+  Result<std::optional<std::int64_t>> ledger_first_time() override { return down(); }
+  Status correspondent_record(std::string_view, std::string_view, std::int64_t) override { return down(); }
+  Result<std::optional<std::int64_t>> correspondent_last_seen(std::string_view, std::string_view) override {
+    return down();
+  }
+  Result<std::vector<store::Correspondent>> correspondents(std::string_view, std::size_t) override {
+    return down();
+  }
+  Result<std::int64_t> counter_add(std::string_view, std::int64_t, std::int64_t) override { return down(); }
+  Result<bool> counter_add_if_below(std::string_view, std::int64_t, std::int64_t, std::int64_t) override {
+    return down();
+  }
+  Result<std::int64_t> counter_get(std::string_view) override { return down(); }
+  Status record_put(std::string_view, std::string_view, std::int64_t) override { return {}; }
+  Result<std::optional<std::string>> record_get(std::string_view) override {
+    return std::optional<std::string>{};
+  }
+  Status record_erase(std::string_view) override { return down(); }
+  Result<store::Listing> listing_hit(std::string_view, const store::Evidence&) override { return down(); }
+  Result<std::optional<store::Listing>> listing_get(std::string_view) override { return down(); }
+  Status listing_put(const store::Listing&) override { return down(); }
+  Result<std::vector<store::Listing>> listing_all() override { return down(); }
+  Result<bool> listing_remove(std::string_view) override { return down(); }
+  Status allowlist_add(std::string_view) override { return down(); }
+  Result<bool> allowlist_remove(std::string_view) override { return down(); }
+  Result<std::vector<std::string>> allowlist() override { return down(); }
+  Result<bool> allowlisted(std::string_view) override { return down(); }
+  Status apply(std::span<const store::WriteOp>) override { return down(); }
+  Result<std::size_t> purge_expired() override { return down(); }
+
+ private:
+  static unexpected<Error> down() { return fail(Code::kUnavailable, "store is down"); }
+};
+
+TEST_F(FilterTest, StoreFailureIsTempfailNeverReject) {
+  start("", std::make_unique<BrokenStore>());
+  auto c = open("");
+  decide_mail(*c);
+  decide_rcpt(*c, "alice@example.org");
+  auto r = decide_eom(*c, testing::dsn("x@example.org", "alice@example.org", "v@remote.example"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kTempfail);
+  EXPECT_EQ(r.action.code, 451);
+  EXPECT_EQ(r.action.xcode, "4.3.0");
+}
+
+TEST_F(FilterTest, StoreFailureFailsOpenWhenConfigured) {
+  start("milter.on_error = \"accept\"\n", std::make_unique<BrokenStore>());
+  auto c = open("");
+  decide_mail(*c);
+  decide_rcpt(*c, "alice@example.org");
+  auto r = decide_eom(*c, testing::dsn("x@example.org", "alice@example.org", "v@remote.example"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kContinue);
+}
+
+TEST_F(FilterTest, TrapHitListsTheClient) {
+  start("trap.addresses = [\"trap@example.org\"]\n");
+  auto c = open("");
+  decide_mail(*c);
+  decide_rcpt(*c, "trap@example.org");
+  auto r = decide_eom(*c, testing::dsn("x@elsewhere.example", "trap@example.org", "v@remote.example"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kReject);
+  ASSERT_TRUE(engine_->writer().flush());
+  auto l = engine_->store().listing_get("203.0.113.7");
+  ASSERT_TRUE(l && *l);
+  EXPECT_TRUE((*l)->listed);
+  EXPECT_EQ((*l)->hits.at("bounce"), 1u);
+  // plain spam to the trap does not list
+  auto s = open("spammer@bad.example");
+  s->conn.address = "198.51.100.9";
+  decide_mail(*s);
+  decide_rcpt(*s, "trap@example.org");
+  decide_eom(*s, testing::plain("spammer@bad.example", "trap@example.org", "s1@bad.example"));
+  ASSERT_TRUE(engine_->writer().flush());
+  auto none = engine_->store().listing_get("198.51.100.9");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+}
+
+TEST(StripBrackets, Forms) {
+  EXPECT_EQ(strip_brackets("<a@b>"), "a@b");
+  EXPECT_EQ(strip_brackets("<>"), "");
+  EXPECT_EQ(strip_brackets(" <@r1,@r2:a@b> "), "a@b");
+  EXPECT_EQ(strip_brackets("a@b"), "a@b");
+}
+
+}  // namespace
+}  // namespace backstop::daemon
