@@ -1,0 +1,140 @@
+// Table-driven checks of the built-in rules on small hand-written messages of
+// each kind (several products and languages) and on look-alike negatives.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "classify/classifier.h"
+#include "mail/message.h"
+
+namespace backstop::classify {
+namespace {
+
+struct Case {
+  const char* name;
+  Kind want;
+  const char* headers;  // without the trailing blank line
+  const char* body;
+};
+
+const Case kCases[] = {
+    // Bounces in several MTAs and languages.
+    {"exim", Kind::kBounce,
+     "From: Mail Delivery System <Mailer-Daemon@mx.example.net>\nSubject: Mail delivery failed: returning message to sender",
+     "This message was created automatically by mail delivery software.\n\nA message that you sent could not be delivered.\n"},
+    {"sendmail", Kind::kBounce,
+     "From: Mail Delivery Subsystem <MAILER-DAEMON@host.example.net>\nSubject: Returned mail: see transcript for details",
+     "The original message was received at Mon, 1 Jan 2024 from host [192.0.2.1]\n\n   ----- The following addresses had permanent fatal errors -----\n"},
+    {"gmail", Kind::kBounce,
+     "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\nSubject: Delivery Status Notification (Failure)",
+     "Delivery to the following recipient failed permanently:\n\n     gone@example.net\n"},
+    {"exchange-de", Kind::kBounce,
+     "From: postmaster@firma.example\nSubject: Unzustellbar: Angebot",
+     "Ihre Nachricht konnte nicht an alle Empfänger zugestellt werden.\n"},
+    {"delay", Kind::kBounce,
+     "From: MAILER-DAEMON@mx.example.net\nSubject: Warning: could not send message for past 4 hours",
+     "This is a warning message only. Delivery attempts will continue.\n"},
+    {"dutch", Kind::kBounce,
+     "From: postmaster@bedrijf.example\nSubject: Onbestelbaar: offerte",
+     "Uw bericht kon niet worden bezorgd bij de volgende ontvangers.\n"},
+    {"russian", Kind::kBounce,
+     "From: MAILER-DAEMON@mail.example.ru\nSubject: =?utf-8?b?0J3QtdC00L7RgdGC0LDQstC70LXQvdC90L7QtSDRgdC+0L7QsdGJ0LXQvdC40LU=?=",
+     "Сообщение не может быть доставлено.\n"},
+    {"japanese", Kind::kBounce,
+     "From: postmaster@example.jp\nSubject: =?utf-8?b?44Oh44OD44K744O844K444KS6YWN5L+h44Gn44GN44G+44Gb44KT?=",
+     "次の宛先にメッセージを配信できませんでした。\n"},
+    {"chinese", Kind::kBounce,
+     "From: postmaster@example.cn\nSubject: =?utf-8?b?57O757uf6YCA5L+h?=",
+     "您发送的邮件无法投递到以下地址。\n"},
+    // Virus notices.
+    {"amavis-virus", Kind::kVirusNotice,
+     "From: Content-filter at mx.example.com <postmaster@mx.example.com>\nSubject: VIRUS (Eicar-Test-Signature) IN MAIL FROM YOU",
+     "Our content checker found\n    virus: Eicar-Test-Signature\nin an email to a recipient from your address.\n"},
+    {"mailscanner", Kind::kVirusNotice,
+     "From: MailScanner <mailscanner@gw.example.org>\nSubject: Warning: E-mail viruses detected",
+     "Our virus detector has just been triggered by a message you sent. The attachment was quarantined.\n"},
+    // Challenges.
+    {"spamarrest", Kind::kChallenge,
+     "From: someone@example.com\nSubject: Please verify your email address\nX-Spamarrest-noauth: 1",
+     "I use a program to protect myself from junk mail. Please click the link to verify that you are a human.\n"},
+    {"tmda", Kind::kChallenge,
+     "From: person-confirm-1234.abcd@example.com\nSubject: Re: hello\nMessage-ID: <1234.abcd-tmda-confirm@example.com>",
+     "Your message is being held until you confirm it.\n"},
+    {"generic-cr", Kind::kChallenge,
+     "From: user@example.org\nSubject: Sender verification required",
+     "To control spam I now allow messages only from senders I have approved. This is a one-time inconvenience.\n"},
+    // Subscription confirmations.
+    {"mlmmj", Kind::kSubscriptionConfirm,
+     "From: list+help@lists.example.org\nSubject: Confirm subscribe to list@lists.example.org",
+     "Hi, this is the mlmmj program managing the list. Somebody (probably you) requested to subscribe.\nTo confirm your subscription, reply to this message.\n"},
+    {"ezmlm", Kind::kSubscriptionConfirm,
+     "From: list-help@example.org\nSubject: confirm subscribe to list@example.org",
+     "Hi! This is the ezmlm program. I'm managing the list@example.org mailing list.\n"},
+    {"double-opt-in", Kind::kSubscriptionConfirm,
+     "From: Shop News <news@shop.example.com>\nSubject: Please confirm your subscription",
+     "Click the link below to confirm your subscription. If you did not request this, simply ignore this email.\n"},
+    {"german-optin", Kind::kSubscriptionConfirm,
+     "From: newsletter@laden.example\nSubject: Bitte bestätigen Sie Ihre Newsletter-Anmeldung",
+     "Klicken Sie auf den Link.\n"},
+    // Autoreplies.
+    {"rfc3834", Kind::kAutoreply,
+     "From: a@example.org\nSubject: Auto: budget\nAuto-Submitted: auto-replied",
+     "I am on vacation until Monday.\n"},
+    {"french-ooo", Kind::kAutoreply,
+     "From: b@example.fr\nSubject: =?utf-8?q?R=C3=A9ponse_automatique=C2=A0=3A_devis?=",
+     "Je suis absent du bureau jusqu'au 5 mai.\n"},
+    {"spanish-ooo", Kind::kAutoreply,
+     "From: c@example.es\nSubject: =?utf-8?q?Respuesta_autom=C3=A1tica=3A_reuni=C3=B3n?=",
+     "Estoy fuera de la oficina.\n"},
+    {"swedish-ooo", Kind::kAutoreply,
+     "From: d@example.se\nSubject: Automatiskt svar: möte\nX-Auto-Response-Suppress: All",
+     "Jag är på semester.\n"},
+    {"ticket", Kind::kAutoreply,
+     "From: support@vendor.example\nSubject: [Ticket #4711] We have received your request\nAuto-Submitted: auto-replied",
+     "Thank you for contacting support. Your ticket number is 4711.\n"},
+    // Negatives that look like the above.
+    {"ham-re-undeliverable", Kind::kNone,
+     "From: Ann <ann@example.org>\nSubject: Re: undeliverable mail from your server?",
+     "I think your server returned my message; it said user unknown. Can you check?\n"},
+    {"ham-vacation-plans", Kind::kNone,
+     "From: Bo <bo@example.org>\nSubject: vacation plans",
+     "I will be out of the office next week, on vacation in Spain.\n"},
+    {"ham-virus-discussion", Kind::kNone,
+     "From: Cy <cy@example.org>\nSubject: Re: clamav question\nList-Id: <av.lists.example.org>\nList-Post: <mailto:av@lists.example.org>",
+     "ClamAV found a virus in the test file; the attachment was quarantined as expected.\n"},
+    {"ham-subscription-talk", Kind::kNone,
+     "From: Di <di@example.org>\nSubject: Re: list settings\nList-Id: <x.lists.example.org>\nList-Post: <mailto:x@lists.example.org>\nList-Archive: <https://lists.example.org/x>",
+     "Mailman sends 'confirm your subscription' mails; someone (probably you) asked about them.\n"},
+    {"newsletter-auto-generated", Kind::kNone,
+     "From: news@shop.example.com\nSubject: Weekly deals\nAuto-Submitted: auto-generated\nList-Unsubscribe: <https://shop.example.com/u>",
+     "New offers every week. To unsubscribe, click here.\n"},
+};
+
+class Kinds : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Kinds, BuiltinRulesGiveTheExpectedKind) {
+  const Case& c = GetParam();
+  auto rules = builtin_rules();
+  ASSERT_TRUE(rules);
+  const Classifier classifier(*rules);
+  auto m = mail::parse_message(std::string(c.headers) +
+                               "\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+                               "Content-Transfer-Encoding: 8bit\n\n" + c.body);
+  ASSERT_TRUE(m);
+  const Verdict v = classifier.classify(*m);
+  std::string sig;
+  for (const auto& s : v.signals) sig += " " + s;
+  EXPECT_EQ(kind_name(v.kind), kind_name(c.want)) << c.name << ":" << sig;
+}
+
+INSTANTIATE_TEST_SUITE_P(Builtin, Kinds, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<Case>& i) {
+                           std::string n = i.param.name;
+                           for (char& ch : n) {
+                             if (ch == '-') ch = '_';
+                           }
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace backstop::classify
