@@ -66,3 +66,231 @@ TEST(MboxSplitter, OversizeMessageIsReportedAndSkipped) {
 
 }  // namespace
 }  // namespace backstop::mail
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace backstop::mail {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the system temp dir, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "backstop-mail-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string write(const std::string& rel, std::string_view bytes) const {
+    const fs::path p = path_ / rel;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    return p.string();
+  }
+  void mkdir(const std::string& rel) const { fs::create_directories(path_ / rel); }
+  std::string str() const { return path_.string(); }
+
+ private:
+  fs::path path_;
+};
+
+struct Drained {
+  std::vector<RawMessage> messages;
+  std::vector<ReadError> errors;
+};
+
+Drained drain(const std::string& path, std::size_t cap = kMaxMessageBytes) {
+  Drained d;
+  auto src = open_source(path, cap);
+  if (!src) {
+    ADD_FAILURE() << src.error().to_string();
+    return d;
+  }
+  for (int guard = 0; guard < 100000; ++guard) {
+    auto r = (*src)->next();
+    if (!r) break;
+    if (*r) d.messages.push_back(std::move(**r));
+    else d.errors.push_back(std::move(*r).error());
+  }
+  return d;
+}
+
+std::string rel(const TempDir& t, const std::string& p) { return fs::relative(p, t.str()).string(); }
+
+TEST(Readers, MaildirReadsCurAndNewNeverTmp) {
+  TempDir t;
+  t.write("cur/1700000000.a:2,S", "Subject: a\n\nA\n");
+  t.write("new/1700000001.b", "Subject: b\r\n\r\nB\r\n");
+  t.write("tmp/1700000002.c", "Subject: c\n\nC\n");
+  t.write("dovecot-uidlist", "3 V1 N4\n");
+  t.write(".Sub/cur/1700000003.d", "Subject: d\n\nD\n");
+  t.write(".Sub/maildirfolder", "");
+  ASSERT_EQ(*detect_store(t.str()), StoreKind::kMaildir);
+  const Drained d = drain(t.str());
+  EXPECT_TRUE(d.errors.empty());
+  ASSERT_EQ(d.messages.size(), 3u);
+  EXPECT_EQ(rel(t, d.messages[0].location), "cur/1700000000.a:2,S");
+  EXPECT_EQ(rel(t, d.messages[1].location), "new/1700000001.b");
+  EXPECT_EQ(rel(t, d.messages[2].location), ".Sub/cur/1700000003.d");
+  EXPECT_EQ(d.messages[1].bytes, "Subject: b\r\n\r\nB\r\n");
+}
+
+TEST(Readers, MhFolderInNumericOrder) {
+  TempDir t;
+  for (int n : {10, 2, 1}) t.write(std::to_string(n), "Subject: " + std::to_string(n) + "\n\nx\n");
+  t.write(".mh_sequences", "unseen: 1-10\n");
+  ASSERT_EQ(*detect_store(t.str()), StoreKind::kMh);
+  const Drained d = drain(t.str());
+  EXPECT_TRUE(d.errors.empty());
+  ASSERT_EQ(d.messages.size(), 3u);
+  EXPECT_EQ(rel(t, d.messages[0].location), "1");
+  EXPECT_EQ(rel(t, d.messages[1].location), "2");
+  EXPECT_EQ(rel(t, d.messages[2].location), "10");
+}
+
+TEST(Readers, DirectoryTreeDecidesByContentAndGoesOn) {
+  TempDir t;
+  t.write("LABELS.tsv", "file\tlabel\na.eml\tham\n");
+  t.write("README.md", "# Corpus\n\nSome words.\n");
+  t.write("a/binary.bin", std::string("\x89PNG\r\n\x1a\n\0\0", 10));
+  t.write("a/empty.eml", "");
+  t.write("a/box.mbox", "From x@y Thu Sep 18 17:54:04 2008\nSubject: 1\n\none\n\nFrom z@y Thu Sep 18 17:54:05 2008\nSubject: 2\n\ntwo\n");
+  t.write("b/msg.msg", "\n   \nReturn-Path: <>\r\nSubject: leading blank lines\r\n\r\nbody\r\n");
+  ASSERT_EQ(*detect_store(t.str()), StoreKind::kDirectory);
+  const Drained d = drain(t.str());
+  ASSERT_EQ(d.messages.size(), 3u);
+  EXPECT_EQ(rel(t, d.messages[0].location), "a/box.mbox");
+  EXPECT_EQ(d.messages[0].index, 0u);
+  EXPECT_EQ(d.messages[1].index, 1u);
+  EXPECT_EQ(d.messages[1].bytes, "Subject: 2\n\ntwo\n");
+  EXPECT_EQ(rel(t, d.messages[2].location), "b/msg.msg");
+  ASSERT_EQ(d.errors.size(), 4u);  // LABELS.tsv, README.md, binary, empty
+  for (const ReadError& e : d.errors) {
+    EXPECT_EQ(e.error.code(), Code::kMalformed) << e.location;
+    EXPECT_NE(e.error.message().find("not a mail message"), std::string::npos) << e.error.message();
+  }
+  EXPECT_EQ(rel(t, d.errors[0].location), "LABELS.tsv");
+  EXPECT_EQ(rel(t, d.errors[2].location), "a/binary.bin");
+}
+
+TEST(Readers, MboxFileWithOversizeMessageGoesOn) {
+  TempDir t;
+  std::string box = "From a@x Thu Sep 18 17:54:04 2008\r\nSubject: big\r\n\r\n";
+  for (int i = 0; i < 3000; ++i) box += "0123456789012345678901234567890123456789\r\n";
+  box += "\r\nFrom b@x Thu Sep 18 17:54:05 2008\r\nSubject: small\r\n\r\nok\r\n";
+  const std::string path = t.write("box", box);
+  ASSERT_EQ(*detect_store(path), StoreKind::kMbox);
+  const Drained d = drain(path, 64 * 1024);
+  ASSERT_EQ(d.errors.size(), 1u);
+  EXPECT_EQ(d.errors[0].error.code(), Code::kTooLarge);
+  EXPECT_EQ(d.errors[0].index, 0u);
+  ASSERT_EQ(d.messages.size(), 1u);
+  EXPECT_EQ(d.messages[0].index, 1u);
+  EXPECT_EQ(d.messages[0].envelope_from, "b@x");
+  EXPECT_EQ(d.messages[0].bytes, "Subject: small\r\n\r\nok\r\n");
+}
+
+TEST(Readers, SingleFileOverCapIsTooLarge) {
+  TempDir t;
+  const std::string path = t.write("big.eml", "Subject: x\n\n" + std::string(10000, 'x'));
+  const Drained d = drain(path, 4096);
+  EXPECT_TRUE(d.messages.empty());
+  ASSERT_EQ(d.errors.size(), 1u);
+  EXPECT_EQ(d.errors[0].error.code(), Code::kTooLarge);
+}
+
+TEST(Readers, MboxOfOnlyFromLines) {
+  TempDir t;
+  const std::string path = t.write("froms", "From a Thu Sep 18 17:54:04 2008\nFrom b Thu Sep 18 17:54:04 2008\n"
+                                            "From c Thu Sep 18 17:54:04 2008\n");
+  const Drained d = drain(path);
+  EXPECT_TRUE(d.messages.empty());
+  ASSERT_EQ(d.errors.size(), 3u);
+  for (const ReadError& e : d.errors) EXPECT_EQ(e.error.code(), Code::kMalformed);
+}
+
+TEST(Readers, BinaryEntryInsideMboxIsReported) {
+  TempDir t;
+  const std::string path = t.write("mixed", "From a Thu Sep 18 17:54:04 2008\n" + std::string("\x01\x02\x00\xff", 4) +
+                                                " binary\n\nFrom b Thu Sep 18 17:54:04 2008\nSubject: fine\n\nok\n");
+  const Drained d = drain(path);
+  ASSERT_EQ(d.errors.size(), 1u);
+  EXPECT_EQ(d.errors[0].index, 0u);
+  ASSERT_EQ(d.messages.size(), 1u);
+  EXPECT_EQ(d.messages[0].bytes, "Subject: fine\n\nok\n");
+}
+
+TEST(Readers, MissingPathIsNotFound) {
+  auto src = open_source("/nonexistent/backstop/path");
+  ASSERT_FALSE(src.has_value());
+  EXPECT_EQ(src.error().code(), Code::kNotFound);
+  EXPECT_FALSE(detect_store("/nonexistent/backstop/path").has_value());
+}
+
+TEST(MboxSplitter, HugeLineWithoutNewlineIsBounded) {
+  MboxSplitter s(1 << 20);
+  s.feed("From a Thu Sep 18 17:54:04 2008\nSubject: x\n\n");
+  const std::string chunk(1 << 16, 'y');
+  for (int i = 0; i < 160; ++i) s.feed(chunk);  // 10 MiB in one line
+  s.feed("\n\nFrom b Thu Sep 18 17:54:04 2008\nSubject: y\n\nz\n");
+  s.finish();
+  auto first = s.next();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_FALSE(first->has_value());
+  EXPECT_EQ(first->error().code(), Code::kTooLarge);
+  auto second = s.next();
+  ASSERT_TRUE(second.has_value() && second->has_value());
+  EXPECT_EQ((*second)->bytes, "Subject: y\n\nz\n");
+  EXPECT_EQ((*second)->offset, 44u + (10u << 20) + 2u);
+  EXPECT_FALSE(s.next().has_value());
+}
+
+TEST(MboxSplitter, FromLineInsideOpenMultipartIsNotASeparator) {
+  const std::string in =
+      "From a Thu Sep 18 17:54:04 2008\nContent-Type: multipart/mixed;\n boundary=\"zz\"\n\n--zz\n"
+      "Content-Type: message/rfc822\n\nFrom b Thu Sep 18 17:54:04 2008\nSubject: inner\n\n"
+      "From c Thu Sep 18 17:54:04 2008\nSubject: inner2\n\n--zz--\n\n"
+      "From d Thu Sep 18 17:54:04 2008\nSubject: next\n\nok\n";
+  auto out = split(in, 5);
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_TRUE(out[0].has_value() && out[1].has_value());
+  EXPECT_NE(out[0]->bytes.find("From b"), std::string::npos);
+  EXPECT_EQ(out[1]->envelope_from, "d");
+}
+
+TEST(MboxSplitter, QuotedOriginalAfterColonLineIsNotASeparator) {
+  const std::string in =
+      "From a Thu Sep 18 17:54:04 2008\nSubject: challenge\n\nThe original message follows:\n\n"
+      "From b Thu Sep 18 17:54:04 2008\nSubject: original\n\nhi\n\n"
+      "From c Thu Sep 18 17:54:04 2008\nSubject: next\n\nok\n";
+  auto out = split(in, 3);
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_TRUE(out[0].has_value() && out[1].has_value());
+  EXPECT_NE(out[0]->bytes.find("Subject: original"), std::string::npos);
+  EXPECT_EQ(out[1]->envelope_from, "c");
+}
+
+TEST(MboxSplitter, TextBeforeFirstFromLineIsAMessage) {
+  auto out = split("Subject: no from line\n\nbody\n", 4);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].has_value());
+  EXPECT_EQ(out[0]->envelope_from, "");
+  EXPECT_EQ(out[0]->bytes, "Subject: no from line\n\nbody\n");
+}
+
+TEST(StoreKind, Names) {
+  EXPECT_STREQ(store_kind_name(StoreKind::kMbox), "mbox");
+  EXPECT_STREQ(store_kind_name(StoreKind::kMaildir), "maildir");
+}
+
+}  // namespace
+}  // namespace backstop::mail

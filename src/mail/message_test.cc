@@ -114,3 +114,159 @@ TEST(ParseMessage, ShallowNestingHasNoCondition) {
 
 }  // namespace
 }  // namespace backstop::mail
+
+namespace backstop::mail {
+namespace {
+
+std::string report(const std::string& status_part_headers, const std::string& status_body) {
+  return "From: MAILER-DAEMON@x.example\nSubject: failure\nMIME-Version: 1.0\n"
+         "Content-Type: multipart/report; report-type=delivery-status; boundary=\"R\"\n\n"
+         "--R\nContent-Type: text/plain\n\nsorry\n"
+         "--R\n" + status_part_headers + "\n" + status_body + "\n--R--\n";
+}
+
+TEST(DeliveryStatus, Base64EncodedWithLeadingBlankLines) {
+  // "\r\n\r\nReporting-MTA: dns; x\r\n\r\nFinal-Recipient: rfc822; a@b\r\nStatus: 5.0.0\r\n" in base64.
+  const std::string raw = report("Content-Type: message/delivery-status\nContent-Transfer-Encoding: base64\n",
+      "DQoNClJlcG9ydGluZy1NVEE6IGRuczsgeA0KDQpGaW5hbC1SZWNpcGllbnQ6IHJmYzgyMjsgYUBiDQpTdGF0dXM6IDUuMC4wDQo=");
+  auto r = parse_message(raw);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->delivery_status.size(), 1u);
+  EXPECT_EQ(r->delivery_status[0].per_message.get("reporting-mta"), "dns; x");
+  ASSERT_EQ(r->delivery_status[0].per_recipient.size(), 1u);
+  EXPECT_EQ(r->delivery_status[0].per_recipient[0].get("final-recipient"), "rfc822; a@b");
+  EXPECT_EQ(r->delivery_status[0].per_recipient[0].get("status"), "5.0.0");
+}
+
+TEST(DeliveryStatus, GlobalAndRecipientOnlyGroups) {
+  const std::string raw = report("Content-Type: message/global-delivery-status\n",
+      "Final-Recipient: utf-8; j\xc3\xb6rg@x.example\nAction: failed\nStatus: 5.1.1\n"
+      "  (folded comment)\n\nFinal-Recipient: rfc822; b@x.example\nAction: failed\n");
+  auto r = parse_message(raw);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->delivery_status.size(), 1u);
+  const DeliveryStatus& ds = r->delivery_status[0];
+  EXPECT_TRUE(ds.per_message.fields.empty());
+  ASSERT_EQ(ds.per_recipient.size(), 2u);
+  EXPECT_EQ(ds.per_recipient[0].get("final-recipient"), "utf-8; j\xc3\xb6rg@x.example");
+  EXPECT_EQ(ds.per_recipient[0].get("status"), "5.1.1  (folded comment)");
+  EXPECT_EQ(ds.per_recipient[1].get("final-recipient"), "rfc822; b@x.example");
+  EXPECT_EQ(ds.per_recipient[1].get("status"), "");
+}
+
+TEST(Embedded, Rfc822HeadersPart) {
+  const std::string raw = report("Content-Type: text/rfc822-headers\n",
+      "Message-ID: <abc@orig.example>\nFrom: me@orig.example\nReceived: from a by b; d\n");
+  auto r = parse_message(raw);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->embedded.size(), 1u);
+  EXPECT_EQ(r->embedded[0].kind, "rfc822-headers");
+  EXPECT_EQ(*r->embedded[0].headers.get("message-id"), "<abc@orig.example>");
+  EXPECT_EQ(r->embedded[0].headers.all("received").size(), 1u);
+  EXPECT_EQ(r->text, "sorry");  // the line break before a boundary belongs to it
+}
+
+TEST(Embedded, CountIsBounded) {
+  std::string raw = "From: a@b\nContent-Type: multipart/mixed; boundary=M\n\n";
+  for (int i = 0; i < 40; ++i) {
+    raw += "--M\nContent-Type: message/rfc822\n\nMessage-ID: <" + std::to_string(i) + "@x>\n\nbody " +
+           std::to_string(i) + "\n";
+  }
+  raw += "--M--\n";
+  auto r = parse_message(raw);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->embedded.size(), kDefaultLimits.max_embedded);
+  EXPECT_TRUE(r->has(Condition::kEmbeddedCount));
+  EXPECT_EQ(*r->embedded[0].headers.get("message-id"), "<0@x>");
+  EXPECT_NE(r->embedded_text.find("body 39"), std::string::npos);
+  EXPECT_TRUE(r->text.empty());
+}
+
+TEST(Embedded, FiveThousandNestedMessagesAreBounded) {
+  std::string raw;
+  for (int i = 0; i < 5000; ++i) raw += "From: n" + std::to_string(i) + "@x\nContent-Type: message/rfc822\n\n";
+  raw += "From: last@x\n\ninnermost\n";
+  auto r = parse_message(raw);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->has(Condition::kMimeDepth));
+  EXPECT_LE(r->embedded.size(), kDefaultLimits.max_embedded);
+  for (const Part& p : r->parts) EXPECT_LE(static_cast<std::size_t>(p.depth), kDefaultLimits.max_mime_depth);
+}
+
+TEST(Text, AlternativePrefersPlainAndHtmlIsReduced) {
+  const std::string alt =
+      "From: a@b\nContent-Type: multipart/alternative; boundary=A\n\n"
+      "--A\nContent-Type: text/plain; charset=utf-8\n\nplain words\n"
+      "--A\nContent-Type: text/html\n\n<p>html words</p>\n--A--\n";
+  auto r = parse_message(alt);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->text.find("plain words"), std::string::npos);
+  EXPECT_EQ(r->text.find("html words"), std::string::npos);
+
+  const std::string html =
+      "From: a@b\nContent-Type: text/html; charset=windows-1252\nContent-Transfer-Encoding: quoted-printable\n\n"
+      "<html><head><style>p {color:red}</style><script>var x='<p>';</script></head>"
+      "<body><p>Delivery&nbsp;has <b>failed</b> &amp; =93quoted=94 &#233;&#x263A;</p><!-- hidden -->"
+      "<div>next&bogus; line</div></body></html>\n";
+  auto h = parse_message(html);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->text, "Delivery has failed & \xe2\x80\x9cquoted\xe2\x80\x9d \xc3\xa9\xe2\x98\xba\n\nnext&bogus; line\n");
+}
+
+TEST(Text, CharsetsAndInvalidBytes) {
+  const std::string raw =
+      "From: a@b\nContent-Type: multipart/mixed; boundary=C\n\n"
+      "--C\nContent-Type: text/plain; charset=iso-2022-jp\n\n\x1b$B$3$s$K$A$O\x1b(B\n"
+      "--C\nContent-Type: text/plain; charset=utf-8\n\nbad \xff byte\n"
+      "--C\nContent-Type: text/plain; charset=no-such-charset\n\nstill text\n"
+      "--C\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAAAAAAA\n--C--\n";
+  auto r = parse_message(raw);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->text.find("\xe3\x81\x93\xe3\x82\x93\xe3\x81\xab\xe3\x81\xa1\xe3\x81\xaf"), std::string::npos) << r->text;
+  EXPECT_NE(r->text.find("bad \xef\xbf\xbd byte"), std::string::npos);
+  EXPECT_NE(r->text.find("still text"), std::string::npos);
+  ASSERT_EQ(r->parts.size(), 5u);
+  EXPECT_EQ(r->parts[4].decoded_size, 6u);
+}
+
+TEST(Limits, BodyTextAndPartsAreCapped) {
+  Limits l;
+  l.max_body_text = 1000;
+  l.max_parts = 10;
+  std::string raw = "From: a@b\nContent-Type: multipart/mixed; boundary=P\n\n";
+  for (int i = 0; i < 50; ++i) raw += "--P\nContent-Type: text/plain\n\n" + std::string(200, static_cast<char>('a' + i % 26)) + "\n";
+  raw += "--P--\n";
+  auto r = parse_message(raw, l);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->parts.size(), 10u);
+  EXPECT_TRUE(r->has(Condition::kMimeParts));
+  EXPECT_LE(r->text.size(), 1000u);
+  EXPECT_TRUE(r->has(Condition::kBodyTruncated));
+}
+
+TEST(Damage, MissingBoundaryAndTruncationAreReported) {
+  const std::string raw =
+      "From: a@b\nContent-Type: multipart/mixed; boundary=never\n\nno parts here at all\n";
+  auto r = parse_message(raw);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->has(Condition::kMimeDamaged));
+  const std::string no_boundary = "From: a@b\nContent-Type: multipart/mixed\n\n--x\n\nbody\n";
+  auto n = parse_message(no_boundary);
+  ASSERT_TRUE(n.has_value());
+  EXPECT_TRUE(n->has(Condition::kMimeDamaged));
+}
+
+TEST(ParseMessage, HeaderConditionsAreCarried) {
+  auto r = parse_message("From: a@b\nno colon here\nSubject: x\n\nbody\n");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->has(Condition::kBrokenHeaderLine));
+  EXPECT_EQ(r->headers.size(), 2u);
+  EXPECT_EQ(r->text, "body\n");
+  auto lead = parse_message("\n  \r\nFrom: a@b\r\n\r\nhello\r\n");
+  ASSERT_TRUE(lead.has_value());
+  EXPECT_EQ(*lead->headers.get("from"), "a@b");
+  EXPECT_EQ(lead->text, "hello\r\n");
+}
+
+}  // namespace
+}  // namespace backstop::mail
