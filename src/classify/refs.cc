@@ -19,6 +19,10 @@ constexpr std::size_t kMaxHops = 32;
 constexpr std::size_t kMaxQuotedScan = 64 * 1024;
 // A quoted header value longer than this is not a header line.
 constexpr std::size_t kMaxQuotedValue = 998;
+// Text scanned for recipients a plain-text NDR lists (they come first).
+constexpr std::size_t kMaxRecipientScan = 8 * 1024;
+// Recipients taken from a plain-text NDR.
+constexpr std::size_t kMaxTextRecipients = 16;
 
 std::string first_addr_spec(std::string_view value) {
   auto list = mail::parse_address_list(value);
@@ -129,6 +133,37 @@ void from_dsn(const mail::Message& m, References& r) {
   }
 }
 
+// An addr-spec alone on a line: "<a@b>:" (qmail), "  a@b" (Exim), "a@b:".
+std::string lone_address(std::string_view line) {
+  line = mail::trim(line);
+  if (!line.empty() && line.back() == ':') line.remove_suffix(1);
+  if (line.size() >= 2 && line.front() == '<' && line.back() == '>') line = line.substr(1, line.size() - 2);
+  const auto at = line.find('@');
+  if (line.empty() || at == 0 || at == std::string_view::npos || at + 1 == line.size() ||
+      line.find_first_of(" \t<>()[],;\"") != std::string_view::npos ||
+      line.find('@', at + 1) != std::string_view::npos || line.find('.', at) == std::string_view::npos) {
+    return {};
+  }
+  return std::string(line);
+}
+
+// Recipients listed by a plain-text NDR, up to the start of the returned original.
+void from_text_ndr(std::string_view text, References& r) {
+  text = text.substr(0, kMaxRecipientScan);
+  while (!text.empty() && r.recipients.size() < kMaxTextRecipients) {
+    const auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    const std::string_view t = mail::trim(line);
+    if (t.starts_with("---") || starts_with_ci(t, "Return-Path:") || starts_with_ci(t, "Received:")) break;
+    std::string a = lone_address(line);
+    if (a.empty()) continue;
+    DsnRecipient d;
+    d.final_recipient = std::move(a);
+    r.recipients.push_back(std::move(d));
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> parse_msg_ids(std::string_view value) {
@@ -179,6 +214,7 @@ References extract_references(const mail::Message& m) {
       }
     }
   }
+  if (r.recipients.empty()) from_text_ndr(m.text, r);
   return r;
 }
 

@@ -46,5 +46,28 @@ TEST(Refs, QuotedHeadersInReplyBody) {
   EXPECT_EQ(r.recipients[0].action, "failed");
 }
 
+TEST(Refs, RecipientsListedByAPlainTextNdr) {
+  auto m = mail::parse_message(
+      "From: MAILER-DAEMON@mail.example.com\n"
+      "Subject: failure notice\n"
+      "\n"
+      "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+      "\n"
+      "<first@example.net>:\n"
+      "Sorry, no mailbox here by that name.\n"
+      "\n"
+      "  second@example.net\n"
+      "    SMTP error from remote mail server after RCPT TO\n"
+      "contact postmaster@example.com or admin@ for help\n"
+      "--- Below this line is a copy of the message.\n"
+      "\n"
+      "To: third@example.net\n");
+  ASSERT_TRUE(m);
+  const References r = extract_references(*m);
+  ASSERT_EQ(r.recipients.size(), 2u);
+  EXPECT_EQ(r.recipients[0].final_recipient, "first@example.net");
+  EXPECT_EQ(r.recipients[1].final_recipient, "second@example.net");
+}
+
 }  // namespace
 }  // namespace backstop::classify
