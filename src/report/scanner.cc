@@ -22,7 +22,13 @@ struct Work {
   mail::RawMessage raw;
 };
 
-using Output = std::variant<MessageRecord, ErrorRecord>;
+// The result of one sequence number: a record or an error, and for a record
+// of a damaged message (truncated, cut at the size cap) a warning that is
+// reported as an error of that file while the record is still delivered.
+struct Output {
+  std::variant<MessageRecord, ErrorRecord> result;
+  std::optional<ErrorRecord> warning;
+};
 
 // Shared state of one scan; every field is guarded by `mu`.
 struct Pipeline {
@@ -82,7 +88,7 @@ class Runner {
   void push_error(ErrorRecord e) {
     std::unique_lock lk(p_.mu);
     std::uint64_t seq = acquire(lk, 0);
-    p_.ready.emplace(seq, std::move(e));
+    p_.ready.emplace(seq, Output{std::move(e), std::nullopt});
     p_.out_cv.notify_one();
   }
 
@@ -133,12 +139,23 @@ class Runner {
   Output process(const mail::RawMessage& raw) {
     try {
       auto msg = mail::parse_message(raw.bytes);
-      if (!msg) return to_error(raw.location, raw.index, msg.error());
+      if (!msg) return Output{to_error(raw.location, raw.index, msg.error()), std::nullopt};
       classify::Verdict v = classifier_.classify(*msg, envelope_of(raw));
-      return make_record(raw, *msg, v, o_.trusted);
+      Output out{make_record(raw, *msg, v, o_.trusted), std::nullopt};
+      if (msg->has(mail::Condition::kMessageTooLarge)) {
+        out.warning = ErrorRecord{raw.location, raw.index, "too-large",
+                                  "message cut at the size cap; classified from its first " +
+                                      std::to_string(raw.bytes.size()) + " bytes"};
+      } else if (msg->has(mail::Condition::kNoBody)) {
+        out.warning = ErrorRecord{raw.location, raw.index, "truncated",
+                                  "message ends inside its header section; classified from "
+                                  "what was read"};
+      }
+      return out;
     } catch (const std::exception& e) {
-      return ErrorRecord{raw.location, raw.index, "internal",
-                         std::string("classification failed: ") + e.what()};
+      return Output{ErrorRecord{raw.location, raw.index, "internal",
+                                std::string("classification failed: ") + e.what()},
+                    std::nullopt};
     }
   }
 
@@ -195,12 +212,16 @@ class Runner {
         }
       }
       if (out) {
-        if (auto* m = std::get_if<MessageRecord>(&*out)) {
+        if (out->warning) {
+          ++stats.errors;
+          if (sink_.on_error) sink_.on_error(*out->warning);
+        }
+        if (auto* m = std::get_if<MessageRecord>(&out->result)) {
           ++stats.messages;
           if (sink_.on_message) sink_.on_message(*m);
         } else {
           ++stats.errors;
-          if (sink_.on_error) sink_.on_error(std::get<ErrorRecord>(*out));
+          if (sink_.on_error) sink_.on_error(std::get<ErrorRecord>(out->result));
         }
       }
       if (sink_.on_progress) {

@@ -62,7 +62,9 @@ struct ScanStats {
 };
 
 // Runs the scan to the end. Per-message and per-file errors go to
-// sink.on_error and the scan goes on. Fails (kNotFound) only when no path
+// sink.on_error and the scan goes on. A message that parses but is damaged
+// (ends inside its header section, or was cut at the size cap) is delivered
+// to on_message and also reported to on_error ("truncated" / "too-large"). Fails (kNotFound) only when no path
 // could be opened at all, kInvalidArgument when there are no paths or rules.
 Result<ScanStats> run_scan(const ScanOptions& options, const ScanSink& sink);
 
