@@ -1,0 +1,307 @@
+#include "milter/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include "milter/listen.h"
+
+namespace backstop::milter {
+namespace {
+
+using Ms = std::chrono::milliseconds;
+
+// A filter deciding at RCPT; EOM answers after `eom_delay` from another thread.
+struct TestFilter : Filter {
+  Ms eom_delay{0};
+  std::atomic<int> opened{0};
+  Needs needs() const override {
+    Needs n;
+    n.decide_rcpt = true;
+    n.actions = act::kAddHdrs;
+    return n;
+  }
+  struct H : Handler {
+    TestFilter& f;
+    explicit H(TestFilter& ff) : f(ff) {}
+    void on_rcpt(const Context&, const Recipient& r, Decide d) override {
+      if (r.address == "<throw@example.test>") throw std::runtime_error("handler bug");
+      d(Action::cont());
+    }
+    void on_eom(const Context&, DecideEom d) override {
+      EomResult r;
+      r.mods.push_back(Modification::add_header("X-Server-Test", "yes"));
+      if (f.eom_delay.count() == 0) return d(std::move(r));
+      std::thread([d, r, delay = f.eom_delay]() mutable {
+        std::this_thread::sleep_for(delay);
+        d(std::move(r));
+      }).detach();
+    }
+  };
+  std::unique_ptr<Handler> open() override {
+    ++opened;
+    return std::make_unique<H>(*this);
+  }
+};
+
+int dial(const std::string& endpoint) {
+  auto spec = parse_listen(endpoint);
+  if (!spec) return -1;
+  if (spec->kind == ListenSpec::Kind::kUnix) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", spec->path.c_str());
+    return ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 ? fd : (::close(fd), -1);
+  }
+  if (spec->host.find(':') != std::string::npos) {
+    int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(spec->port);
+    ::inet_pton(AF_INET6, spec->host.c_str(), &a.sin6_addr);
+    return ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 ? fd : (::close(fd), -1);
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(spec->port);
+  ::inet_pton(AF_INET, spec->host.c_str(), &a.sin_addr);
+  return ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 ? fd : (::close(fd), -1);
+}
+
+struct Client {
+  int fd;
+  ResponseDecoder dec;
+  bool eof = false;
+  explicit Client(const std::string& ep) : fd(dial(ep)) {}
+  ~Client() {
+    if (fd >= 0) ::close(fd);
+  }
+  void send(const Command& c) {
+    std::string w;
+    ASSERT_TRUE(encode(c, w).has_value());
+    ASSERT_EQ(::send(fd, w.data(), w.size(), MSG_NOSIGNAL), static_cast<ssize_t>(w.size()));
+  }
+  std::optional<Response> read(Ms timeout = Ms(3000)) {
+    for (;;) {
+      auto r = dec.next();
+      if (!r) return std::nullopt;
+      if (r->has_value()) return std::move(**r);
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+      char buf[4096];
+      auto n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) {
+        eof = true;
+        return std::nullopt;
+      }
+      dec.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+    }
+  }
+  bool closed(Ms timeout = Ms(3000)) {
+    while (!eof) {
+      if (!read(timeout) && !eof) return false;
+    }
+    return true;
+  }
+  void negotiate() {
+    send(OptNeg{6, act::kAll, 0x1fffff});
+    auto r = read();
+    ASSERT_TRUE(r && std::holds_alternative<OptNegReply>(*r));
+  }
+  void message() {
+    send(Mail{{"<a@example.org>"}});
+    send(Rcpt{{"<b@example.test>"}});
+    auto r = read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(*r, Response{Simple{rsp::kContinue}});
+    send(Eob{});
+    auto h = read();
+    ASSERT_TRUE(h.has_value());
+    EXPECT_EQ(*h, (Response{AddHeader{"X-Server-Test", "yes"}}));
+    auto f = read();
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(*f, Response{Simple{rsp::kContinue}});
+  }
+};
+
+std::unique_ptr<Server> make(TestFilter& f, ServerOptions o) {
+  o.threads = 2;
+  auto s = Server::create(f, std::move(o));
+  EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().to_string());
+  if (!s) return nullptr;
+  (*s)->start();
+  return std::move(*s);
+}
+
+TEST(MilterServer, InetV4V6AndUnixWithMode) {
+  TestFilter f;
+  std::string path = ::testing::TempDir() + "milter-test-" + std::to_string(::getpid()) + ".sock";
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0", "inet:[::1]:0", "unix:" + path};
+  o.unix_mode = 0600;
+  auto s = make(f, o);
+  ASSERT_TRUE(s);
+  auto eps = s->endpoints();
+  ASSERT_EQ(eps.size(), 3u);
+  EXPECT_EQ(eps[2], "unix:" + path);
+  EXPECT_TRUE(eps[1].starts_with("inet:[::1]:"));
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  for (const auto& ep : eps) {
+    Client c(ep);
+    ASSERT_GE(c.fd, 0) << ep;
+    c.negotiate();
+    c.message();
+    c.message();  // the connection is reused
+  }
+  s->stop();
+  s->wait();
+  EXPECT_NE(::stat(path.c_str(), &st), 0);  // socket file removed
+  EXPECT_EQ(s->stats().connections, 3u);
+}
+
+TEST(MilterServer, ProgressWhileTheEomDecisionWaits) {
+  TestFilter f;
+  f.eom_delay = Ms(400);
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.progress_interval = Ms(50);
+  auto s = make(f, o);
+  ASSERT_TRUE(s);
+  Client c(s->endpoints()[0]);
+  c.negotiate();
+  c.send(Eob{});
+  int progress = 0;
+  for (;;) {
+    auto r = c.read();
+    ASSERT_TRUE(r.has_value());
+    if (*r == Response{Simple{rsp::kProgress}}) {
+      ++progress;
+      continue;
+    }
+    EXPECT_EQ(*r, (Response{AddHeader{"X-Server-Test", "yes"}}));
+    break;
+  }
+  EXPECT_GE(progress, 3);
+  auto fin = c.read();
+  ASSERT_TRUE(fin.has_value());
+  EXPECT_EQ(*fin, Response{Simple{rsp::kContinue}});
+}
+
+TEST(MilterServer, AHandlerExceptionClosesOnlyThatConnection) {
+  TestFilter f;
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  auto s = make(f, o);
+  ASSERT_TRUE(s);
+  Client bad(s->endpoints()[0]);
+  bad.negotiate();
+  bad.send(Rcpt{{"<throw@example.test>"}});
+  EXPECT_TRUE(bad.closed());
+  Client good(s->endpoints()[0]);
+  good.negotiate();
+  good.message();
+  EXPECT_EQ(s->stats().exceptions, 1u);
+}
+
+TEST(MilterServer, DrainFinishesTheCurrentMessageAndRefusesNewConnections) {
+  TestFilter f;
+  f.eom_delay = Ms(500);
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  auto s = make(f, o);
+  ASSERT_TRUE(s);
+  const std::string ep = s->endpoints()[0];
+  Client idle(ep);
+  idle.negotiate();
+  Client busy(ep);
+  busy.negotiate();
+  busy.send(Mail{{"<a@example.org>"}});
+  busy.send(Eob{});  // decision pending for 500 ms
+  std::this_thread::sleep_for(Ms(100));
+  s->stop();
+  EXPECT_TRUE(idle.closed(Ms(2000)));   // idle: closed at once
+  auto h = busy.read();                 // busy: gets its answer first
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(*h, (Response{AddHeader{"X-Server-Test", "yes"}}));
+  auto fin = busy.read();
+  ASSERT_TRUE(fin.has_value());
+  EXPECT_EQ(*fin, Response{Simple{rsp::kContinue}});
+  EXPECT_TRUE(busy.closed(Ms(2000)));   // then closed
+  Client late(ep);
+  EXPECT_TRUE(late.fd < 0 || late.closed(Ms(2000)));  // listener gone
+  s->wait();
+}
+
+TEST(MilterServer, ConnectionsOverTheLimitAreClosed) {
+  TestFilter f;
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.max_connections = 2;
+  auto s = make(f, o);
+  ASSERT_TRUE(s);
+  Client a(s->endpoints()[0]), b(s->endpoints()[0]);
+  a.negotiate();
+  b.negotiate();
+  Client c(s->endpoints()[0]);
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(s->stats().refused, 1u);
+  a.message();
+}
+
+TEST(MilterServer, BadEndpointsAreErrorsNotExceptions) {
+  TestFilter f;
+  for (const char* bad : {"tcp:127.0.0.1:1", "inet:127.0.0.1", "inet:host.example:25",
+                          "inet:127.0.0.1:70000", "unix:"}) {
+    ServerOptions o;
+    o.listen = {bad};
+    EXPECT_FALSE(Server::create(f, o).has_value()) << bad;
+  }
+  // The same port twice: the second bind fails with a clear error.
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  auto first = Server::create(f, o);
+  ASSERT_TRUE(first.has_value());
+  o.listen = {(*first)->endpoints()[0]};
+  auto second = Server::create(f, o);
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error().code(), Code::kEnvironment);
+}
+
+TEST(MilterListen, Parse) {
+  auto a = parse_listen("inet:127.0.0.1:8895");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 8895);
+  auto b = parse_listen("inet:[::1]:8895");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_EQ(b->to_string(), "inet:[::1]:8895");
+  auto c = parse_listen("inet:8895@127.0.0.1");  // libmilter order
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->host, "127.0.0.1");
+  EXPECT_EQ(c->port, 8895);
+  auto d = parse_listen("unix:/run/backstop/milter.sock");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->kind, ListenSpec::Kind::kUnix);
+  EXPECT_EQ(d->path, "/run/backstop/milter.sock");
+  EXPECT_FALSE(parse_listen("inet:127.0.0.1:").has_value());
+  EXPECT_FALSE(parse_listen("inet::25").has_value());
+}
+
+}  // namespace
+}  // namespace backstop::milter
