@@ -8,6 +8,8 @@ const Command kCommands[] = {
     {"check", add_check},
     {"classify", add_classify},
     {"config", add_config},
+    {"batv", add_batv},
+    {"ledger", add_ledger},
 };
 const std::size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 
