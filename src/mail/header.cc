@@ -185,6 +185,7 @@ class SectionBuilder {
 
 HeaderParse parse_header_section(std::string_view bytes, const Limits& limits) {
   HeaderParse out;
+  out.headers.mutable_fields().reserve(32);  // typical sections have 10-40 fields
   SectionBuilder builder(out, limits);
   std::size_t pos = leading_blank_lines(bytes);
   const std::size_t n = bytes.size();

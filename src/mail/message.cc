@@ -43,6 +43,10 @@ struct GUnref {
 template <class T>
 using GPtr = std::unique_ptr<T, GUnref<T>>;
 
+bool is_mime_field(std::string_view name) {
+  return (name.size() > 8 && iequals(name.substr(0, 8), "content-")) || iequals(name, "mime-version");
+}
+
 std::string lower_or_empty(const char* s) { return s != nullptr ? ascii_lower(s) : std::string(); }
 
 // Parser warnings that mean the MIME structure is damaged.
@@ -100,6 +104,23 @@ HeaderList headers_of(GMimeObject* obj, const Limits& limits) {
     list.mutable_fields().push_back(HeaderField{name != nullptr ? name : "", std::move(value)});
   }
   return list;
+}
+
+// The MIME fields of `headers` followed by an empty line and `body`: the
+// top-level entity as GMime needs to see it.
+std::string mime_entity(const HeaderList& headers, std::string_view body) {
+  std::size_t size = body.size() + 2;
+  for (const HeaderField& f : headers.fields()) {
+    if (is_mime_field(f.name)) size += f.name.size() + f.value.size() + 4;
+  }
+  std::string out;
+  out.reserve(size);
+  for (const HeaderField& f : headers.fields()) {
+    if (!is_mime_field(f.name)) continue;
+    out.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  out.append("\r\n").append(body);
+  return out;
 }
 
 struct Frame {
@@ -260,7 +281,6 @@ class Walker {
 Result<Message> parse_message(std::string_view raw, const Limits& limits) {
   Message m;
   m.raw_size = raw.size();
-  raw.remove_prefix(leading_blank_lines(raw));
   HeaderParse hp = parse_header_section(raw, limits);
   if (hp.headers.empty()) return fail(Code::kMalformed, "no header section (not a mail message)");
   if (raw.size() > UINT_MAX) return fail(Code::kTooLarge, "message larger than 4 GiB");
@@ -268,31 +288,32 @@ Result<Message> parse_message(std::string_view raw, const Limits& limits) {
   m.conditions = std::move(hp.conditions);
 
   detail::ensure_gmime();
-  // Zero-copy: a GMimeStreamMem over `raw` that does not own the array. GMime
-  // only reads the stream, and everything referring to it is released
-  // before this function returns.
+  // GMime sees only the MIME fields of the top-level header section (we
+  // have parsed the rest) and the body: it then builds no header list or
+  // address objects for Received chains and the like, which is most of its
+  // cost on real mail. One copy of the body; GMime only reads it.
+  std::string entity = mime_entity(m.headers, raw.substr(std::min(hp.body_offset, raw.size())));
   GByteArray array{};
-  array.data = reinterpret_cast<guint8*>(const_cast<char*>(raw.data()));
-  array.len = static_cast<guint>(raw.size());
+  array.data = reinterpret_cast<guint8*>(entity.data());
+  array.len = static_cast<guint>(entity.size());
   GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_byte_array(&array));
-  g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream.get()), FALSE);
+  g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream.get()), FALSE);  // `array` outlives every GMime object
   GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
   g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
   GMimeParserOptions* options = g_mime_parser_options_new();
   g_mime_parser_options_set_warning_callback(options, on_parser_warning, &m.conditions);
-  GPtr<GMimeMessage> gm(g_mime_parser_construct_message(parser.get(), options));
+  GPtr<GMimeObject> root(g_mime_parser_construct_part(parser.get(), options));
   g_mime_parser_options_free(options);
-  GMimeObject* root = gm ? g_mime_message_get_mime_part(gm.get()) : nullptr;  // borrowed
-  if (root == nullptr) {
-    // No MIME entity (GMime gave up, or no body): a bare text/plain root.
-    if (!gm) add_condition(m.conditions, Condition::kMimeDamaged);
+  if (!root) {
+    // GMime gave up: a bare text/plain root.
+    add_condition(m.conditions, Condition::kMimeDamaged);
     Part p;
     p.type = "text";
     p.subtype = "plain";
     m.parts.push_back(std::move(p));
     return m;
   }
-  Walker(m, limits).walk(root);
+  Walker(m, limits).walk(root.get());
   return m;
 }
 

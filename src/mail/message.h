@@ -26,7 +26,10 @@ struct Part {
   std::string report_type;   // lower-case report-type parameter (multipart/report)
   std::string filename;      // decoded filename, if any
   std::string disposition;   // lower-case "inline"/"attachment"/""
-  std::size_t decoded_size = 0;  // bytes after transfer decoding (capped count)
+  // Bytes after transfer decoding: exact for parts that are decoded (text,
+  // delivery-status, embedded headers), estimated from the encoded size for
+  // others (attachments are not decoded).
+  std::size_t decoded_size = 0;
 };
 
 // message/delivery-status (RFC 3464), also message/global-delivery-status.
