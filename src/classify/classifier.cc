@@ -80,10 +80,11 @@ std::string from_localpart(const mail::Message& m) {
   return {};
 }
 
-// Runs every rule database over its target text.
-void run_rules(const Rules& rules, const mail::Message& m, std::vector<char>& fired) {
+// Runs every rule database over its target text. False when a scan failed
+// (its rules then simply do not fire).
+bool run_rules(const Rules& rules, const mail::Message& m, std::vector<char>& fired) {
   std::string subject, from;
-  bool have_subject = false, have_from = false;
+  bool have_subject = false, have_from = false, ok = true;
   for (std::size_t i = 0; i < rules.targets().size(); ++i) {
     const TargetDb& t = rules.targets()[i];
     bool present = false;
@@ -126,8 +127,9 @@ void run_rules(const Rules& rules, const mail::Message& m, std::vector<char>& fi
     if (present) {
       for (std::size_t id : t.exists_ids) fired[id] = 1;
     }
-    rules.match(i, text, fired);
+    ok &= rules.match(i, text, fired);
   }
+  return ok;
 }
 
 void structural(const mail::Message& m, const Envelope& env, Scores& s, bool* arf, bool* success_only) {
@@ -192,6 +194,7 @@ constexpr Structural kStructural[] = {
     {"embedded:rfc822", "the original message is attached (message/rfc822)", kEmbeddedOriginal, "auto"},
     {"embedded:headers", "the original's headers are attached (text/rfc822-headers)", kEmbeddedOriginal, "auto"},
     {"null-sender", "the envelope sender is <>", kNullSender, "auto"},
+    {"matcher-error", "a pattern scan failed (out of memory); some rules may not have fired", 0, "none"},
 };
 
 std::string_view target_text(const Target& t, std::string& buf) {
@@ -251,7 +254,7 @@ Verdict Classifier::classify(const mail::Message& message, const Envelope& envel
   bool arf = false, success_only = false;
   structural(message, envelope, s, &arf, &success_only);
   std::vector<char> fired(rules_->rules().size(), 0);
-  run_rules(*rules_, message, fired);
+  if (!run_rules(*rules_, message, fired)) s.signals.push_back("matcher-error");
   // auto_not[k]: auto evidence from rules that do not also count for kind k
   // (a rule must not corroborate itself).
   std::array<double, kBucketCount> auto_not{};
