@@ -400,6 +400,16 @@ TEST(Classify, ConcurrentCallsAgree) {
   for (int g : ok) EXPECT_EQ(g, 50);
 }
 
+TEST(Classify, DescribeSignalExplainsRulesAndStructure) {
+  const Rules& rules = builtin().rules();
+  const std::string rule = describe_signal(rules, "subj-returned-mail");
+  EXPECT_NE(rule.find("subject /"), std::string::npos) << rule;
+  EXPECT_NE(rule.find("bounce +1.00"), std::string::npos) << rule;
+  const std::string structure = describe_signal(rules, "report:delivery-status");
+  EXPECT_NE(structure.find("structure, bounce +2.00"), std::string::npos) << structure;
+  EXPECT_EQ(describe_signal(rules, "no-such-signal"), "unknown signal");
+}
+
 TEST(Kinds, NamesRoundTrip) {
   for (Kind k : {Kind::kNone, Kind::kBounce, Kind::kVirusNotice, Kind::kChallenge,
                  Kind::kSubscriptionConfirm, Kind::kAutoreply}) {
