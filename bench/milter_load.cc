@@ -10,6 +10,10 @@
 // milter for that message. With --reconnect every message gets its own
 // connection + negotiation (Postfix: one milter connection per SMTP session).
 //
+// --inproc N: no sockets; N messages encoded once are fed to one in-process
+// Session (a synchronous filter like milter_testd's) to measure the protocol
+// code alone, per core.
+//
 // --idle N: open N connections, negotiate, hold them S seconds, exit (for
 // measuring the server's RSS per idle connection).
 //
@@ -26,6 +30,7 @@
 
 #include "milter/codec.h"
 #include "milter/listen.h"
+#include "milter/session.h"
 
 using namespace backstop::milter;
 using Clock = std::chrono::steady_clock;
@@ -218,6 +223,62 @@ asio::awaitable<void> idle_holder(asio::io_context& io, const Options& o, Result
   for (auto& p : peers) p->close();
 }
 
+// Same decisions as milter_testd's default mode, synchronous.
+struct InprocFilter final : Filter {
+  Needs needs() const override {
+    Needs n;
+    n.decide_rcpt = true;
+    n.actions = act::kAddHdrs | act::kChgFrom;
+    return n;
+  }
+  struct H final : Handler {
+    void on_rcpt(const Context&, const Recipient& r, Decide d) override {
+      d(r.address.starts_with("<reject@") ? Action::reject(550, "5.7.1", "no") : Action::cont());
+    }
+    void on_eom(const Context& c, DecideEom d) override {
+      EomResult r;
+      r.mods.push_back(Modification::add_header("X-Backstop-Test", "seen; size=" + std::to_string(c.msg.body_size)));
+      d(std::move(r));
+    }
+  };
+  std::unique_ptr<Handler> open() override { return std::make_unique<H>(); }
+};
+
+int inproc(const Options& o, int n) {
+  std::string body;
+  while (body.size() < o.body_bytes) body += "This is a line of a load-test message body.\r\n";
+  body.resize(o.body_bytes);
+  std::string msg;  // one message as Postfix sends it with our NR flags
+  auto add = [&](const Command& c) { (void)encode(c, msg); };
+  std::vector<std::pair<std::string, std::string>> cm{{"j", "mx.example.test"}, {"_", "client [192.0.2.1]"}};
+  add(MacroDef{'C', cm});
+  add(Connect{"client.example", '4', 40000, "192.0.2.1"});
+  add(Helo{"client.example"});
+  add(Mail{{"<sender@example.org>", "SIZE=2000"}});
+  add(Rcpt{{"<user@example.test>"}});
+  for (int h = 0; h < o.headers; ++h) add(Header{"X-Load-" + std::to_string(h), "value"});
+  for (std::size_t off = 0; off < body.size(); off += 65535) add(Body{body.substr(off, 65535)});
+  add(Eob{});
+  add(Abort{});
+  InprocFilter f;
+  auto s = Session::create(f, SessionConfig{}, [](std::function<void()> fn) { fn(); });
+  std::string w;
+  (void)encode(Command{OptNeg{6, act::kAll, 0x1fffff}}, w);
+  s->feed(w);
+  (void)s->take_output();
+  std::size_t out_bytes = 0;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    s->feed(msg);
+    out_bytes += s->take_output().size();
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("inproc messages=%d seconds=%.3f msgs_per_s=%.0f us_per_msg=%.2f in_bytes_per_msg=%zu "
+              "out_bytes_per_msg=%zu\n",
+              n, secs, n / secs, secs * 1e6 / n, msg.size(), out_bytes / static_cast<std::size_t>(n));
+  return s->closed() ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -233,6 +294,7 @@ int main(int argc, char** argv) {
     else if (a == "--body-bytes") o.body_bytes = std::stoul(val());
     else if (a == "--reconnect") o.reconnect = true;
     else if (a == "--idle") o.idle = std::stoi(val());
+    else if (a == "--inproc") return inproc(o, std::stoi(val()));
     else {
       std::fprintf(stderr, "milter_load: unknown option %s\n", a.c_str());
       return 2;

@@ -109,8 +109,10 @@ struct Server::Impl {
       for (;;) {
         if (c->closing) break;
         if (s.has_output()) {
+          // The idle deadline also bounds a write to an MTA that stopped
+          // reading; re-arming the watchdog per reply would cost a timer
+          // cancel + wake-up per round trip.
           std::string out = s.take_output();
-          c->set_deadline(Clock::now() + opts.packet_timeout);
           auto [ec, n] = co_await asio::async_write(c->sock, asio::buffer(out), kTok);
           (void)n;
           if (ec) break;

@@ -3,7 +3,8 @@
 // One shared acceptor per endpoint hands accepted sockets round-robin to the
 // worker threads; each connection runs one coroutine on its worker driving a
 // Session. Limits: a connection idle between packets for idle_timeout, or
-// stuck inside one packet (or one write) for packet_timeout, is closed;
+// stuck inside one packet for packet_timeout, is closed (a write to an MTA that
+// stopped reading is bounded by idle_timeout);
 // connections over max_connections are closed at accept. Any exception from
 // Asio or a Handler is caught at the connection's edge: the connection is
 // closed (the MTA then applies milter_default_action) and the server goes on.
@@ -35,7 +36,7 @@ namespace backstop::milter {
 // several times per session; libmilter waits 7210 s. One hour frees sockets of
 // vanished MTAs without cutting live sessions.
 inline constexpr std::chrono::seconds kIdleTimeout{3600};
-// Inside one packet or one write: an MTA writes whole packets at once, so a
+// Inside one packet: an MTA writes whole packets at once, so a
 // packet that takes this long is a stalled or hostile peer (slowloris).
 inline constexpr std::chrono::seconds kPacketTimeout{30};
 // PROGRESS while a decision waits: Sendmail's default per-command timeouts

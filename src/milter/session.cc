@@ -27,7 +27,10 @@ std::shared_ptr<Session> Session::create(Filter& filter, SessionConfig cfg, Post
 }
 
 Session::Session(Filter& filter, SessionConfig cfg, Post post)
-    : filter_(filter), cfg_(cfg), post_(std::move(post)), needs_(filter.needs()) {}
+    : filter_(filter),
+      cfg_(cfg),
+      post_(std::make_shared<const Post>(std::move(post))),
+      needs_(filter.needs()) {}
 
 Session::~Session() = default;
 
@@ -272,13 +275,13 @@ void Session::decide(Event ev) {
   pending_event_ = ev;
   auto slot = new_slot();
   std::weak_ptr<Session> weak = weak_from_this();
-  Post post = post_;
+  std::shared_ptr<const Post> post = post_;
   auto complete = [slot, weak, post](auto set) {
     if (slot->called.exchange(true)) return;  // called twice: ignore the second
     set(*slot);
     int expected = kInCallback;
     if (slot->state.compare_exchange_strong(expected, kDone)) return;  // synchronous
-    post([slot, weak] {
+    (*post)([slot, weak] {
       if (auto s = weak.lock()) s->resume(slot);
     });
   };

@@ -121,7 +121,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Filter& filter_;
   SessionConfig cfg_;
-  Post post_;
+  std::shared_ptr<const Post> post_;  // shared with pending completions
   std::function<void()> wake_;
   Needs needs_;
   std::unique_ptr<Handler> handler_;
