@@ -1,0 +1,766 @@
+#!/usr/bin/env python3
+"""End-to-end test: `backstop serve` as the milter of real Postfix (issue 5).
+
+usage: run_e2e.py BACKSTOP_BINARY SHARED_DIR
+
+Everything runs on 127.0.0.1 with random free ports, under a private temporary
+directory (kept when BACKSTOP_E2E_KEEP=1):
+
+  A  Postfix for example.test: inbound smtpd (milter = backstop), a second
+     "submission" smtpd with milter_macro_daemon_name=ORIGINATING, delivers
+     *@example.test to Maildirs A/mail/<localpart>/, relays remote.test to B.
+  B  Postfix for remote.test: accepts mail for remote.test and cannot deliver it
+     (error:5.1.1), so its bounce daemon sends a real DSN back to A.
+  backstop serve --config T/backstop.toml (milter + /metrics, LMDB state in T).
+
+Checks (each prints the relevant maillog / backstop log lines when it fails):
+  c  a message submitted on the ORIGINATING port is relayed to B with a prvs=
+     envelope sender, its Message-ID is in the ledger, B's DSN comes back to the
+     tagged address and is delivered to the untagged user; outbound mail without
+     a Message-ID gets one (recorded in the ledger) and a prvs= Return-Path.
+  b  batv.mode = tag: a forged DSN, a virus notice, a C/R challenge and an
+     autoreply (real messages from the shared corpora, chosen by LABELS.tsv)
+     answering unknown Message-IDs are refused 550 5.7.1 at end of DATA.
+  e  SIGHUP with batv.mode = enforce changes behaviour on a connection held
+     open across the reload.
+  a  enforce: a null-sender message to an untagged (or badly tagged) address is
+     refused 550 5.7.1 at RCPT.
+  f  /metrics counts the rejects in backstop_messages_total; /healthz answers.
+  d  kill -9 backstop in the middle of a transaction: Postfix answers 4xx
+     (milter_default_action = tempfail) and keeps nothing; after a restart the
+     retried message is accepted and delivered exactly once.
+  e  SIGTERM: backstop exits 0.
+Exit status: 0 all passed, 1 a check failed, 77 skipped (not root, no postfix
+or swaks).
+"""
+import os
+import re
+import secrets
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+T0 = time.monotonic()
+FAILURES = []
+KEEP = os.environ.get("BACKSTOP_E2E_KEEP") == "1"
+
+
+def say(msg):
+    print(f"[{time.monotonic() - T0:6.1f}s] {msg}", flush=True)
+
+
+def tail(path, n=40, grep=None):
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        return [f"({path}: {e})"]
+    if grep:
+        lines = [l for l in lines if re.search(grep, l)]
+    return lines[-n:]
+
+
+def check(cond, what, logs=(), extra=""):
+    """Records a failed assertion and prints context; returns cond."""
+    if cond:
+        say(f"ok   {what}")
+        return True
+    FAILURES.append(what)
+    say(f"FAIL {what}")
+    if extra:
+        for line in str(extra).rstrip().splitlines():
+            print(f"    | {line}")
+    for label, path in logs:
+        print(f"    --- {label} ({os.path.basename(path)}), last lines:")
+        for line in tail(path):
+            print(f"    | {line}")
+    sys.stdout.flush()
+    return False
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def listening(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(pred, timeout, step=0.2):
+    """Polls pred() until it returns a true value or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
+def run(cmd, check_rc=True, **kw):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    if check_rc and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stdout}")
+    return p
+
+
+# ---------------------------------------------------------------- Postfix --
+
+MASTER_SERVICES = """\
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+class Postfix:
+    def __init__(self, root, hostname, listeners, main_extra, files):
+        self.root = root
+        self.etc = os.path.join(root, "etc")
+        self.maillog = os.path.join(root, "maillog")
+        self.mail = os.path.join(root, "mail")
+        for d in ("etc", "spool", "data", "mail"):
+            os.makedirs(os.path.join(root, d), exist_ok=True)
+        main = f"""\
+compatibility_level = 3.6
+queue_directory = {root}/spool
+data_directory = {root}/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = {hostname}
+mydomain = {hostname.split('.', 1)[1]}
+myorigin = $myhostname
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
+smtputf8_enable = no
+biff = no
+default_transport = discard
+relay_transport = discard
+maillog_file = {root}/maillog
+maillog_file_prefixes = {root}
+# run queues promptly: this is a test
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+delay_warning_time = 0
+smtpd_error_sleep_time = 0
+smtp_connect_timeout = 5s
+transport_maps = texthash:{root}/etc/transport
+"""
+        with open(os.path.join(self.etc, "main.cf"), "w") as f:
+            f.write(main + main_extra)
+        with open(os.path.join(self.etc, "master.cf"), "w") as f:
+            f.write("# service type  private unpriv  chroot  wakeup  maxproc command + args\n")
+            for line in listeners:
+                f.write(line + "\n")
+            f.write(MASTER_SERVICES)
+        for name, text in files.items():
+            with open(os.path.join(self.etc, name), "w") as f:
+                f.write(text)
+        os.chown(os.path.join(root, "data"), pwd_uid("postfix"), -1)
+        os.chown(self.mail, 65534, 65534)
+
+    def check_async(self):
+        """`postfix check` creates the queue directories (slow: run A and B together)."""
+        return subprocess.Popen(["postfix", "-c", self.etc, "check"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    def start(self):
+        # `postfix check` just ran: skip postfix-script's second (slow) integrity check
+        open(os.path.join(self.root, "spool", "quick-start"), "w").close()
+        run(["postfix", "-c", self.etc, "start"])
+
+    def flush(self):
+        run(["postqueue", "-c", self.etc, "-f"], check_rc=False)
+
+    def queue(self):
+        return run(["postqueue", "-c", self.etc, "-p"], check_rc=False).stdout
+
+    def log(self):
+        try:
+            with open(self.maillog, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def master_pid(self):
+        try:
+            with open(os.path.join(self.root, "spool", "pid", "master.pid")) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self):
+        pid = self.master_pid()
+        subprocess.run(["postfix", "-c", self.etc, "stop"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        if pid and not wait_for(lambda: not pid_alive(pid), 10):
+            os.kill(pid, signal.SIGKILL)
+
+
+def pwd_uid(name):
+    import pwd
+    return pwd.getpwnam(name).pw_uid
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours counts as gone
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def maildir_files(pf, user):
+    d = os.path.join(pf.mail, user, "new")
+    try:
+        return sorted(os.path.join(d, n) for n in os.listdir(d))
+    except OSError:
+        return []
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def headers_of(text):
+    head = re.split(r"\r?\n\r?\n", text, 1)[0]
+    return re.sub(r"\r?\n[ \t]+", " ", head).splitlines()
+
+
+def header_values(text, name):
+    out = []
+    for line in headers_of(text):
+        k, _, v = line.partition(":")
+        if k.strip().lower() == name.lower():
+            out.append(v.strip())
+    return out
+
+
+# ---------------------------------------------------------------- backstop --
+
+class Backstop:
+    def __init__(self, binary, tmp, milter_port, metrics_port):
+        self.binary = binary
+        self.tmp = tmp
+        self.state = os.path.join(tmp, "state")
+        self.config = os.path.join(tmp, "backstop.toml")
+        self.logfile = os.path.join(tmp, "backstop.log")
+        self.stderr = os.path.join(tmp, "backstop.stderr")
+        self.milter_port = milter_port
+        self.metrics_port = metrics_port
+        self.proc = None
+
+    def write_config(self, mode):
+        # Written to a temp file and renamed so a reload never sees half a file.
+        text = f"""\
+[milter]
+listen = "inet:127.0.0.1:{self.milter_port}"
+threads = 2
+[policy]
+listen = ""
+[metrics]
+listen = "127.0.0.1:{self.metrics_port}"
+[state]
+dir = "{self.state}"
+[domains]
+local = ["example.test"]
+[batv]
+mode = "{mode}"
+grace_days = 0
+[ledger]
+warmup_days = 0
+[log]
+target = "{self.logfile}"
+level = "debug"
+"""
+        with open(self.config + ".new", "w") as f:
+            f.write(text)
+        os.replace(self.config + ".new", self.config)
+
+    def start(self):
+        err = open(self.stderr, "a")
+        env = dict(os.environ)
+        # an ASan report must fail the test, and leaks show up at SIGTERM
+        env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+        self.proc = subprocess.Popen([self.binary, "serve", "--config", self.config],
+                                     stdout=err, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        err.close()
+        ok = wait_for(lambda: self.proc.poll() is not None or
+                      (listening(self.milter_port) and listening(self.metrics_port)), 30)
+        return ok and self.proc.poll() is None
+
+    def log(self):
+        try:
+            with open(self.logfile, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def ledger_show(self, mid):
+        return run([self.binary, "ledger", "show", mid, "--state", self.state], check_rc=False)
+
+    def metrics(self, path="/metrics"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}{path}", timeout=5) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# ------------------------------------------------------------------- SMTP --
+
+def swaks(port, frm, to, *extra, data=None):
+    cmd = ["swaks", "--server", f"127.0.0.1:{port}", "--helo", "client.test",
+           "--from", frm, "--to", to, "--timeout", "60", "--suppress-data"]
+    if data is not None:
+        cmd += ["--data", "@" + data]
+    cmd += list(extra)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       errors="replace", timeout=120)
+    return p.stdout
+
+
+def transcript(out):
+    """[(command, reply)] from swaks output: the first line of each reply with
+    the command it answers ('CONNECT', 'EHLO', 'MAIL', 'RCPT', 'DATA', '.')."""
+    pairs, cmd, in_data = [], "CONNECT", False
+    for line in out.splitlines():
+        m = re.match(r"^ -> (\S+)", line)
+        if m and not in_data:
+            word = m.group(1).upper()
+            cmd = {"MAIL": "MAIL", "RCPT": "RCPT", "DATA": "DATA", "QUIT": "QUIT"}.get(word, word)
+            continue
+        if re.match(r"^ -> ", line) and in_data:
+            continue
+        m = re.match(r"^(<-|<\*\*) +(\d{3})([ -])(.*)", line)
+        if m:
+            if not pairs or pairs[-1][0] != cmd or pairs[-1][2]:
+                pairs.append([cmd, m.group(2) + " " + m.group(4), m.group(3) == " "])
+            if cmd == "DATA" and m.group(2) == "354":
+                in_data, cmd = True, "."
+            elif cmd == ".":
+                in_data = False
+    return [(c, r) for c, r, _ in pairs]
+
+
+def reply_to(out, command):
+    for c, r in transcript(out):
+        if c == command:
+            return r
+    return None
+
+
+# ------------------------------------------------------------------ corpora --
+
+def corpus_file(shared, set_name, relpath):
+    path = os.path.join(shared, "corpora", set_name, relpath)
+    labels = os.path.join(shared, "corpora", set_name, "LABELS.tsv")
+    label = None
+    try:
+        with open(labels) as f:
+            for line in f:
+                cols = line.rstrip("\n").split("\t")
+                if cols and cols[0] == relpath:
+                    label = cols[1]
+    except OSError:
+        pass
+    return path, label
+
+
+# Real messages (read at run time, never copied into the project), by kind.
+BACKSCATTER = [
+    ("forged DSN", "dsn_bounce", "sisimai-set-of-emails", "bsd/lhost-postfix-01.eml"),
+    ("virus notice", "virus_notice", "sisimai-set-of-emails", "bsd/lhost-postfix-62.eml"),
+    ("C/R challenge", "challenge_response", "spamassassin-t.rules-bounce", "BOUNCE_MESSAGE/10"),
+    ("out-of-office autoreply", "autoreply", "php-bmh-voku-fixtures", "tmail_bouncer/out_of_office.eml"),
+]
+
+
+def make_postfixes(tmp, a_in, a_sub, b_in, milter_port):
+    """Instance A (example.test, milter = backstop) and B (remote.test, bounces)."""
+    milter = f"""\
+smtpd_milters = inet:127.0.0.1:{milter_port}
+milter_default_action = tempfail
+milter_protocol = 6
+milter_connect_timeout = 5s
+milter_command_timeout = 10s
+milter_content_timeout = 30s
+""" if milter_port else ""
+    A = Postfix(
+        os.path.join(tmp, "a"), "mx.example.test",
+        [f"127.0.0.1:{a_in} inet n - n - - smtpd",
+         f"127.0.0.1:{a_sub} inet n - n - - smtpd -o syslog_name=postfix/submission"
+         " -o milter_macro_daemon_name=ORIGINATING"],
+        f"""\
+virtual_mailbox_domains = example.test
+virtual_mailbox_base = {tmp}/a/mail
+virtual_mailbox_maps = regexp:{tmp}/a/etc/vmailbox
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+# Postfix itself adds no Message-ID: outbound mail without one gets backstop's
+local_header_rewrite_clients =
+""" + milter,
+        {"transport": f"remote.test smtp:[127.0.0.1]:{b_in}\n",
+         # virtual(8) allows no $1 substitution here: known users, and one
+         # "tagged" mailbox that catches any prvs= address backstop did not strip
+         # (smtpd must accept the tagged form at RCPT, before the milter strips it)
+         "vmailbox": "/^user@example\\.test$/ user/\n"
+                     "/^colleague@example\\.test$/ colleague/\n"
+                     "/^prvs=[0-9a-f]{10}=[^@]+@example\\.test$/ tagged/\n"})
+    B = Postfix(
+        os.path.join(tmp, "b"), "mx.remote.test",
+        [f"127.0.0.1:{b_in} inet n - n - - smtpd"],
+        # accept at RCPT although the error transport cannot deliver: B must
+        # generate a real DSN, not reject in the SMTP dialogue
+        "relay_domains = remote.test\nsmtpd_reject_unlisted_recipient = no\n",
+        {"transport": "remote.test error:5.1.1 mailbox unavailable\n"
+                      f"example.test smtp:[127.0.0.1]:{a_in}\n"})
+    checks = [pf.check_async() for pf in (A, B)]
+    for pf, c in zip((A, B), checks):
+        out, _ = c.communicate()
+        if c.returncode != 0:
+            raise RuntimeError(f"postfix -c {pf.etc} check exited {c.returncode}:\n{out}")
+    return A, B
+
+
+# -------------------------------------------------------------------- main --
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__)
+        return 2
+    binary, shared = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    if os.geteuid() != 0:
+        print("SKIP: needs root (private Postfix instances)")
+        return 77
+    for tool in ("postfix", "postqueue", "swaks"):
+        if not shutil.which(tool):
+            print(f"SKIP: {tool} not installed (scripts/install-deps.sh)")
+            return 77
+    try:
+        pwd_uid("postfix")
+    except KeyError:
+        print("SKIP: no postfix user")
+        return 77
+
+    tmp = tempfile.mkdtemp(prefix="backstop-e2e.")
+    os.chmod(tmp, 0o755)  # Postfix daemons (user postfix) must reach their queues
+    say(f"work dir {tmp}")
+    a_in, a_sub, b_in, milter_port, metrics_port = free_ports(5)
+    A = B = bs = None
+
+    def on_signal(signum, _frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        A, B = make_postfixes(tmp, a_in, a_sub, b_in, milter_port)
+        bs = Backstop(binary, tmp, milter_port, metrics_port)
+        bs.write_config("tag")
+        blog = ("backstop log", bs.logfile)
+        berr = ("backstop stderr", bs.stderr)
+        alog = ("Postfix A maillog", A.maillog)
+        bmlog = ("Postfix B maillog", B.maillog)
+
+        if not check(bs.start(), "backstop serve starts and listens (milter, metrics)", [blog, berr]):
+            return 1
+        A.start()
+        B.start()
+        if not check(wait_for(lambda: all(listening(p) for p in (a_in, a_sub, b_in)), 30),
+                     "both Postfix instances listen", [alog, bmlog]):
+            return 1
+
+        # ---- c. outbound: sign, record, relay, DSN comes back to the user
+        mid = f"e2e-out-{secrets.token_hex(6)}@example.test"
+        out = swaks(a_sub, "user@example.test", "someone@remote.test",
+                    "--header", f"Message-Id: <{mid}>", "--header", "Subject: outbound e2e")
+        check((reply_to(out, ".") or "").startswith("250"),
+              "c: submission on the ORIGINATING port accepted", [alog, blog], out)
+
+        def b_from():
+            A.flush()
+            return re.search(r"from=<(prvs=[0-9a-f]{10}=user@example\.test)>", B.log())
+        m = wait_for(b_from, 60, 0.5)
+        tagged = m.group(1) if m else None
+        check(m, "c: relayed to B with a prvs= envelope sender (B maillog from=<prvs=...>)",
+              [alog, bmlog, blog])
+        led = wait_for(lambda: bs.ledger_show(mid).returncode == 0 and bs.ledger_show(mid), 15)
+        check(led and f"<{mid}>" in led.stdout and "user@example.test" in led.stdout
+              and "someone@remote.test" in led.stdout,
+              f"c: Message-ID <{mid}> is in the ledger (backstop ledger show)", [blog],
+              led.stdout if led else bs.ledger_show(mid).stdout)
+
+        # outbound without a Message-ID, delivered locally: backstop adds one
+        msg_noid = os.path.join(tmp, "noid.eml")
+        with open(msg_noid, "w") as f:
+            f.write("From: user@example.test\nTo: colleague@example.test\n"
+                    "Subject: no message-id e2e\nDate: Thu, 26 Nov 2026 10:00:00 +0000\n\nhello\n")
+        out = swaks(a_sub, "user@example.test", "colleague@example.test", data=msg_noid)
+        check((reply_to(out, ".") or "").startswith("250"),
+              "c: submission without a Message-ID accepted", [alog, blog], out)
+        files = wait_for(lambda: maildir_files(A, "colleague"), 30)
+        text = read(files[0]) if files else ""
+        ids = header_values(text, "Message-ID")
+        rp = header_values(text, "Return-Path")
+        check(len(ids) == 1 and ".backstop@" in ids[0],
+              "c: outbound mail without a Message-ID gets exactly one, added by backstop",
+              [alog, blog], text[:1500])
+        check(rp and re.fullmatch(r"<prvs=[0-9a-f]{10}=user@example\.test>", rp[0]),
+              "c: delivered with a prvs= Return-Path", [alog], text[:1500])
+        if ids:
+            added = ids[0].strip("<>")
+            led = wait_for(lambda: bs.ledger_show(added).returncode == 0, 15)
+            check(led, f"c: the added Message-ID <{added}> is in the ledger", [blog],
+                  bs.ledger_show(added).stdout)
+
+        # ---- b. tag mode: backscatter answering unknown Message-IDs, refused at end of DATA
+        for what, want_label, set_name, rel in BACKSCATTER:
+            path, label = corpus_file(shared, set_name, rel)
+            if not check(os.path.exists(path) and label == want_label,
+                         f"b: corpus file {set_name}/{rel} exists, labelled {want_label}",
+                         extra=f"label={label}"):
+                continue
+            with open(path, "rb") as f:
+                raw = f.read().decode("utf-8", "replace")
+            rp = header_values(raw, "Return-Path")
+            sender = rp[0] if rp and rp[0] not in ("<>", "") else "<>"
+            if sender != "<>":
+                sender = sender.strip("<>")
+            out = swaks(a_in, sender, "user@example.test", data=path)
+            tr = transcript(out)
+            r_rcpt, r_dot = reply_to(out, "RCPT"), reply_to(out, ".")
+            check(r_rcpt and r_rcpt.startswith("250") and r_dot and r_dot.startswith("550 5.7.1"),
+                  f"b: {what} ({rel}, MAIL FROM:<{sender.strip('<>')}>) accepted at RCPT "
+                  "(tag mode), refused 550 5.7.1 at end of DATA",
+                  [blog, alog], "\n".join(f"{c}: {r}" for c, r in tr))
+
+        # ---- c (cont). B's DSN to the tagged address is delivered to the user
+        def dsn_delivered():
+            A.flush()
+            B.flush()
+            for p in maildir_files(A, "user"):
+                t = read(p)
+                if mid in t and header_values(t, "Return-Path") == ["<>"]:
+                    return p
+            return None
+        p = wait_for(dsn_delivered, 60, 0.5)
+        text = read(p) if p else ""
+        check(re.search(rf"to=<someone@remote\.test>.*status=bounced", B.log()),
+              "c: B bounced someone@remote.test", [bmlog])
+        check(p, f"c: B's DSN of <{mid}> delivered to A's user Maildir", [alog, bmlog, blog])
+        if p:
+            check(header_values(text, "Delivered-To") == ["user@example.test"]
+                  and header_values(text, "X-Original-To") == ["user@example.test"]
+                  and re.search(r"multipart/report", text) and "mx.remote.test" in text,
+                  "c: the DSN is B's report, to the untagged user (X-Original-To/Delivered-To)",
+                  [], text[:3000])
+        check(not maildir_files(A, "tagged"),
+              "c: nothing delivered to a tagged mailbox name")
+        check(tagged and re.search(rf"to=<user@example\.test>.*relay=virtual.*status=sent", A.log()),
+              "c: A's maillog shows delivery to user@example.test", [alog])
+
+        # ---- e. SIGHUP to enforce on a connection held open across the reload
+        held = smtplib.SMTP("127.0.0.1", a_in, local_hostname="client.test", timeout=60)
+        held.ehlo()
+        c1 = held.mail("")
+        c2 = held.rcpt("user@example.test")
+        check(c1[0] == 250 and c2[0] == 250,
+              "e: tag mode: null sender to an untagged user accepted at RCPT", [blog, alog],
+              f"{c1} {c2}")
+        reloads = bs.log().count("reloaded configuration")
+        bs.write_config("enforce")
+        bs.proc.send_signal(signal.SIGHUP)
+        check(wait_for(lambda: bs.log().count("reloaded configuration") > reloads, 15),
+              "e: SIGHUP: backstop logs the reload", [blog])
+        body = ("From: someone@remote.test\r\nTo: user@example.test\r\n"
+                f"Message-ID: <e2e-held-{secrets.token_hex(4)}@remote.test>\r\n"
+                "Subject: held across reload\r\n\r\njust a note\r\n")
+        try:
+            c3 = held.data(body)
+        except smtplib.SMTPException as e:
+            c3 = (getattr(e, "smtp_code", -1), str(e))
+        c4 = held.mail("")
+        c5 = held.rcpt("user@example.test")
+        c6 = held.quit()
+        check(c3[0] == 250, "e: the transaction open during the reload completes (250)",
+              [blog, alog], f"{c3}")
+        check(c4[0] == 250 and c5[0] == 550 and b"5.7.1" in c5[1] and c6[0] == 221,
+              "e: same connection after the reload: untagged null-sender RCPT refused 550 5.7.1",
+              [blog, alog], f"{c4} {c5} {c6}")
+
+        # ---- a. enforce mode: refused at RCPT
+        out = swaks(a_in, "<>", "user@example.test")
+        r = reply_to(out, "RCPT") or ""
+        check(r.startswith("550 5.7.1"), "a: enforce: null sender to user@example.test "
+              "without a tag refused 550 5.7.1 at RCPT", [blog, alog], out)
+        out = swaks(a_in, "<>", "prvs=0000000000=user@example.test")
+        r = reply_to(out, "RCPT") or ""
+        check(r.startswith("550 5.7.1"), "a: enforce: a forged prvs= tag refused 550 5.7.1 at RCPT",
+              [blog, alog], out)
+        if tagged:
+            out = swaks(a_in, "<>", tagged, "--header", "Subject: tagged, enforce")
+            r = reply_to(out, "RCPT") or ""
+            check(r.startswith("250"), "a: enforce: the valid tag from c is accepted at RCPT",
+                  [blog, alog], out)
+
+        # ---- f. metrics
+        try:
+            st, metrics = bs.metrics()
+            hst, _ = bs.metrics("/healthz")
+        except OSError as e:
+            st, metrics, hst = -1, str(e), -1
+        rejects = 0
+        for line in metrics.splitlines():
+            mm = re.match(r'^backstop_messages_total\{([^}]*)\}\s+([0-9.e+]+)', line)
+            if mm and 'action="reject"' in mm.group(1):
+                rejects += float(mm.group(2))
+        check(st == 200 and rejects >= len(BACKSCATTER),
+              f"f: /metrics backstop_messages_total counts {len(BACKSCATTER)}+ end-of-data rejects "
+              f"(found {rejects:g})", [],
+              "\n".join(l for l in metrics.splitlines() if l.startswith("backstop_")) or metrics)
+        check(hst == 200, "f: /healthz answers 200")
+
+        # ---- d. kill -9 in the middle of a transaction
+        kmid = f"e2e-kill-{secrets.token_hex(4)}@remote.test"
+        kbody = ("From: friend@remote.test\r\nTo: user@example.test\r\n"
+                 f"Message-ID: <{kmid}>\r\nSubject: kill -9 e2e\r\n\r\nplease do not lose me\r\n")
+        s = smtplib.SMTP("127.0.0.1", a_in, local_hostname="client.test", timeout=60)
+        s.ehlo()
+        k1 = s.mail("friend@remote.test")
+        k2 = s.rcpt("user@example.test")
+        check(k1[0] == 250 and k2[0] == 250, "d: transaction open (MAIL, RCPT accepted)",
+              [blog, alog], f"{k1} {k2}")
+        bs.proc.kill()
+        bs.proc.wait()
+        try:
+            k3 = s.data(kbody)
+        except smtplib.SMTPException as e:
+            k3 = (getattr(e, "smtp_code", -1), getattr(e, "smtp_error", str(e)))
+        try:
+            s.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        check(400 <= k3[0] < 500, "d: kill -9 mid-transaction: Postfix answers 4xx at DATA/end of DATA",
+              [alog], f"{k3}")
+        out = swaks(a_in, "friend@remote.test", "user@example.test")
+        check((reply_to(out, "MAIL") or "").startswith("451 4.7.1"),
+              "d: while backstop is down: 451 4.7.1 (milter_default_action = tempfail)", [alog], out)
+        check("Mail queue is empty" in A.queue(), "d: nothing of the refused message is queued",
+              [alog], A.queue())
+        if not check(bs.start(), "d: backstop restarts on the same ports and state", [blog, berr]):
+            return 1
+        kfile = os.path.join(tmp, "kill.eml")
+        with open(kfile, "w") as f:
+            f.write(kbody.replace("\r\n", "\n"))
+        out = swaks(a_in, "friend@remote.test", "user@example.test", data=kfile)
+        check((reply_to(out, ".") or "").startswith("250"),
+              "d: after the restart the retried message is accepted", [blog, alog], out)
+
+        def kill_copies():
+            return [p for p in maildir_files(A, "user") if kmid in read(p)]
+        got = wait_for(kill_copies, 30)
+        time.sleep(0.5)
+        check(len(kill_copies()) == 1, "d: ...and delivered exactly once", [alog],
+              f"{len(kill_copies())} copies")
+
+        # ---- e. SIGTERM: clean exit
+        bs.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = bs.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            rc = None
+        check(rc == 0 and "stopped" in bs.log(), f"e: SIGTERM: backstop drains and exits 0 (rc={rc})",
+              [blog, berr])
+    except Exception as e:  # noqa: BLE001 - report and fail, cleanup below
+        import traceback
+        traceback.print_exc()
+        FAILURES.append(f"exception: {e}")
+    finally:
+        if bs:
+            bs.stop()
+        for pf in (A, B):
+            if pf:
+                pf.stop()
+        if FAILURES and bs:
+            print("---- backstop log (last 60 lines)")
+            for line in tail(bs.logfile, 60):
+                print("   ", line)
+            print("---- backstop stderr (last 30 lines)")
+            for line in tail(bs.stderr, 30):
+                print("   ", line)
+        if KEEP:
+            say(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if FAILURES:
+        say(f"{len(FAILURES)} check(s) failed:")
+        for f in FAILURES:
+            print(f"  - {f}")
+        return 1
+    say("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
