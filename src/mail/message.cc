@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 #include <memory>
+#include <optional>
 
 #include "mail/charset.h"
 #include "mail/gmime_init.h"
@@ -214,12 +215,7 @@ class Walker {
   }
 
   void leaf(const Frame& f, Part& p) {
-    const bool dsn = p.type == "message" && (p.subtype == "delivery-status" || p.subtype == "global-delivery-status");
-    const bool headers_only = (p.type == "text" && p.subtype == "rfc822-headers") ||
-                              (p.type == "message" && (p.subtype == "rfc822-headers" || p.subtype == "global-headers"));
-    const bool message_leaf = p.type == "message" && (p.subtype == "rfc822" || p.subtype == "global");
-    const bool text = p.type == "text" && !headers_only;
-    if (!dsn && !headers_only && !message_leaf && !(text && !f.skip_text)) {
+    if (!decodes(p, f.skip_text)) {
       // Not decoded: estimate the decoded size from the encoded content.
       if (GMimeDataWrapper* w = g_mime_part_get_content(GMIME_PART(f.obj)); w != nullptr) {
         if (GMimeStream* s = g_mime_data_wrapper_get_stream(w); s != nullptr) {
@@ -230,21 +226,43 @@ class Walker {
       }
       return;
     }
-    std::string bytes = decoded_content(GMIME_PART(f.obj));
+    consume(p, f.embedded, decoded_content(GMIME_PART(f.obj)));
+  }
+
+ public:
+  // Whether the content of a leaf part of this type is decoded and used.
+  static bool decodes(const Part& p, bool skip_text) {
+    return is_dsn(p) || is_headers_only(p) || is_message(p) || (p.type == "text" && !skip_text);
+  }
+
+  // Uses the transfer-decoded content of a leaf part.
+  void consume(Part& p, bool embedded, std::string bytes) {
     p.decoded_size = bytes.size();
-    if (dsn) {
-      if (!f.embedded) m_.delivery_status.push_back(detail::parse_delivery_status(bytes, limits_));
-    } else if (headers_only || message_leaf) {
-      // A message/rfc822 GMime left as a leaf (e.g. transfer-encoded): read
-      // its header section ourselves.
+    if (is_dsn(p)) {
+      if (!embedded) m_.delivery_status.push_back(detail::parse_delivery_status(bytes, limits_));
+    } else if (is_headers_only(p) || is_message(p)) {
+      // text/rfc822-headers, or a message/rfc822 GMime left as a leaf (e.g.
+      // transfer-encoded): read its header section ourselves.
       HeaderParse hp = parse_header_section(bytes, limits_);
-      add_embedded(message_leaf ? "rfc822" : "rfc822-headers", std::move(hp.headers));
-      if (message_leaf && hp.body_offset < bytes.size()) {
+      add_embedded(is_message(p) ? "rfc822" : "rfc822-headers", std::move(hp.headers));
+      if (is_message(p) && hp.body_offset < bytes.size()) {
         append_text(std::string_view(bytes).substr(hp.body_offset), "", false, true);
       }
     } else {
-      append_text(bytes, p.charset, p.subtype == "html", f.embedded);
+      append_text(bytes, p.charset, p.subtype == "html", embedded);
     }
+  }
+
+ private:
+  static bool is_dsn(const Part& p) {
+    return p.type == "message" && (p.subtype == "delivery-status" || p.subtype == "global-delivery-status");
+  }
+  static bool is_headers_only(const Part& p) {
+    return (p.type == "text" && p.subtype == "rfc822-headers") ||
+           (p.type == "message" && (p.subtype == "rfc822-headers" || p.subtype == "global-headers"));
+  }
+  static bool is_message(const Part& p) {
+    return p.type == "message" && (p.subtype == "rfc822" || p.subtype == "global");
   }
 
   void append_text(std::string_view bytes, std::string_view charset, bool html, bool embedded) {
@@ -276,6 +294,67 @@ class Walker {
   const Limits& limits_;
 };
 
+// Transfer decoding without a GMime object (base64, quoted-printable, uuencode).
+std::string transfer_decode(std::string_view body, GMimeContentEncoding enc) {
+  if (enc != GMIME_CONTENT_ENCODING_BASE64 && enc != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE &&
+      enc != GMIME_CONTENT_ENCODING_UUENCODE) {
+    return std::string(body);
+  }
+  GMimeEncoding state;
+  g_mime_encoding_init_decode(&state, enc);
+  std::string out(g_mime_encoding_outlen(&state, body.size()) + 16, '\0');
+  std::size_t n = g_mime_encoding_step(&state, body.data(), body.size(), out.data());
+  n += g_mime_encoding_flush(&state, nullptr, 0, out.data() + n);
+  out.resize(std::min(n, out.size()));
+  return out;
+}
+
+// A field value as a C string for GMime's parsers (they stop at a NUL byte).
+std::string c_value(std::optional<std::string_view> v) { return v ? std::string(*v) : std::string(); }
+
+// Single-part messages (no multipart/ or message/ type): the root part is
+// described and decoded without the GMime parser, which is most of its cost.
+// Returns false when the message needs the full parser.
+bool parse_single_part(Message& m, std::string_view body, const Limits& limits) {
+  const std::string ct_value = c_value(m.headers.get("content-type"));
+  Part p;
+  p.type = "text";
+  p.subtype = "plain";
+  if (!trim(ct_value).empty()) {
+    GPtr<GMimeContentType> ct(g_mime_content_type_parse(nullptr, ct_value.c_str()));
+    if (!ct) return false;
+    p.type = lower_or_empty(g_mime_content_type_get_media_type(ct.get()));
+    p.subtype = lower_or_empty(g_mime_content_type_get_media_subtype(ct.get()));
+    if (p.type == "multipart" || p.type == "message") return false;
+    p.charset = lower_or_empty(g_mime_content_type_get_parameter(ct.get(), "charset"));
+    if (const char* name = g_mime_content_type_get_parameter(ct.get(), "name"); name != nullptr) {
+      detail::append_utf8_sanitized(p.filename, name);
+    }
+  }
+  if (const auto cd_value = m.headers.get("content-disposition"); cd_value && !trim(*cd_value).empty()) {
+    const std::string v(*cd_value);
+    GPtr<GMimeContentDisposition> cd(g_mime_content_disposition_parse(nullptr, v.c_str()));
+    if (cd) {
+      p.disposition = lower_or_empty(g_mime_content_disposition_get_disposition(cd.get()));
+      if (const char* fn = g_mime_content_disposition_get_parameter(cd.get(), "filename"); fn != nullptr) {
+        p.filename.clear();
+        detail::append_utf8_sanitized(p.filename, fn);
+      }
+    }
+  }
+  const std::string cte = c_value(m.headers.get("content-transfer-encoding"));
+  const GMimeContentEncoding enc = g_mime_content_encoding_from_string(std::string(trim(cte)).c_str());
+  m.parts.push_back(std::move(p));
+  Part& root = m.parts.back();
+  Walker w(m, limits);
+  if (Walker::decodes(root, false)) {
+    w.consume(root, false, transfer_decode(body, enc));
+  } else {
+    root.decoded_size = enc == GMIME_CONTENT_ENCODING_BASE64 ? body.size() / 4 * 3 : body.size();
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<Message> parse_message(std::string_view raw, const Limits& limits) {
@@ -288,11 +367,13 @@ Result<Message> parse_message(std::string_view raw, const Limits& limits) {
   m.conditions = std::move(hp.conditions);
 
   detail::ensure_gmime();
+  const std::string_view body = raw.substr(std::min(hp.body_offset, raw.size()));
+  if (parse_single_part(m, body, limits)) return m;
   // GMime sees only the MIME fields of the top-level header section (we
   // have parsed the rest) and the body: it then builds no header list or
   // address objects for Received chains and the like, which is most of its
   // cost on real mail. One copy of the body; GMime only reads it.
-  std::string entity = mime_entity(m.headers, raw.substr(std::min(hp.body_offset, raw.size())));
+  std::string entity = mime_entity(m.headers, body);
   GByteArray array{};
   array.data = reinterpret_cast<guint8*>(entity.data());
   array.len = static_cast<guint>(entity.size());

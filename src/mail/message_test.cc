@@ -270,3 +270,34 @@ TEST(ParseMessage, HeaderConditionsAreCarried) {
 
 }  // namespace
 }  // namespace backstop::mail
+
+namespace backstop::mail {
+namespace {
+
+TEST(SinglePart, DecodedWithoutTheMimeParser) {
+  auto r = parse_message(
+      "From: a@b\nContent-Type: text/plain; charset=\"utf-8\"; name=\"n.txt\"\n"
+      "Content-Transfer-Encoding: base64\nContent-Disposition: attachment; filename*=utf-8''r%C3%A9sum%C3%A9.txt\n\n"
+      "w6l0w6kgdGV4dA==\n");
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->parts.size(), 1u);
+  EXPECT_EQ(r->parts[0].charset, "utf-8");
+  EXPECT_EQ(r->parts[0].disposition, "attachment");
+  EXPECT_EQ(r->parts[0].filename, "r\xc3\xa9sum\xc3\xa9.txt");
+  EXPECT_EQ(r->parts[0].decoded_size, 10u);
+  EXPECT_EQ(r->text, "\xc3\xa9t\xc3\xa9 text");
+
+  auto bin = parse_message("From: a@b\nContent-Type: application/zip\nContent-Transfer-Encoding: base64\n\nAAAAAAAA\n");
+  ASSERT_TRUE(bin.has_value());
+  EXPECT_EQ(bin->parts[0].type, "application");
+  EXPECT_EQ(bin->parts[0].subtype, "zip");
+  EXPECT_TRUE(bin->text.empty());
+
+  auto ds = parse_message("From: a@b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\nAction: failed\n");
+  ASSERT_TRUE(ds.has_value());
+  ASSERT_EQ(ds->delivery_status.size(), 1u);
+  EXPECT_EQ(ds->delivery_status[0].per_recipient.size(), 1u);
+}
+
+}  // namespace
+}  // namespace backstop::mail
