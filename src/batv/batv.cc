@@ -137,6 +137,7 @@ std::string_view sign_status_name(SignStatus s) {
     case SignStatus::kForeignDomain: return "not-our-domain";
     case SignStatus::kMalformed: return "malformed";
     case SignStatus::kNoKey: return "no-key";
+    case SignStatus::kTooLong: return "too-long";
   }
   return "malformed";
 }
@@ -288,6 +289,10 @@ SignResult sign(const KeyRing& keys, const SignerConfig& config, std::string_vie
       std::none_of(config.domains.begin(), config.domains.end(),
                    [&](const std::string& d) { return iequals(d, domain); })) {
     r.status = SignStatus::kForeignDomain;
+    return r;
+  }
+  if (address.size() + kPrvsPrefixBytes > kMaxAddressBytes) {
+    r.status = SignStatus::kTooLong;
     return r;
   }
   const auto key = keys.signing_key();

@@ -116,7 +116,9 @@ struct SignerConfig {
   int lifetime = kDefaultLifetimeDays;
 };
 
-enum class SignStatus { kSigned, kAlreadyTagged, kNullSender, kForeignDomain, kMalformed, kNoKey };
+// kTooLong: the tagged address would exceed kMaxAddressBytes (then no verifier,
+// ours included, would accept it).
+enum class SignStatus { kSigned, kAlreadyTagged, kNullSender, kForeignDomain, kMalformed, kNoKey, kTooLong };
 std::string_view sign_status_name(SignStatus s);
 
 struct SignResult {

@@ -101,6 +101,13 @@ TEST(Batv, SignsOnlyOurDomainsAndRealSenders) {
   EXPECT_EQ(sign(ring, ours, "u@", kDay).status, SignStatus::kMalformed);
   EXPECT_EQ(sign(KeyRing{}, ours, "u@example.org", kDay).status, SignStatus::kNoKey);
   EXPECT_EQ(sign(ring, ours, std::string(300, 'a') + "@example.org", kDay).status, SignStatus::kMalformed);
+  // Found by fuzz_batv: a 250-byte address signs to 266 bytes, which no verifier accepts.
+  const std::string near_limit = std::string(256 - 16 - 12, 'a') + "@example.org";
+  auto fits = sign(ring, ours, near_limit, kDay);
+  ASSERT_EQ(fits.status, SignStatus::kSigned);
+  EXPECT_EQ(fits.address.size(), kMaxAddressBytes);
+  EXPECT_EQ(verify(ring, fits.address, kDay).verdict, Verdict::kValid);
+  EXPECT_EQ(sign(ring, ours, "a" + near_limit, kDay).status, SignStatus::kTooLong);
 }
 
 TEST(Batv, ForeignFormsRecognisedNotValidated) {
