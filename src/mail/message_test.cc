@@ -301,3 +301,39 @@ TEST(SinglePart, DecodedWithoutTheMimeParser) {
 
 }  // namespace
 }  // namespace backstop::mail
+
+#include <thread>
+
+namespace backstop::mail {
+namespace {
+
+TEST(ParseMessage, ConcurrentCallsAgree) {
+  std::vector<std::thread> threads;
+  std::vector<std::size_t> recipients(4, 0);
+  for (std::size_t t = 0; t < recipients.size(); ++t) {
+    threads.emplace_back([t, &recipients] {
+      for (int i = 0; i < 50; ++i) {
+        auto r = parse_message(kDsn);
+        if (r && !r->delivery_status.empty()) recipients[t] += r->delivery_status[0].per_recipient.size();
+        auto k = parse_message("From: a@b\nContent-Type: text/plain; charset=koi8-r\n\n\xf0\xd2\xc9\xd7\xc5\xd4\n");
+        if (!k || k->text != "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82\n") recipients[t] = 0;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (std::size_t n : recipients) EXPECT_EQ(n, 100u);
+}
+
+TEST(ParseMessage, HundredThousandHeaderFieldsAreCapped) {
+  std::string raw = "From: a@b\n";
+  for (int i = 0; i < 100000; ++i) raw += "Received: from h" + std::to_string(i) + " by x; d\n";
+  raw += "\nbody\n";
+  auto r = parse_message(raw);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->headers.size(), kDefaultLimits.max_header_count);
+  EXPECT_TRUE(r->has(Condition::kHeaderCount));
+  EXPECT_EQ(r->text, "body\n");
+}
+
+}  // namespace
+}  // namespace backstop::mail
