@@ -211,7 +211,9 @@ std::string_view target_text(const Target& t, std::string& buf) {
 }
 
 std::string_view bucket_name(Bucket b) {
-  return b == Bucket::kAuto ? std::string_view("auto") : kind_name(bucket_kind(b));
+  if (b == Bucket::kAuto) return "auto";
+  if (b == Bucket::kFeedback) return "feedback";
+  return kind_name(bucket_kind(b));
 }
 
 }  // namespace
@@ -300,10 +302,10 @@ Verdict Classifier::classify(const mail::Message& message, const Envelope& envel
   }
   v.signals = std::move(s.signals);
   v.refs = extract_references(message);
-  v.feedback_report = arf;
-  // An ARF report is never backscatter; a success-only DSN (a report the
+  v.feedback_report = arf || s.v[static_cast<std::size_t>(Bucket::kFeedback)] >= kThreshold;
+  // A feedback report is never backscatter; a success-only DSN (a report the
   // sender asked for) is neither a failure notice nor a reply.
-  if (arf || success_only || best < kThreshold) {
+  if (v.feedback_report || success_only || best < kThreshold) {
     v.kind = Kind::kNone;
     v.confidence = 1.0 - std::min(best, kThreshold) / (2 * kThreshold);
     return v;

@@ -256,6 +256,19 @@ TEST(Classify, ArfReportIsNoneWithFeedbackFlag) {
   EXPECT_TRUE(has_signal(v, "arf")) << dump(v);
 }
 
+TEST(Classify, NonArfComplaintIsAFeedbackReport) {
+  const Verdict v = run(
+      "From: staff@mail.example\n"
+      "To: abuse@example.org\n"
+      "Subject: complaint about message from 192.0.2.9\n"
+      "Auto-Submitted: auto-generated\n"
+      "\n"
+      "A user marked a message from your network as junk. Your message was rejected? No.\n");
+  EXPECT_EQ(v.kind, Kind::kNone) << dump(v);
+  EXPECT_TRUE(v.feedback_report);
+  EXPECT_TRUE(has_signal(v, "feedback-hotmail-subject")) << dump(v);
+}
+
 TEST(Classify, ListDigestDiscussingBouncesIsNone) {
   const Verdict v = run(
       "From: users-request@lists.example.org\n"

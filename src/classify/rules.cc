@@ -87,7 +87,7 @@ bool parse_buckets(std::string_view w, std::vector<Bucket>* out) {
   static const std::pair<std::string_view, Bucket> kNames[] = {
       {"bounce", Bucket::kBounce}, {"virus_notice", Bucket::kVirusNotice},
       {"challenge", Bucket::kChallenge}, {"subscription_confirm", Bucket::kSubscriptionConfirm},
-      {"autoreply", Bucket::kAutoreply}, {"auto", Bucket::kAuto}};
+      {"autoreply", Bucket::kAutoreply}, {"auto", Bucket::kAuto}, {"feedback", Bucket::kFeedback}};
   while (!w.empty()) {
     const auto comma = w.find(',');
     const std::string_view one = w.substr(0, comma);
@@ -251,7 +251,8 @@ Kind bucket_kind(Bucket b) noexcept {
     case Bucket::kChallenge: return Kind::kChallenge;
     case Bucket::kSubscriptionConfirm: return Kind::kSubscriptionConfirm;
     case Bucket::kAutoreply: return Kind::kAutoreply;
-    case Bucket::kAuto: break;
+    case Bucket::kAuto:
+    case Bucket::kFeedback: break;
   }
   return Kind::kNone;
 }

@@ -15,14 +15,16 @@
 
 namespace backstop::classify {
 
-// What a rule's weight counts towards: one of the five kinds, or kAuto
+// What a rule's weight counts towards: one of the five kinds, kAuto
 // (evidence that a machine wrote the message, which strengthens whichever
-// kind already has evidence of its own).
+// kind already has evidence of its own), or kFeedback (an abuse/feedback
+// report that is not RFC 5965-shaped: marks the verdict as a feedback report
+// and forces kind none).
 enum class Bucket : std::uint8_t {
-  kBounce, kVirusNotice, kChallenge, kSubscriptionConfirm, kAutoreply, kAuto
+  kBounce, kVirusNotice, kChallenge, kSubscriptionConfirm, kAutoreply, kAuto, kFeedback
 };
-inline constexpr std::size_t kBucketCount = 6;
-Kind bucket_kind(Bucket b) noexcept;  // kNone for kAuto
+inline constexpr std::size_t kBucketCount = 7;
+Kind bucket_kind(Bucket b) noexcept;  // kNone for kAuto and kFeedback
 
 // Where a rule looks.
 enum class TargetKind : std::uint8_t {
