@@ -196,6 +196,9 @@ class MailboxBuilder {
         phrase += t->text;
       }
       a.display_name = clean_display(phrase, limits);
+      if (a.display_name.empty() && last_comment_ != nullptr) {  // "<a@b> (Name)"
+        a.display_name = clean_display(last_comment_->text, limits);
+      }
     } else {
       ok = fill_addr_spec(outside_, a);
       if (last_comment_ != nullptr) a.display_name = clean_display(last_comment_->text, limits);

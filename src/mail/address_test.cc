@@ -40,6 +40,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"quoted display", "\"Doe, John\" <john@example.com>, b@c", {{"Doe, John", "john", "example.com", ""},
                                                                         {"", "b", "c", ""}}},
         Case{"comment display", "john@example.com (John Doe)", {{"John Doe", "john", "example.com", ""}}},
+        Case{"comment after angle", "<a@b> (Name Here)", {{"Name Here", "a", "b", ""}}},
         Case{"nested comment", "a@b (x (y) z)", {{"x (y) z", "a", "b", ""}}},
         Case{"quoted local", "\"a b\"@example.com", {{"", "a b", "example.com", ""}}},
         Case{"encoded display", "=?utf-8?q?J=C3=B6rg?= <j@x.de>", {{"J\xc3\xb6rg", "j", "x.de", ""}}},
