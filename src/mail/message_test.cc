@@ -337,3 +337,28 @@ TEST(ParseMessage, HundredThousandHeaderFieldsAreCapped) {
 
 }  // namespace
 }  // namespace backstop::mail
+
+namespace backstop::mail {
+namespace {
+
+TEST(Embedded, GlobalAndTransferEncodedOriginals) {
+  // "Message-ID: <enc@x>\r\nSubject: encoded original\r\n\r\nhidden words\r\n" in base64.
+  const std::string raw =
+      "From: postmaster@x\nContent-Type: multipart/report; report-type=delivery-status; boundary=G\n\n"
+      "--G\nContent-Type: text/plain\n\nnotice\n"
+      "--G\nContent-Type: message/global\n\nMessage-ID: <global@x>\nSubject: caf\xc3\xa9\n\nglobal words\n"
+      "--G\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
+      "TWVzc2FnZS1JRDogPGVuY0B4Pg0KU3ViamVjdDogZW5jb2RlZCBvcmlnaW5hbA0KDQpoaWRkZW4gd29yZHMNCg==\n--G--\n";
+  auto r = parse_message(raw);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->embedded.size(), 2u);
+  EXPECT_EQ(r->embedded[0].kind, "rfc822");
+  EXPECT_EQ(*r->embedded[0].headers.get("message-id"), "<global@x>");
+  EXPECT_EQ(*r->embedded[1].headers.get("message-id"), "<enc@x>") << r->embedded[1].headers.size();
+  EXPECT_NE(r->embedded_text.find("global words"), std::string::npos);
+  EXPECT_NE(r->embedded_text.find("hidden words"), std::string::npos) << r->embedded_text;
+  EXPECT_EQ(r->text, "notice");
+}
+
+}  // namespace
+}  // namespace backstop::mail
