@@ -104,6 +104,7 @@ struct Server::Impl {
     Session& s = *c->session;
     std::vector<char> buf(kReadChunk);
     bool partial = false;
+    std::optional<Clock::time_point> waiting_since;
     try {
       c->set_deadline(Clock::now() + opts.idle_timeout);
       for (;;) {
@@ -122,12 +123,19 @@ struct Server::Impl {
         if (s.closed()) break;
         if (draining.load() && !s.busy()) break;
         if (s.waiting()) {
+          if (!waiting_since) waiting_since = Clock::now();
+          if (Clock::now() - *waiting_since >= opts.decision_timeout) {
+            c->timed_out = true;
+            warn("milter decision not made in time; connection closed");
+            break;
+          }
           c->set_deadline(Clock::time_point::max());
           c->wake.expires_after(opts.progress_interval);
           auto [ec] = co_await c->wake.async_wait(kTok);
           if (!ec && s.waiting()) s.send_progress();
           continue;
         }
+        waiting_since.reset();
         if (s.buffered() == 0) {
           partial = false;
           c->set_deadline(Clock::now() + opts.idle_timeout);

@@ -42,6 +42,10 @@ inline constexpr std::chrono::seconds kPacketTimeout{30};
 // PROGRESS while a decision waits: Sendmail's default per-command timeouts
 // (S:10s, R:10s) are the shortest in use; 5 s keeps well inside them.
 inline constexpr std::chrono::seconds kProgressInterval{5};
+// A Handler decision pending this long is abandoned and the connection
+// closed: twice Postfix's milter_content_timeout (300 s), so the MTA has long
+// given up (it applied milter_default_action) and only our memory is held.
+inline constexpr std::chrono::seconds kDecisionTimeout{600};
 // Longest wait for busy connections on stop (Postfix's milter_content_timeout
 // is 300 s; a drain should not hold a restart that long).
 inline constexpr std::chrono::seconds kDrainTimeout{30};
@@ -62,6 +66,7 @@ struct ServerOptions {
   std::chrono::milliseconds packet_timeout = kPacketTimeout;
   std::chrono::milliseconds progress_interval = kProgressInterval;
   std::chrono::milliseconds drain_timeout = kDrainTimeout;
+  std::chrono::milliseconds decision_timeout = kDecisionTimeout;
   std::size_t max_connections = kMaxConnections;
   // Warnings (protocol errors, exceptions caught at the edge). May be called
   // from any worker thread concurrently. Empty = silent.
@@ -73,7 +78,7 @@ struct ServerStats {
   std::uint64_t active = 0;            // open now
   std::uint64_t refused = 0;           // closed at accept (over max_connections)
   std::uint64_t protocol_errors = 0;   // closed for a malformed/oversized/unknown packet
-  std::uint64_t timeouts = 0;          // closed by idle/packet timeout
+  std::uint64_t timeouts = 0;          // closed by idle/packet/decision timeout
   std::uint64_t exceptions = 0;        // closed by an exception caught at the edge
 };
 

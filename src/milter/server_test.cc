@@ -43,6 +43,7 @@ struct TestFilter : Filter {
       EomResult r;
       r.mods.push_back(Modification::add_header("X-Server-Test", "yes"));
       if (f.eom_delay.count() == 0) return d(std::move(r));
+      if (f.eom_delay.count() < 0) return;  // never answers
       std::thread([d, r, delay = f.eom_delay]() mutable {
         std::this_thread::sleep_for(delay);
         d(std::move(r));
@@ -245,6 +246,24 @@ TEST(MilterServer, DrainFinishesTheCurrentMessageAndRefusesNewConnections) {
   Client late(ep);
   EXPECT_TRUE(late.fd < 0 || late.closed(Ms(2000)));  // listener gone
   s->wait();
+}
+
+TEST(MilterServer, ADecisionThatNeverComesIsAbandoned) {
+  TestFilter f;
+  f.eom_delay = Ms(-1);
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.progress_interval = Ms(50);
+  o.decision_timeout = Ms(300);
+  auto s = make(f, o);
+  ASSERT_TRUE(s);
+  Client c(s->endpoints()[0]);
+  c.negotiate();
+  c.send(Eob{});
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.closed(Ms(3000)));  // PROGRESS packets, then the close
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, Ms(250));
+  EXPECT_EQ(s->stats().timeouts, 1u);
 }
 
 TEST(MilterServer, ConnectionsOverTheLimitAreClosed) {
