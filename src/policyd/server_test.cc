@@ -186,6 +186,21 @@ TEST_F(Fixture, UnixSocketWithModeAndIdleTimeout) {
   EXPECT_NE(::stat(path.c_str(), &st), 0);  // socket file removed
 }
 
+TEST_F(Fixture, AStalledRequestIsCutOff) {
+  ServerOptions o;
+  o.request_timeout = std::chrono::milliseconds(300);
+  start(o);
+  int fd = dial(s->endpoints()[0]);
+  send_all(fd, "request=smtpd_access_policy\nsender=");  // then nothing (slowloris)
+  const auto t0 = std::chrono::steady_clock::now();
+  auto [got, eof] = read_some(fd, 1);
+  EXPECT_EQ(got, "");
+  EXPECT_TRUE(eof);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(250));
+  ::close(fd);
+  EXPECT_EQ(h.calls.load(), 0);
+}
+
 TEST_F(Fixture, BadEndpointsAreErrors) {
   ServerOptions o;
   o.listen = {"tcp:1.2.3.4:5"};
