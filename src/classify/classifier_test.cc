@@ -423,6 +423,31 @@ TEST(Classify, DescribeSignalExplainsRulesAndStructure) {
   EXPECT_EQ(describe_signal(rules, "no-such-signal"), "unknown signal");
 }
 
+TEST(Classify, PathologicalInputsDoNotBreakIt) {
+  const std::string big_body(2u << 20, 'a');
+  std::string nuls = "Subject: x\n\n";
+  nuls.append(std::string("\0\xff\xfe returned mail \0", 20));
+  const std::string cases[] = {
+      "Subject: \xff\xfe\xc3 undeliverable \xe2\x82\n\n\n",
+      "From: <>\nSubject:\n\n",
+      "Subject: Mail delivery failed\n\n" + big_body + "\nThis message was created automatically by mail delivery software.\n",
+      nuls,
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=\"x\"\n\n--x\n"
+      "Content-Type: message/delivery-status\n\n\n\nAction:\n--x--\n",
+  };
+  for (const auto& raw : cases) {
+    auto m = mail::parse_message(raw);
+    if (!m) continue;
+    const Verdict v = builtin().classify(*m);
+    EXPECT_GE(v.confidence, 0.0);
+    EXPECT_LE(v.confidence, 1.0);
+  }
+  // The phrase past the scanned prefix of a huge body does not count.
+  auto m = mail::parse_message(cases[2]);
+  ASSERT_TRUE(m);
+  EXPECT_FALSE(has_signal(builtin().classify(*m), "body-exim"));
+}
+
 TEST(Kinds, NamesRoundTrip) {
   for (Kind k : {Kind::kNone, Kind::kBounce, Kind::kVirusNotice, Kind::kChallenge,
                  Kind::kSubscriptionConfirm, Kind::kAutoreply}) {
