@@ -21,6 +21,7 @@ using std::unexpected;
 #else
 
 #include <cstdlib>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -92,19 +93,18 @@ class expected<void, E> {
   using error_type = E;
   constexpr expected() = default;
   template <class G>
-  constexpr expected(const unexpected<G>& u) : err_(true), e_(u.error()) {}
+  constexpr expected(const unexpected<G>& u) : e_(u.error()) {}
   template <class G>
-  constexpr expected(unexpected<G>&& u) : err_(true), e_(std::move(u).error()) {}
-  constexpr bool has_value() const noexcept { return !err_; }
-  constexpr explicit operator bool() const noexcept { return !err_; }
-  constexpr void value() const { if (err_) std::abort(); }
-  constexpr const E& error() const& { if (!err_) std::abort(); return e_; }
-  constexpr E& error() & { if (!err_) std::abort(); return e_; }
-  constexpr E&& error() && { if (!err_) std::abort(); return std::move(e_); }
+  constexpr expected(unexpected<G>&& u) : e_(std::move(u).error()) {}
+  constexpr bool has_value() const noexcept { return !e_.has_value(); }
+  constexpr explicit operator bool() const noexcept { return has_value(); }
+  constexpr void value() const { if (e_) std::abort(); }
+  constexpr const E& error() const& { if (!e_) std::abort(); return *e_; }
+  constexpr E& error() & { if (!e_) std::abort(); return *e_; }
+  constexpr E&& error() && { if (!e_) std::abort(); return std::move(*e_); }
 
  private:
-  bool err_ = false;
-  E e_{};
+  std::optional<E> e_;  // E need not be default-constructible
 };
 
 }  // namespace backstop
