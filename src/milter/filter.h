@@ -29,6 +29,8 @@
 #include <utility>
 #include <vector>
 
+#include "milter/protocol.h"
+
 namespace backstop::milter {
 
 // What to tell the MTA about the current event.
@@ -176,9 +178,9 @@ struct Needs {
   bool want_body = true;
   // SMFIF_* actions the filter may use at end of message.
   std::uint32_t actions = 0;
-  // Macros to request per stage (SETSYMLIST), space-separated; empty = the
-  // MTA's default list for that stage.
-  std::string macros[7];
+  // Macros to request per stage (SETSYMLIST), indexed by MacroStage,
+  // space-separated; empty = the MTA's default list for that stage.
+  std::string macros[kMacroStageCount];
 };
 
 class Handler {

@@ -26,7 +26,11 @@ constexpr std::chrono::milliseconds kDrainPoll{20};
 struct ConnBase {
   virtual ~ConnBase() = default;
   virtual void close() = 0;
+  // Inside a message, waiting for a decision, or with a reply not yet fully
+  // written: a drain must not close it yet.
+  bool busy() const { return writing || (session && (session->busy() || session->has_output())); }
   std::shared_ptr<Session> session;
+  bool writing = false;
 };
 
 struct Worker {
@@ -114,7 +118,9 @@ struct Server::Impl {
           // reading; re-arming the watchdog per reply would cost a timer
           // cancel + wake-up per round trip.
           std::string out = s.take_output();
+          c->writing = true;
           auto [ec, n] = co_await asio::async_write(c->sock, asio::buffer(out), kTok);
+          c->writing = false;
           (void)n;
           if (ec) break;
           partial = false;
@@ -238,13 +244,13 @@ struct Server::Impl {
   asio::awaitable<void> drain(Worker& w) {
     asio::steady_timer t(w.ioc);
     for (ConnBase* c : w.conns)
-      if (!c->session || !c->session->busy()) c->close();
+      if (!c->busy()) c->close();
     const auto until = Clock::now() + opts.drain_timeout;
     while (!w.conns.empty() && Clock::now() < until) {
       t.expires_after(kDrainPoll);
       co_await t.async_wait(kTok);
       for (ConnBase* c : w.conns)
-        if (!c->session || !c->session->busy()) c->close();
+        if (!c->busy()) c->close();
     }
     for (ConnBase* c : w.conns) c->close();
   }
