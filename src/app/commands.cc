@@ -8,6 +8,8 @@ const Command kCommands[] = {
     {"check", add_check},
     {"classify", add_classify},
     {"config", add_config},
+    {"dnsbl", add_dnsbl},
+    {"trap", add_trap},
     {"batv", add_batv},
     {"ledger", add_ledger},
 };
