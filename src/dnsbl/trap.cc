@@ -47,6 +47,47 @@ Result<std::vector<Cidr>> parse_cidr_list(std::string_view text) {
   return out;
 }
 
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) {
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string_view strip_angle(std::string_view s) {
+  if (s.size() >= 2 && s.front() == '<' && s.back() == '>') s = s.substr(1, s.size() - 2);
+  return s;
+}
+
+}  // namespace
+
+TrapMatcher::TrapMatcher(const std::vector<std::string>& addresses, const std::vector<std::string>& domains) {
+  for (const auto& a : addresses) addresses_.push_back(lower(strip_angle(a)));
+  for (const auto& d : domains) domains_.push_back(lower(d));
+}
+
+bool TrapMatcher::matches(std::string_view rcpt) const {
+  const std::string addr = lower(strip_angle(rcpt));
+  for (const auto& a : addresses_) {
+    if (a == addr) return true;
+  }
+  const auto at = addr.rfind('@');
+  if (at == std::string::npos) return false;
+  const std::string_view domain = std::string_view(addr).substr(at + 1);
+  for (const auto& d : domains_) {
+    if (d.empty()) continue;
+    if (d.front() == '.') {
+      if (domain == std::string_view(d).substr(1) || domain.ends_with(d)) return true;
+    } else if (domain == d) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string_view trap_result_name(TrapResult r) noexcept {
   switch (r) {
     case TrapResult::kRecorded: return "recorded";

@@ -37,6 +37,20 @@ std::optional<std::string> delivering_ip(const mail::HeaderList& headers, std::s
 // Parses "a, b c" (commas and/or blanks) into CIDRs; kInvalidArgument on the first bad one.
 Result<std::vector<Cidr>> parse_cidr_list(std::string_view text);
 
+// Which envelope recipients are spamtraps: trap.addresses (exact,
+// case-insensitive, with or without <>) and trap.domains (every address in
+// the domain; ".example.org" also matches its subdomains).
+class TrapMatcher {
+ public:
+  TrapMatcher(const std::vector<std::string>& addresses, const std::vector<std::string>& domains);
+  bool matches(std::string_view rcpt) const;
+  bool empty() const noexcept { return addresses_.empty() && domains_.empty(); }
+
+ private:
+  std::vector<std::string> addresses_;  // lower-cased
+  std::vector<std::string> domains_;    // lower-cased
+};
+
 enum class TrapResult {
   kRecorded,      // backscatter, counted against `ip`
   kSpam,          // kind none: counted as spam, not listed

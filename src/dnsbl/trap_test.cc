@@ -122,6 +122,21 @@ TEST_F(TrapTest, BounceWithOnlyOurHopsIsUnattributed) {
   EXPECT_TRUE(listings_.all()->empty());
 }
 
+TEST(TrapMatcher, AddressesAndDomains) {
+  TrapMatcher m({"Trap@Example.org", "<t2@example.net>"}, {"traps.example.com", ".spamtrap.example"});
+  EXPECT_TRUE(m.matches("trap@example.org"));
+  EXPECT_TRUE(m.matches("<TRAP@example.ORG>"));
+  EXPECT_TRUE(m.matches("t2@example.net"));
+  EXPECT_FALSE(m.matches("alice@example.org"));
+  EXPECT_TRUE(m.matches("anyone@traps.example.com"));
+  EXPECT_FALSE(m.matches("anyone@sub.traps.example.com"));
+  EXPECT_TRUE(m.matches("x@spamtrap.example"));
+  EXPECT_TRUE(m.matches("x@a.b.spamtrap.example"));
+  EXPECT_FALSE(m.matches("x@notspamtrap.example"));
+  EXPECT_FALSE(m.matches("postmaster"));
+  EXPECT_TRUE(TrapMatcher({}, {}).empty());
+}
+
 TEST(DeliveringIp, SkipsLoopbackOursAndUnparsable) {
   auto m = mail::parse_message(
       "Received: from localhost (localhost [127.0.0.1]) by box with ESMTP; Mon, 2 Nov 2026 10:00:03 +0000\n"
