@@ -1,34 +1,28 @@
-// IP addresses and CIDR blocks for listings and the allowlist. Pure; thread-safe.
+// IP addresses and CIDR blocks for listings and the allowlist: the store's
+// names for common/ip.h, so listings and DNSBL lookups canonicalise alike
+// (IPv4-mapped IPv6 folds to IPv4). Pure; thread-safe.
 #pragma once
 
-#include <array>
-#include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "common/ip.h"
 #include "common/result.h"
 
 namespace backstop::store {
 
-struct IpAddress {
-  bool v6 = false;
-  std::array<std::uint8_t, 16> bytes{};  // v4 uses the first 4
-};
+using IpAddress = ip::Address;
+using Cidr = ip::Network;
 
-// Parses dotted IPv4 or RFC 4291 IPv6 text; kInvalidArgument otherwise.
+// An IP literal; kInvalidArgument otherwise.
 Result<IpAddress> parse_ip(std::string_view text);
 // inet_ntop form ("192.0.2.1", "2001:db8::1").
 std::string format_ip(const IpAddress& ip);
-// Canonical text of `text` (parse then format).
+// Canonical text of `text` (parse then format): the listing key.
 Result<std::string> canonical_ip(std::string_view text);
-
-struct Cidr {
-  IpAddress base;     // host bits cleared
-  unsigned prefix = 0;
-};
 // "192.0.2.0/24", "2001:db8::/32" or a bare address (a /32 or /128).
 Result<Cidr> parse_cidr(std::string_view text);
-// "base/prefix", always with the prefix.
+// "base/prefix", always with the prefix: the allowlist key.
 std::string format_cidr(const Cidr& c);
 bool cidr_contains(const Cidr& c, const IpAddress& ip);
 

@@ -196,6 +196,9 @@ TEST_P(StoreConformance, ListingsHitsAndEvidence) {
   EXPECT_EQ(l->last_seen, kT0 + 20);
   EXPECT_EQ(l->last_evidence, (Evidence{"bounce", "<b@x>", kT0 + 20}));
   EXPECT_EQ(**store_->listing_get("192.0.2.7"), *l);
+  // An IPv4-mapped IPv6 client address is the same listing.
+  ASSERT_TRUE(store_->listing_hit("::ffff:192.0.2.7", {"bounce", "", kT0 + 1}));
+  EXPECT_EQ((*store_->listing_get("192.0.2.7"))->total_hits(), 4u);
 
   // IPv6 is canonicalised: two spellings are one listing.
   ASSERT_TRUE(store_->listing_hit("2001:DB8:0:0::1", {"bounce", "", kT0}));
