@@ -1,6 +1,7 @@
 // backstop check FILE: classify -> correlate -> policy on a stored message,
 // printing the decision with every piece of evidence.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -8,6 +9,7 @@
 #include "app/common_options.h"
 #include "daemon/engine.h"
 #include "daemon/judge.h"
+#include "mail/mailbox.h"
 
 namespace backstop::app {
 namespace {
@@ -31,12 +33,18 @@ int run_check(const CheckOptions& o) {
   eo.memory_store = !state_exists(*cfg);
   auto engine = daemon::Engine::create(*cfg, std::move(eo));
   if (!engine) return report_error(engine.error());
+  std::error_code ec;
+  auto size = std::filesystem::file_size(o.file, ec);
+  if (ec) return report_error(Error(Code::kNotFound, "cannot read " + o.file + ": " + ec.message()));
+  if (size > mail::kMaxMessageBytes) {
+    return report_error(Error(Code::kTooLarge, o.file + " is larger than any message backstop judges (" +
+                                                  std::to_string(mail::kMaxMessageBytes >> 20) + " MiB)"));
+  }
   std::ifstream in(o.file, std::ios::binary);
-  if (!in) return report_error(Error(Code::kNotFound, "cannot read " + o.file));
-  std::string raw;
-  raw.resize(mail::kMaxMessageBytes);
-  in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
-  raw.resize(static_cast<std::size_t>(in.gcount()));
+  std::string raw(size, '\0');
+  if (!in.read(raw.data(), static_cast<std::streamsize>(size))) {
+    return report_error(Error(Code::kEnvironment, "cannot read " + o.file));
+  }
 
   correlate::Envelope env;
   env.mail_from = o.envelope_from;

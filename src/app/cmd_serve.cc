@@ -21,7 +21,9 @@
 #include "daemon/engine.h"
 #include "daemon/http.h"
 #include "daemon/milter_filter.h"
+#include "daemon/policy_handler.h"
 #include "milter/server.h"
+#include "policyd/server.h"
 
 namespace backstop::app {
 namespace {
@@ -51,6 +53,20 @@ std::shared_ptr<spdlog::logger> make_logger(const config::Config& cfg) {
   return log;
 }
 
+// The dump lines of keys starting with `prefix` (to tell what a reload changed).
+std::string keys_with_prefix(const config::Config& c, std::string_view prefix) {
+  std::string out;
+  std::string dump = c.dump();
+  std::size_t pos = 0;
+  while (pos < dump.size()) {
+    auto nl = dump.find('\n', pos);
+    std::string_view line(dump.data() + pos, (nl == std::string::npos ? dump.size() : nl) - pos);
+    if (line.starts_with(prefix)) out.append(line).push_back('\n');
+    pos = nl == std::string::npos ? dump.size() : nl + 1;
+  }
+  return out;
+}
+
 int run_serve(const ServeOptions& o) {
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -72,7 +88,10 @@ int run_serve(const ServeOptions& o) {
   if (!engine) return report_error(engine.error());
   daemon::Engine& eng = **engine;
 
-  daemon::BackstopFilter filter(&eng, [log](std::string_view line) { log->info("{}", line); });
+  auto dnsbl = daemon::DnsblService::start(*cfg, &eng.metrics(), &eng.clock());
+  if (!dnsbl) return report_error(dnsbl.error());
+  daemon::BackstopFilter filter(&eng, [log](std::string_view line) { log->info("{}", line); },
+                                dnsbl->get());
   std::unique_ptr<milter::Server> milter_server;
   const auto& milter_listen = cfg->get_string("milter.listen");
   if (!milter_listen.empty()) {
@@ -85,6 +104,21 @@ int run_serve(const ServeOptions& o) {
     auto s = milter::Server::create(filter, so);
     if (!s) return report_error(Error(s.error().code(), "milter.listen: " + s.error().message()));
     milter_server = std::move(*s);
+  }
+
+  daemon::PolicyHandler policy_handler(&eng, [log](std::string_view line) { log->info("{}", line); },
+                                       dnsbl->get());
+  std::unique_ptr<policyd::Server> policy_server;
+  const auto& policy_listen = cfg->get_string("policy.listen");
+  if (!policy_listen.empty()) {
+    policyd::ServerOptions po;
+    po.listen = {policy_listen};
+    po.threads = 1;  // policy requests are tiny; one loop serves thousands per second
+    po.unix_mode = static_cast<unsigned>(std::stoul(cfg->get_string("milter.socket_mode"), nullptr, 8));
+    po.log = [log](std::string_view w) { log->warn("policy: {}", w); };
+    auto p = policyd::Server::create(policy_handler, po);
+    if (!p) return report_error(Error(p.error().code(), "policy.listen: " + p.error().message()));
+    policy_server = std::move(*p);
   }
 
   asio::io_context http_io;
@@ -102,8 +136,10 @@ int run_serve(const ServeOptions& o) {
   std::thread http_thread([&http_io] { http_io.run(); });
 
   if (milter_server) milter_server->start();
-  log->info("backstop {} serving: milter {}, metrics {}, state {} ({})", BACKSTOP_VERSION,
+  if (policy_server) policy_server->start();
+  log->info("backstop {} serving: milter {}, policy {}, metrics {}, state {} ({})", BACKSTOP_VERSION,
             milter_server ? milter_server->endpoints().front() : std::string("off"),
+            policy_server ? policy_server->endpoints().front() : std::string("off"),
             metrics_listen.empty() ? std::string("off") : metrics_listen, cfg->get_string("state.dir"),
             cfg->source());
 
@@ -118,9 +154,10 @@ int run_serve(const ServeOptions& o) {
       if (!st) {
         log->error("reload refused, keeping the running configuration: {}", st.error().message());
       } else {
-        if (fresh->get_string("milter.listen") != milter_listen ||
-            fresh->get_string("metrics.listen") != metrics_listen) {
-          log->warn("reload: listen addresses change only on restart");
+        for (const char* prefix : {"milter.", "policy.", "metrics.", "state.", "dnsbl.", "log."}) {
+          if (keys_with_prefix(*fresh, prefix) != keys_with_prefix(*cfg, prefix)) {
+            log->warn("reload: {}* settings take effect only on restart", prefix);
+          }
         }
         log->info("reloaded configuration and BATV keys from {}", fresh->source());
       }
@@ -143,6 +180,10 @@ int run_serve(const ServeOptions& o) {
   if (milter_server) {
     milter_server->stop();
     milter_server->wait();
+  }
+  if (policy_server) {
+    policy_server->stop();
+    policy_server->wait();
   }
   if (http) http->stop();
   http_guard.reset();

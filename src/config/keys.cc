@@ -51,8 +51,8 @@ constexpr KeyDef kKeys[] = {
     {"batv.key_file", Type::kString, R"("")",
      "BATV key file (lines `K HEXSECRET`, K the key digit 0-9). Empty: `<state.dir>/batv.keys`, "
      "generated on first start with mode 0600. A group- or world-readable key file is refused."},
-    {"batv.key_number", Type::kInt, "0", "Key digit used for signing new tags (rotation: add a "
-     "new key, switch this, keep the old key until its tags expire).", {}, 0, 9},
+    {"batv.key_number", Type::kInt, "0", "Key digit used for signing new tags when set; otherwise "
+     "the key file's `sign` line (or its first key) decides. Rotation: docs/operations.md.", {}, 0, 9},
     {"batv.lifetime_days", Type::kInt, "7", "Days a tag stays valid (the draft's 7).", {}, 1, 30},
     {"batv.grace_days", Type::kInt, "7",
      "In `enforce` mode, days after the first start during which a missing tag is only recorded "

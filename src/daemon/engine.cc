@@ -138,7 +138,7 @@ Result<std::shared_ptr<const Snapshot>> Engine::build(const config::Config& cfg)
     if (keys) {
       s->keys = std::move(*keys);
       int k = static_cast<int>(cfg.get_int("batv.key_number"));
-      if (cfg.is_set("batv.key_number") || s->keys.find(k)) {
+      if (cfg.is_set("batv.key_number")) {
         auto st = s->keys.set_signing_key(k);
         if (!st) return fail(Code::kInvalidArgument, "batv.key_number " + std::to_string(k) +
                                                          " is not in " + path);

@@ -55,8 +55,8 @@ std::string bracket_id(std::string_view v) {
 
 class Handler final : public milter::Handler {
  public:
-  Handler(Engine* engine, const DecisionLog* log, const MailCheck* mail_check)
-      : engine_(engine), log_(log), mail_check_(mail_check) {
+  Handler(Engine* engine, const DecisionLog* log, DnsblService* dnsbl)
+      : engine_(engine), log_(log), dnsbl_(dnsbl) {
     engine_->metrics().connection_opened();
   }
   ~Handler() override { engine_->metrics().connection_closed(); }
@@ -76,8 +76,18 @@ class Handler final : public milter::Handler {
       }
     }
     if (role_ == Role::kInbound && snap_->is_outbound_ip(ctx.conn.address)) role_ = Role::kOutbound;
-    if (role_ == Role::kInbound && *mail_check_) {
-      (*mail_check_)(ctx, std::move(done));
+    mail_check_ = std::make_shared<MailCheckResult>();
+    if (role_ == Role::kInbound && dnsbl_) {
+      // The result outlives this handler if the connection goes away first.
+      dnsbl_->check(ctx.conn.address, sender_,
+                    [slot = mail_check_, done = std::move(done)](MailCheckResult r) {
+                      *slot = std::move(r);
+                      if (slot->reject) {
+                        done(Action::reject(554, slot->status_code, slot->text));
+                      } else {
+                        done(Action::cont());
+                      }
+                    });
       return;
     }
     done(Action::cont());
@@ -191,6 +201,9 @@ class Handler final : public milter::Handler {
         out.action = Action::tempfail(451, d.reply.status, d.reply.text);
         break;
     }
+    if (mail_check_ && !mail_check_->header_name.empty()) {
+      out.mods.push_back(Modification::add_header(mail_check_->header_name, mail_check_->header_value));
+    }
     if (out.action.kind == Action::Kind::kContinue || out.action.kind == Action::Kind::kQuarantine) {
       // Deliver to the untagged address: no recipient map needed in the MTA.
       for (const auto& [tagged, plain] : stripped_) {
@@ -289,7 +302,8 @@ class Handler final : public milter::Handler {
 
   Engine* engine_;
   const DecisionLog* log_;
-  const MailCheck* mail_check_;
+  DnsblService* dnsbl_;
+  std::shared_ptr<MailCheckResult> mail_check_;  // written by the DNSBL thread before done()
   std::shared_ptr<const Snapshot> snap_;
   Role role_ = Role::kInbound;
   std::string sender_;
@@ -306,8 +320,8 @@ std::string strip_brackets(std::string_view path) {
   return std::string(t);
 }
 
-BackstopFilter::BackstopFilter(Engine* engine, DecisionLog log, MailCheck mail_check)
-    : engine_(engine), log_(std::move(log)), mail_check_(std::move(mail_check)) {}
+BackstopFilter::BackstopFilter(Engine* engine, DecisionLog log, DnsblService* dnsbl)
+    : engine_(engine), log_(std::move(log)), dnsbl_(dnsbl) {}
 
 milter::Needs BackstopFilter::needs() const {
   milter::Needs n;
@@ -324,7 +338,7 @@ milter::Needs BackstopFilter::needs() const {
 }
 
 std::unique_ptr<milter::Handler> BackstopFilter::open() {
-  return std::make_unique<Handler>(engine_, &log_, &mail_check_);
+  return std::make_unique<Handler>(engine_, &log_, dnsbl_);
 }
 
 }  // namespace backstop::daemon

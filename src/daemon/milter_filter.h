@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/dnsbl_service.h"
 #include "daemon/engine.h"
 #include "milter/filter.h"
 
@@ -19,21 +20,18 @@ namespace backstop::daemon {
 // kind, verdict, action, signals). Called from any thread.
 using DecisionLog = std::function<void(std::string_view line)>;
 
-// Optional check at MAIL (the DNSBL): returns an Action to apply, or
-// Action::cont(). Called from the connection's thread; must not block.
-using MailCheck = std::function<void(const milter::Context&, milter::Decide)>;
-
 class BackstopFilter final : public milter::Filter {
  public:
-  // `engine` is not owned and must outlive the filter and every handler.
-  BackstopFilter(Engine* engine, DecisionLog log, MailCheck mail_check = {});
+  // `engine` and `dnsbl` (may be null: no DNSBL zones) are not owned and
+  // must outlive the filter and every handler.
+  BackstopFilter(Engine* engine, DecisionLog log, DnsblService* dnsbl = nullptr);
   milter::Needs needs() const override;
   std::unique_ptr<milter::Handler> open() override;
 
  private:
   Engine* engine_;
   DecisionLog log_;
-  MailCheck mail_check_;
+  DnsblService* dnsbl_;
 };
 
 // "<a@b>" -> "a@b", "<>" -> "" (also strips a source route).
