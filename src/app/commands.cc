@@ -7,6 +7,7 @@ const Command kCommands[] = {
     {"serve", add_serve},
     {"check", add_check},
     {"classify", add_classify},
+    {"scan", add_scan},
     {"config", add_config},
     {"dnsbl", add_dnsbl},
     {"trap", add_trap},

@@ -27,6 +27,7 @@ void add_config(CLI::App& root, int* exit_code);
 void add_serve(CLI::App& root, int* exit_code);
 void add_check(CLI::App& root, int* exit_code);
 void add_classify(CLI::App& root, int* exit_code);
+void add_scan(CLI::App& root, int* exit_code);
 void add_dnsbl(CLI::App& root, int* exit_code);
 void add_trap(CLI::App& root, int* exit_code);
 void add_batv(CLI::App& root, int* exit_code);

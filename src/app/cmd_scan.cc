@@ -1,0 +1,170 @@
+// backstop scan PATH... : classify every message of mbox, Maildir, MH and
+// single-message files/directories; print a summary, JSON Lines or CSV, and
+// optionally an HTML report. The pipeline is report::run_scan (scanner.h).
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/commands.h"
+#include "classify/classifier.h"
+#include "report/aggregate.h"
+#include "report/html.h"
+#include "report/scanner.h"
+#include "report/text.h"
+#include "report/writers.h"
+
+namespace backstop::app {
+namespace {
+
+struct ScanArgs {
+  std::vector<std::string> paths;
+  std::string format = "summary";
+  std::string html;
+  std::string rules;
+  std::vector<std::string> trusted;
+  unsigned jobs = 0;
+  std::size_t top = 10;
+  bool no_progress = false;
+};
+
+// One line on stderr, message-derived parts made printable.
+void print_error(const report::ErrorRecord& e) {
+  std::string line = "backstop scan: " + e.file + " #" + std::to_string(e.index) + ": " + e.code +
+                     ": " + e.message;
+  line = report::sanitize_utf8(line);
+  for (char& c : line) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
+  }
+  line += '\n';
+  std::fputs(line.c_str(), stderr);
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+int run(const ScanArgs& a) {
+  report::ScanOptions o;
+  o.paths = a.paths;
+  o.jobs = a.jobs;
+  auto rules = a.rules.empty() ? classify::builtin_rules() : classify::load_rules_file(a.rules);
+  if (!rules) {
+    std::fprintf(stderr, "backstop scan: rules: %s\n", rules.error().to_string().c_str());
+    return 2;
+  }
+  o.rules = *rules;
+  for (const std::string& t : a.trusted) {
+    if (auto st = o.trusted.add(t); !st) {
+      std::fprintf(stderr, "backstop scan: --trusted: %s\n", st.error().message().c_str());
+      return 2;
+    }
+  }
+  // Open the HTML output first: a bad path is a usage error, found before the work.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> html(nullptr, &std::fclose);
+  if (!a.html.empty()) {
+    html.reset(std::fopen(a.html.c_str(), "wb"));
+    if (!html) {
+      std::fprintf(stderr, "backstop scan: --html %s: %s\n", a.html.c_str(), std::strerror(errno));
+      return 2;
+    }
+  }
+
+  report::Aggregator agg;
+  const bool jsonl = a.format == "jsonl", csv = a.format == "csv";
+  if (csv) std::fputs(report::csv_header().c_str(), stdout);
+  const bool progress = !a.no_progress && isatty(STDERR_FILENO) == 1;
+  bool progress_shown = false;
+
+  report::ScanSink sink;
+  sink.on_message = [&](const report::MessageRecord& r) {
+    agg.add(r);
+    if (jsonl) {
+      std::string line = report::jsonl_line(r);
+      line += '\n';
+      std::fwrite(line.data(), 1, line.size(), stdout);
+    } else if (csv) {
+      std::string row = report::csv_row(r);
+      std::fwrite(row.data(), 1, row.size(), stdout);
+    }
+  };
+  sink.on_error = [&](const report::ErrorRecord& e) {
+    agg.add_error(e);
+    if (progress_shown) std::fputs("\r\033[K", stderr);
+    print_error(e);
+  };
+  if (progress) {
+    sink.on_progress = [&](const report::ScanProgress& p) {
+      double rate = p.seconds > 0 ? static_cast<double>(p.messages) / p.seconds : 0.0;
+      std::fprintf(stderr, "\r\033[K%llu messages, %.1f MB, %.0f msgs/s",
+                   static_cast<unsigned long long>(p.messages),
+                   static_cast<double>(p.bytes) / 1e6, rate);
+      progress_shown = true;
+    };
+  }
+
+  auto stats = report::run_scan(o, sink);
+  if (progress_shown) std::fputs("\r\033[K", stderr);
+  std::fflush(stdout);
+  if (!stats) {
+    std::fprintf(stderr, "backstop scan: %s\n", stats.error().message().c_str());
+    return 2;
+  }
+  if (!jsonl && !csv) {
+    std::string text = report::text_summary(agg.summary(), a.top);
+    char tail[160];
+    std::snprintf(tail, sizeof tail, "\nScanned in %.2f s (%.0f msgs/s, %.1f MB/s)\n",
+                  stats->seconds,
+                  stats->seconds > 0 ? static_cast<double>(stats->messages) / stats->seconds : 0.0,
+                  stats->seconds > 0 ? static_cast<double>(stats->bytes) / 1e6 / stats->seconds : 0.0);
+    text += tail;
+    std::fputs(text.c_str(), stdout);
+  }
+  if (html) {
+    report::HtmlOptions ho;
+    for (std::size_t i = 0; i < a.paths.size(); ++i) ho.scanned += (i ? " " : "") + a.paths[i];
+    ho.generated_at = utc_now();
+    ho.top_n = std::max<std::size_t>(a.top, 15);
+    std::string page = report::html_report(agg.summary(), ho);
+    if (std::fwrite(page.data(), 1, page.size(), html.get()) != page.size() ||
+        std::fflush(html.get()) != 0) {
+      std::fprintf(stderr, "backstop scan: writing %s: %s\n", a.html.c_str(), std::strerror(errno));
+      return 2;
+    }
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+void add_scan(CLI::App& root, int* exit_code) {
+  auto a = std::make_shared<ScanArgs>();
+  auto* cmd = root.add_subcommand(
+      "scan", "Classify every message in mbox, Maildir, MH or message files and report backscatter");
+  cmd->add_option("paths", a->paths, "Files or directories (mbox, Maildir, MH, .eml)")->required();
+  cmd->add_option("--format", a->format, "Output on stdout: summary (default), jsonl or csv")
+      ->check(CLI::IsMember({"summary", "jsonl", "csv"}));
+  cmd->add_option("--html", a->html, "Also write a self-contained HTML report to FILE");
+  cmd->add_option("-j,--jobs", a->jobs, "Classifier threads (default: all cores)")
+      ->check(CLI::Range(0u, 1024u));
+  cmd->add_option("--rules", a->rules, "Rules file (default: the built-in rules)");
+  cmd->add_option("--trusted", a->trusted,
+                  "CIDR of a relay of ours, skipped when attributing a message to its source");
+  cmd->add_option("--top", a->top, "Rows in each top-N table (default 10)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
+  cmd->add_flag("--no-progress", a->no_progress, "No progress line on stderr");
+  cmd->callback([a, exit_code] { *exit_code = run(*a); });
+}
+
+}  // namespace backstop::app
