@@ -352,7 +352,7 @@ level = "debug"
             return ""
 
     def ledger_show(self, mid):
-        return run([self.binary, "ledger", "show", mid, "--state", self.state], check_rc=False)
+        return run([self.binary, "ledger", "--state", self.state, "show", mid], check_rc=False)
 
     def metrics(self, path="/metrics"):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}{path}", timeout=5) as r:
@@ -431,7 +431,7 @@ def corpus_file(shared, set_name, relpath):
 # Real messages (read at run time, never copied into the project), by kind.
 # (what, LABELS.tsv label, set, file, kinds backstop may log for it)
 BACKSCATTER = [
-    ("forged DSN", "dsn_bounce", "sisimai-set-of-emails", "bsd/lhost-postfix-01.eml", ("bounce",)),
+    ("forged DSN", "dsn_bounce", "sisimai-set-of-emails", "bsd/lhost-postfix-04.eml", ("bounce",)),
     # a DSN-shaped virus rejection: the corpus scorer accepts bounce or virus_notice
     ("virus notice", "virus_notice", "sisimai-set-of-emails", "bsd/lhost-postfix-62.eml",
      ("virus_notice", "bounce")),
