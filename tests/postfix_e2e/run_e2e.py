@@ -30,7 +30,7 @@ Checks (each prints the relevant maillog / backstop log lines when it fails):
      (milter_default_action = tempfail) and keeps nothing; after a restart the
      retried message is accepted and delivered exactly once.
   e  SIGTERM: backstop exits 0.
-Exit status: 0 all passed, 1 a check failed, 77 skipped (not root, no postfix
+Exit status: 0 all passed, 1 a check failed, 1 also when it cannot run (not root, no postfix
 or swaks).
 """
 import os
@@ -498,17 +498,17 @@ def main():
         return 2
     binary, shared = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     if os.geteuid() != 0:
-        print("SKIP: needs root (private Postfix instances)")
-        return 77
+        print("FAIL: needs root (private Postfix instances)")
+        return 1
     for tool in ("postfix", "postqueue", "swaks"):
         if not shutil.which(tool):
-            print(f"SKIP: {tool} not installed (scripts/install-deps.sh)")
-            return 77
+            print(f"FAIL: {tool} not installed (scripts/install-deps.sh)")
+            return 1
     try:
         pwd_uid("postfix")
     except KeyError:
-        print("SKIP: no postfix user")
-        return 77
+        print("FAIL: no postfix user")
+        return 1
 
     tmp = tempfile.mkdtemp(prefix="backstop-e2e.")
     os.chmod(tmp, 0o755)  # Postfix daemons (user postfix) must reach their queues
