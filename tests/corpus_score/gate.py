@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Corpus gate for the classifier.
+"""Corpus gate for `backstop scan` output (tests/corpus_score).
 
     gate.py SCORE_PY CORPUS RELABEL_TSV RESULTS_JSONL
 
