@@ -1,0 +1,77 @@
+#include "daemon/policy_handler.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <unistd.h>
+
+namespace backstop::daemon {
+namespace {
+
+constexpr std::int64_t kT0 = 1'795'000'000;
+
+class PolicyHandlerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("backstop-policy-test-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    auto cfg = config::Config::parse("state.dir = \"" + dir_.string() +
+                                     "\"\ndomains.local = [\"example.org\"]\nbatv.mode = \"enforce\"\n"
+                                     "batv.grace_days = 0\noutbound.networks = [\"192.0.2.0/24\"]\n");
+    ASSERT_TRUE(cfg);
+    EngineOptions o;
+    o.clock = &clock_;
+    o.memory_store = true;
+    auto e = Engine::create(*cfg, std::move(o));
+    ASSERT_TRUE(e) << e.error().to_string();
+    engine_ = std::move(*e);
+    handler_ = std::make_unique<PolicyHandler>(engine_.get(), nullptr);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string ask(std::vector<std::pair<std::string, std::string>> attrs) {
+    policyd::Request r;
+    r.add("request", "smtpd_access_policy");
+    r.add("protocol_state", "RCPT");
+    for (auto& [k, v] : attrs) r.add(k, v);
+    std::string answer = "<none>";
+    handler_->check(r, [&](std::string a) { answer = std::move(a); });
+    return answer;
+  }
+
+  std::filesystem::path dir_;
+  ManualClock clock_{kT0};
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<PolicyHandler> handler_;
+};
+
+TEST_F(PolicyHandlerTest, BatvAtRcpt) {
+  EXPECT_EQ(ask({{"sender", ""}, {"recipient", "alice@example.org"}, {"client_address", "203.0.113.7"}}),
+            "550 5.7.1 <alice@example.org>: invalid or missing BATV tag on a bounce");
+  EXPECT_EQ(ask({{"sender", "MAILER-DAEMON@remote.example"}, {"recipient", "alice@example.org"},
+                 {"client_address", "203.0.113.7"}})
+                .substr(0, 3),
+            "550");
+  auto snap = engine_->snapshot();
+  auto tagged = batv::sign(snap->keys, snap->signer, "alice@example.org", clock_.unix_day());
+  ASSERT_EQ(tagged.status, batv::SignStatus::kSigned);
+  EXPECT_EQ(ask({{"sender", ""}, {"recipient", tagged.address}, {"client_address", "203.0.113.7"}}), "DUNNO");
+}
+
+TEST_F(PolicyHandlerTest, NotJudged) {
+  // ordinary senders, foreign domains, authenticated and outbound clients, other stages
+  EXPECT_EQ(ask({{"sender", "bob@remote.example"}, {"recipient", "alice@example.org"}}), "DUNNO");
+  EXPECT_EQ(ask({{"sender", ""}, {"recipient", "x@elsewhere.example"}}), "DUNNO");
+  EXPECT_EQ(ask({{"sender", ""}, {"recipient", "alice@example.org"}, {"sasl_username", "alice"}}), "DUNNO");
+  EXPECT_EQ(ask({{"sender", ""}, {"recipient", "alice@example.org"}, {"client_address", "192.0.2.9"}}),
+            "DUNNO");
+  policyd::Request r;
+  r.add("protocol_state", "DATA");
+  std::string answer;
+  handler_->check(r, [&](std::string a) { answer = std::move(a); });
+  EXPECT_EQ(answer, "DUNNO");
+}
+
+}  // namespace
+}  // namespace backstop::daemon
