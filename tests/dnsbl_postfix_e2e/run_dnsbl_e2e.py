@@ -1,0 +1,549 @@
+#!/usr/bin/env python3
+"""End-to-end test of the spamtrap DNSBL through real Postfix (issue 6).
+
+usage: run_dnsbl_e2e.py BACKSTOP_BINARY SHARED_DIR
+
+All on loopback with free high ports, under a private temporary directory
+(kept when BACKSTOP_E2E_KEEP=1):
+
+  Postfix  smtpd on 127.0.0.1:SMTP, milter = backstop; example.test (protected)
+           and trap.test (trap domain) are delivered to one Maildir.
+  backstop serve: trap.domains = ["trap.test"], one DNSBL zone bs.test
+           (action reject) resolved at 127.0.0.1:DNS.
+  rbldnsd  serves the zone exported by `backstop dnsbl export` on 127.0.0.1:DNS.
+
+The SMTP client (swaks) binds to 127.0.0.5 (listed) or 127.0.0.6 (never listed);
+Linux accepts any 127/8 source address on lo. 127.0.0.2 is avoided: it is the
+RFC 5782 test entry, always listed.
+
+Steps:
+  1  a real DSN (sisimai corpus, LABELS.tsv dsn_bounce) from <> to a trap.test
+     address from 127.0.0.5 is rejected, and `backstop dnsbl list` lists 127.0.0.5;
+  2  `dnsbl export` + rbldnsd: dig answers A and TXT for 127.0.0.5, NXDOMAIN
+     for 127.0.0.6;
+  3  backstop restarted: a null-sender connection from 127.0.0.5 to
+     user@example.test is refused at MAIL FROM with 554 5.7.1 and the TXT; the
+     same from 127.0.0.6 is not refused at MAIL;
+  4  `dnsbl delist` + re-export (TTL 1 s) picked up by the same rbldnsd; once
+     the cached answer expires, the same connection from 127.0.0.5 passes MAIL
+     FROM, without restarting backstop.
+Exit status: 0 passed, 1 a check failed, 77 skipped.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+T0 = time.monotonic()
+KEEP = os.environ.get("BACKSTOP_E2E_KEEP") == "1"
+ZONE = "bs.test"
+LISTED = "127.0.0.5"
+CLEAN = "127.0.0.6"
+CORPUS = ("sisimai-set-of-emails", ["bsd/lhost-postfix-01.eml", "bsd/lhost-postfix-02.eml",
+                                    "bsd/lhost-sendmail-01.eml"])
+
+
+class Fail(Exception):
+    pass
+
+
+def say(msg):
+    print(f"[{time.monotonic() - T0:6.1f}s] {msg}", flush=True)
+
+
+def tail(path, n=40):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read().splitlines()[-n:]
+    except OSError as e:
+        return [f"({path}: {e})"]
+
+
+def free_ports(n, kind=socket.SOCK_STREAM):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, kind)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def free_port_both():
+    """A port free for both TCP and UDP (rbldnsd binds UDP; dig uses UDP)."""
+    for _ in range(50):
+        (p,) = free_ports(1, socket.SOCK_DGRAM)
+        t = socket.socket()
+        try:
+            t.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            continue
+        finally:
+            t.close()
+    raise Fail("no free port")
+
+
+def listening(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(pred, timeout, step=0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
+def run(cmd, check_rc=True):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       errors="replace", timeout=60)
+    if check_rc and p.returncode != 0:
+        raise Fail(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stdout}")
+    return p
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+MASTER_SERVICES = """\
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+class Postfix:
+    def __init__(self, root, smtp_port, milter_port):
+        import pwd
+        self.root, self.etc = root, os.path.join(root, "etc")
+        self.maillog = os.path.join(root, "maillog")
+        for d in ("etc", "spool", "data", "mail"):
+            os.makedirs(os.path.join(root, d), exist_ok=True)
+        with open(os.path.join(self.etc, "main.cf"), "w") as f:
+            f.write(f"""\
+compatibility_level = 3.6
+queue_directory = {root}/spool
+data_directory = {root}/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx.example.test
+mydomain = example.test
+myorigin = $myhostname
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
+smtputf8_enable = no
+biff = no
+virtual_mailbox_domains = example.test trap.test
+virtual_mailbox_base = {root}/mail
+virtual_mailbox_maps = static:sink/
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+default_transport = discard
+relay_transport = discard
+maillog_file = {root}/maillog
+maillog_file_prefixes = {root}
+smtpd_error_sleep_time = 0
+smtpd_soft_error_limit = 1000
+smtpd_hard_error_limit = 1000
+smtpd_client_connection_rate_limit = 0
+smtpd_milters = inet:127.0.0.1:{milter_port}
+milter_default_action = tempfail
+milter_protocol = 6
+milter_connect_timeout = 5s
+milter_command_timeout = 10s
+milter_content_timeout = 30s
+""")
+        with open(os.path.join(self.etc, "master.cf"), "w") as f:
+            f.write(f"127.0.0.1:{smtp_port} inet n - n - - smtpd\n" + MASTER_SERVICES)
+        os.chown(os.path.join(root, "data"), pwd.getpwnam("postfix").pw_uid, -1)
+        os.chown(os.path.join(root, "mail"), 65534, 65534)
+
+    def check_async(self):
+        return subprocess.Popen(["postfix", "-c", self.etc, "check"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    def start(self, check):
+        out, _ = check.communicate(timeout=120)
+        if check.returncode != 0:
+            raise Fail(f"postfix check exited {check.returncode}:\n{out}")
+        open(os.path.join(self.root, "spool", "quick-start"), "w").close()
+        run(["postfix", "-c", self.etc, "start"])
+
+    def master_pid(self):
+        try:
+            with open(os.path.join(self.root, "spool", "pid", "master.pid")) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self):
+        pid = self.master_pid()
+        subprocess.run(["postfix", "-c", self.etc, "stop"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30)
+        if pid and not wait_for(lambda: not pid_alive(pid), 10):
+            os.kill(pid, signal.SIGKILL)
+
+
+class Backstop:
+    def __init__(self, binary, tmp, milter_port, dns_port):
+        self.binary, self.tmp = binary, tmp
+        self.state = os.path.join(tmp, "state")
+        self.config = os.path.join(tmp, "backstop.toml")
+        self.logfile = os.path.join(tmp, "backstop.log")
+        self.stderr = os.path.join(tmp, "backstop.stderr")
+        self.milter_port = milter_port
+        self.proc = None
+        with open(self.config, "w") as f:
+            f.write(f"""\
+[milter]
+listen = "inet:127.0.0.1:{milter_port}"
+threads = 2
+[policy]
+listen = ""
+[metrics]
+listen = ""
+[state]
+dir = "{self.state}"
+[domains]
+local = ["example.test"]
+[batv]
+mode = "tag"
+[ledger]
+warmup_days = 0
+[trap]
+domains = ["trap.test"]
+[dnsbl]
+resolver = "127.0.0.1:{dns_port}"
+timeout_ms = 1000
+[[dnsbl.zones]]
+zone = "{ZONE}"
+action = "reject"
+[log]
+target = "{self.logfile}"
+level = "debug"
+""")
+
+    def start(self):
+        err = open(self.stderr, "a")
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+        self.proc = subprocess.Popen([self.binary, "serve", "--config", self.config],
+                                     stdout=err, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        err.close()
+        wait_for(lambda: self.proc.poll() is not None or listening(self.milter_port), 90)
+        if self.proc.poll() is not None or not listening(self.milter_port):
+            raise Fail(f"backstop serve did not start (exit {self.proc.poll()})")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise Fail("backstop did not exit on SIGTERM")
+            if rc != 0:
+                raise Fail(f"backstop exited {rc} on SIGTERM")
+
+    def cli(self, *args, check_rc=True):
+        return run([self.binary, "dnsbl", "--state", self.state, *args], check_rc=check_rc)
+
+    def export(self, zonedir):
+        self.cli("export", "--zone", ZONE, "--out", zonedir, "--ttl", "1")
+
+
+def swaks(port, frm, to, src, data=None):
+    cmd = ["swaks", "--server", f"127.0.0.1:{port}", "--local-interface", src,
+           "--helo", "client.test", "--from", frm, "--to", to, "--timeout", "30",
+           "--suppress-data"]
+    if data is not None:
+        cmd += ["--data", "@" + data]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       errors="replace", timeout=90)
+    return p.stdout
+
+
+def reply_to(out, verb):
+    """First line of the server's reply to the first command starting with verb
+    ('MAIL', 'RCPT', 'DATA'), or to the end of data ('.': the reply after 354)."""
+    replies = []  # (command, first reply line)
+    cmd, waiting = "CONNECT", True
+    for line in out.splitlines():
+        m = re.match(r"^ -> (\S+)", line)
+        if m and not re.match(r"^ -> \d+ lines sent", line):
+            cmd, waiting = m.group(1).upper(), True
+            continue
+        m = re.match(r"^(?:<-|<\*\*) +(\d{3})[ -](.*)", line)
+        if m and waiting:
+            replies.append((cmd, m.group(1) + " " + m.group(2)))
+            waiting = False
+            if m.group(1) == "354":
+                cmd, waiting = ".", True
+    for c, r in replies:
+        if c == verb or (verb != "." and c.startswith(verb)):
+            return r
+    return None
+
+
+def dig(port, name, qtype):
+    p = subprocess.run(["dig", f"@127.0.0.1", "-p", str(port), "+norecurse", "+notcp",
+                        "+time=1", "+tries=1", name, qtype], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=10)
+    status = re.search(r"status: (\w+)", p.stdout)
+    answers = [l for l in p.stdout.splitlines() if l and not l.startswith(";")
+               and re.search(rf"\sIN\s+{qtype}\s", l)]
+    return (status.group(1) if status else None), answers, p.stdout
+
+
+def queries(path, name, status):
+    """How many `name A` queries rbldnsd logged (-l +-) with this status."""
+    pat = re.compile(rf"\s{re.escape(name)} A IN: {status}/")
+    return sum(1 for line in tail(path, 100000) if pat.search(line))
+
+
+def pick_dsn(shared):
+    set_name, candidates = CORPUS
+    labels = {}
+    with open(os.path.join(shared, "corpora", set_name, "LABELS.tsv")) as f:
+        for line in f:
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) >= 2:
+                labels[cols[0]] = cols[1]
+    for rel in candidates:
+        path = os.path.join(shared, "corpora", set_name, rel)
+        if labels.get(rel) == "dsn_bounce" and os.path.isfile(path):
+            return rel, path
+    raise Fail("no dsn_bounce message found in the corpus")
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__)
+        return 2
+    binary, shared = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    if os.geteuid() != 0:
+        print("SKIP: needs root (private Postfix instance)")
+        return 77
+    for tool in ("postfix", "swaks", "rbldnsd", "dig"):
+        if not shutil.which(tool):
+            print(f"SKIP: {tool} not installed")
+            return 77
+
+    tmp = tempfile.mkdtemp(prefix="backstop-dnsbl-e2e.")
+    os.chmod(tmp, 0o755)
+    zonedir = os.path.join(tmp, "zones")
+    os.makedirs(zonedir)
+    os.chmod(zonedir, 0o755)
+    smtp_port, milter_port = free_ports(2)
+    dns_port = free_port_both()
+    say(f"work dir {tmp}; smtp {smtp_port}, milter {milter_port}, dns {dns_port}")
+
+    pf = bs = None
+    rbl = None
+    rbl_out = os.path.join(tmp, "rbldnsd.out")
+
+    def on_signal(signum, _frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    def dump_logs():
+        for label, path in (("maillog", pf.maillog if pf else ""),
+                            ("backstop log", bs.logfile if bs else ""),
+                            ("backstop stderr", bs.stderr if bs else ""),
+                            ("rbldnsd", rbl_out)):
+            if not path:
+                continue
+            print(f"    --- {label}, last lines:")
+            for line in tail(path):
+                print(f"    | {line}")
+
+    ok = False
+    check = None
+    try:
+        pf = Postfix(os.path.join(tmp, "pf"), smtp_port, milter_port)
+        bs = Backstop(binary, tmp, milter_port, dns_port)
+        check = pf.check_async()  # slow: overlaps backstop's start
+        bs.start()
+        pf.start(check)
+        if not wait_for(lambda: listening(smtp_port), 20):
+            raise Fail("Postfix smtpd is not listening")
+        say("Postfix and backstop up")
+
+        # 1. a real DSN to the trap domain lists the client
+        rel, dsn = pick_dsn(shared)
+        out = swaks(smtp_port, "<>", "someone@trap.test", LISTED, data=dsn)
+        r = reply_to(out, ".")
+        if not r or not r.startswith("5"):
+            raise Fail(f"the DSN ({rel}) to the trap was not rejected at end of DATA: {r!r}\n{out}")
+        say(f"ok   DSN {rel} to someone@trap.test from {LISTED}: {r}")
+        listed = wait_for(lambda: re.search(rf"^{re.escape(LISTED)}\s.*listed",
+                                            bs.cli("list").stdout, re.M), 10)
+        if not listed:
+            raise Fail(f"{LISTED} not listed after the trap hit:\n{bs.cli('list').stdout}")
+        say(f"ok   dnsbl list: {listed.group(0)}")
+        show = bs.cli("show", LISTED, check_rc=False).stdout
+        say("     dnsbl show: " + " / ".join(show.strip().splitlines()))
+
+        # 2. export + rbldnsd
+        bs.export(zonedir)
+        with open(os.path.join(zonedir, f"{ZONE}.ip4set")) as f:
+            exported = f.read()
+        if not re.search(rf"^{re.escape(LISTED)}\s", exported, re.M):
+            raise Fail(f"{LISTED} not in the export:\n{exported}")
+        with open(rbl_out, "w") as o:
+            rbl = subprocess.Popen(["rbldnsd", "-n", "-r", zonedir, "-b", f"127.0.0.1/{dns_port}",
+                                    "-c", "1s", "-t", "60", "-l", "+-",
+                                    f"{ZONE}:ip4set:{ZONE}.ip4set", f"{ZONE}:ip6trie:{ZONE}.ip6trie"],
+                                   stdout=o, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        qname = ".".join(reversed(LISTED.split("."))) + "." + ZONE
+        got = wait_for(lambda: rbl.poll() is None and dig(dns_port, qname, "A")[0] == "NOERROR", 10)
+        if not got:
+            raise Fail(f"rbldnsd does not answer {qname} A:\n{dig(dns_port, qname, 'A')[2]}")
+        st, a, _ = dig(dns_port, qname, "A")
+        st_t, txt, _ = dig(dns_port, qname, "TXT")
+        if st_t != "NOERROR" or not txt:
+            raise Fail(f"no TXT for {qname}: {st_t}")
+        txt_text = re.search(r'"(.*)"', txt[0]).group(1)
+        say(f"ok   dig {qname}: A {a[0].split()[-1]}, TXT \"{txt_text}\"")
+        cname = ".".join(reversed(CLEAN.split("."))) + "." + ZONE
+        st_c = dig(dns_port, cname, "A")[0]
+        if st_c != "NXDOMAIN":
+            raise Fail(f"{cname} A: {st_c}, expected NXDOMAIN")
+        st_1 = dig(dns_port, "1.0.0.127." + ZONE, "A")[0]
+        if st_1 != "NXDOMAIN":
+            raise Fail(f"1.0.0.127.{ZONE} A: {st_1}, expected NXDOMAIN (127.0.0.1 is never listed)")
+        say(f"ok   dig {cname}: NXDOMAIN")
+
+        # 3. restart backstop (nothing stale in its DNSBL cache), then MAIL FROM:<>
+        bs.stop()
+        bs.start()
+        say("backstop restarted")
+        out = swaks(smtp_port, "<>", "user@example.test", LISTED)
+        r = reply_to(out, "MAIL")
+        if not r or not r.startswith("554 5.7.1"):
+            raise Fail(f"null sender from {LISTED}: MAIL got {r!r}, expected 554 5.7.1\n{out}")
+        # the TXT as sent by the milter (sanitised, at most 200 bytes): a prefix must appear
+        if txt_text[:200] not in out:
+            raise Fail(f"the listing's TXT is not in the reply:\nTXT: {txt_text}\n{out}")
+        say(f"ok   null sender from {LISTED} refused at MAIL: {r}")
+        n = queries(rbl_out, cname, "NXDOMAIN")
+        out = swaks(smtp_port, "<>", "user@example.test", CLEAN)
+        r = reply_to(out, "MAIL")
+        if not r or not r.startswith("250"):
+            raise Fail(f"null sender from {CLEAN}: MAIL got {r!r}, expected 250\n{out}")
+        # backstop did look it up (safe mode: null sender) and got NXDOMAIN, not an error
+        if not wait_for(lambda: queries(rbl_out, cname, "NXDOMAIN") > n, 3):
+            raise Fail(f"rbldnsd logged no NXDOMAIN query for {cname} from backstop")
+        say(f"ok   null sender from {CLEAN} passes MAIL (rbldnsd answered NXDOMAIN): {r}")
+
+        # 4. delist + re-export; the same rbldnsd picks it up; the 1 s TTL expires
+        time.sleep(1.1)  # a new mtime second for rbldnsd's check
+        d = bs.cli("delist", LISTED).stdout
+        if "delisted" not in d:
+            raise Fail(f"delist: {d}")
+        if re.search(rf"^{re.escape(LISTED)}\s.*listed", bs.cli("list").stdout, re.M):
+            raise Fail(f"{LISTED} still in dnsbl list after delist")
+        bs.export(zonedir)
+        if not wait_for(lambda: dig(dns_port, qname, "A")[0] == "NXDOMAIN", 10):
+            raise Fail(f"rbldnsd still answers {qname} 10 s after the re-export")
+        if rbl.poll() is not None:
+            raise Fail("rbldnsd died")
+        say(f"ok   delisted, re-exported; dig {qname}: NXDOMAIN")
+        time.sleep(1.5)  # the positive answer (TTL 1 s) leaves backstop's cache
+        n = queries(rbl_out, qname, "NXDOMAIN")
+        out = swaks(smtp_port, "<>", "user@example.test", LISTED)
+        r = reply_to(out, "MAIL")
+        if not r or not r.startswith("250"):
+            raise Fail(f"null sender from {LISTED} after delist: MAIL got {r!r}, expected 250\n{out}")
+        if not wait_for(lambda: queries(rbl_out, qname, "NXDOMAIN") > n, 3):
+            raise Fail(f"rbldnsd logged no NXDOMAIN query for {qname} from backstop after delist")
+        say(f"ok   null sender from {LISTED} passes MAIL after delist (re-queried: NXDOMAIN): {r}")
+
+        bs.stop()
+        say("ok   backstop exited 0 on SIGTERM")
+        ok = True
+    except Fail as e:
+        say(f"FAIL {e}")
+        dump_logs()
+    except Exception as e:  # noqa: BLE001 - report, dump, fail
+        say(f"FAIL {type(e).__name__}: {e}")
+        dump_logs()
+    finally:
+        if check and check.poll() is None:
+            check.kill()
+            check.wait()
+        if bs and bs.proc and bs.proc.poll() is None:
+            bs.proc.kill()
+            bs.proc.wait()
+        if rbl and rbl.poll() is None:
+            rbl.terminate()
+            try:
+                rbl.wait(5)
+            except subprocess.TimeoutExpired:
+                rbl.kill()
+                rbl.wait()
+        if pf:
+            pf.stop()
+        if KEEP:
+            say(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    say("PASS" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
