@@ -79,10 +79,12 @@ class Handler final : public milter::Handler {
     mail_check_ = std::make_shared<MailCheckResult>();
     if (role_ == Role::kInbound && dnsbl_) {
       // The result outlives this handler if the connection goes away first.
+      std::string line = log_prefix(ctx) + " role=dnsbl action=reject ";
       dnsbl_->check(ctx.conn.address, sender_,
-                    [slot = mail_check_, done = std::move(done)](MailCheckResult r) {
+                    [slot = mail_check_, done = std::move(done), log = *log_, line](MailCheckResult r) {
                       *slot = std::move(r);
                       if (slot->reject) {
+                        if (log) log(line + slot->reply_code + " " + slot->status_code + " " + slot->text);
                         done(Action::reject(554, slot->status_code, slot->text));
                       } else {
                         done(Action::cont());
@@ -287,8 +289,8 @@ class Handler final : public milter::Handler {
     return out;
   }
 
-  void log(const milter::Context& ctx, std::string_view role, std::string_view what) const {
-    if (!*log_) return;
+  // "queue_id=... client=... from=<...> to=..." for a decision log line.
+  std::string log_prefix(const milter::Context& ctx) const {
     auto qid = ctx.macros.get("i");
     std::string line = "queue_id=" + std::string(qid ? *qid : "-") + " client=" +
                        (ctx.conn.address.empty() ? "-" : ctx.conn.address) + " from=<" + sender_ +
@@ -296,8 +298,12 @@ class Handler final : public milter::Handler {
     for (std::size_t i = 0; i < ctx.msg.rcpts.size(); ++i) {
       line += (i ? "," : "") + ctx.msg.rcpts[i].address;
     }
-    line += " role=" + std::string(role) + " " + std::string(what);
-    (*log_)(line);
+    return line;
+  }
+
+  void log(const milter::Context& ctx, std::string_view role, std::string_view what) const {
+    if (!*log_) return;
+    (*log_)(log_prefix(ctx) + " role=" + std::string(role) + " " + std::string(what));
   }
 
   Engine* engine_;

@@ -27,7 +27,7 @@ Steps:
   4  `dnsbl delist` + re-export (TTL 1 s) picked up by the same rbldnsd; once
      the cached answer expires, the same connection from 127.0.0.5 passes MAIL
      FROM, without restarting backstop.
-Exit status: 0 passed, 1 a check failed, 77 skipped.
+Exit status: 0 passed, 1 a check failed or a prerequisite is missing.
 """
 import os
 import re
@@ -375,12 +375,12 @@ def main():
         return 2
     binary, shared = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     if os.geteuid() != 0:
-        print("SKIP: needs root (private Postfix instance)")
-        return 77
+        print("FAIL: needs root (private Postfix instance)")
+        return 1
     for tool in ("postfix", "swaks", "rbldnsd", "dig"):
         if not shutil.which(tool):
-            print(f"SKIP: {tool} not installed")
-            return 77
+            print(f"FAIL: {tool} not installed")
+            return 1
 
     tmp = tempfile.mkdtemp(prefix="backstop-dnsbl-e2e.")
     os.chmod(tmp, 0o755)
