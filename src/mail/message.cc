@@ -275,7 +275,11 @@ class Walker {
     if (bytes.size() > window) bytes = bytes.substr(0, window);
     std::string utf8;
     detail::append_as_utf8(utf8, bytes, charset);
-    if (html) utf8 = detail::html_to_text(utf8, limits_.max_body_text);
+    if (html) {
+      detail::HtmlText reduced = detail::html_to_text(utf8, limits_.max_body_text);
+      if (reduced.truncated) add_condition(m_.conditions, Condition::kBodyTruncated);
+      utf8 = std::move(reduced.text);
+    }
     if (!dst.empty() && dst.back() != '\n') dst.push_back('\n');
     if (detail::append_utf8_prefix(dst, utf8, limits_.max_body_text - std::min(dst.size(), limits_.max_body_text))) {
       add_condition(m_.conditions, Condition::kBodyTruncated);

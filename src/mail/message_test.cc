@@ -244,6 +244,23 @@ TEST(Limits, BodyTextAndPartsAreCapped) {
   EXPECT_TRUE(r->has(Condition::kBodyTruncated));
 }
 
+// Found by fuzz_message: HTML text that reaches the cap in the middle of a
+// multi-byte character must be cut before that character, never inside it.
+TEST(Limits, HtmlTextCapNeverSplitsACharacter) {
+  for (std::size_t cap = 10; cap < 16; ++cap) {
+    Limits l;
+    l.max_body_text = cap;
+    std::string raw = "From: a@b\nContent-Type: text/html; charset=utf-8\n\n<p>";
+    for (int i = 0; i < 20; ++i) raw += "\xe4\xb8\xad";  // U+4E2D, three bytes
+    raw += "</p>\n";
+    auto r = parse_message(raw, l);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_LE(r->text.size(), cap);
+    EXPECT_EQ(r->text.size() % 3, 0u) << "cap " << cap << ": " << r->text;
+    EXPECT_TRUE(r->has(Condition::kBodyTruncated));
+  }
+}
+
 TEST(Damage, MissingBoundaryAndTruncationAreReported) {
   const std::string raw =
       "From: a@b\nContent-Type: multipart/mixed; boundary=never\n\nno parts here at all\n";

@@ -116,11 +116,13 @@ class TextSink {
       out_.push_back('\n');
     }
   }
-  bool full() const { return out_.size() >= max_; }
-  std::string take() {
-    if (out_.size() <= max_) return std::move(out_);
-    std::string cut;
-    append_utf8_prefix(cut, out_, max_);
+  // Past the limit, not at it: take() then cuts at a character boundary, so a
+  // multi-byte character that straddles the limit is never left half-written.
+  bool full() const { return out_.size() > max_; }
+  HtmlText take() {
+    if (out_.size() <= max_) return {std::move(out_), false};
+    HtmlText cut;
+    cut.truncated = append_utf8_prefix(cut.text, out_, max_);
     return cut;
   }
 
@@ -136,7 +138,7 @@ bool is_recipient_field(std::string_view lower) {
 
 }  // namespace
 
-std::string html_to_text(std::string_view s, std::size_t max_out) {
+HtmlText html_to_text(std::string_view s, std::size_t max_out) {
   TextSink sink(max_out);
   std::size_t i = 0;
   while (i < s.size() && !sink.full()) {
