@@ -243,6 +243,7 @@ class BrokenStore : public store::Store {
     return std::optional<std::string>{};
   }
   Status record_erase(std::string_view) override { return down(); }
+  Status records_update(std::span<const std::string>, const store::RecordUpdateFn&) override { return down(); }
   Result<store::Listing> listing_hit(std::string_view, const store::Evidence&) override { return down(); }
   Result<std::optional<store::Listing>> listing_get(std::string_view) override { return down(); }
   Status listing_put(const store::Listing&) override { return down(); }

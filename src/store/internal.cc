@@ -54,6 +54,22 @@ Status check_record(std::string_view key, std::string_view value) {
   return {};
 }
 
+Status check_update_keys(std::span<const std::string> keys) {
+  if (keys.empty() || keys.size() > kMaxUpdateKeys) {
+    return bad("records_update takes 1 to " + std::to_string(kMaxUpdateKeys) + " keys");
+  }
+  for (const auto& k : keys) BACKSTOP_TRY(check_key(k));
+  return {};
+}
+
+Status check_update_changes(std::span<const std::string> keys, std::span<const RecordChange> changes) {
+  if (changes.size() != keys.size()) return bad("records_update: one change per key");
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (changes[i].op == RecordChange::Op::kPut) BACKSTOP_TRY(check_record(keys[i], changes[i].value));
+  }
+  return {};
+}
+
 Status check_evidence(const Evidence& e) {
   if (e.kind.empty() || e.kind.size() > kMaxKindBytes) return bad("bad listing kind");
   if (e.message_id.size() > kMaxMessageIdBytes) return bad("evidence Message-ID too long");

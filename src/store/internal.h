@@ -2,6 +2,8 @@
 // checks against the limits of store.h and the listing update. Pure; thread-safe.
 #pragma once
 
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "common/result.h"
@@ -15,6 +17,9 @@ Status check_ledger_entry(const LedgerEntry& e);
 Status check_key(std::string_view key);
 Status check_record(std::string_view key, std::string_view value);
 Status check_evidence(const Evidence& e);
+// records_update(): 1..kMaxUpdateKeys valid keys; one valid change per key.
+Status check_update_keys(std::span<const std::string> keys);
+Status check_update_changes(std::span<const std::string> keys, std::span<const RecordChange> changes);
 Status check_correspondent(std::string_view local, std::string_view external);
 // Checks one batched write as the matching single call would.
 Status check_op(const WriteOp& op);

@@ -306,6 +306,37 @@ class LmdbStore final : public Store {
       return std::optional<std::string>(std::move(r->value));
     });
   }
+  Status records_update(std::span<const std::string> keys, const RecordUpdateFn& fn) override {
+    BACKSTOP_TRY(check_update_keys(keys));
+    return write([&](Txn& t) -> Status {
+      std::vector<std::optional<std::string>> current;
+      current.reserve(keys.size());
+      for (const auto& k : keys) {
+        std::string_view bytes;
+        bool found = false;
+        BACKSTOP_ASSIGN(found, t.get(records_, k, &bytes));
+        if (!found) {
+          current.emplace_back();
+          continue;
+        }
+        auto r = codec::decode_record(bytes);
+        if (!r) return unexpected<Error>(std::move(r).error());
+        if (expired_at(r->expires_at, now())) current.emplace_back();
+        else current.emplace_back(std::move(r->value));
+      }
+      std::vector<RecordChange> changes = fn(current);
+      BACKSTOP_TRY(check_update_changes(keys, changes));
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (changes[i].op == RecordChange::Op::kPut) {
+          BACKSTOP_TRY(t.put(records_, keys[i], codec::encode_record(changes[i].expires_at, changes[i].value)));
+        } else if (changes[i].op == RecordChange::Op::kErase) {
+          auto r = t.del(records_, keys[i]);
+          if (!r) return unexpected<Error>(std::move(r).error());
+        }
+      }
+      return {};
+    });
+  }
   Status record_erase(std::string_view key) override {
     BACKSTOP_TRY(check_key(key));
     return write([&](Txn& t) -> Status {

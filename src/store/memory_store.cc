@@ -119,6 +119,27 @@ class MemoryStore final : public Store {
     }
     return std::optional<std::string>(it->second.value);
   }
+  Status records_update(std::span<const std::string> keys, const RecordUpdateFn& fn) override {
+    BACKSTOP_TRY(check_update_keys(keys));
+    std::lock_guard lock(mu_);
+    std::vector<std::optional<std::string>> current;
+    current.reserve(keys.size());
+    for (const auto& k : keys) {
+      auto it = records_.find(k);
+      if (it == records_.end() || expired_at(it->second.expires_at, now())) current.emplace_back();
+      else current.emplace_back(it->second.value);
+    }
+    std::vector<RecordChange> changes = fn(current);
+    BACKSTOP_TRY(check_update_changes(keys, changes));
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (changes[i].op == RecordChange::Op::kPut) {
+        records_[keys[i]] = {changes[i].expires_at, std::move(changes[i].value)};
+      } else if (changes[i].op == RecordChange::Op::kErase) {
+        records_.erase(keys[i]);
+      }
+    }
+    return {};
+  }
   Status record_erase(std::string_view key) override {
     BACKSTOP_TRY(check_key(key));
     std::lock_guard lock(mu_);

@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -128,6 +129,21 @@ struct ListingHit {
 };
 using WriteOp = std::variant<LedgerPut, CorrespondentSeen, RecordPut, RecordErase, ListingHit>;
 
+// One record's fate, returned by a RecordUpdateFn for the key at the same index.
+struct RecordChange {
+  enum class Op { kKeep, kPut, kErase };
+  Op op = Op::kKeep;
+  std::string value;            // for kPut, <= kMaxRecordBytes
+  std::int64_t expires_at = 0;  // for kPut; unix seconds, 0 = never
+};
+// Gets the current value of each key, in the order given (nullopt: absent or
+// expired), and returns one change per key. It runs inside the write
+// transaction, so it must be quick, must not call the store, and may run more
+// than once (the LMDB map may grow and the transaction be retried).
+using RecordUpdateFn = std::function<std::vector<RecordChange>(std::span<const std::optional<std::string>>)>;
+// Keys one records_update() may touch (a message's limit keys: scopes x measures x windows).
+inline constexpr std::size_t kMaxUpdateKeys = 64;
+
 struct Options {
   const Clock* clock = nullptr;  // not owned, outlives the store; null = system_clock()
   std::int64_t ledger_ttl = kDefaultLedgerTtl;
@@ -180,6 +196,11 @@ class Store {
                             std::int64_t expires_at) = 0;
   virtual Result<std::optional<std::string>> record_get(std::string_view key) = 0;
   virtual Status record_erase(std::string_view key) = 0;
+  // Atomic read-modify-write of several records (one transaction; serialised
+  // against every other writer, across threads and, for LMDB, processes).
+  // kInvalidArgument, with nothing written, for 0 or more than kMaxUpdateKeys
+  // keys, a bad key, a change list of the wrong length or an over-long value.
+  virtual Status records_update(std::span<const std::string> keys, const RecordUpdateFn& fn) = 0;
 
   // ---- DNSBL listings ----
   // Counts one hit for `ip` (canonicalised; kInvalidArgument if not an IP):

@@ -181,6 +181,64 @@ TEST_P(StoreConformance, Records) {
             Code::kInvalidArgument);
 }
 
+TEST_P(StoreConformance, RecordsUpdateIsAtomicAcrossKeys) {
+  const std::vector<std::string> keys{"u:a", "u:b"};
+  auto bump = [](std::span<const std::optional<std::string>> cur) {
+    std::vector<RecordChange> out;
+    for (const auto& v : cur) {
+      const int n = v ? std::stoi(*v) : 0;
+      out.push_back({RecordChange::Op::kPut, std::to_string(n + 1), 0});
+    }
+    return out;
+  };
+  constexpr int kThreads = 8, kEach = 50;
+  std::vector<std::thread> threads;
+  std::atomic<int> errors{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        if (!store_->records_update(keys, bump)) ++errors;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(**store_->record_get("u:a"), std::to_string(kThreads * kEach));
+  EXPECT_EQ(**store_->record_get("u:b"), std::to_string(kThreads * kEach));
+  // Keep, erase and expiry.
+  ASSERT_TRUE(store_->records_update(keys, [](std::span<const std::optional<std::string>> cur) {
+    EXPECT_TRUE(cur[0] && cur[1]);
+    return std::vector<RecordChange>{{RecordChange::Op::kKeep, "", 0}, {RecordChange::Op::kErase, "", 0}};
+  }));
+  EXPECT_TRUE(store_->record_get("u:a")->has_value());
+  EXPECT_FALSE(store_->record_get("u:b")->has_value());
+  ASSERT_TRUE(store_->records_update(keys, [](std::span<const std::optional<std::string>>) {
+    return std::vector<RecordChange>{{RecordChange::Op::kPut, "x", kT0 + 5}, {RecordChange::Op::kKeep, "", 0}};
+  }));
+  clock_.advance(5);
+  ASSERT_TRUE(store_->records_update(keys, [](std::span<const std::optional<std::string>> cur) {
+    EXPECT_FALSE(cur[0].has_value()) << "expired records read as absent";
+    return std::vector<RecordChange>(cur.size());
+  }));
+  // Bad calls write nothing.
+  ASSERT_TRUE(store_->record_put("u:a", "7", 0));
+  EXPECT_EQ(store_->records_update({}, bump).error().code(), Code::kInvalidArgument);
+  std::vector<std::string> many(kMaxUpdateKeys + 1, "k");
+  EXPECT_EQ(store_->records_update(many, bump).error().code(), Code::kInvalidArgument);
+  auto wrong = store_->records_update(keys, [](std::span<const std::optional<std::string>>) {
+    return std::vector<RecordChange>{{RecordChange::Op::kPut, "1", 0}};
+  });
+  EXPECT_EQ(wrong.error().code(), Code::kInvalidArgument);
+  auto big = store_->records_update(keys, [](std::span<const std::optional<std::string>>) {
+    return std::vector<RecordChange>{{RecordChange::Op::kPut, "1", 0},
+                                     {RecordChange::Op::kPut, std::string(kMaxRecordBytes + 1, 'x'), 0}};
+  });
+  EXPECT_EQ(big.error().code(), Code::kInvalidArgument);
+  ASSERT_TRUE(store_->record_get("u:a")->has_value());
+  EXPECT_EQ(**store_->record_get("u:a"), "7") << "nothing written";
+  EXPECT_FALSE(store_->record_get("u:b")->has_value()) << "nothing written";
+}
+
 TEST_P(StoreConformance, ListingsHitsAndEvidence) {
   auto l = store_->listing_hit("192.0.2.7", {"bounce", "<a@x>", kT0});
   ASSERT_TRUE(l) << l.error().to_string();
