@@ -254,17 +254,88 @@ TEST(MboxSplitter, HugeLineWithoutNewlineIsBounded) {
   EXPECT_FALSE(s.next().has_value());
 }
 
-TEST(MboxSplitter, FromLineInsideOpenMultipartIsNotASeparator) {
+TEST(MboxSplitter, FromLineStartingAPartBodyIsNotASeparator) {
   const std::string in =
       "From a Thu Sep 18 17:54:04 2008\nContent-Type: multipart/mixed;\n boundary=\"zz\"\n\n--zz\n"
-      "Content-Type: message/rfc822\n\nFrom b Thu Sep 18 17:54:04 2008\nSubject: inner\n\n"
-      "From c Thu Sep 18 17:54:04 2008\nSubject: inner2\n\n--zz--\n\n"
+      "Content-Type: message/rfc822\nContent-Description: original\n\nFrom b Thu Sep 18 17:54:04 2008\n"
+      "Subject: inner\n\nhi\n\n--zz--\n\n"
       "From d Thu Sep 18 17:54:04 2008\nSubject: next\n\nok\n";
-  auto out = split(in, 5);
+  for (std::size_t chunk : {1u, 5u, 100000u}) {
+    auto out = split(in, chunk);
+    ASSERT_EQ(out.size(), 2u) << chunk;
+    ASSERT_TRUE(out[0].has_value() && out[1].has_value());
+    EXPECT_NE(out[0]->bytes.find("From b"), std::string::npos);
+    EXPECT_EQ(out[1]->envelope_from, "d");
+  }
+}
+
+TEST(MboxSplitter, FromLineStartingANestedPartBodyIsNotASeparator) {
+  const std::string in =
+      "From a Thu Sep 18 17:54:04 2008\nContent-Type: multipart/mixed; boundary=outer\n\n--outer\n"
+      "Content-Type: multipart/report; report-type=delivery-status;\n\tboundary=\"inner\"\n\n--inner\n"
+      "Content-Type: text/plain\n\nfailed\n\n--inner\nContent-Type: message/rfc822\n\n"
+      "From b Thu Sep 18 17:54:04 2008\nSubject: original\n\nhi\n\n--inner--\n\n--outer--\n\n"
+      "From c Thu Sep 18 17:54:04 2008\nSubject: next\n\nok\n";
+  auto out = split(in, 7);
   ASSERT_EQ(out.size(), 2u);
   ASSERT_TRUE(out[0].has_value() && out[1].has_value());
-  EXPECT_NE(out[0]->bytes.find("From b"), std::string::npos);
-  EXPECT_EQ(out[1]->envelope_from, "d");
+  EXPECT_NE(out[0]->bytes.find("Subject: original"), std::string::npos);
+  EXPECT_EQ(out[1]->envelope_from, "c");
+}
+
+// Good messages, one of them multipart, numbered from `first`.
+std::string good_messages(std::size_t first, std::size_t n) {
+  std::string out;
+  for (std::size_t i = first; i < first + n; ++i) {
+    out += "From m" + std::to_string(i) + "@x Thu Sep 18 17:54:04 2008\nSubject: " + std::to_string(i) + "\n";
+    if (i % 3 == 0) {
+      out += "Content-Type: multipart/alternative; boundary=\"b" + std::to_string(i) + "\"\n\n--b" +
+             std::to_string(i) + "\nContent-Type: text/plain\n\nhello\n\n--b" + std::to_string(i) + "--\n\n";
+    } else {
+      out += "\nhello\n\n";
+    }
+  }
+  return out;
+}
+
+TEST(MboxSplitter, UnclosedMultipartDoesNotSwallowTheRest) {
+  // The top-level multipart is never closed (truncated or broken writer),
+  // and its body holds a From_ line after an empty line.
+  std::string in =
+      "From broken@x Thu Sep 18 17:54:04 2008\nContent-Type: multipart/mixed; boundary=\"never\"\n\n"
+      "--never\nContent-Type: text/plain\n\ntext\n\n"
+      "From this Thu Sep 18 17:54:04 2008 is a body line after an empty line\n\n";
+  constexpr std::size_t kGood = 1000;
+  in += good_messages(0, kGood);
+  for (std::size_t chunk : {3u, 4096u, 1u << 20}) {
+    auto out = split(in, chunk);
+    ASSERT_EQ(out.size(), kGood + 2) << chunk;  // the body From_ line starts a message of its own
+    for (std::size_t i = 0; i < kGood; ++i) {
+      ASSERT_TRUE(out[i + 2].has_value());
+      EXPECT_EQ(out[i + 2]->envelope_from, "m" + std::to_string(i) + "@x");
+      EXPECT_EQ(out[i + 2]->bytes.substr(0, 9 + std::to_string(i).size()), "Subject: " + std::to_string(i));
+    }
+  }
+}
+
+TEST(MboxSplitter, MessageEndingInABarePartHeaderAbsorbsAtMostOne) {
+  // Truncated right after a part's header lines: the next From_ line sits
+  // where an embedded original would, so it cannot be told apart; the one
+  // after it is a separator again.
+  std::string in =
+      "From cut@x Thu Sep 18 17:54:04 2008\nContent-Type: multipart/report; boundary=\"r\"\n\n"
+      "--r\nContent-Type: message/rfc822\n\n";
+  constexpr std::size_t kGood = 500;
+  in += good_messages(1, kGood);  // 1: the first is not multipart
+  auto out = split(in, 4096);
+  ASSERT_EQ(out.size(), kGood);
+  ASSERT_TRUE(out[0].has_value());
+  EXPECT_EQ(out[0]->envelope_from, "cut@x");
+  EXPECT_NE(out[0]->bytes.find("Subject: 1\n"), std::string::npos);
+  for (std::size_t i = 1; i < kGood; ++i) {
+    ASSERT_TRUE(out[i].has_value());
+    EXPECT_EQ(out[i]->envelope_from, "m" + std::to_string(i + 1) + "@x");
+  }
 }
 
 TEST(MboxSplitter, QuotedOriginalAfterColonLineIsNotASeparator) {

@@ -3,13 +3,23 @@
 // The rule: a line starts a new message when it is a From_ line ("From ",
 // a sender word, then a date-ish tail: a time H:MM plus a year or a month
 // name) and it is at the start of the input, after an empty line, or right
-// after another From_ line, and the current message is not inside an open
-// top-level multipart (its header declared a boundary whose closing
-// delimiter "--boundary--" has not been seen): bounces often embed the
-// original with an unquoted From_ line inside a MIME part. For the same
-// reason a From_ line is not a separator when the last non-empty line before
-// the empty line ends with ':' ("The original message follows:"), the way
-// non-MIME bounces and challenges introduce a quoted original. The empty line before a From_ line belongs to
+// after another From_ line, except in two places where bounces and
+// challenges embed their original with an unquoted From_ line:
+//  - the first line of a MIME part's body, inside an open top-level
+//    multipart (its header declared a boundary whose closing delimiter
+//    "--boundary--" has not been seen): a delimiter line "--something", at
+//    most kMaxPartHeaderLines header lines, an empty line, then the From_
+//    line, e.g. after "Content-Type: message/rfc822";
+//  - after an empty line when the last non-empty line before it ends with
+//    ':' ("The original message follows:"), the way non-MIME bounces and
+//    challenges introduce a quoted original.
+// Both exceptions look only at the few lines right before the From_ line, so
+// a broken message (a multipart never closed, a truncated part) can absorb at
+// most the next message, never the rest of the mbox: a real separator
+// follows the end of the previous message, which is not a bare part header.
+// (An earlier rule suppressed every From_ line while the top-level multipart
+// was open; one unclosed multipart then swallowed all that followed.)
+// The empty line before a From_ line belongs to
 // the separator, not to the message. Lines ">From ", ">>From ", ... lose one
 // '>' (mboxrd unquoting; for mboxo this undoes the writer's quoting).
 // RawMessage::offset is the offset of the From_ line (or of the first byte
@@ -32,6 +42,11 @@ constexpr std::size_t kMaxHeldLine = 4096;
 constexpr std::size_t kMaxContentType = 4096;
 // RFC 2046 §5.1.1 limits a boundary to 70 characters; allow broken mailers more.
 constexpr std::size_t kMaxBoundary = 256;
+// Header lines (fields and continuations) of a MIME part after which the
+// first body line may still be an embedded original's From_ line. Real part
+// headers have < 10 lines; a longer run of header-like lines after a
+// delimiter is not treated as a part header.
+constexpr std::size_t kMaxPartHeaderLines = 64;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -114,6 +129,35 @@ std::string multipart_boundary(std::string_view ct) {
   return std::string(v);
 }
 
+// A MIME delimiter line "--boundary" (not a closing one) of some part,
+// nested or not: the top-level boundary exactly, or "--" then a plausible
+// boundary (no white space, not ending in "--" as closing delimiters and
+// "-----Original Message-----" do).
+bool is_delimiter(std::string_view bare, std::string_view top_boundary) {
+  if (bare.size() < 3 || bare.substr(0, 2) != "--") return false;
+  const std::string_view b = bare.substr(2);
+  if (b == top_boundary) return true;
+  if (b.size() > kMaxBoundary || (b.size() >= 2 && b.substr(b.size() - 2) == "--")) return false;
+  for (char c : b) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 32 || u >= 127) return false;
+  }
+  return true;
+}
+
+// A header field line "Name: value" or a continuation line.
+bool is_header_line(std::string_view bare) {
+  if (bare.empty()) return false;
+  if (bare.front() == ' ' || bare.front() == '\t') return true;
+  std::size_t i = 0;
+  while (i < bare.size()) {
+    const auto c = static_cast<unsigned char>(bare[i]);
+    if (c < 33 || c > 126 || c == ':') break;
+    ++i;
+  }
+  return i > 0 && i < bare.size() && bare[i] == ':';
+}
+
 std::string_view strip_eol(std::string_view line) {
   if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -144,6 +188,9 @@ struct MboxSplitter::State {
   std::string content_type;
   std::string boundary;
   bool multipart_open = false;
+  bool part_header = false;       // in the header lines of a MIME part
+  std::size_t part_header_lines = 0;
+  bool part_body_start = false;   // the previous line ended a part's header lines
 
   void track_mime(std::string_view text) {
     const std::string_view bare = strip_eol(text);
@@ -161,9 +208,26 @@ struct MboxSplitter::State {
       }
       return;
     }
-    if (multipart_open && bare.size() >= boundary.size() + 4 && bare.substr(0, 2) == "--" &&
+    part_body_start = false;
+    if (!multipart_open) return;
+    if (bare.size() >= boundary.size() + 4 && bare.substr(0, 2) == "--" &&
         bare.substr(2, boundary.size()) == boundary && bare.substr(2 + boundary.size(), 2) == "--") {
       multipart_open = false;
+      part_header = false;
+      return;
+    }
+    if (is_delimiter(bare, boundary)) {
+      part_header = true;
+      part_header_lines = 0;
+    } else if (part_header) {
+      if (bare.empty()) {
+        part_header = false;
+        part_body_start = true;
+      } else if (is_header_line(bare) && part_header_lines < kMaxPartHeaderLines) {
+        ++part_header_lines;
+      } else {
+        part_header = false;
+      }
     }
   }
 
@@ -201,6 +265,8 @@ struct MboxSplitter::State {
     content_type.clear();
     boundary.clear();
     multipart_open = false;
+    part_header = false;
+    part_body_start = false;
   }
 
   // Appends body bytes of the open message, enforcing the size cap.
@@ -230,7 +296,7 @@ struct MboxSplitter::State {
   void line(std::string_view text) {
     const std::string_view bare = strip_eol(text);
     const bool separator_position = at_start || prev_from || (prev_empty && !colon_intro);
-    if (separator_position && !multipart_open && detail::is_from_line(bare)) {
+    if (separator_position && !(multipart_open && part_body_start) && detail::is_from_line(bare)) {
       close_message();
       open_message(envelope_of(bare));
       prev_from = true;
