@@ -135,6 +135,58 @@ constexpr KeyDef kKeys[] = {
      "`discard` (accept and drop).",
      "reject|discard"},
     {"trap.allow", Type::kStringList, "[]", "Networks (CIDR) that are never listed."},
+    // --- outbound limits ---
+    {"limits.rule", Type::kTableList, "[]",
+     "Outbound limits (mail from SASL-authenticated clients, `outbound.daemon_names` and "
+     "`outbound.networks`), an array of tables `[[limits.rule]]` with: `scope` (`sasl_user`, "
+     "`client_ip` — IPv6 per /64 — or `sender_domain`); `messages`, `recipients` and `senders` "
+     "(distinct envelope senders), each a list of windows `N/DURATION` such as `\"100/1m, 2000/1d\"` "
+     "(sliding: never more than N in any interval of that length); `action` (`tempfail` = "
+     "`451 4.7.1`, the default; `hold` = keep in the MTA's hold queue; `reject` = `550 5.7.1`; "
+     "`alert` = only log, count and notify); optional `match`, a comma-separated list of users, "
+     "addresses or domains the rule is for (an override: for them it replaces the rules without "
+     "`match` of the same scope); optional `name` (in logs and metrics; default the scope). "
+     "Distinct senders are counted exactly up to 128 per window step, then with a HyperLogLog "
+     "sketch (1024 registers, standard error 3.25%). Empty: no limits.",
+     {}, 0, INT64_MAX, "name|scope|match|messages|recipients|senders|action"},
+    {"limits.exempt", Type::kStringList, "[]",
+     "Never limited: SASL user names (`newsletter`), sender addresses (`news@example.org`), "
+     "sender domains (`@lists.example.org`) and client networks (`192.0.2.0/24`)."},
+    {"limits.notify", Type::kString, R"("")",
+     "Address that gets a notice mail when a limit trips, at most once per limit, client and "
+     "window. Empty: log and metric only."},
+    {"limits.sendmail", Type::kString, R"("/usr/sbin/sendmail")",
+     "The MTA's sendmail program, used to send notices (`-i -f <>` and the address)."},
+    // --- autoreply gate ---
+    {"autoreply.gate", Type::kString, R"("enforce")",
+     "The outbound gate for automated responses (out-of-office, challenges, virus notices, "
+     "subscription confirmations): `enforce` refuses the unsafe ones, `log` only logs and counts "
+     "what it would refuse, `off` disables it. During `ledger.warmup_days` after the first start "
+     "`enforce` acts as `log`, because correspondents are not known yet.",
+     "enforce|log|off"},
+    {"autoreply.period_days", Type::kInt, "7",
+     "An automatic reply goes to the same correspondent at most once per this many days (RFC 3834 "
+     "recommends 7).",
+     {}, 1, 365},
+    {"autoreply.any_sender", Type::kStringList, "[]",
+     "Our domains whose users' automatic replies may go to any sender, not only to known "
+     "correspondents (the other RFC 3834 checks still apply)."},
+    {"autoreply.challenge", Type::kString, R"("reject")",
+     "Challenge/response challenges sent by our users: `reject` (they reach forged senders) or "
+     "`accept`.",
+     "reject|accept"},
+    {"autoreply.list_hosts", Type::kStringList, "[]",
+     "Hosts allowed to send subscription confirmations: client networks (CIDR), SASL users, or "
+     "sender domains (`@lists.example.org`)."},
+    {"autoreply.refuse_action", Type::kString, R"("reject")",
+     "What happens to an automated response the gate refuses: `reject` (`550 5.7.1` with the "
+     "reason, so the submitting program learns it), `discard` (dropped silently) or `hold`. "
+     "Virus notices to outside addresses are always discarded.",
+     "reject|discard|hold"},
+    {"autoreply.facts_ttl_days", Type::kInt, "8",
+     "How long the facts the gate needs about an inbound message (lists, bulk, automatic, "
+     "personal to whom, spam) are kept, by Message-ID.",
+     {}, 1, 90},
     // --- logging ---
     {"log.level", Type::kString, R"("info")", "Log level.", "trace|debug|info|warn|error"},
     {"log.target", Type::kString, R"("stderr")",

@@ -91,6 +91,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
     BACKSTOP_TRY(e->store_->record_put(kFirstStartKey, std::to_string(e->first_start_), 0));
   }
   e->writer_ = std::make_unique<store::BatchWriter>(*e->store_);
+  e->notifier_ = std::make_unique<Notifier>(opts.log);
   auto snap = e->build(cfg);
   BACKSTOP_TRY(snap);
   e->current_ = std::move(*snap);
@@ -176,6 +177,41 @@ Result<std::shared_ptr<const Snapshot>> Engine::build(const config::Config& cfg)
   s->fail_open = cfg.get_string("milter.on_error") == "accept";
   s->ledger_ttl = cfg.get_int("ledger.ttl_days") * kDay;
   s->tag_header = cfg.get_string("actions.tag_header");
+
+  // Outbound limits.
+  outbound::Settings ls;
+  const auto& tables = cfg.get_tables("limits.rule");
+  for (std::size_t i = 0; i < tables.size(); ++i) {
+    auto r = outbound::parse_rule(tables[i], i);
+    if (!r) return fail(Code::kInvalidArgument, r.error().message());
+    ls.rules.push_back(std::move(*r));
+  }
+  ls.exempt = cfg.get_list("limits.exempt");
+  auto limiter = outbound::Limiter::create(std::move(ls), store_.get(), clock_);
+  if (!limiter) return fail(Code::kInvalidArgument, limiter.error().message());
+  s->limiter = std::make_unique<outbound::Limiter>(std::move(*limiter));
+  s->limits_notify = cfg.get_string("limits.notify");
+  s->limits_sendmail = cfg.get_string("limits.sendmail");
+
+  // The autoreply gate.
+  const auto& gm = cfg.get_string("autoreply.gate");
+  s->gate.mode = gm == "off" ? GateSettings::Mode::kOff : gm == "log" ? GateSettings::Mode::kLog : GateSettings::Mode::kEnforce;
+  s->gate.enforce_from = first_start_ + cfg.get_int("ledger.warmup_days") * kDay;
+  s->gate.period = cfg.get_int("autoreply.period_days") * kDay;
+  s->gate.any_sender = lowered(cfg.get_list("autoreply.any_sender"));
+  s->gate.challenge_allowed = cfg.get_string("autoreply.challenge") == "accept";
+  for (const auto& h : lowered(cfg.get_list("autoreply.list_hosts"))) {
+    if (h.find('/') != std::string::npos || ip::parse(h)) {
+      auto net = ip::parse_network(h);
+      if (!net) return fail(Code::kInvalidArgument, "autoreply.list_hosts: " + net.error().message());
+      s->gate.list_networks.push_back(*net);
+    } else {
+      s->gate.list_names.push_back(h);
+    }
+  }
+  const auto& ra = cfg.get_string("autoreply.refuse_action");
+  s->gate.refuse = ra == "discard" ? GateSettings::Refuse::kDiscard : ra == "hold" ? GateSettings::Refuse::kHold : GateSettings::Refuse::kReject;
+  s->gate.facts_ttl = cfg.get_int("autoreply.facts_ttl_days") * kDay;
   return std::shared_ptr<const Snapshot>(std::move(s));
 }
 

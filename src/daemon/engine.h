@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +23,8 @@
 #include "correlate/correlate.h"
 #include "daemon/judge.h"
 #include "daemon/metrics.h"
+#include "daemon/notifier.h"
+#include "outbound/limits.h"
 #include "policy/policy.h"
 #include "store/batch_writer.h"
 #include "store/store.h"
@@ -41,6 +44,21 @@ class KeyRingVerifier final : public correlate::TagVerifier {
   const batv::KeyRing* keys_;
   const Clock* clock_;
   int lifetime_;
+};
+
+// The autoreply gate's configuration (autoreply.*).
+struct GateSettings {
+  enum class Mode { kEnforce, kLog, kOff };
+  enum class Refuse { kReject, kDiscard, kHold };
+  Mode mode = Mode::kEnforce;
+  std::int64_t enforce_from = 0;  // unix time the ledger warm-up ends (log only before)
+  std::int64_t period = 7 * 86400;
+  std::vector<std::string> any_sender;   // our domains (lower-case)
+  bool challenge_allowed = false;
+  std::vector<ip::Network> list_networks;
+  std::vector<std::string> list_names;   // SASL users and "@domain" (lower-case)
+  Refuse refuse = Refuse::kReject;
+  std::int64_t facts_ttl = 8 * 86400;
 };
 
 // Everything derived from one configuration. Immutable once built.
@@ -67,6 +85,10 @@ struct Snapshot {
   std::size_t max_body = 256 * 1024;
   std::int64_t ledger_ttl = 30 * 86400;
   std::string tag_header;
+  std::unique_ptr<outbound::Limiter> limiter;  // null: no limits.rule
+  std::string limits_notify;
+  std::string limits_sendmail;
+  GateSettings gate;
 
   bool is_trap(std::string_view address) const;
   bool is_outbound_ip(std::string_view ip) const;
@@ -78,6 +100,8 @@ struct EngineOptions {
   const Clock* clock = nullptr;  // null = system clock
   // A store to use instead of opening one (tests: a failing store).
   std::unique_ptr<store::Store> store;
+  // Failures of background work (notice mails). May be empty.
+  std::function<void(const std::string&)> log;
 };
 
 class Engine {
@@ -96,6 +120,7 @@ class Engine {
   store::BatchWriter& writer() { return *writer_; }
   Metrics& metrics() { return metrics_; }
   const Clock& clock() const { return *clock_; }
+  Notifier& notifier() { return *notifier_; }
 
  private:
   Engine() = default;
@@ -106,6 +131,7 @@ class Engine {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::BatchWriter> writer_;
   Metrics metrics_;
+  std::unique_ptr<Notifier> notifier_;
   std::int64_t first_start_ = 0;
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> current_;

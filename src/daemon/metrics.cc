@@ -63,7 +63,7 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>& limits =
       prometheus::BuildCounter()
           .Name("backstop_limit_trips_total")
-          .Help("Outbound limit trips by limit and action")
+          .Help("Outbound limit trips by limit (rule name), measure and action")
           .Register(*registry);
   prometheus::Family<prometheus::Counter>& gate =
       prometheus::BuildCounter()
@@ -101,8 +101,9 @@ void Metrics::connection_closed() { impl_->conns_g.Decrement(); }
 void Metrics::policy_request(std::string_view action) {
   impl_->policy.Add({{"action", std::string(action)}}).Increment();
 }
-void Metrics::limit_trip(std::string_view limit, std::string_view action) {
-  impl_->limits.Add({{"limit", std::string(limit)}, {"action", std::string(action)}}).Increment();
+void Metrics::limit_trip(std::string_view limit, std::string_view measure, std::string_view action) {
+  impl_->limits.Add({{"limit", std::string(limit)}, {"measure", std::string(measure)}, {"action", std::string(action)}})
+      .Increment();
 }
 void Metrics::autoreply_gate(std::string_view kind, std::string_view result) {
   impl_->gate.Add({{"kind", std::string(kind)}, {"result", std::string(result)}}).Increment();

@@ -39,7 +39,7 @@ class Metrics {
   void connection_closed();
   void policy_request(std::string_view action);
   // Outbound limits and the autoreply gate (issue 7).
-  void limit_trip(std::string_view limit, std::string_view action);
+  void limit_trip(std::string_view limit, std::string_view measure, std::string_view action);
   void autoreply_gate(std::string_view kind, std::string_view result);
 
   // The exposition text of every metric (text format 0.0.4).

@@ -1,5 +1,7 @@
 #include "daemon/milter_filter.h"
 
+#include "daemon/outbound_guard.h"
+
 #include <chrono>
 #include <cstdio>
 
@@ -53,6 +55,18 @@ std::string bracket_id(std::string_view v) {
   return std::string(t);
 }
 
+// The milter action for a guard answer at MAIL/RCPT (hold is applied at end of message).
+Action guard_action(const GuardAnswer& a) {
+  switch (a.kind) {
+    case GuardAnswer::Kind::kTempfail: return Action::tempfail(451, a.status, a.text);
+    case GuardAnswer::Kind::kReject: return Action::reject(550, a.status, a.text);
+    case GuardAnswer::Kind::kDiscard: return Action::discard();
+    case GuardAnswer::Kind::kHold:
+    case GuardAnswer::Kind::kContinue: break;
+  }
+  return Action::cont();
+}
+
 class Handler final : public milter::Handler {
  public:
   Handler(Engine* engine, const DecisionLog* log, DnsblService* dnsbl)
@@ -77,6 +91,13 @@ class Handler final : public milter::Handler {
     }
     if (role_ == Role::kInbound && snap_->is_outbound_ip(ctx.conn.address)) role_ = Role::kOutbound;
     mail_check_ = std::make_shared<MailCheckResult>();
+    hold_.clear();
+    client_ = {authen ? std::string(*authen) : std::string(), ctx.conn.address, sender_};
+    if (role_ == Role::kOutbound) {
+      auto a = limit_message(*engine_, *snap_, client_, *log_, log_prefix(ctx));
+      if (a.kind == GuardAnswer::Kind::kHold) hold_ = a.text;
+      return done(guard_action(a));
+    }
     if (role_ == Role::kInbound && dnsbl_) {
       // The result outlives this handler if the connection goes away first.
       std::string line = log_prefix(ctx) + " role=dnsbl action=reject ";
@@ -98,7 +119,11 @@ class Handler final : public milter::Handler {
   void on_rcpt(const milter::Context& ctx, const milter::Recipient& r, milter::Decide done) override {
     if (!snap_) snap_ = engine_->snapshot();
     std::string rcpt = strip_brackets(r.address);
-    if (role_ == Role::kOutbound) return done(Action::cont());
+    if (role_ == Role::kOutbound) {
+      auto a = limit_recipients(*engine_, *snap_, client_, 1, *log_, log_prefix(ctx));
+      if (a.kind == GuardAnswer::Kind::kHold) hold_ = a.text;
+      return done(guard_action(a));
+    }
     if (snap_->is_trap(rcpt)) {
       role_ = Role::kTrap;
       return done(Action::cont());
@@ -171,7 +196,8 @@ class Handler final : public milter::Handler {
   milter::EomResult judge(const milter::Context& ctx) {
     milter::EomResult out;
     auto env = envelope(ctx);
-    auto j = snap_->judge->judge(raw_message(ctx), env);
+    const std::string raw = raw_message(ctx);
+    auto j = snap_->judge->judge(raw, env);
     if (!j) {
       engine_->metrics().error("store");
       auto d = policy::internal_failure(j.error().message(), snap_->fail_open);
@@ -184,6 +210,8 @@ class Handler final : public milter::Handler {
     }
     std::string kind(classify::kind_name(j->verdict.kind));
     if (role_ == Role::kTrap) return trap(ctx, *j, kind);
+    remember_inbound(*engine_, *snap_, raw, sender_, env.rcpts, j->verdict.kind != classify::Kind::kNone,
+                     mail_check_ && !mail_check_->header_name.empty());
 
     const auto& d = j->decision;
     switch (d.action) {
@@ -258,6 +286,17 @@ class Handler final : public milter::Handler {
     }
     std::vector<std::string> rcpts;
     for (const auto& r : ctx.msg.rcpts) rcpts.push_back(strip_brackets(r.address));
+    auto gate = gate_message(*engine_, *snap_, raw_message(ctx), client_, rcpts, *log_, log_prefix(ctx));
+    if (gate.kind != GuardAnswer::Kind::kContinue && gate.kind != GuardAnswer::Kind::kHold) {
+      out.mods.clear();
+      out.action = guard_action(gate);
+      engine_->metrics().message("outbound", "automated", "ours",
+                                 gate.kind == GuardAnswer::Kind::kDiscard ? "discard"
+                                 : gate.kind == GuardAnswer::Kind::kReject ? "reject" : "tempfail");
+      return out;
+    }
+    if (gate.kind == GuardAnswer::Kind::kHold && hold_.empty()) hold_ = gate.text;
+    if (!hold_.empty()) out.action = Action::quarantine("backstop: " + hold_);
     std::string signed_from = "-";
     if (snap_->batv_sign && !sender_.empty()) {
       auto s = batv::sign(snap_->keys, snap_->signer, sender_, engine_->clock().unix_day());
@@ -313,6 +352,8 @@ class Handler final : public milter::Handler {
   std::shared_ptr<const Snapshot> snap_;
   Role role_ = Role::kInbound;
   std::string sender_;
+  outbound::Client client_;  // for the outbound limits and gate
+  std::string hold_;         // why to hold the message (a limit or the gate said hold), or empty
   std::vector<std::pair<std::string, std::string>> stripped_;  // tagged -> plain, with <>
 };
 

@@ -313,3 +313,179 @@ TEST(StripBrackets, Forms) {
 
 }  // namespace
 }  // namespace backstop::daemon
+
+// ---- outbound limits and the autoreply gate (issue 7) ----
+
+namespace backstop::daemon {
+namespace {
+
+std::string out_of_office(const std::string& from, const std::string& to, const std::string& in_reply_to) {
+  return "From: " + from + "\r\nTo: " + to + "\r\nSubject: Out of Office: your message\r\n" +
+         "Auto-Submitted: auto-replied\r\nMessage-ID: <oof." + to + "@example.org>\r\n" +
+         (in_reply_to.empty() ? "" : "In-Reply-To: <" + in_reply_to + ">\r\n") +
+         "Content-Type: text/plain\r\n\r\n"
+         "I am out of the office until Monday with limited access to email.\r\n"
+         "I will reply to your message when I return.\r\n";
+}
+
+std::string challenge(const std::string& from, const std::string& to) {
+  return "From: " + from + "\r\nTo: " + to + "\r\nSubject: Please confirm your message\r\n" +
+         "Auto-Submitted: auto-replied\r\nMessage-ID: <cr." + to + "@example.org>\r\n" +
+         "Content-Type: text/plain\r\n\r\n"
+         "I protect myself from spam with a challenge/response system. Your message is held.\r\n"
+         "To have your message delivered, please verify that you are a human by clicking the link below:\r\n"
+         "http://verify.example.org/confirm?id=123\r\n";
+}
+
+class OutboundTest : public FilterTest {
+ protected:
+  std::unique_ptr<Conversation> user(const std::string& sasl, const std::string& sender) {
+    auto c = open(sender);
+    c->conn.address = "192.0.2.10";
+    c->macros.set_stage('M', {{"{auth_authen}", sasl}});
+    return c;
+  }
+};
+
+TEST_F(OutboundTest, MessageLimitTempfailsTheNPlusFirstAndLogsIt) {
+  start("[[limits.rule]]\nscope = \"sasl_user\"\nmessages = \"3/1h\"\n");
+  for (int i = 0; i < 3; ++i) {
+    auto c = user("alice", "alice@example.org");
+    EXPECT_EQ(decide_mail(*c).kind, milter::Action::Kind::kContinue) << i;
+  }
+  auto c = user("alice", "alice@example.org");
+  auto a = decide_mail(*c);
+  EXPECT_EQ(a.kind, milter::Action::Kind::kTempfail);
+  EXPECT_EQ(a.code, 451);
+  EXPECT_EQ(a.xcode, "4.7.1");
+  EXPECT_NE(a.text.find("sasl_user alice (limit 3/1h)"), std::string::npos) << a.text;
+  ASSERT_FALSE(logs_.empty());
+  EXPECT_NE(logs_.back().find("limit=sasl_user scope=sasl_user identity=alice measure=messages"), std::string::npos)
+      << logs_.back();
+  EXPECT_NE(engine_->metrics().render().find("backstop_limit_trips_total{action=\"tempfail\",limit=\"sasl_user\",measure=\"messages\"} 1"),
+            std::string::npos);
+  // Inbound mail is never limited.
+  auto in = open("someone@remote.example");
+  EXPECT_EQ(decide_mail(*in).kind, milter::Action::Kind::kContinue);
+}
+
+TEST_F(OutboundTest, HoldActionQuarantinesAtEndOfMessage) {
+  start("[[limits.rule]]\nscope = \"sasl_user\"\nrecipients = \"1/1h\"\naction = \"hold\"\n");
+  auto c = user("bob", "bob@example.org");
+  EXPECT_EQ(decide_mail(*c).kind, milter::Action::Kind::kContinue);
+  EXPECT_EQ(decide_rcpt(*c, "x@remote.example").kind, milter::Action::Kind::kContinue);
+  EXPECT_EQ(decide_rcpt(*c, "y@remote.example").kind, milter::Action::Kind::kContinue);
+  auto r = decide_eom(*c, "From: bob@example.org\r\nTo: x@remote.example\r\nSubject: hi\r\n\r\nhello\r\n");
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kQuarantine);
+}
+
+TEST_F(OutboundTest, AutoreplyOnlyToCorrespondentsOncePerPeriod) {
+  start("ledger.warmup_days = 0\n");
+  // Alice writes to bob: bob becomes her correspondent.
+  auto w = user("alice", "alice@example.org");
+  decide_mail(*w);
+  decide_rcpt(*w, "bob@remote.example");
+  EXPECT_EQ(decide_eom(*w, "From: alice@example.org\r\nTo: bob@remote.example\r\nSubject: lunch\r\n\r\nhi\r\n")
+                .action.kind,
+            milter::Action::Kind::kContinue);
+  ASSERT_TRUE(engine_->writer().flush());
+  // Her out-of-office reply to bob passes once...
+  auto r1 = user("alice", "");
+  decide_mail(*r1);
+  decide_rcpt(*r1, "bob@remote.example");
+  EXPECT_EQ(decide_eom(*r1, out_of_office("alice@example.org", "bob@remote.example", "")).action.kind,
+            milter::Action::Kind::kContinue);
+  // ...not twice in a week...
+  auto r2 = user("alice", "");
+  decide_mail(*r2);
+  decide_rcpt(*r2, "bob@remote.example");
+  auto second = decide_eom(*r2, out_of_office("alice@example.org", "bob@remote.example", ""));
+  EXPECT_EQ(second.action.kind, milter::Action::Kind::kReject);
+  EXPECT_EQ(second.action.xcode, "5.7.1");
+  EXPECT_NE(second.action.text.find("already got one"), std::string::npos) << second.action.text;
+  // ...and never to a stranger.
+  auto r3 = user("alice", "");
+  decide_mail(*r3);
+  decide_rcpt(*r3, "carol@remote.example");
+  auto stranger = decide_eom(*r3, out_of_office("alice@example.org", "carol@remote.example", ""));
+  EXPECT_EQ(stranger.action.kind, milter::Action::Kind::kReject);
+  EXPECT_NE(stranger.action.text.find("not a known correspondent"), std::string::npos) << stranger.action.text;
+  // A week later bob may get one again.
+  clock_.advance(7 * kDay + 1);
+  auto r4 = user("alice", "");
+  decide_mail(*r4);
+  decide_rcpt(*r4, "bob@remote.example");
+  EXPECT_EQ(decide_eom(*r4, out_of_office("alice@example.org", "bob@remote.example", "")).action.kind,
+            milter::Action::Kind::kContinue);
+  // A challenge is refused even to a correspondent.
+  auto cr = user("alice", "");
+  decide_mail(*cr);
+  decide_rcpt(*cr, "bob@remote.example");
+  auto ch = decide_eom(*cr, challenge("alice@example.org", "bob@remote.example"));
+  EXPECT_EQ(ch.action.kind, milter::Action::Kind::kReject);
+  EXPECT_NE(ch.action.text.find("challenge/response"), std::string::npos) << ch.action.text;
+  // A person's own message is never gated.
+  auto own = user("alice", "alice@example.org");
+  decide_mail(*own);
+  decide_rcpt(*own, "dave@remote.example");
+  EXPECT_EQ(decide_eom(*own, "From: alice@example.org\r\nTo: dave@remote.example\r\nSubject: I am out of the office\r\n\r\n"
+                             "I am out of the office until Monday, call me.\r\n")
+                .action.kind,
+            milter::Action::Kind::kContinue);
+}
+
+TEST_F(OutboundTest, InboundFactsStopRepliesToListsEvenForCorrespondents) {
+  start("ledger.warmup_days = 0\nautoreply.any_sender = [\"example.org\"]\n");
+  // A list message reaches alice; the inbound path remembers its facts.
+  auto in = open("owner-list@lists.remote.example");
+  decide_mail(*in);
+  decide_rcpt(*in, "alice@example.org");
+  decide_eom(*in, "From: bob@remote.example\r\nTo: list@lists.remote.example\r\nList-Id: <list.lists.remote.example>\r\n"
+                  "Message-ID: <post1@lists.remote.example>\r\nSubject: news\r\n\r\nhello list\r\n");
+  // A personal message reaches alice too.
+  auto p = open("bob@remote.example");
+  decide_mail(*p);
+  decide_rcpt(*p, "alice@example.org");
+  decide_eom(*p, "From: bob@remote.example\r\nTo: alice@example.org\r\nMessage-ID: <personal1@remote.example>\r\n"
+                 "Subject: hi\r\n\r\nhello alice\r\n");
+  ASSERT_TRUE(engine_->writer().flush());
+  auto r1 = user("alice", "");
+  decide_mail(*r1);
+  decide_rcpt(*r1, "owner-list@lists.remote.example");
+  EXPECT_EQ(decide_eom(*r1, out_of_office("alice@example.org", "owner-list@lists.remote.example", "post1@lists.remote.example"))
+                .action.kind,
+            milter::Action::Kind::kReject);
+  auto r2 = user("alice", "");
+  decide_mail(*r2);
+  decide_rcpt(*r2, "bob@remote.example");
+  EXPECT_EQ(decide_eom(*r2, out_of_office("alice@example.org", "bob@remote.example", "post1@lists.remote.example"))
+                .action.kind,
+            milter::Action::Kind::kReject)
+      << "the original came through a list";
+  auto r3 = user("alice", "");
+  decide_mail(*r3);
+  decide_rcpt(*r3, "bob@remote.example");
+  EXPECT_EQ(decide_eom(*r3, out_of_office("alice@example.org", "bob@remote.example", "personal1@remote.example"))
+                .action.kind,
+            milter::Action::Kind::kContinue)
+      << "personal original, any_sender domain";
+  EXPECT_NE(engine_->metrics().render().find("backstop_autoreply_gate_total{kind=\"autoreply\",result=\"system_sender\"}"),
+            std::string::npos)
+      << engine_->metrics().render();
+}
+
+TEST_F(OutboundTest, GateLogModeOnlyLogs) {
+  start("ledger.warmup_days = 0\nautoreply.gate = \"log\"\n");
+  auto r = user("alice", "");
+  decide_mail(*r);
+  decide_rcpt(*r, "carol@remote.example");
+  EXPECT_EQ(decide_eom(*r, out_of_office("alice@example.org", "carol@remote.example", "")).action.kind,
+            milter::Action::Kind::kContinue);
+  ASSERT_FALSE(logs_.empty());
+  bool seen = false;
+  for (const auto& l : logs_) seen |= l.find("gate=autoreply result=stranger user=<alice@example.org> action=log") != std::string::npos;
+  EXPECT_TRUE(seen);
+}
+
+}  // namespace
+}  // namespace backstop::daemon

@@ -1,8 +1,34 @@
 #include "daemon/policy_handler.h"
 
+#include "daemon/outbound_guard.h"
 #include "mail/header.h"
 
 namespace backstop::daemon {
+namespace {
+
+std::string policy_action(const GuardAnswer& a) {
+  switch (a.kind) {
+    case GuardAnswer::Kind::kTempfail: return "451 " + a.status + " " + a.text;
+    case GuardAnswer::Kind::kReject: return "550 " + a.status + " " + a.text;
+    case GuardAnswer::Kind::kHold: return "HOLD " + a.text;
+    case GuardAnswer::Kind::kDiscard: return "DISCARD " + a.text;
+    case GuardAnswer::Kind::kContinue: break;
+  }
+  return "DUNNO";
+}
+
+}  // namespace
+
+bool PolicyHandler::first_of_instance(const std::string& instance) {
+  std::lock_guard lock(mu_);
+  if (!instances_.insert(instance).second) return false;
+  instance_order_.push_back(instance);
+  if (instance_order_.size() > kMaxPolicyInstances) {
+    instances_.erase(instance_order_.front());
+    instance_order_.pop_front();
+  }
+  return true;
+}
 
 PolicyHandler::PolicyHandler(Engine* engine, DecisionLog log, DnsblService* dnsbl)
     : engine_(engine), log_(std::move(log)), dnsbl_(dnsbl) {}
@@ -14,12 +40,21 @@ void PolicyHandler::check(const policyd::Request& req, policyd::Reply reply) {
   };
   auto state = req.get("protocol_state").value_or("RCPT");
   if (!mail::iequals(state, "RCPT")) return answer("DUNNO");
-  if (!req.get("sasl_username").value_or("").empty()) return answer("DUNNO");  // outbound
   std::string sender(req.get("sender").value_or(""));
   std::string rcpt(req.get("recipient").value_or(""));
   std::string client(req.get("client_address").value_or(""));
+  std::string sasl(req.get("sasl_username").value_or(""));
   auto snap = engine_->snapshot();
-  if (snap->is_outbound_ip(client)) return answer("DUNNO");
+  if (!sasl.empty() || snap->is_outbound_ip(client)) {
+    outbound::Client c{sasl, client, sender};
+    const std::string prefix = "policy client=" + client + " from=<" + sender + "> to=<" + rcpt + ">";
+    std::string instance(req.get("instance").value_or(""));
+    if (instance.empty() || first_of_instance(instance)) {
+      auto a = limit_message(*engine_, *snap, c, log_, prefix);
+      if (a.kind != GuardAnswer::Kind::kContinue) return answer(policy_action(a));
+    }
+    return answer(policy_action(limit_recipients(*engine_, *snap, c, 1, log_, prefix)));
+  }
 
   bool bounce = sender.empty() || mail::iequals(sender.substr(0, sender.find('@')), "mailer-daemon");
   if (bounce && snap->batv_mode != BatvMode::kOff && snap->correlator->is_local(rcpt) &&

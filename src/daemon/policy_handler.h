@@ -1,9 +1,18 @@
 // backstop's Postfix policy delegation handler: the RCPT-stage checks (BATV
 // for null-sender mail to our domains, then the DNSBL) for sites that use
 // `check_policy_service`, and for Exim through ${readsocket}.
-// Answers are access(5) actions: "DUNNO", "550 5.7.1 ...", "554 5.7.1 ...".
+// Outbound mail (SASL-authenticated, or from outbound.networks) gets the
+// outbound limits instead: the first RCPT of a message (Postfix's `instance`
+// attribute) counts the message and its sender, every RCPT counts one
+// recipient. The autoreply gate needs the message content: milter only.
+// Answers are access(5) actions: "DUNNO", "550 5.7.1 ...", "451 4.7.1 ...", "HOLD ...".
 // Thread-safety: check() may be called from any server thread.
 #pragma once
+
+#include <deque>
+#include <mutex>
+#include <string>
+#include <unordered_set>
 
 #include "daemon/dnsbl_service.h"
 #include "daemon/engine.h"
@@ -19,9 +28,19 @@ class PolicyHandler final : public policyd::Handler {
   void check(const policyd::Request& request, policyd::Reply reply) override;
 
  private:
+  // True the first time `instance` is seen (bounded memory, oldest forgotten).
+  bool first_of_instance(const std::string& instance);
+
   Engine* engine_;
   DecisionLog log_;
   DnsblService* dnsbl_;
+  std::mutex mu_;
+  std::unordered_set<std::string> instances_;
+  std::deque<std::string> instance_order_;
 };
+
+// Message instances remembered by the policy handler: far more than the
+// messages in flight at once (Postfix's default process limit is 100).
+inline constexpr std::size_t kMaxPolicyInstances = 16384;
 
 }  // namespace backstop::daemon

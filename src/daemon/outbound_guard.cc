@@ -1,0 +1,258 @@
+#include "daemon/outbound_guard.h"
+
+#include <algorithm>
+
+#include "mail/address.h"
+#include "mail/message.h"
+#include "outbound/gate.h"
+
+namespace backstop::daemon {
+namespace {
+
+using Kind = GuardAnswer::Kind;
+
+// Store key prefixes: inbound facts by Message-ID, and the once-per-period
+// autoreply counter per (user, correspondent).
+constexpr std::string_view kFactsPrefix = "in:";
+constexpr std::string_view kRepliedPrefix = "ar:";
+
+std::string domain_of(std::string_view address) {
+  auto at = address.rfind('@');
+  return at == std::string_view::npos ? std::string() : mail::ascii_lower(address.substr(at + 1));
+}
+
+GuardAnswer internal_failure(Engine& engine, const Snapshot& snap, const Error& e, const DecisionLog& log,
+                             std::string_view prefix) {
+  engine.metrics().error("store");
+  if (log) log(std::string(prefix) + " role=outbound error=\"" + e.message() + "\" action=" + (snap.fail_open ? "accept" : "tempfail"));
+  if (snap.fail_open) return {};
+  return {Kind::kTempfail, "4.3.0", "temporary failure, please try again later"};
+}
+
+GuardAnswer apply_limits(Engine& engine, const Snapshot& snap, const Result<outbound::Verdict>& v,
+                         const outbound::Client& client, const DecisionLog& log, std::string_view prefix) {
+  if (!v) return internal_failure(engine, snap, v.error(), log, prefix);
+  for (const auto& t : v->trips) {
+    const std::string action(outbound::action_name(v->refused ? v->action : outbound::Action::kAlert));
+    engine.metrics().limit_trip(t.rule, outbound::measure_name(t.measure), action);
+    if (log) {
+      log(std::string(prefix) + " role=outbound limit=" + t.rule + " scope=" + std::string(outbound::scope_name(t.scope)) +
+          " identity=" + t.identity + " measure=" + std::string(outbound::measure_name(t.measure)) +
+          " window=" + t.window.text + " count=" + std::to_string(t.count) + " action=" + action);
+    }
+    if (t.first && !snap.limits_notify.empty()) {
+      std::string body = "backstop: an outbound limit tripped.\n\nlimit:    " + t.rule + "\nscope:    " +
+                         std::string(outbound::scope_name(t.scope)) + " " + t.identity + "\nmeasure:  " +
+                         std::string(outbound::measure_name(t.measure)) + " " + std::to_string(t.count) +
+                         " (limit " + t.window.text + ")\naction:   " + action + "\nclient:   " + client.ip +
+                         (client.sasl_user.empty() ? "" : " (SASL " + client.sasl_user + ")") + "\nsender:   <" +
+                         client.sender + ">\n\nThis notice is sent at most once per limit, client and window.";
+      if (!engine.notifier().send(snap.limits_sendmail, snap.limits_notify,
+                                  "backstop: limit " + t.rule + " tripped by " + t.identity, std::move(body))) {
+        engine.metrics().error("notify");
+      }
+    }
+  }
+  if (!v->refused) return {};
+  const std::string reason = v->reason();
+  switch (v->action) {
+    case outbound::Action::kReject: return {Kind::kReject, "5.7.1", reason};
+    case outbound::Action::kHold: return {Kind::kHold, "", reason};
+    case outbound::Action::kTempfail:
+    case outbound::Action::kAlert: break;
+  }
+  return {Kind::kTempfail, "4.7.1", reason + "; try again later"};
+}
+
+// Is this outbound message an automated response, and which kind? Only
+// messages that say they are automatic are gated; a person's own message
+// is never refused here, whatever its words.
+outbound::AutoKind auto_kind(const mail::Message& m, const classify::Verdict& v, std::string_view sender) {
+  const auto& h = m.headers;
+  bool automatic = sender.empty();
+  std::string auto_submitted;
+  if (auto a = h.get("Auto-Submitted")) {
+    auto_submitted = mail::ascii_lower(mail::trim(a->substr(0, a->find(';'))));
+    if (auto_submitted != "no") automatic = true;
+  }
+  if (h.find("X-Autoreply") || h.find("X-Autorespond") || h.find("X-Autoresponse")) automatic = true;
+  if (auto p = h.get("Precedence")) {
+    auto pv = mail::ascii_lower(mail::trim(*p));
+    if (pv == "auto_reply" || pv == "bulk" || pv == "junk") automatic = true;
+  }
+  if (!automatic) return outbound::AutoKind::kNone;
+  switch (v.kind) {
+    case classify::Kind::kAutoreply: return outbound::AutoKind::kAutoreply;
+    case classify::Kind::kChallenge: return outbound::AutoKind::kChallenge;
+    case classify::Kind::kVirusNotice: return outbound::AutoKind::kVirusNotice;
+    case classify::Kind::kSubscriptionConfirm: return outbound::AutoKind::kSubscriptionConfirm;
+    case classify::Kind::kBounce:
+    case classify::Kind::kNone: break;
+  }
+  return auto_submitted == "auto-replied" ? outbound::AutoKind::kAutoreply : outbound::AutoKind::kNone;
+}
+
+bool is_list_host(const Snapshot& snap, const outbound::Client& c, std::string_view from_domain) {
+  const auto& g = snap.gate;
+  if (auto a = ip::parse(c.ip)) {
+    for (const auto& n : g.list_networks) {
+      if (ip::contains(n, *a)) return true;
+    }
+  }
+  const std::string user = mail::ascii_lower(c.sasl_user);
+  const std::string sd = domain_of(c.sender);
+  for (const auto& e : g.list_names) {
+    if (!e.empty() && e.front() == '@') {
+      if (e.substr(1) == sd || e.substr(1) == from_domain) return true;
+    } else if (!user.empty() && e == user) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+GuardAnswer limit_message(Engine& engine, const Snapshot& snap, const outbound::Client& client,
+                          const DecisionLog& log, std::string_view log_prefix) {
+  if (!snap.limiter || !snap.limiter->enabled()) return {};
+  return apply_limits(engine, snap, snap.limiter->message(client), client, log, log_prefix);
+}
+
+GuardAnswer limit_recipients(Engine& engine, const Snapshot& snap, const outbound::Client& client, std::int64_t n,
+                             const DecisionLog& log, std::string_view log_prefix) {
+  if (!snap.limiter || !snap.limiter->enabled()) return {};
+  return apply_limits(engine, snap, snap.limiter->recipients(client, n), client, log, log_prefix);
+}
+
+GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::string_view raw, const outbound::Client& client,
+                         std::span<const std::string> rcpts, const DecisionLog& log, std::string_view log_prefix) {
+  const auto& g = snap.gate;
+  if (g.mode == GateSettings::Mode::kOff || rcpts.empty()) return {};
+  mail::Limits limits = mail::kDefaultLimits;
+  limits.max_body_text = snap.max_body;
+  auto m = mail::parse_message(raw, limits);
+  if (!m) return {};
+  classify::Envelope env;
+  env.known = true;
+  env.mail_from = client.sender;
+  env.rcpts.assign(rcpts.begin(), rcpts.end());
+  env.client_ip = client.ip;
+  const auto verdict = snap.classifier->classify(*m, env);
+  const outbound::AutoKind kind = auto_kind(*m, verdict, client.sender);
+  if (kind == outbound::AutoKind::kNone) return {};
+  const std::string kind_name(outbound::auto_kind_name(kind));
+
+  // The answering user: the From address when it is ours, else the envelope
+  // sender, else the SASL user.
+  std::string user;
+  std::string from_domain;
+  if (auto from = m->headers.get("From")) {
+    if (auto list = mail::parse_address_list(*from); list && !list->empty()) {
+      std::string a = mail::ascii_lower((*list)[0].addr_spec());
+      from_domain = domain_of(a);
+      if (snap.correlator->is_local(a)) user = a;
+    }
+  }
+  if (user.empty()) user = mail::ascii_lower(client.sender);
+  if (user.empty()) user = mail::ascii_lower(client.sasl_user);
+
+  std::optional<outbound::InboundFacts> original;
+  for (const auto& id : outbound::referenced_ids(m->headers)) {
+    auto r = engine.store().record_get(std::string(kFactsPrefix) + id);
+    if (!r) return internal_failure(engine, snap, r.error(), log, log_prefix);
+    if (*r) {
+      original = outbound::decode_facts(**r);
+      if (original) break;
+    }
+  }
+  const std::string user_domain = domain_of(user);
+  const bool any_sender = std::find(g.any_sender.begin(), g.any_sender.end(), user_domain) != g.any_sender.end();
+  const bool list_host = is_list_host(snap, client, from_domain);
+
+  outbound::GateDecision refused;
+  std::vector<std::string> pass_rcpts;
+  for (const auto& rcpt_raw : rcpts) {
+    outbound::GateInput in;
+    in.kind = kind;
+    in.user = user;
+    in.recipient = mail::ascii_lower(rcpt_raw);
+    in.recipient_local = snap.correlator->is_local(in.recipient);
+    in.original = original;
+    in.any_sender = any_sender;
+    in.list_host = list_host;
+    in.challenge_allowed = g.challenge_allowed;
+    if (!in.recipient_local && kind == outbound::AutoKind::kAutoreply && !user.empty()) {
+      auto seen = engine.store().correspondent_last_seen(user, in.recipient);
+      if (!seen) return internal_failure(engine, snap, seen.error(), log, log_prefix);
+      in.correspondent = seen->has_value();
+    }
+    auto d = outbound::gate(in);
+    if (d.action != outbound::GateAction::kPass) {
+      refused = std::move(d);
+      break;
+    }
+    if (d.rate_limited_kind) pass_rcpts.push_back(in.recipient);
+  }
+  const bool enforce = g.mode == GateSettings::Mode::kEnforce && engine.clock().now_unix() >= g.enforce_from;
+  // Once per period per (user, correspondent), counted only when enforcing.
+  if (refused.action == outbound::GateAction::kPass && enforce) {
+    for (const auto& r : pass_rcpts) {
+      std::string key = std::string(kRepliedPrefix) + user + ":" + r;
+      if (key.size() > store::kMaxKeyBytes) key = std::string(kRepliedPrefix) + "#" + std::to_string(outbound::hash64(key));
+      auto ok = engine.store().counter_add_if_below(key, 1, 1,
+                                                    engine.clock().now_unix() + g.period);
+      if (!ok) return internal_failure(engine, snap, ok.error(), log, log_prefix);
+      if (!*ok) {
+        refused = {outbound::GateAction::kRefuse, "period",
+                   "automatic reply not sent: <" + r + "> already got one from <" + user + "> in the last " +
+                       std::to_string(g.period / 86400) + " days (RFC 3834)",
+                   false};
+        break;
+      }
+    }
+  }
+  if (refused.action == outbound::GateAction::kPass) {
+    engine.metrics().autoreply_gate(kind_name, "pass");
+    if (log) log(std::string(log_prefix) + " role=outbound gate=" + kind_name + " result=pass");
+    return {};
+  }
+  std::string action = !enforce ? "log"
+                       : refused.action == outbound::GateAction::kDiscard ? "discard"
+                       : g.refuse == GateSettings::Refuse::kDiscard ? "discard"
+                       : g.refuse == GateSettings::Refuse::kHold ? "hold" : "reject";
+  engine.metrics().autoreply_gate(kind_name, refused.reason);
+  if (log) {
+    log(std::string(log_prefix) + " role=outbound gate=" + kind_name + " result=" + refused.reason + " user=<" +
+        user + "> action=" + action);
+  }
+  if (action == "log") return {};
+  if (action == "discard") return {Kind::kDiscard, "", refused.text};
+  if (action == "hold") return {Kind::kHold, "", refused.text};
+  return {Kind::kReject, "5.7.1", refused.text};
+}
+
+void remember_inbound(Engine& engine, const Snapshot& snap, std::string_view raw, std::string_view sender,
+                      std::span<const std::string> rcpts, bool judged_backscatter, bool dnsbl) {
+  if (snap.gate.mode == GateSettings::Mode::kOff) return;
+  auto hp = mail::parse_header_section(raw);
+  auto mid = hp.headers.get("Message-ID");
+  if (!mid) return;
+  auto t = mail::trim(*mid);
+  auto lt = t.find('<');
+  auto gt = t.find('>', lt == std::string_view::npos ? 0 : lt);
+  std::string id(lt != std::string_view::npos && gt != std::string_view::npos ? t.substr(lt + 1, gt - lt - 1) : t);
+  if (id.empty() || id.size() > store::kMaxMessageIdBytes) return;
+  std::vector<std::string> local;
+  for (const auto& r : rcpts) {
+    if (snap.correlator->is_local(r)) local.push_back(mail::ascii_lower(r));
+  }
+  auto facts = outbound::facts_of(hp.headers, sender, local);
+  facts.spam = facts.spam || judged_backscatter;
+  facts.dnsbl = dnsbl;
+  store::RecordPut put{std::string(kFactsPrefix) + id, outbound::encode(facts),
+                       engine.clock().now_unix() + snap.gate.facts_ttl};
+  if (!engine.writer().enqueue(std::move(put))) engine.metrics().error("store");
+}
+
+}  // namespace backstop::daemon
