@@ -17,6 +17,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Wake-ups are batched: each futex wake costs a system call and a context
+// switch, and waking the reader and the emitter once per message cost ~20% of
+// a scan of small messages (perf, docs/benchmarks.md). A reader that found the
+// window full sleeps until it is at most half full; a worker wakes the emitter
+// only when kEmitBatch results wait or when the work queue has run dry (so the
+// last results of a run, or of a full window, are never left waiting).
+constexpr std::size_t kEmitBatch = 64;
+
 struct Work {
   std::uint64_t seq = 0;
   mail::RawMessage raw;
@@ -42,6 +50,7 @@ struct Pipeline {
   std::size_t inflight_bytes = 0;    // raw bytes queued or being classified
   std::uint64_t next_seq = 0;        // next sequence number the reader hands out
   bool reader_done = false;
+  bool reader_waiting = false;       // the reader sleeps on space_cv
   std::uint64_t bytes_read = 0;
   std::size_t paths_opened = 0;
   std::size_t paths_failed = 0;
@@ -75,14 +84,25 @@ class Runner {
   // Reserves a place in the window for one result holding `bytes` raw bytes
   // and returns its sequence number.
   std::uint64_t acquire(std::unique_lock<std::mutex>& lk, std::size_t bytes) {
-    p_.space_cv.wait(lk, [&] {
-      if (p_.inflight_items >= o_.max_inflight_items) return false;
-      return bytes == 0 || p_.inflight_bytes == 0 ||
-             p_.inflight_bytes + bytes <= o_.max_inflight_bytes;
-    });
+    auto bytes_fit = [&] {
+      return bytes == 0 || p_.inflight_bytes == 0 || p_.inflight_bytes + bytes <= o_.max_inflight_bytes;
+    };
+    if (p_.inflight_items >= o_.max_inflight_items || !bytes_fit()) {
+      // Full: wait until the window is at most half full (see kEmitBatch).
+      p_.reader_waiting = true;
+      p_.space_cv.wait(lk, [&] { return p_.inflight_items <= low_water() && bytes_fit(); });
+      p_.reader_waiting = false;
+    }
     ++p_.inflight_items;
     p_.inflight_bytes += bytes;
     return p_.next_seq++;
+  }
+
+  std::size_t low_water() const { return (o_.max_inflight_items - 1) / 2; }
+
+  // Caller holds p_.mu.
+  void wake_reader() {
+    if (p_.reader_waiting && p_.inflight_items <= low_water()) p_.space_cv.notify_one();
   }
 
   void push_error(ErrorRecord e) {
@@ -175,8 +195,8 @@ class Runner {
       std::lock_guard lk(p_.mu);
       p_.inflight_bytes -= n;
       p_.ready.emplace(w.seq, std::move(out));
-      p_.out_cv.notify_one();
-      p_.space_cv.notify_one();
+      if (p_.ready.size() >= kEmitBatch || p_.queue.empty()) p_.out_cv.notify_one();
+      wake_reader();  // the bytes it waits for may now fit
     }
   }
 
@@ -205,7 +225,7 @@ class Runner {
           p_.ready.erase(it);
           --p_.inflight_items;
           ++next;
-          p_.space_cv.notify_one();
+          wake_reader();
         } else if (p_.reader_done && next == p_.next_seq) {
           stats.bytes = p_.bytes_read;
           return stats;
