@@ -18,7 +18,11 @@ class PolicyHandlerTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     auto cfg = config::Config::parse("state.dir = \"" + dir_.string() +
                                      "\"\ndomains.local = [\"example.org\"]\nbatv.mode = \"enforce\"\n"
-                                     "batv.grace_days = 0\noutbound.networks = [\"192.0.2.0/24\"]\n");
+                                     "batv.grace_days = 0\noutbound.networks = [\"192.0.2.0/24\"]\n"
+                                     "[[limits.rule]]\nscope = \"sasl_user\"\nmessages = \"2/1h\"\n"
+                                     "recipients = \"5/1h\"\n"
+                                     "[[limits.rule]]\nname = \"net\"\nscope = \"client_ip\"\n"
+                                     "match = \"192.0.2.99\"\nmessages = \"1/1h\"\naction = \"hold\"\n");
     ASSERT_TRUE(cfg);
     EngineOptions o;
     o.clock = &clock_;
@@ -63,7 +67,7 @@ TEST_F(PolicyHandlerTest, NotJudged) {
   // ordinary senders, foreign domains, authenticated and outbound clients, other stages
   EXPECT_EQ(ask({{"sender", "bob@remote.example"}, {"recipient", "alice@example.org"}}), "DUNNO");
   EXPECT_EQ(ask({{"sender", ""}, {"recipient", "x@elsewhere.example"}}), "DUNNO");
-  EXPECT_EQ(ask({{"sender", ""}, {"recipient", "alice@example.org"}, {"sasl_username", "alice"}}), "DUNNO");
+  EXPECT_EQ(ask({{"sender", ""}, {"recipient", "alice@example.org"}, {"sasl_username", "bob"}}), "DUNNO");
   EXPECT_EQ(ask({{"sender", ""}, {"recipient", "alice@example.org"}, {"client_address", "192.0.2.9"}}),
             "DUNNO");
   policyd::Request r;
@@ -71,6 +75,31 @@ TEST_F(PolicyHandlerTest, NotJudged) {
   std::string answer;
   handler_->check(r, [&](std::string a) { answer = std::move(a); });
   EXPECT_EQ(answer, "DUNNO");
+}
+
+// Outbound: the first RCPT of an instance counts the message, each RCPT a recipient.
+TEST_F(PolicyHandlerTest, OutboundLimitsPerInstance) {
+  auto rcpt = [&](const std::string& instance, const std::string& to) {
+    return ask({{"sender", "alice@example.org"}, {"recipient", to}, {"sasl_username", "alice"},
+                {"client_address", "203.0.113.50"}, {"instance", instance}});
+  };
+  EXPECT_EQ(rcpt("i1", "a@remote.example"), "DUNNO");
+  EXPECT_EQ(rcpt("i1", "b@remote.example"), "DUNNO") << "same message: not a second message";
+  EXPECT_EQ(rcpt("i2", "c@remote.example"), "DUNNO");
+  auto third = rcpt("i3", "d@remote.example");
+  EXPECT_EQ(third.substr(0, 10), "451 4.7.1 ") << third;
+  EXPECT_NE(third.find("messages from sasl_user alice"), std::string::npos) << third;
+  // Recipients: 3 counted so far (the refused message's was not); 2 more pass, then 451.
+  EXPECT_EQ(rcpt("i2", "e@remote.example"), "DUNNO");
+  EXPECT_EQ(rcpt("i2", "f@remote.example"), "DUNNO");
+  EXPECT_EQ(rcpt("i2", "g@remote.example").substr(0, 9), "451 4.7.1");
+  // The hold action of an outbound network's override.
+  auto net = [&](const std::string& instance) {
+    return ask({{"sender", "x@example.org"}, {"recipient", "a@remote.example"}, {"client_address", "192.0.2.99"},
+                {"instance", instance}});
+  };
+  EXPECT_EQ(net("n1"), "DUNNO");
+  EXPECT_EQ(net("n2").substr(0, 5), "HOLD ");
 }
 
 }  // namespace
