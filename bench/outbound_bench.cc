@@ -55,3 +55,4 @@ void BM_LimitChecksPerMessage(benchmark::State& state) {
 BENCHMARK(BM_LimitChecksPerMessage)->Args({0, 1})->Args({0, 1000})->Args({1, 1000})->UseRealTime();
 
 }  // namespace
+BENCHMARK_MAIN();

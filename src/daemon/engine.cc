@@ -1,5 +1,7 @@
 #include "daemon/engine.h"
 
+#include <filesystem>
+
 #include "batv/key_file.h"
 #include "common/random.h"
 #include "mail/header.h"
@@ -10,6 +12,8 @@ namespace {
 constexpr std::int64_t kDay = 86400;
 // Store record holding the unix time backstop first served (BATV grace period).
 constexpr std::string_view kFirstStartKey = "serve:first_start";
+// Sub-directory of state.dir holding the outbound rate counters.
+constexpr std::string_view kCountersDir = "counters";
 
 std::vector<std::string> lowered(const std::vector<std::string>& in) {
   std::vector<std::string> out;
@@ -80,6 +84,21 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
     auto s = store::open_lmdb_store(lo, so);
     if (!s) return fail(s.error().code(), "state.dir " + lo.dir + ": " + s.error().message());
     e->store_ = std::move(*s);
+    // Rate counters are soft state in their own environment without fsync:
+    // a limit check costs microseconds, not a disk flush. After a power loss
+    // the environment may be damaged; it is then recreated empty (the
+    // windows start over), never a reason not to start.
+    store::LmdbOptions co;
+    co.dir = lo.dir + "/" + std::string(kCountersDir);
+    co.sync = false;
+    auto c = store::open_lmdb_store(co, so);
+    if (!c) {
+      std::error_code ec;
+      std::filesystem::remove_all(co.dir, ec);
+      c = store::open_lmdb_store(co, so);
+      if (!c) return fail(c.error().code(), "state.dir " + co.dir + ": " + c.error().message());
+    }
+    e->counters_ = std::move(*c);
   }
   // The first start time anchors the BATV grace period.
   auto first = e->store_->record_get(kFirstStartKey);
@@ -187,7 +206,7 @@ Result<std::shared_ptr<const Snapshot>> Engine::build(const config::Config& cfg)
     ls.rules.push_back(std::move(*r));
   }
   ls.exempt = cfg.get_list("limits.exempt");
-  auto limiter = outbound::Limiter::create(std::move(ls), store_.get(), clock_);
+  auto limiter = outbound::Limiter::create(std::move(ls), counters_ ? counters_.get() : store_.get(), clock_);
   if (!limiter) return fail(Code::kInvalidArgument, limiter.error().message());
   s->limiter = std::make_unique<outbound::Limiter>(std::move(*limiter));
   s->limits_notify = cfg.get_string("limits.notify");

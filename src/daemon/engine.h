@@ -117,6 +117,9 @@ class Engine {
   Status reload(const config::Config& cfg);
 
   store::Store& store() { return *store_; }
+  // Soft state: outbound rate counters and the once-per-period autoreply
+  // counter (state.dir/counters, not fsynced); the main store when in memory.
+  store::Store& counters() { return counters_ ? *counters_ : *store_; }
   store::BatchWriter& writer() { return *writer_; }
   Metrics& metrics() { return metrics_; }
   const Clock& clock() const { return *clock_; }
@@ -129,6 +132,7 @@ class Engine {
   bool create_keys_ = true;
   const Clock* clock_ = nullptr;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::Store> counters_;  // null: counters live in store_
   std::unique_ptr<store::BatchWriter> writer_;
   Metrics metrics_;
   std::unique_ptr<Notifier> notifier_;

@@ -200,7 +200,7 @@ GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::string_view 
     for (const auto& r : pass_rcpts) {
       std::string key = std::string(kRepliedPrefix) + user + ":" + r;
       if (key.size() > store::kMaxKeyBytes) key = std::string(kRepliedPrefix) + "#" + std::to_string(outbound::hash64(key));
-      auto ok = engine.store().counter_add_if_below(key, 1, 1,
+      auto ok = engine.counters().counter_add_if_below(key, 1, 1,
                                                     engine.clock().now_unix() + g.period);
       if (!ok) return internal_failure(engine, snap, ok.error(), log, log_prefix);
       if (!*ok) {
