@@ -4,6 +4,10 @@
 # SEED_DIR (in the repo) and, when BACKSTOP_SHARED is set, the labelled mail in
 # $BACKSTOP_SHARED/corpora (read only; libFuzzer writes only to WORK_DIR).
 # Exits non-zero on any crash, leak, timeout or sanitizer report.
+# The seed is fixed (BACKSTOP_FUZZ_SEED, default 1) so a CI run is a
+# reproducible regression gate; exploratory campaigns set BACKSTOP_FUZZ_SEED=0
+# (a random seed each run) and a longer time, e.g.
+#   BACKSTOP_FUZZ_SEED=0 tests/run_fuzzer.sh build/fuzz/fuzz/fuzz_message fuzz/corpus/fuzz_message 3600 /tmp/fz
 set -euo pipefail
 bin=$1 seeds=$2 secs=$3 work=$4
 if [[ ! -x $bin ]]; then
@@ -16,5 +20,5 @@ dirs=("$work/corpus")
 if [[ -n ${BACKSTOP_SHARED:-} && -d $BACKSTOP_SHARED/corpora ]]; then
   dirs+=("$BACKSTOP_SHARED/corpora")
 fi
-exec "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=262144 \
+exec "$bin" -seed="${BACKSTOP_FUZZ_SEED:-1}" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=262144 \
   -artifact_prefix="$work/artifacts/" -print_final_stats=1 "${dirs[@]}"
