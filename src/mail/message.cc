@@ -107,6 +107,34 @@ HeaderList headers_of(GMimeObject* obj, const Limits& limits) {
   return list;
 }
 
+// Some mailers (seen from Apache James and Verizon) write a part's
+// Content-Type parameter on a line of its own without the leading white
+// space of a folded line:
+//   Content-Type: multipart/alternative;
+//   boundary="----=_Part_1"
+// GMime takes "boundary=..." (no colon) for the start of the part's body and
+// never finds the nested boundary. Such a line, right after a header line
+// that ends in ';', is appended as a folded continuation (a tab in front).
+// Only "boundary=" lines are repaired: the one parameter whose loss breaks
+// the structure. Appends `body` to `out`, repaired.
+void append_body_repaired(std::string& out, std::string_view body) {
+  static constexpr std::string_view kParam = "oundary=";
+  std::size_t done = 0;  // bytes of `body` appended so far
+  for (std::size_t at = body.find(kParam); at != std::string_view::npos; at = body.find(kParam, at + 1)) {
+    // `at` points after 'b'/'B'; the line must start right there.
+    if (at < 3 || (body[at - 1] != 'b' && body[at - 1] != 'B') || body[at - 2] != '\n') continue;
+    const std::size_t line_start = at - 1;
+    std::size_t prev_end = line_start - 1;  // the '\n' ending the previous line
+    if (prev_end > 0 && body[prev_end - 1] == '\r') --prev_end;
+    std::size_t k = prev_end;
+    while (k > 0 && (body[k - 1] == ' ' || body[k - 1] == '\t')) --k;
+    if (k == 0 || body[k - 1] != ';') continue;
+    out.append(body.substr(done, line_start - done)).push_back('\t');
+    done = line_start;
+  }
+  out.append(body.substr(done));
+}
+
 // The MIME fields of `headers` followed by an empty line and `body`: the
 // top-level entity as GMime needs to see it.
 std::string mime_entity(const HeaderList& headers, std::string_view body) {
@@ -120,7 +148,8 @@ std::string mime_entity(const HeaderList& headers, std::string_view body) {
     if (!is_mime_field(f.name)) continue;
     out.append(f.name).append(": ").append(f.value).append("\r\n");
   }
-  out.append("\r\n").append(body);
+  out.append("\r\n");
+  append_body_repaired(out, body);
   return out;
 }
 

@@ -273,6 +273,42 @@ TEST(Damage, MissingBoundaryAndTruncationAreReported) {
   EXPECT_TRUE(n->has(Condition::kMimeDamaged));
 }
 
+TEST(Damage, UnfoldedBoundaryParameterOfANestedPart) {
+  // The boundary parameter of the nested part is on a line of its own with
+  // no leading white space (Apache James, Verizon).
+  for (const std::string eol : {"\n", "\r\n"}) {
+    std::string raw =
+        "From: a@b\nSubject: x\nContent-Type: multipart/mixed; boundary=\"outer\"\n\n"
+        "--outer\nContent-Type: multipart/alternative;\nboundary=\"inner\"\n\n"
+        "--inner\nContent-Type: text/plain\n\nhello plain\n"
+        "--inner\nContent-Type: text/html\n\n<p>hello html</p>\n--inner--\n"
+        "--outer\nContent-Type: text/plain\n\nsecond part\n--outer--\n";
+    if (eol != "\n") {
+      std::string crlf;
+      for (char c : raw) c == '\n' ? crlf += eol : crlf += c;
+      raw = crlf;
+    }
+    auto r = parse_message(raw);
+    ASSERT_TRUE(r.has_value());
+    bool alternative = false;
+    std::size_t plain = 0;
+    for (const Part& p : r->parts) {
+      alternative = alternative || (p.type == "multipart" && p.subtype == "alternative");
+      plain += p.type == "text" && p.subtype == "plain";
+    }
+    EXPECT_TRUE(alternative);
+    EXPECT_EQ(plain, 2u);
+    EXPECT_NE(r->text.find("hello plain"), std::string::npos);
+    EXPECT_NE(r->text.find("second part"), std::string::npos);
+    EXPECT_EQ(r->text.find("--inner"), std::string::npos);
+  }
+  // A "boundary=" line in a body, not after a line ending in ';', is left alone.
+  auto r = parse_message("From: a@b\nContent-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: text/plain\n\n"
+                         "see below\nboundary=x is text\n--o--\n");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->text.find("\nboundary=x is text"), std::string::npos);
+}
+
 TEST(ParseMessage, HeaderConditionsAreCarried) {
   auto r = parse_message("From: a@b\nno colon here\nSubject: x\n\nbody\n");
   ASSERT_TRUE(r.has_value());
