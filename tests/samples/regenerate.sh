@@ -9,6 +9,8 @@
 #     vacation amavisd-new clamav
 # Message-IDs, dates and confirmation cookies change on every run; the kinds
 # do not. LABELS.tsv and README.md are maintained by hand.
+# Uses 127.0.0.1 ports 2525, 2527 (capture servers) and 10024 (amavisd);
+# KEEP_TMP=1 keeps the temporary directory (configurations, logs).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here}
