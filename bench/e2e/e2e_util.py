@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Helpers of bench/e2e/run.sh.
+
+  ports N                 N free loopback TCP ports
+  wait-port PORT SECS     exit 0 once 127.0.0.1:PORT accepts, 1 after SECS
+  cpu PID...              CPU seconds (user+system, children included) of the
+                          process trees rooted at PID...: the sum over every live
+                          process of the tree of utime+stime+cutime+cstime, so a
+                          child that exits and is reaped moves its time into its
+                          parent's cutime instead of vanishing
+  backstop-count URL      sum of backstop_messages_total on a /metrics page
+  rspamd-scanned URL      "scanned" from rspamd's controller /stat
+  threads PID             per thread of PID: name, CPU seconds, voluntary and
+                          involuntary context switches (to see where a daemon's
+                          CPU goes: event loops, workers, writer)
+  summary RESULTS.tsv     medians per scenario and payload, as a Markdown table
+"""
+import json
+import os
+import socket
+import statistics
+import sys
+import time
+import urllib.request
+
+TCK = os.sysconf("SC_CLK_TCK")
+
+
+def ports(n):
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    print(" ".join(str(s.getsockname()[1]) for s in socks))
+    for s in socks:
+        s.close()
+
+
+def wait_port(port, secs):
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return 0
+        except OSError:
+            time.sleep(0.1)
+    return 1
+
+
+def procs():
+    """pid -> (ppid, ticks) for every process."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # rest[0] is field 3 (state): ppid=4, utime=14, stime=15, cutime=16, cstime=17
+        out[int(d)] = (int(rest[1]), sum(int(x) for x in rest[11:15]))
+    return out
+
+
+def cpu(pids):
+    table = procs()
+    children = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    seen, stack, ticks = set(), [int(p) for p in pids], 0
+    while stack:
+        p = stack.pop()
+        if p in seen or p not in table:
+            continue
+        seen.add(p)
+        ticks += table[p][1]
+        stack.extend(children.get(p, []))
+    print(f"{ticks / TCK:.2f}")
+
+
+def threads(pid):
+    for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+        base = f"/proc/{pid}/task/{tid}"
+        try:
+            with open(f"{base}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+            with open(f"{base}/comm") as f:
+                name = f.read().strip()
+            with open(f"{base}/status") as f:
+                st = dict(l.split(":", 1) for l in f if ":" in l)
+        except OSError:
+            continue
+        cpu_s = (int(rest[11]) + int(rest[12])) / TCK
+        print(f"{tid}\t{name}\t{cpu_s:.2f}\t{st['voluntary_ctxt_switches'].strip()}\t"
+              f"{st['nonvoluntary_ctxt_switches'].strip()}")
+
+
+def fetch(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read().decode("utf-8", "replace")
+
+
+def backstop_count(url):
+    total = 0.0
+    for line in fetch(url).splitlines():
+        if line.startswith("backstop_messages_total"):
+            total += float(line.rsplit(None, 1)[1])
+    print(int(total))
+
+
+def rspamd_scanned(url):
+    print(json.loads(fetch(url, {"Password": "q1"})).get("scanned", 0))
+
+
+def summary(path):
+    rows = []
+    with open(path) as f:
+        head = f.readline().rstrip("\n").split("\t")
+        for line in f:
+            rows.append(dict(zip(head, line.rstrip("\n").split("\t"))))
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["payload"], r["scenario"]), []).append(r)
+    order = ["none", "backstop", "rspamd", "spamass-milter"]
+    base = {}
+    print("| payload | scenario | runs | msgs/s through the chain (median) | range | smtp-source msgs/s | "
+          "filter CPU ms/msg | Postfix CPU ms/msg | % of no-milter | load avg (1 min) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for payload in sorted({k[0] for k in groups}):
+        for sc in order:
+            g = groups.get((payload, sc))
+            if not g:
+                continue
+            ok = [r for r in g if r["ok"] == "1"]
+            if not ok:
+                print(f"| {payload} | {sc} | {len(g)} | failed | | | | | | |")
+                continue
+            rate = [float(r["msgs_per_s"]) for r in ok]
+            src = [float(r["source_msgs_per_s"]) for r in ok]
+            fcpu = [1000 * float(r["filter_cpu_s"]) / int(r["n"]) for r in ok]
+            pcpu = [1000 * float(r["postfix_cpu_s"]) / int(r["n"]) for r in ok]
+            loads = [float(r["load1"]) for r in ok]
+            med = statistics.median(rate)
+            if sc == "none":
+                base[payload] = med
+            pct = f"{100 * med / base[payload]:.0f}%" if base.get(payload) else "—"
+            print(f"| {payload} | {sc} | {len(ok)}/{len(g)} | {med:.0f} | {min(rate):.0f}–{max(rate):.0f} | "
+                  f"{statistics.median(src):.0f} | {statistics.median(fcpu):.2f} | {statistics.median(pcpu):.2f} | "
+                  f"{pct} | {min(loads):.1f}–{max(loads):.1f} |")
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "ports":
+        ports(int(args[0]))
+    elif cmd == "wait-port":
+        sys.exit(wait_port(int(args[0]), float(args[1])))
+    elif cmd == "cpu":
+        cpu(args)
+    elif cmd == "backstop-count":
+        backstop_count(args[0])
+    elif cmd == "rspamd-scanned":
+        rspamd_scanned(args[0])
+    elif cmd == "threads":
+        threads(args[0])
+    elif cmd == "summary":
+        summary(args[0])
+    else:
+        sys.exit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()
