@@ -201,6 +201,48 @@ milter_content_timeout = 30s
             os.kill(pid, signal.SIGKILL)
 
 
+class BackstopServe:
+    """`backstop serve --config CONFIG` with its log in TMP/backstop.log and its
+    stderr in TMP/backstop.stderr; started and stopped (SIGTERM, by PID) by the
+    test. Subclasses write the configuration in __init__ before start()."""
+
+    def __init__(self, binary, tmp, milter_port):
+        self.binary, self.tmp = binary, tmp
+        self.state = os.path.join(tmp, "state")
+        self.config = os.path.join(tmp, "backstop.toml")
+        self.logfile = os.path.join(tmp, "backstop.log")
+        self.stderr = os.path.join(tmp, "backstop.stderr")
+        self.milter_port = milter_port
+        self.proc = None
+
+    def start(self):
+        err = open(self.stderr, "a")
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+        self.proc = subprocess.Popen([self.binary, "serve", "--config", self.config],
+                                     stdout=err, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        err.close()
+        wait_for(lambda: self.proc.poll() is not None or listening(self.milter_port), 90)
+        if self.proc.poll() is not None or not listening(self.milter_port):
+            raise Fail(f"backstop serve did not start (exit {self.proc.poll()})")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise Fail("backstop did not exit on SIGTERM")
+            if rc != 0:
+                raise Fail(f"backstop exited {rc} on SIGTERM")
+
+    def log_lines(self, pattern):
+        rx = re.compile(pattern)
+        return [line for line in tail(self.logfile, 1000000) if rx.search(line)]
+
+
 def swaks(port, frm, to, src, data=None):
     cmd = ["swaks", "--server", f"127.0.0.1:{port}", "--local-interface", src,
            "--helo", "client.test", "--from", frm, "--to", to, "--timeout", "30",

@@ -27,7 +27,6 @@ Steps:
 Exit status: 0 passed, 1 a check failed or a prerequisite is missing.
 """
 import os
-import re
 import shutil
 import signal
 import smtplib
@@ -38,21 +37,15 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from pfharness import (Fail, Postfix, free_ports, listening, reply_to, say, swaks, tail,  # noqa: E402
-                       wait_for)
+from pfharness import (BackstopServe, Fail, Postfix, free_ports, listening, reply_to, say, swaks,  # noqa: E402
+                       tail, wait_for)
 
 KEEP = os.environ.get("BACKSTOP_E2E_KEEP") == "1"
 
 
-class Backstop:
+class Backstop(BackstopServe):
     def __init__(self, binary, tmp, milter_port, sendmail):
-        self.binary, self.tmp = binary, tmp
-        self.state = os.path.join(tmp, "state")
-        self.config = os.path.join(tmp, "backstop.toml")
-        self.logfile = os.path.join(tmp, "backstop.log")
-        self.stderr = os.path.join(tmp, "backstop.stderr")
-        self.milter_port = milter_port
-        self.proc = None
+        super().__init__(binary, tmp, milter_port)
         with open(self.config, "w") as f:
             f.write(f"""\
 [milter]
@@ -96,33 +89,6 @@ senders = "20/1h"
 target = "{self.logfile}"
 level = "debug"
 """)
-
-    def start(self):
-        err = open(self.stderr, "a")
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
-        self.proc = subprocess.Popen([self.binary, "serve", "--config", self.config],
-                                     stdout=err, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        err.close()
-        wait_for(lambda: self.proc.poll() is not None or listening(self.milter_port), 90)
-        if self.proc.poll() is not None or not listening(self.milter_port):
-            raise Fail(f"backstop serve did not start (exit {self.proc.poll()})")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                rc = self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise Fail("backstop did not exit on SIGTERM")
-            if rc != 0:
-                raise Fail(f"backstop exited {rc} on SIGTERM")
-
-    def log_lines(self, pattern):
-        rx = re.compile(pattern)
-        return [l for l in tail(self.logfile, 1000000) if rx.search(l)]
 
 
 def expect(cond, what):
