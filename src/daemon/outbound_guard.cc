@@ -64,23 +64,25 @@ GuardAnswer apply_limits(Engine& engine, const Snapshot& snap, const Result<outb
   return {Kind::kTempfail, "4.7.1", reason + "; try again later"};
 }
 
-// Is this outbound message an automated response, and which kind? Only
-// messages that say they are automatic are gated; a person's own message
-// is never refused here, whatever its words.
-outbound::AutoKind auto_kind(const mail::Message& m, const classify::Verdict& v, std::string_view sender) {
-  const auto& h = m.headers;
-  bool automatic = sender.empty();
-  std::string auto_submitted;
+// Does the message say it is automatic? Only such messages are gated: a
+// person's own message is never refused here, whatever its words. Headers
+// only, so ordinary outbound mail costs a header parse, not a MIME walk.
+bool says_automatic(const mail::HeaderList& h, std::string_view sender) {
+  if (sender.empty()) return true;
   if (auto a = h.get("Auto-Submitted")) {
-    auto_submitted = mail::ascii_lower(mail::trim(a->substr(0, a->find(';'))));
-    if (auto_submitted != "no") automatic = true;
+    if (mail::ascii_lower(mail::trim(a->substr(0, a->find(';')))) != "no") return true;
   }
-  if (h.find("X-Autoreply") || h.find("X-Autorespond") || h.find("X-Autoresponse")) automatic = true;
+  if (h.find("X-Autoreply") || h.find("X-Autorespond") || h.find("X-Autoresponse")) return true;
   if (auto p = h.get("Precedence")) {
     auto pv = mail::ascii_lower(mail::trim(*p));
-    if (pv == "auto_reply" || pv == "bulk" || pv == "junk") automatic = true;
+    if (pv == "auto_reply" || pv == "bulk" || pv == "junk") return true;
   }
-  if (!automatic) return outbound::AutoKind::kNone;
+  return false;
+}
+
+// Which kind of automated response the classifier sees; an unclassified
+// `Auto-Submitted: auto-replied` message is an autoreply (RFC 3834).
+outbound::AutoKind auto_kind(const mail::Message& m, const classify::Verdict& v) {
   switch (v.kind) {
     case classify::Kind::kAutoreply: return outbound::AutoKind::kAutoreply;
     case classify::Kind::kChallenge: return outbound::AutoKind::kChallenge;
@@ -89,7 +91,11 @@ outbound::AutoKind auto_kind(const mail::Message& m, const classify::Verdict& v,
     case classify::Kind::kBounce:
     case classify::Kind::kNone: break;
   }
-  return auto_submitted == "auto-replied" ? outbound::AutoKind::kAutoreply : outbound::AutoKind::kNone;
+  auto a = m.headers.get("Auto-Submitted");
+  if (a && mail::ascii_lower(mail::trim(a->substr(0, a->find(';')))) == "auto-replied") {
+    return outbound::AutoKind::kAutoreply;
+  }
+  return outbound::AutoKind::kNone;
 }
 
 bool is_list_host(const Snapshot& snap, const outbound::Client& c, std::string_view from_domain) {
@@ -129,6 +135,7 @@ GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::string_view 
                          std::span<const std::string> rcpts, const DecisionLog& log, std::string_view log_prefix) {
   const auto& g = snap.gate;
   if (g.mode == GateSettings::Mode::kOff || rcpts.empty()) return {};
+  if (!says_automatic(mail::parse_header_section(raw).headers, client.sender)) return {};
   mail::Limits limits = mail::kDefaultLimits;
   limits.max_body_text = snap.max_body;
   auto m = mail::parse_message(raw, limits);
@@ -139,7 +146,7 @@ GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::string_view 
   env.rcpts.assign(rcpts.begin(), rcpts.end());
   env.client_ip = client.ip;
   const auto verdict = snap.classifier->classify(*m, env);
-  const outbound::AutoKind kind = auto_kind(*m, verdict, client.sender);
+  const outbound::AutoKind kind = auto_kind(*m, verdict);
   if (kind == outbound::AutoKind::kNone) return {};
   const std::string kind_name(outbound::auto_kind_name(kind));
 
