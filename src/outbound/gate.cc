@@ -37,17 +37,23 @@ bool has_word_ci(std::string_view value, std::string_view word) {
   return false;
 }
 
+// A References field of a long thread holds dozens of ids; the gate needs
+// the newest few, so reading more is wasted work on untrusted input.
+constexpr std::size_t kMaxIdsPerField = 64;
+// Longer "ids" are not Message-IDs (store::kMaxMessageIdBytes is the same bound).
+constexpr std::size_t kMaxIdBytes = 400;
+
 // Message-IDs in a field value, in order, without <>.
 std::vector<std::string> ids_in(std::string_view v) {
   std::vector<std::string> out;
   std::size_t pos = 0;
-  while (out.size() < 64) {
+  while (out.size() < kMaxIdsPerField) {
     auto lt = v.find('<', pos);
     if (lt == std::string_view::npos) break;
     auto gt = v.find('>', lt + 1);
     if (gt == std::string_view::npos) break;
     auto id = trim(v.substr(lt + 1, gt - lt - 1));
-    if (!id.empty() && id.size() <= 400) out.emplace_back(id);
+    if (!id.empty() && id.size() <= kMaxIdBytes) out.emplace_back(id);
     pos = gt + 1;
   }
   return out;
