@@ -46,13 +46,11 @@ import tempfile
 import time
 import urllib.request
 
-T0 = time.monotonic()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from pfharness import MASTER_SERVICES, listening, say  # noqa: E402
+
 FAILURES = []
 KEEP = os.environ.get("BACKSTOP_E2E_KEEP") == "1"
-
-
-def say(msg):
-    print(f"[{time.monotonic() - T0:6.1f}s] {msg}", flush=True)
 
 
 def tail(path, n=40, grep=None):
@@ -96,13 +94,6 @@ def free_ports(n):
     return ports
 
 
-def listening(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
 
 def wait_for(pred, timeout, step=0.2):
     """Polls pred() until it returns a true value or `timeout` seconds pass."""
@@ -124,32 +115,6 @@ def run(cmd, check_rc=True, **kw):
 
 
 # ---------------------------------------------------------------- Postfix --
-
-MASTER_SERVICES = """\
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
 
 
 class Postfix:
