@@ -28,6 +28,8 @@ run --concurrency 1
 run --concurrency 16
 run --concurrency 256
 run --concurrency 16 --reconnect
+run --concurrency 1 --nagle     # Postfix leaves Nagle on for its milter sockets
+run --concurrency 16 --nagle
 "$b/bench/milter_load" --connect "inet:127.0.0.1:$port" --idle 1000 --seconds 3 >/dev/null &
 lp=$!
 sleep 2

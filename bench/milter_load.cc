@@ -17,8 +17,12 @@
 // --idle N: open N connections, negotiate, hold them S seconds, exit (for
 // measuring the server's RSS per idle connection).
 //
+// --nagle: leave Nagle's algorithm on for the client socket, as Postfix does
+// for its milter connections; each event is its own write, as in Postfix.
+//
 // Usage: milter_load --connect inet:127.0.0.1:PORT [--concurrency C]
 //        [--seconds S] [--headers H] [--body-bytes B] [--reconnect] [--idle N]
+//        [--nagle]
 // Prints one line: concurrency, messages, msgs/s, p50/p90/p99/max latency (µs).
 #include <algorithm>
 #include <asio.hpp>
@@ -46,6 +50,7 @@ struct Options {
   std::size_t body_bytes = 2000;
   bool reconnect = false;
   int idle = 0;
+  bool nagle = false;  // leave Nagle on, as Postfix does on its milter sockets
 };
 
 struct Result {
@@ -56,10 +61,10 @@ struct Result {
 class Peer {
  public:
   explicit Peer(asio::io_context& io) : sock_(io) {}
-  asio::awaitable<bool> open(const tcp::endpoint& ep) {
+  asio::awaitable<bool> open(const tcp::endpoint& ep, bool nagle = false) {
     auto [ec] = co_await sock_.async_connect(ep, asio::experimental::as_tuple(asio::use_awaitable));
     if (ec) co_return false;
-    sock_.set_option(tcp::no_delay(true));
+    if (!nagle) sock_.set_option(tcp::no_delay(true));
     std::string w;
     const Command optneg = OptNeg{6, act::kAll, 0x1fffff};
     (void)encode(optneg, w);
@@ -176,7 +181,7 @@ asio::awaitable<void> worker(asio::io_context& io, const Options& o, Clock::time
       if (!p) {
         holder = std::make_unique<Peer>(io);
         p = holder.get();
-        if (!co_await p->open(o.ep)) {
+        if (!co_await p->open(o.ep, o.nagle)) {
           ++res.errors;
           co_return;
         }
@@ -210,7 +215,7 @@ asio::awaitable<void> idle_holder(asio::io_context& io, const Options& o, Result
                                   std::vector<std::unique_ptr<Peer>>& peers) {
   for (int i = 0; i < o.idle; ++i) {
     auto p = std::make_unique<Peer>(io);
-    if (!co_await p->open(o.ep)) {
+    if (!co_await p->open(o.ep, o.nagle)) {
       ++res.errors;
       break;
     }
@@ -293,6 +298,7 @@ int main(int argc, char** argv) {
     else if (a == "--headers") o.headers = std::stoi(val());
     else if (a == "--body-bytes") o.body_bytes = std::stoul(val());
     else if (a == "--reconnect") o.reconnect = true;
+    else if (a == "--nagle") o.nagle = true;
     else if (a == "--idle") o.idle = std::stoi(val());
     else if (a == "--inproc") return inproc(o, std::stoi(val()));
     else {

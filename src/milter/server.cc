@@ -1,5 +1,7 @@
 #include "milter/server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +24,11 @@ constexpr auto kTok = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 // How often a drain checks whether its worker's connections are all gone.
 constexpr std::chrono::milliseconds kDrainPoll{20};
+
+// Linux TCP_QUICKACK: acknowledge what has arrived now instead of after the
+// delayed-ACK timer (40 ms). The flag is not sticky, so it is set again after
+// every read that leaves the MTA without a reply to wait for.
+using QuickAck = asio::detail::socket_option::boolean<IPPROTO_TCP, TCP_QUICKACK>;
 
 struct ConnBase {
   virtual ~ConnBase() = default;
@@ -152,6 +159,17 @@ struct Server::Impl {
         auto [ec, n] = co_await c->sock.async_read_some(asio::buffer(buf), kTok);
         if (ec) break;
         s.feed(std::string_view(buf.data(), n));
+        if constexpr (std::is_same_v<Proto, asio::ip::tcp>) {
+          // Events negotiated as no-reply (headers, body, ...) are small writes
+          // the MTA sends back to back. Postfix leaves Nagle on for its milter
+          // socket, so its next write waits for our ACK; with nothing to send
+          // back, our ACK would wait 40 ms for the delayed-ACK timer: 40 ms per
+          // message (measured: 21 instead of 172 msgs/s over one session).
+          if (!s.has_output() && !s.waiting()) {
+            asio::error_code ignore;
+            c->sock.set_option(QuickAck(true), ignore);
+          }
+        }
       }
     } catch (const std::exception& e) {
       exceptions.fetch_add(1);
