@@ -132,7 +132,7 @@ bool run_rules(const Rules& rules, const mail::Message& m, std::vector<char>& fi
   return ok;
 }
 
-void structural(const mail::Message& m, const Envelope& env, Scores& s, bool* arf, bool* success_only) {
+void structural(const mail::Message& m, const Envelope& env, Scores& s, bool* arf) {
   bool report_ds = false, mdn = false;
   for (const auto& p : m.parts) {
     if (p.type == "message" && p.subtype == "feedback-report") *arf = true;
@@ -157,10 +157,10 @@ void structural(const mail::Message& m, const Envelope& env, Scores& s, bool* ar
     }
     if (failed) s.add(Bucket::kBounce, kDsnFailedOrDelayed, "dsn-action:failed");
     if (delayed) s.add(Bucket::kBounce, kDsnFailedOrDelayed, "dsn-action:delayed");
-    if (success && !failed && !delayed) {
-      s.signals.push_back("dsn-success-only");
-      *success_only = true;
-    }
+    // A success DSN (NOTIFY=SUCCESS, sendmail -bv) is a DSN all the same: one
+    // that reaches a forged sender is backscatter, and correlation accepts the
+    // ones that answer our users' mail. The signal says which kind it is.
+    if (success && !failed && !delayed) s.signals.push_back("dsn-success-only");
   }
   bool rfc822 = false, headers_only = false;
   for (const auto& e : m.embedded) {
@@ -190,7 +190,7 @@ constexpr Structural kStructural[] = {
     {"delivery-status", "a message/delivery-status part (RFC 3464)", kDeliveryStatusPart, "bounce"},
     {"dsn-action:failed", "a DSN recipient with Action: failed", kDsnFailedOrDelayed, "bounce"},
     {"dsn-action:delayed", "a DSN recipient with Action: delayed", kDsnFailedOrDelayed, "bounce"},
-    {"dsn-success-only", "every DSN recipient was delivered/deliverable/relayed/expanded: not backscatter", 0, "forces none"},
+    {"dsn-success-only", "every DSN recipient was delivered/deliverable/relayed/expanded (a success DSN)", 0, "bounce"},
     {"embedded:rfc822", "the original message is attached (message/rfc822)", kEmbeddedOriginal, "auto"},
     {"embedded:headers", "the original's headers are attached (text/rfc822-headers)", kEmbeddedOriginal, "auto"},
     {"null-sender", "the envelope sender is <>", kNullSender, "auto"},
@@ -253,8 +253,8 @@ Classifier::~Classifier() = default;
 Verdict Classifier::classify(const mail::Message& message, const Envelope& envelope) const {
   Verdict v;
   Scores s;
-  bool arf = false, success_only = false;
-  structural(message, envelope, s, &arf, &success_only);
+  bool arf = false;
+  structural(message, envelope, s, &arf);
   std::vector<char> fired(rules_->rules().size(), 0);
   if (!run_rules(*rules_, message, fired)) s.signals.push_back("matcher-error");
   // auto_not[k]: auto evidence from rules that do not also count for kind k
@@ -303,9 +303,8 @@ Verdict Classifier::classify(const mail::Message& message, const Envelope& envel
   v.signals = std::move(s.signals);
   v.refs = extract_references(message);
   v.feedback_report = arf || s.v[static_cast<std::size_t>(Bucket::kFeedback)] >= kThreshold;
-  // A feedback report is never backscatter; a success-only DSN (a report the
-  // sender asked for) is neither a failure notice nor a reply.
-  if (v.feedback_report || success_only || best < kThreshold) {
+  // A feedback report is never backscatter.
+  if (v.feedback_report || best < kThreshold) {
     v.kind = Kind::kNone;
     v.confidence = 1.0 - std::min(best, kThreshold) / (2 * kThreshold);
     return v;
