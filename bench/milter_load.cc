@@ -19,10 +19,12 @@
 //
 // --nagle: leave Nagle's algorithm on for the client socket, as Postfix does
 // for its milter connections; each event is its own write, as in Postfix.
+// --message-id: each message also carries a unique Message-ID header (real
+// mail does; backstop keeps per-message facts by it).
 //
 // Usage: milter_load --connect inet:127.0.0.1:PORT [--concurrency C]
 //        [--seconds S] [--headers H] [--body-bytes B] [--reconnect] [--idle N]
-//        [--nagle]
+//        [--nagle] [--message-id]
 // Prints one line: concurrency, messages, msgs/s, p50/p90/p99/max latency (µs).
 #include <algorithm>
 #include <asio.hpp>
@@ -51,6 +53,7 @@ struct Options {
   bool reconnect = false;
   int idle = 0;
   bool nagle = false;  // leave Nagle on, as Postfix does on its milter sockets
+  bool message_id = false;  // every message carries its own Message-ID header
 };
 
 struct Result {
@@ -155,6 +158,11 @@ asio::awaitable<bool> one_message(Peer& p, const Options& o, const std::string& 
   ok = ok && co_await p.send_only(c_rmacros);
   ok = ok && co_await p.step(c_rcpt, proto::kNrRcpt, proto::kNoRcpt);
   ok = ok && co_await p.step(c_data, proto::kNrData, proto::kNoData);
+  if (ok && o.message_id) {
+    static std::uint64_t seq = 0;  // one io thread: no data race
+    const Command mid = Header{"Message-ID", "<load." + std::to_string(++seq) + "." + id + "@example.org>"};
+    ok = co_await p.step(mid, proto::kNrHdr, proto::kNoHdrs);
+  }
   for (int h = 0; ok && h < o.headers; ++h) {
     const Command hdr = Header{"X-Load-" + std::to_string(h), "value " + id};
     ok = co_await p.step(hdr, proto::kNrHdr, proto::kNoHdrs);
@@ -299,6 +307,7 @@ int main(int argc, char** argv) {
     else if (a == "--body-bytes") o.body_bytes = std::stoul(val());
     else if (a == "--reconnect") o.reconnect = true;
     else if (a == "--nagle") o.nagle = true;
+    else if (a == "--message-id") o.message_id = true;
     else if (a == "--idle") o.idle = std::stoi(val());
     else if (a == "--inproc") return inproc(o, std::stoi(val()));
     else {

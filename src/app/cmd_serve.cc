@@ -175,6 +175,14 @@ int run_serve(const ServeOptions& o) {
       } else {
         log->warn("purge failed: {}", n.error().message());
       }
+      if (&eng.counters() != &eng.store()) {  // the soft-state environment expires too
+        auto c = eng.counters().purge_expired();
+        if (c) {
+          log->info("purged {} expired soft-state items", *c);
+        } else {
+          log->warn("soft-state purge failed: {}", c.error().message());
+        }
+      }
     }
   }
   if (milter_server) {
@@ -189,6 +197,9 @@ int run_serve(const ServeOptions& o) {
   http_guard.reset();
   http_io.stop();
   http_thread.join();
+  if (auto st = eng.soft_writer().flush(); !st) {
+    log->warn("soft-state writes failed at shutdown: {}", st.error().message());
+  }
   if (auto st = eng.writer().flush(); !st) {
     log->error("store writes failed at shutdown: {}", st.error().message());
     rc = 1;

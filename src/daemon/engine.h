@@ -121,6 +121,10 @@ class Engine {
   // counter (state.dir/counters, not fsynced); the main store when in memory.
   store::Store& counters() { return counters_ ? *counters_ : *store_; }
   store::BatchWriter& writer() { return *writer_; }
+  // Batched writes to counters(): soft state that is written for every
+  // inbound message (the autoreply gate's facts) and must cost neither a
+  // transaction on the event loop nor an fsync.
+  store::BatchWriter& soft_writer() { return soft_writer_ ? *soft_writer_ : *writer_; }
   Metrics& metrics() { return metrics_; }
   const Clock& clock() const { return *clock_; }
   Notifier& notifier() { return *notifier_; }
@@ -134,6 +138,7 @@ class Engine {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::Store> counters_;  // null: counters live in store_
   std::unique_ptr<store::BatchWriter> writer_;
+  std::unique_ptr<store::BatchWriter> soft_writer_;  // null: soft state goes through writer_
   Metrics metrics_;
   std::unique_ptr<Notifier> notifier_;
   std::int64_t first_start_ = 0;

@@ -166,7 +166,7 @@ GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::string_view 
 
   std::optional<outbound::InboundFacts> original;
   for (const auto& id : outbound::referenced_ids(m->headers)) {
-    auto r = engine.store().record_get(std::string(kFactsPrefix) + id);
+    auto r = engine.counters().record_get(std::string(kFactsPrefix) + id);
     if (!r) return internal_failure(engine, snap, r.error(), log, log_prefix);
     if (*r) {
       original = outbound::decode_facts(**r);
@@ -259,7 +259,7 @@ void remember_inbound(Engine& engine, const Snapshot& snap, std::string_view raw
   facts.dnsbl = dnsbl;
   store::RecordPut put{std::string(kFactsPrefix) + id, outbound::encode(facts),
                        engine.clock().now_unix() + snap.gate.facts_ttl};
-  if (!engine.writer().enqueue(std::move(put))) engine.metrics().error("store");
+  if (!engine.soft_writer().enqueue(std::move(put))) engine.metrics().error("store");
 }
 
 }  // namespace backstop::daemon
