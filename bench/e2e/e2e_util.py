@@ -10,6 +10,9 @@
                           parent's cutime instead of vanishing
   backstop-count URL      sum of backstop_messages_total on a /metrics page
   rspamd-scanned URL      "scanned" from rspamd's controller /stat
+  rss PID...              resident memory of the process trees rooted at
+                          PID...: current VmRSS and peak VmHWM summed over
+                          their live processes, in kB
   threads PID             per thread of PID: name, CPU seconds, voluntary and
                           involuntary context switches (to see where a daemon's
                           CPU goes: event loops, workers, writer)
@@ -78,6 +81,31 @@ def cpu(pids):
         ticks += table[p][1]
         stack.extend(children.get(p, []))
     print(f"{ticks / TCK:.2f}")
+
+
+def rss(pids):
+    table = procs()
+    children = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    seen, stack, cur, peak, n = set(), [int(p) for p in pids], 0, 0, 0
+    while stack:
+        p = stack.pop()
+        if p in seen or p not in table:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        cur += int(line.split()[1])
+                    elif line.startswith("VmHWM:"):
+                        peak += int(line.split()[1])
+        except OSError:
+            continue
+        n += 1
+        stack.extend(children.get(p, []))
+    print(f"processes={n} rss_kb={cur} peak_rss_kb={peak}")
 
 
 def threads(pid):
@@ -164,6 +192,8 @@ def main():
         backstop_count(args[0])
     elif cmd == "rspamd-scanned":
         rspamd_scanned(args[0])
+    elif cmd == "rss":
+        rss(args)
     elif cmd == "threads":
         threads(args[0])
     elif cmd == "summary":

@@ -49,7 +49,7 @@ run --concurrency 1
 run --concurrency 16
 run --concurrency 256
 run --concurrency 16 --reconnect
-run --concurrency 1 --nagle     # Postfix leaves Nagle on for its milter sockets
-run --concurrency 16 --nagle
+run --concurrency 1 --nagle --message-id   # as Postfix: Nagle on, every message with a Message-ID
+run --concurrency 16 --nagle --message-id
 echo "server RSS after the runs: $(rss) kB"
 grep -m1 'role=' "$T/backstop.log" | sed 's/^\[[^]]*\] //' || true

@@ -24,9 +24,11 @@
 # Environment: N (5000), N_SPAMASS (N/25: spamd scans ~3 msgs/s here), SIZE
 # (4096), SESSIONS (16), RUNS (3), WARMUP (100), WARMUP_SPAMASS (20), SCENARIOS ("none backstop rspamd
 # spamass-milter"), PAYLOADS ("synthetic corpus"), OUT (results directory,
-# default ./e2e-results-DATE), PEERS_WORK (where install-peers.sh unpacked
+# default ./e2e-results-DATE), BACKSTOP_THREADS (milter.threads of backstop
+# serve; 0 = one per core), PEERS_WORK (where install-peers.sh unpacked
 # rspamd), KEEP=1 keeps the temporary directory, TIMEOUT per run (900 s).
 # Results: $OUT/results.tsv (one line per run), $OUT/summary.md (medians),
+# $OUT/rss.txt (resident memory of each filter after the runs),
 # $OUT/env.txt (versions, load), $OUT/backstop-threads.tsv (per thread of
 # backstop serve: CPU seconds, voluntary/involuntary context switches).
 set -euo pipefail
@@ -164,6 +166,7 @@ start_backstop() {
   cat >"$T/backstop/backstop.toml" <<CONF
 [milter]
 listen = "inet:127.0.0.1:$BMIL"
+threads = ${BACKSTOP_THREADS:-0}
 [policy]
 listen = ""
 [metrics]
@@ -397,6 +400,12 @@ for r in $(seq 1 "$RUNS"); do
   done
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/env.txt"
+# resident memory of each filter after the runs (current and peak, whole process tree)
+{
+  [[ -n ${bs_pid:-} ]] && echo "backstop: $(util rss "$bs_pid")"
+  [[ -n ${rs_pid:-} ]] && echo "rspamd: $(util rss "$rs_pid")"
+  [[ -n ${sd_pid:-} ]] && echo "spamass-milter + spamd: $(util rss "$sd_pid" "$sm_pid")"
+} >"$OUT/rss.txt" || true
 # where backstop's CPU went: per thread CPU seconds and context switches
 [[ -n ${bs_pid:-} ]] && util threads "$bs_pid" >"$OUT/backstop-threads.tsv"
 util summary "$res" | tee "$OUT/summary.md"

@@ -42,7 +42,7 @@ struct ReadError {
 
 // Incremental mbox splitter: feed bytes in any chunking, get messages out.
 // Pure: no I/O. `From ` lines start a message only at the start of input or
-// after an empty line... see mailbox.cc for the exact rule.
+// after an empty line... see mbox_splitter.cc for the exact rule.
 class MboxSplitter {
  public:
   explicit MboxSplitter(std::size_t max_message_bytes = kMaxMessageBytes);
