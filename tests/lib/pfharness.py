@@ -88,6 +88,7 @@ def pid_alive(pid):
         return False
     except PermissionError:
         return True
+    # a zombie child of ours counts as gone
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
@@ -123,12 +124,42 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 
 
 class Postfix:
-    def __init__(self, root, smtp_port, milter_port, domains=("example.test",), extra=""):
+    """A Postfix instance under ROOT (etc/, spool/, data/, mail/, maillog) with an
+    smtpd on 127.0.0.1:smtp_port.
+
+    domains: the virtual(8) mailbox domains, delivered under ROOT/mail through
+        virtual_mailbox_maps = mailbox_maps; none: no virtual(8) settings at all.
+    hostname: myhostname (mydomain is what follows its first dot); by default
+        mx.<first domain>.
+    milter_port: backstop's milter on 127.0.0.1 for every smtpd; None: no milter.
+    listeners: further master.cf service lines, after the smtpd on smtp_port.
+    files: {name: text} written to ROOT/etc (maps named in extra or mailbox_maps).
+    extra: appended to main.cf last.
+    """
+
+    def __init__(self, root, smtp_port, milter_port, domains=("example.test",), extra="",
+                 hostname=None, mailbox_maps="static:sink/", listeners=(), files=None):
         import pwd
         self.root, self.etc = root, os.path.join(root, "etc")
         self.maillog = os.path.join(root, "maillog")
         for d in ("etc", "spool", "data", "mail"):
             os.makedirs(os.path.join(root, d), exist_ok=True)
+        hostname = hostname or f"mx.{domains[0]}"
+        virtual = f"""\
+virtual_mailbox_domains = {" ".join(domains)}
+virtual_mailbox_base = {root}/mail
+virtual_mailbox_maps = {mailbox_maps}
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+""" if domains else ""
+        milter = f"""\
+smtpd_milters = inet:127.0.0.1:{milter_port}
+milter_default_action = tempfail
+milter_protocol = 6
+milter_connect_timeout = 5s
+milter_command_timeout = 10s
+milter_content_timeout = 30s
+""" if milter_port else ""
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write(f"""\
 compatibility_level = 3.6
@@ -136,8 +167,8 @@ queue_directory = {root}/spool
 data_directory = {root}/data
 mail_owner = postfix
 setgid_group = postdrop
-myhostname = mx.{domains[0]}
-mydomain = {domains[0]}
+myhostname = {hostname}
+mydomain = {hostname.split(".", 1)[1]}
 myorigin = $myhostname
 mydestination =
 local_recipient_maps =
@@ -150,12 +181,7 @@ smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
 smtputf8_enable = no
 biff = no
-virtual_mailbox_domains = {" ".join(domains)}
-virtual_mailbox_base = {root}/mail
-virtual_mailbox_maps = static:sink/
-virtual_uid_maps = static:65534
-virtual_gid_maps = static:65534
-default_transport = discard
+{virtual}default_transport = discard
 relay_transport = discard
 maillog_file = {root}/maillog
 maillog_file_prefixes = {root}
@@ -163,19 +189,19 @@ smtpd_error_sleep_time = 0
 smtpd_soft_error_limit = 1000
 smtpd_hard_error_limit = 1000
 smtpd_client_connection_rate_limit = 0
-smtpd_milters = inet:127.0.0.1:{milter_port}
-milter_default_action = tempfail
-milter_protocol = 6
-milter_connect_timeout = 5s
-milter_command_timeout = 10s
-milter_content_timeout = 30s
-{extra}""")
+{milter}{extra}""")
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
-            f.write(f"127.0.0.1:{smtp_port} inet n - n - - smtpd\n" + MASTER_SERVICES)
+            f.write(f"127.0.0.1:{smtp_port} inet n - n - - smtpd\n"
+                    + "".join(line + "\n" for line in listeners) + MASTER_SERVICES)
+        for name, text in (files or {}).items():
+            with open(os.path.join(self.etc, name), "w") as f:
+                f.write(text)
         os.chown(os.path.join(root, "data"), pwd.getpwnam("postfix").pw_uid, -1)
         os.chown(os.path.join(root, "mail"), 65534, 65534)
 
     def check_async(self):
+        """`postfix check`, which creates the queue directories; slow, so it runs
+        while the test starts other things. Pass it to start()."""
         return subprocess.Popen(["postfix", "-c", self.etc, "check"], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
 
@@ -183,6 +209,7 @@ milter_content_timeout = 30s
         out, _ = check.communicate(timeout=120)
         if check.returncode != 0:
             raise Fail(f"postfix check exited {check.returncode}:\n{out}")
+        # `postfix check` just ran: skip postfix-script's second (slow) integrity check
         open(os.path.join(self.root, "spool", "quick-start"), "w").close()
         run(["postfix", "-c", self.etc, "start"])
 
@@ -204,27 +231,35 @@ milter_content_timeout = 30s
 class BackstopServe:
     """`backstop serve --config CONFIG` with its log in TMP/backstop.log and its
     stderr in TMP/backstop.stderr; started and stopped (SIGTERM, by PID) by the
-    test. Subclasses write the configuration in __init__ before start()."""
+    test. Subclasses write the configuration in __init__ before start().
+    extra_ports: further 127.0.0.1 ports (e.g. /metrics) start() waits for."""
 
-    def __init__(self, binary, tmp, milter_port):
+    def __init__(self, binary, tmp, milter_port, extra_ports=()):
         self.binary, self.tmp = binary, tmp
         self.state = os.path.join(tmp, "state")
         self.config = os.path.join(tmp, "backstop.toml")
         self.logfile = os.path.join(tmp, "backstop.log")
         self.stderr = os.path.join(tmp, "backstop.stderr")
         self.milter_port = milter_port
+        self.ports = (milter_port, *extra_ports)
         self.proc = None
 
-    def start(self):
+    def start(self, timeout=90):
+        """Raises Fail unless the process runs and all its ports listen within timeout s."""
         err = open(self.stderr, "a")
         env = dict(os.environ)
+        # an ASan report must fail the test, and leaks show up at SIGTERM
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
         self.proc = subprocess.Popen([self.binary, "serve", "--config", self.config],
                                      stdout=err, stderr=err, stdin=subprocess.DEVNULL, env=env)
         err.close()
-        wait_for(lambda: self.proc.poll() is not None or listening(self.milter_port), 90)
-        if self.proc.poll() is not None or not listening(self.milter_port):
-            raise Fail(f"backstop serve did not start (exit {self.proc.poll()})")
+
+        def up():
+            return all(listening(p) for p in self.ports)
+        wait_for(lambda: self.proc.poll() is not None or up(), timeout)
+        if self.proc.poll() is not None or not up():
+            raise Fail(f"backstop serve did not start (exit {self.proc.poll()}; "
+                       f"not listening: {[p for p in self.ports if not listening(p)]})")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -243,21 +278,29 @@ class BackstopServe:
         return [line for line in tail(self.logfile, 1000000) if rx.search(line)]
 
 
-def swaks(port, frm, to, src, data=None):
-    cmd = ["swaks", "--server", f"127.0.0.1:{port}", "--local-interface", src,
-           "--helo", "client.test", "--from", frm, "--to", to, "--timeout", "30",
-           "--suppress-data"]
+def swaks(port, frm, to, src=None, data=None, extra=(), timeout=30):
+    """swaks's output (stdout and stderr) for one message to 127.0.0.1:port.
+    src: the client's source address (any 127/8 on Linux), the kernel's choice
+    when None; data: a message file; extra: further swaks arguments; timeout:
+    swaks's own --timeout, the whole run is given 60 s more."""
+    cmd = ["swaks", "--server", f"127.0.0.1:{port}"]
+    if src is not None:
+        cmd += ["--local-interface", src]
+    cmd += ["--helo", "client.test", "--from", frm, "--to", to, "--timeout", str(timeout),
+            "--suppress-data"]
     if data is not None:
         cmd += ["--data", "@" + data]
+    cmd += list(extra)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       errors="replace", timeout=90)
+                       errors="replace", timeout=timeout + 60)
     return p.stdout
 
 
-def reply_to(out, verb):
-    """First line of the server's reply to the first command starting with verb
-    ('MAIL', 'RCPT', 'DATA'), or to the end of data ('.': the reply after 354)."""
-    replies = []  # (command, first reply line)
+def replies(out):
+    """[(command, first line of its reply)] from swaks output (--suppress-data), in
+    order. command: the upper-cased first word sent ('MAIL', 'RCPT', 'DATA', ...),
+    'CONNECT' for the greeting, '.' for the end of data (the reply after 354)."""
+    pairs = []
     cmd, waiting = "CONNECT", True
     for line in out.splitlines():
         m = re.match(r"^ -> (\S+)", line)
@@ -266,13 +309,17 @@ def reply_to(out, verb):
             continue
         m = re.match(r"^(?:<-|<\*\*) +(\d{3})[ -](.*)", line)
         if m and waiting:
-            replies.append((cmd, m.group(1) + " " + m.group(2)))
+            pairs.append((cmd, m.group(1) + " " + m.group(2)))
             waiting = False
             if m.group(1) == "354":
                 cmd, waiting = ".", True
-    for c, r in replies:
+    return pairs
+
+
+def reply_to(out, verb):
+    """First line of the server's reply to the first command starting with verb
+    ('MAIL', 'RCPT', 'DATA'), or to the end of data ('.': the reply after 354)."""
+    for c, r in replies(out):
         if c == verb or (verb != "." and c.startswith(verb)):
             return r
     return None
-
-

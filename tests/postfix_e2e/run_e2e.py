@@ -34,12 +34,12 @@ Exit status: 0 all passed, 1 a check failed, 1 also when it cannot run (not root
 or swaks).
 """
 import os
+import pwd
 import re
 import secrets
 import shutil
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,21 +47,11 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from pfharness import MASTER_SERVICES, listening, say  # noqa: E402
+from pfharness import (BackstopServe, Fail, Postfix, free_ports, listening, replies,  # noqa: E402
+                       reply_to, run, say, swaks, tail, wait_for)
 
 FAILURES = []
 KEEP = os.environ.get("BACKSTOP_E2E_KEEP") == "1"
-
-
-def tail(path, n=40, grep=None):
-    try:
-        with open(path, errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        return [f"({path}: {e})"]
-    if grep:
-        lines = [l for l in lines if re.search(grep, l)]
-    return lines[-n:]
 
 
 def check(cond, what, logs=(), extra=""):
@@ -82,104 +72,24 @@ def check(cond, what, logs=(), extra=""):
     return False
 
 
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
+def send(port, frm, to, *extra, data=None):
+    """swaks from the kernel's source address with --timeout 60; extra: swaks arguments."""
+    return swaks(port, frm, to, data=data, extra=extra, timeout=60)
 
 
-
-def wait_for(pred, timeout, step=0.2):
-    """Polls pred() until it returns a true value or `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
-
-
-def run(cmd, check_rc=True, **kw):
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-    if check_rc and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stdout}")
-    return p
+def text_of(path):
+    """The whole file, "" while it does not exist."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 # ---------------------------------------------------------------- Postfix --
 
-
-class Postfix:
-    def __init__(self, root, hostname, listeners, main_extra, files):
-        self.root = root
-        self.etc = os.path.join(root, "etc")
-        self.maillog = os.path.join(root, "maillog")
-        self.mail = os.path.join(root, "mail")
-        for d in ("etc", "spool", "data", "mail"):
-            os.makedirs(os.path.join(root, d), exist_ok=True)
-        main = f"""\
-compatibility_level = 3.6
-queue_directory = {root}/spool
-data_directory = {root}/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = {hostname}
-mydomain = {hostname.split('.', 1)[1]}
-myorigin = $myhostname
-mydestination =
-local_recipient_maps =
-alias_maps =
-alias_database =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
-smtputf8_enable = no
-biff = no
-default_transport = discard
-relay_transport = discard
-maillog_file = {root}/maillog
-maillog_file_prefixes = {root}
-# run queues promptly: this is a test
-queue_run_delay = 1s
-minimal_backoff_time = 1s
-maximal_backoff_time = 2s
-delay_warning_time = 0
-smtpd_error_sleep_time = 0
-smtp_connect_timeout = 5s
-transport_maps = texthash:{root}/etc/transport
-"""
-        with open(os.path.join(self.etc, "main.cf"), "w") as f:
-            f.write(main + main_extra)
-        with open(os.path.join(self.etc, "master.cf"), "w") as f:
-            f.write("# service type  private unpriv  chroot  wakeup  maxproc command + args\n")
-            for line in listeners:
-                f.write(line + "\n")
-            f.write(MASTER_SERVICES)
-        for name, text in files.items():
-            with open(os.path.join(self.etc, name), "w") as f:
-                f.write(text)
-        os.chown(os.path.join(root, "data"), pwd_uid("postfix"), -1)
-        os.chown(self.mail, 65534, 65534)
-
-    def check_async(self):
-        """`postfix check` creates the queue directories (slow: run A and B together)."""
-        return subprocess.Popen(["postfix", "-c", self.etc, "check"], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-
-    def start(self):
-        # `postfix check` just ran: skip postfix-script's second (slow) integrity check
-        open(os.path.join(self.root, "spool", "quick-start"), "w").close()
-        run(["postfix", "-c", self.etc, "start"])
+class Instance(Postfix):
+    """A Postfix instance whose queue the test flushes and lists, and whose maillog it reads."""
 
     def flush(self):
         run(["postqueue", "-c", self.etc, "-f"], check_rc=False)
@@ -188,49 +98,11 @@ transport_maps = texthash:{root}/etc/transport
         return run(["postqueue", "-c", self.etc, "-p"], check_rc=False).stdout
 
     def log(self):
-        try:
-            with open(self.maillog, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def master_pid(self):
-        try:
-            with open(os.path.join(self.root, "spool", "pid", "master.pid")) as f:
-                return int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def stop(self):
-        pid = self.master_pid()
-        subprocess.run(["postfix", "-c", self.etc, "stop"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        if pid and not wait_for(lambda: not pid_alive(pid), 10):
-            os.kill(pid, signal.SIGKILL)
-
-
-def pwd_uid(name):
-    import pwd
-    return pwd.getpwnam(name).pw_uid
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of ours counts as gone
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+        return text_of(self.maillog)
 
 
 def maildir_files(pf, user):
-    d = os.path.join(pf.mail, user, "new")
+    d = os.path.join(pf.root, "mail", user, "new")
     try:
         return sorted(os.path.join(d, n) for n in os.listdir(d))
     except OSError:
@@ -258,17 +130,12 @@ def header_values(text, name):
 
 # ---------------------------------------------------------------- backstop --
 
-class Backstop:
+class Backstop(BackstopServe):
+    """backstop serve with /metrics, its configuration rewritten for SIGHUP by write_config()."""
+
     def __init__(self, binary, tmp, milter_port, metrics_port):
-        self.binary = binary
-        self.tmp = tmp
-        self.state = os.path.join(tmp, "state")
-        self.config = os.path.join(tmp, "backstop.toml")
-        self.logfile = os.path.join(tmp, "backstop.log")
-        self.stderr = os.path.join(tmp, "backstop.stderr")
-        self.milter_port = milter_port
+        super().__init__(binary, tmp, milter_port, extra_ports=(metrics_port,))
         self.metrics_port = metrics_port
-        self.proc = None
 
     def write_config(self, mode):
         # Written to a temp file and renamed so a reload never sees half a file.
@@ -298,23 +165,16 @@ level = "debug"
         os.replace(self.config + ".new", self.config)
 
     def start(self):
-        err = open(self.stderr, "a")
-        env = dict(os.environ)
-        # an ASan report must fail the test, and leaks show up at SIGTERM
-        env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
-        self.proc = subprocess.Popen([self.binary, "serve", "--config", self.config],
-                                     stdout=err, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        err.close()
-        ok = wait_for(lambda: self.proc.poll() is not None or
-                      (listening(self.milter_port) and listening(self.metrics_port)), 30)
-        return ok and self.proc.poll() is None
+        """True once the milter and /metrics ports listen (within 30 s)."""
+        try:
+            super().start(timeout=30)
+        except Fail as e:
+            say(str(e))
+            return False
+        return True
 
     def log(self):
-        try:
-            with open(self.logfile, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return text_of(self.logfile)
 
     def ledger_show(self, mid):
         return run([self.binary, "ledger", "--state", self.state, "show", mid], check_rc=False)
@@ -322,58 +182,6 @@ level = "debug"
     def metrics(self, path="/metrics"):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}{path}", timeout=5) as r:
             return r.status, r.read().decode("utf-8", "replace")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-# ------------------------------------------------------------------- SMTP --
-
-def swaks(port, frm, to, *extra, data=None):
-    cmd = ["swaks", "--server", f"127.0.0.1:{port}", "--helo", "client.test",
-           "--from", frm, "--to", to, "--timeout", "60", "--suppress-data"]
-    if data is not None:
-        cmd += ["--data", "@" + data]
-    cmd += list(extra)
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       errors="replace", timeout=120)
-    return p.stdout
-
-
-def transcript(out):
-    """[(command, reply)] from swaks output: the first line of each reply with
-    the command it answers ('CONNECT', 'EHLO', 'MAIL', 'RCPT', 'DATA', '.')."""
-    pairs, cmd, in_data = [], "CONNECT", False
-    for line in out.splitlines():
-        m = re.match(r"^ -> (\S+)", line)
-        if m and not in_data:
-            word = m.group(1).upper()
-            cmd = {"MAIL": "MAIL", "RCPT": "RCPT", "DATA": "DATA", "QUIT": "QUIT"}.get(word, word)
-            continue
-        if re.match(r"^ -> ", line) and in_data:
-            continue
-        m = re.match(r"^(<-|<\*\*) +(\d{3})([ -])(.*)", line)
-        if m:
-            if not pairs or pairs[-1][0] != cmd or pairs[-1][2]:
-                pairs.append([cmd, m.group(2) + " " + m.group(4), m.group(3) == " "])
-            if cmd == "DATA" and m.group(2) == "354":
-                in_data, cmd = True, "."
-            elif cmd == ".":
-                in_data = False
-    return [(c, r) for c, r, _ in pairs]
-
-
-def reply_to(out, command):
-    for c, r in transcript(out):
-        if c == command:
-            return r
-    return None
 
 
 # ------------------------------------------------------------------ corpora --
@@ -410,48 +218,41 @@ BACKSCATTER = [
 
 def make_postfixes(tmp, a_in, a_sub, b_in, milter_port):
     """Instance A (example.test, milter = backstop) and B (remote.test, bounces)."""
-    milter = f"""\
-smtpd_milters = inet:127.0.0.1:{milter_port}
-milter_default_action = tempfail
-milter_protocol = 6
-milter_connect_timeout = 5s
-milter_command_timeout = 10s
-milter_content_timeout = 30s
-""" if milter_port else ""
-    A = Postfix(
-        os.path.join(tmp, "a"), "mx.example.test",
-        [f"127.0.0.1:{a_in} inet n - n - - smtpd",
-         f"127.0.0.1:{a_sub} inet n - n - - smtpd -o syslog_name=postfix/submission"
-         " -o milter_macro_daemon_name=ORIGINATING"],
-        f"""\
-virtual_mailbox_domains = example.test
-virtual_mailbox_base = {tmp}/a/mail
-virtual_mailbox_maps = regexp:{tmp}/a/etc/vmailbox
-virtual_uid_maps = static:65534
-virtual_gid_maps = static:65534
+    def queue_and_transport(root):
+        return f"""\
+# run queues promptly: this is a test
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+delay_warning_time = 0
+smtp_connect_timeout = 5s
+transport_maps = texthash:{root}/etc/transport
+"""
+    a_root, b_root = os.path.join(tmp, "a"), os.path.join(tmp, "b")
+    A = Instance(
+        a_root, a_in, milter_port, domains=("example.test",),
+        mailbox_maps=f"regexp:{a_root}/etc/vmailbox",
+        listeners=[f"127.0.0.1:{a_sub} inet n - n - - smtpd -o syslog_name=postfix/submission"
+                   " -o milter_macro_daemon_name=ORIGINATING"],
+        extra=queue_and_transport(a_root) + """\
 # Postfix itself adds no Message-ID: outbound mail without one gets backstop's
 local_header_rewrite_clients =
-""" + milter,
-        {"transport": f"remote.test smtp:[127.0.0.1]:{b_in}\n",
-         # virtual(8) allows no $1 substitution here: known users, and one
-         # "tagged" mailbox that catches any prvs= address backstop did not strip
-         # (smtpd must accept the tagged form at RCPT, before the milter strips it)
-         "vmailbox": "/^user@example\\.test$/ user/\n"
-                     "/^colleague@example\\.test$/ colleague/\n"
-                     "/^prvs=[0-9a-f]{10}=[^@]+@example\\.test$/ tagged/\n"})
-    B = Postfix(
-        os.path.join(tmp, "b"), "mx.remote.test",
-        [f"127.0.0.1:{b_in} inet n - n - - smtpd"],
+""",
+        files={"transport": f"remote.test smtp:[127.0.0.1]:{b_in}\n",
+               # virtual(8) allows no $1 substitution here: known users, and one
+               # "tagged" mailbox that catches any prvs= address backstop did not strip
+               # (smtpd must accept the tagged form at RCPT, before the milter strips it)
+               "vmailbox": "/^user@example\\.test$/ user/\n"
+                           "/^colleague@example\\.test$/ colleague/\n"
+                           "/^prvs=[0-9a-f]{10}=[^@]+@example\\.test$/ tagged/\n"})
+    B = Instance(
+        b_root, b_in, None, domains=(), hostname="mx.remote.test",
         # accept at RCPT although the error transport cannot deliver: B must
         # generate a real DSN, not reject in the SMTP dialogue
-        "relay_domains = remote.test\nsmtpd_reject_unlisted_recipient = no\n",
-        {"transport": "remote.test error:5.1.1 mailbox unavailable\n"
-                      f"example.test smtp:[127.0.0.1]:{a_in}\n"})
-    checks = [pf.check_async() for pf in (A, B)]
-    for pf, c in zip((A, B), checks):
-        out, _ = c.communicate()
-        if c.returncode != 0:
-            raise RuntimeError(f"postfix -c {pf.etc} check exited {c.returncode}:\n{out}")
+        extra=queue_and_transport(b_root)
+        + "relay_domains = remote.test\nsmtpd_reject_unlisted_recipient = no\n",
+        files={"transport": "remote.test error:5.1.1 mailbox unavailable\n"
+                            f"example.test smtp:[127.0.0.1]:{a_in}\n"})
     return A, B
 
 
@@ -470,7 +271,7 @@ def main():
             print(f"FAIL: {tool} not installed (scripts/install-deps.sh)")
             return 1
     try:
-        pwd_uid("postfix")
+        pwd.getpwnam("postfix")
     except KeyError:
         print("FAIL: no postfix user")
         return 1
@@ -480,6 +281,7 @@ def main():
     say(f"work dir {tmp}")
     a_in, a_sub, b_in, milter_port, metrics_port = free_ports(5)
     A = B = bs = None
+    checks = []
 
     def on_signal(signum, _frame):
         raise SystemExit(128 + signum)
@@ -487,6 +289,7 @@ def main():
     signal.signal(signal.SIGINT, on_signal)
     try:
         A, B = make_postfixes(tmp, a_in, a_sub, b_in, milter_port)
+        checks = [pf.check_async() for pf in (A, B)]  # slow: overlaps backstop's start
         bs = Backstop(binary, tmp, milter_port, metrics_port)
         bs.write_config("tag")
         blog = ("backstop log", bs.logfile)
@@ -496,16 +299,16 @@ def main():
 
         if not check(bs.start(), "backstop serve starts and listens (milter, metrics)", [blog, berr]):
             return 1
-        A.start()
-        B.start()
+        A.start(checks[0])
+        B.start(checks[1])
         if not check(wait_for(lambda: all(listening(p) for p in (a_in, a_sub, b_in)), 30),
                      "both Postfix instances listen", [alog, bmlog]):
             return 1
 
         # ---- c. outbound: sign, record, relay, DSN comes back to the user
         mid = f"e2e-out-{secrets.token_hex(6)}@example.test"
-        out = swaks(a_sub, "user@example.test", "someone@remote.test",
-                    "--header", f"Message-Id: <{mid}>", "--header", "Subject: outbound e2e")
+        out = send(a_sub, "user@example.test", "someone@remote.test",
+                   "--header", f"Message-Id: <{mid}>", "--header", "Subject: outbound e2e")
         check((reply_to(out, ".") or "").startswith("250"),
               "c: submission on the ORIGINATING port accepted", [alog, blog], out)
 
@@ -527,7 +330,7 @@ def main():
         with open(msg_noid, "w") as f:
             f.write("From: user@example.test\nTo: colleague@example.test\n"
                     "Subject: no message-id e2e\nDate: Thu, 26 Nov 2026 10:00:00 +0000\n\nhello\n")
-        out = swaks(a_sub, "user@example.test", "colleague@example.test", data=msg_noid)
+        out = send(a_sub, "user@example.test", "colleague@example.test", data=msg_noid)
         check((reply_to(out, ".") or "").startswith("250"),
               "c: submission without a Message-ID accepted", [alog, blog], out)
         files = wait_for(lambda: maildir_files(A, "colleague"), 30)
@@ -559,8 +362,8 @@ def main():
             if sender != "<>":
                 sender = sender.strip("<>")
             nlog = len(bs.log().splitlines())
-            out = swaks(a_in, sender, "user@example.test", data=path)
-            tr = transcript(out)
+            out = send(a_in, sender, "user@example.test", data=path)
+            tr = replies(out)
             r_rcpt, r_dot = reply_to(out, "RCPT"), reply_to(out, ".")
             check(r_rcpt and r_rcpt.startswith("250") and r_dot and r_dot.startswith("550 5.7.1"),
                   f"b: {what} ({rel}, MAIL FROM:<{sender.strip('<>')}>) accepted at RCPT "
@@ -628,16 +431,16 @@ def main():
               [blog, alog], f"{c4} {c5} {c6}")
 
         # ---- a. enforce mode: refused at RCPT
-        out = swaks(a_in, "<>", "user@example.test")
+        out = send(a_in, "<>", "user@example.test")
         r = reply_to(out, "RCPT") or ""
         check(r.startswith("550 5.7.1"), "a: enforce: null sender to user@example.test "
               "without a tag refused 550 5.7.1 at RCPT", [blog, alog], out)
-        out = swaks(a_in, "<>", "prvs=0000000000=user@example.test")
+        out = send(a_in, "<>", "prvs=0000000000=user@example.test")
         r = reply_to(out, "RCPT") or ""
         check(r.startswith("550 5.7.1"), "a: enforce: a forged prvs= tag refused 550 5.7.1 at RCPT",
               [blog, alog], out)
         if tagged:
-            out = swaks(a_in, "<>", tagged, "--header", "Subject: tagged, enforce")
+            out = send(a_in, "<>", tagged, "--header", "Subject: tagged, enforce")
             r = reply_to(out, "RCPT") or ""
             check(r.startswith("250"), "a: enforce: the valid tag from c is accepted at RCPT",
                   [blog, alog], out)
@@ -687,7 +490,7 @@ def main():
             pass
         check(400 <= k3[0] < 500, "d: kill -9 mid-transaction: Postfix answers 4xx at DATA/end of DATA",
               [alog], f"{k3}")
-        out = swaks(a_in, "friend@remote.test", "user@example.test")
+        out = send(a_in, "friend@remote.test", "user@example.test")
         check((reply_to(out, "MAIL") or "").startswith("451 4.7.1"),
               "d: while backstop is down: 451 4.7.1 (milter_default_action = tempfail)", [alog], out)
         check("Mail queue is empty" in A.queue(), "d: nothing of the refused message is queued",
@@ -697,7 +500,7 @@ def main():
         kfile = os.path.join(tmp, "kill.eml")
         with open(kfile, "w") as f:
             f.write(kbody.replace("\r\n", "\n"))
-        out = swaks(a_in, "friend@remote.test", "user@example.test", data=kfile)
+        out = send(a_in, "friend@remote.test", "user@example.test", data=kfile)
         check((reply_to(out, ".") or "").startswith("250"),
               "d: after the restart the retried message is accepted", [blog, alog], out)
 
@@ -721,8 +524,16 @@ def main():
         traceback.print_exc()
         FAILURES.append(f"exception: {e}")
     finally:
+        for c in checks:
+            if c.poll() is None:
+                c.kill()
+                c.wait()
         if bs:
-            bs.stop()
+            try:
+                bs.stop()
+            except Fail as e:
+                FAILURES.append(str(e))
+                say(f"FAIL {e}")
         for pf in (A, B):
             if pf:
                 pf.stop()
