@@ -1,5 +1,7 @@
 #include "daemon/engine.h"
 
+#include <chrono>
+
 #include <filesystem>
 
 #include "batv/key_file.h"
@@ -14,6 +16,10 @@ constexpr std::int64_t kDay = 86400;
 constexpr std::string_view kFirstStartKey = "serve:first_start";
 // Sub-directory of state.dir holding the outbound rate counters.
 constexpr std::string_view kCountersDir = "counters";
+// How long soft-state writes gather before one commit: a trickle of inbound
+// messages then costs a transaction per 50 ms, not one per message. Readers
+// (the autoreply gate) flush on a miss, so nothing waits for it.
+constexpr std::chrono::milliseconds kSoftWriteLinger{50};
 
 std::vector<std::string> lowered(const std::vector<std::string>& in) {
   std::vector<std::string> out;
@@ -110,7 +116,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
     BACKSTOP_TRY(e->store_->record_put(kFirstStartKey, std::to_string(e->first_start_), 0));
   }
   e->writer_ = std::make_unique<store::BatchWriter>(*e->store_);
-  if (e->counters_) e->soft_writer_ = std::make_unique<store::BatchWriter>(*e->counters_);
+  if (e->counters_) e->soft_writer_ = std::make_unique<store::BatchWriter>(*e->counters_, kSoftWriteLinger);
   e->notifier_ = std::make_unique<Notifier>(opts.log);
   auto snap = e->build(cfg);
   BACKSTOP_TRY(snap);

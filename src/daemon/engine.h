@@ -123,7 +123,8 @@ class Engine {
   store::BatchWriter& writer() { return *writer_; }
   // Batched writes to counters(): soft state that is written for every
   // inbound message (the autoreply gate's facts) and must cost neither a
-  // transaction on the event loop nor an fsync.
+  // transaction on the event loop nor an fsync. Writes linger up to
+  // kSoftWriteLinger before their commit; a reader that misses calls flush().
   store::BatchWriter& soft_writer() { return soft_writer_ ? *soft_writer_ : *writer_; }
   Metrics& metrics() { return metrics_; }
   const Clock& clock() const { return *clock_; }

@@ -165,14 +165,27 @@ GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::string_view 
   if (user.empty()) user = mail::ascii_lower(client.sasl_user);
 
   std::optional<outbound::InboundFacts> original;
-  for (const auto& id : outbound::referenced_ids(m->headers)) {
-    auto r = engine.counters().record_get(std::string(kFactsPrefix) + id);
-    if (!r) return internal_failure(engine, snap, r.error(), log, log_prefix);
-    if (*r) {
-      original = outbound::decode_facts(**r);
-      if (original) break;
+  const auto ids = outbound::referenced_ids(m->headers);
+  auto look_up = [&]() -> Status {
+    for (const auto& id : ids) {
+      auto r = engine.counters().record_get(std::string(kFactsPrefix) + id);
+      if (!r) return unexpected<Error>(r.error());
+      if (*r) {
+        original = outbound::decode_facts(**r);
+        if (original) break;
+      }
     }
+    return {};
+  };
+  auto st = look_up();
+  if (st && !original && !ids.empty()) {
+    // The facts may still be lingering in the soft-state writer (at most
+    // kSoftWriteLinger, one unsynced commit): automatic replies are rare
+    // enough to wait for it here.
+    (void)engine.soft_writer().flush();
+    st = look_up();
   }
+  if (!st) return internal_failure(engine, snap, st.error(), log, log_prefix);
   const std::string user_domain = domain_of(user);
   const bool any_sender = std::find(g.any_sender.begin(), g.any_sender.end(), user_domain) != g.any_sender.end();
   const bool list_host = is_list_host(snap, client, from_domain);

@@ -6,7 +6,8 @@
 
 namespace backstop::store {
 
-BatchWriter::BatchWriter(Store& store) : store_(store), thread_([this] { run(); }) {}
+BatchWriter::BatchWriter(Store& store, std::chrono::milliseconds linger)
+    : store_(store), linger_(linger), thread_([this] { run(); }) {}
 
 BatchWriter::~BatchWriter() {
   {
@@ -20,6 +21,7 @@ BatchWriter::~BatchWriter() {
 bool BatchWriter::enqueue(WriteOp op) {
   // An invalid op would fail its whole batch: refuse it here instead.
   const bool valid = static_cast<bool>(internal::check_op(op));
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (!valid || stopping_ || queue_.size() >= kMaxQueuedWrites) {
@@ -28,15 +30,23 @@ bool BatchWriter::enqueue(WriteOp op) {
     }
     queue_.push_back(std::move(op));
     ++enqueued_seq_;
+    // The thread waits for a first op, or lingers until a batch is full; any
+    // other wake-up would only find its predicate false again.
+    wake = queue_.size() == 1 || queue_.size() == kMaxBatchOps;
   }
-  work_cv_.notify_one();
+  if (wake) work_cv_.notify_one();
   return true;
 }
 
 Status BatchWriter::flush() {
   std::unique_lock lock(mu_);
   const std::uint64_t target = enqueued_seq_;
-  done_cv_.wait(lock, [&] { return done_seq_ >= target; });
+  if (done_seq_ < target) {
+    ++flush_waiters_;
+    work_cv_.notify_one();  // end a linger
+    done_cv_.wait(lock, [&] { return done_seq_ >= target; });
+    --flush_waiters_;
+  }
   if (!first_error_) return {};
   Error e = std::move(*first_error_);
   first_error_.reset();
@@ -55,6 +65,11 @@ void BatchWriter::run() {
   for (;;) {
     work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping and drained
+    if (linger_.count() > 0) {
+      work_cv_.wait_for(lock, linger_, [&] {
+        return stopping_ || flush_waiters_ > 0 || queue_.size() >= kMaxBatchOps;
+      });
+    }
     while (!queue_.empty() && batch.size() < kMaxBatchOps) {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();

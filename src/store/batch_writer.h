@@ -9,10 +9,16 @@
 // returns the first error seen since the previous flush (ok if none). The
 // destructor flushes and joins the thread.
 //
+// With a linger, the background thread waits that long after the first op of
+// a batch before committing (unless the batch is full, a flush() is waiting or
+// the writer stops), so a trickle of writes costs one transaction per linger
+// instead of one per write; for soft state whose readers can flush() first.
+//
 // Thread-safety: enqueue/flush/stats may be called from any thread. The Store
 // is not owned and must outlive the writer.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -40,7 +46,7 @@ struct BatchWriterStats {
 
 class BatchWriter {
  public:
-  explicit BatchWriter(Store& store);
+  explicit BatchWriter(Store& store, std::chrono::milliseconds linger = std::chrono::milliseconds{0});
   ~BatchWriter();
   BatchWriter(const BatchWriter&) = delete;
   BatchWriter& operator=(const BatchWriter&) = delete;
@@ -56,6 +62,7 @@ class BatchWriter {
   void run();
 
   Store& store_;
+  const std::chrono::milliseconds linger_;
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable done_cv_;
@@ -64,6 +71,7 @@ class BatchWriter {
   std::uint64_t done_seq_ = 0;      // ops applied or failed so far
   std::optional<Error> first_error_;
   BatchWriterStats stats_;
+  int flush_waiters_ = 0;  // flush() calls waiting: end a linger at once
   bool stopping_ = false;
   std::thread thread_;  // last: starts after the members above exist
 };

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -52,6 +53,38 @@ TEST(BatchWriter, DestructorFlushes) {
     for (int i = 0; i < 100; ++i) writer.enqueue(RecordPut{"k" + std::to_string(i), "v", 0});
   }
   EXPECT_TRUE(store->record_get("k99")->has_value());
+}
+
+// A linger gathers a trickle of writes into one transaction, and neither
+// flush() nor the destructor waits it out.
+TEST(BatchWriter, LingerBatchesATrickleAndFlushEndsIt) {
+  auto store = make_memory_store();
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    BatchWriter writer(*store, std::chrono::seconds(30));
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(writer.enqueue(RecordPut{"k" + std::to_string(i), "v", 0}));
+    ASSERT_TRUE(writer.flush());
+    EXPECT_EQ(writer.stats().batches, 1u);
+    EXPECT_EQ(writer.stats().applied, 50u);
+    EXPECT_TRUE(store->record_get("k49")->has_value());
+    ASSERT_TRUE(writer.enqueue(RecordPut{"last", "v", 0}));
+  }  // the destructor ends the second linger too
+  EXPECT_TRUE(store->record_get("last")->has_value());
+  // Far below the 2 x 30 s the lingers would take if they were waited out.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(25));
+}
+
+TEST(BatchWriter, LingerEndsWhenABatchIsFull) {
+  auto store = make_memory_store();
+  BatchWriter writer(*store, std::chrono::seconds(30));
+  for (std::size_t i = 0; i < kMaxBatchOps; ++i) {
+    ASSERT_TRUE(writer.enqueue(RecordPut{"k" + std::to_string(i), "v", 0}));
+  }
+  // No flush: the full batch alone must end the linger.
+  for (int i = 0; i < 2000 && writer.stats().applied < kMaxBatchOps; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(writer.stats().applied, kMaxBatchOps);
 }
 
 }  // namespace
