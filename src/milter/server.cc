@@ -164,7 +164,7 @@ struct Server::Impl {
           // the MTA sends back to back. Postfix leaves Nagle on for its milter
           // socket, so its next write waits for our ACK; with nothing to send
           // back, our ACK would wait 40 ms for the delayed-ACK timer: 40 ms per
-          // message (measured: 21 instead of 172 msgs/s over one session).
+          // message (measured over one Postfix session: 21 msgs/s, 239 with this).
           if (!s.has_output() && !s.waiting()) {
             asio::error_code ignore;
             c->sock.set_option(QuickAck(true), ignore);
