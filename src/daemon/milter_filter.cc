@@ -76,28 +76,8 @@ class Handler final : public milter::Handler {
   ~Handler() override { engine_->metrics().connection_closed(); }
 
   void on_mail(const milter::Context& ctx, milter::Decide done) override {
-    snap_ = engine_->snapshot();
-    stripped_.clear();
-    sender_ = strip_brackets(ctx.msg.sender);
-    role_ = Role::kInbound;
-    auto authen = ctx.macros.get("{auth_authen}");
-    auto daemon = ctx.macros.get("{daemon_name}");
-    if (authen && !authen->empty()) {
-      role_ = Role::kOutbound;
-    } else if (daemon) {
-      for (const auto& n : snap_->daemon_names) {
-        if (*daemon == n) role_ = Role::kOutbound;
-      }
-    }
-    if (role_ == Role::kInbound && snap_->is_outbound_ip(ctx.conn.address)) role_ = Role::kOutbound;
-    mail_check_ = std::make_shared<MailCheckResult>();
-    hold_.clear();
-    client_ = {authen ? std::string(*authen) : std::string(), ctx.conn.address, sender_};
-    if (role_ == Role::kOutbound) {
-      auto a = limit_message(*engine_, *snap_, client_, *log_, log_prefix(ctx));
-      if (a.kind == GuardAnswer::Kind::kHold) hold_ = a.text;
-      return done(guard_action(a));
-    }
+    begin(ctx);
+    if (role_ == Role::kOutbound) return done(mail_answer_);
     if (role_ == Role::kInbound && dnsbl_) {
       // The result outlives this handler if the connection goes away first.
       std::string line = log_prefix(ctx) + " role=dnsbl action=reject ";
@@ -117,57 +97,114 @@ class Handler final : public milter::Handler {
   }
 
   void on_rcpt(const milter::Context& ctx, const milter::Recipient& r, milter::Decide done) override {
-    if (!snap_) snap_ = engine_->snapshot();
-    std::string rcpt = strip_brackets(r.address);
-    if (role_ == Role::kOutbound) {
-      auto a = limit_recipients(*engine_, *snap_, client_, 1, *log_, log_prefix(ctx));
-      if (a.kind == GuardAnswer::Kind::kHold) hold_ = a.text;
-      return done(guard_action(a));
-    }
-    if (snap_->is_trap(rcpt)) {
-      role_ = Role::kTrap;
-      return done(Action::cont());
-    }
-    if (snap_->batv_mode == BatvMode::kOff || !is_bounce_sender(sender_) ||
-        !snap_->correlator->is_local(rcpt)) {
-      return done(Action::cont());
-    }
-    auto v = batv::verify(snap_->keys, rcpt, engine_->clock().unix_day(),
-                          {snap_->signer.lifetime, 0});
-    std::string result(batv::verdict_name(v.verdict));
-    if (v.verdict == batv::Verdict::kValid) {
-      stripped_.push_back({r.address, "<" + v.address + ">"});
-      engine_->metrics().batv_rcpt(result, "accept");
-      return done(Action::cont());
-    }
-    bool enforce = snap_->batv_mode == BatvMode::kEnforce &&
-                   engine_->clock().now_unix() >= snap_->batv_enforce_from;
-    if (!enforce) {
-      engine_->metrics().batv_rcpt(result, snap_->batv_mode == BatvMode::kEnforce ? "grace" : "record");
-      return done(Action::cont());
-    }
-    engine_->metrics().batv_rcpt(result, "reject");
-    log(ctx, "batv", "rcpt=" + rcpt + " batv=" + result + " action=reject");
-    done(Action::reject(550, "5.7.1", "<" + rcpt + ">: invalid or missing BATV tag on a bounce"));
+    if (!begun_) begin(ctx);
+    rcpts_seen_ = true;
+    // MAIL negotiated no-reply: a refusal of the message by the outbound
+    // limits is given to each of its recipients instead.
+    if (mail_answer_.kind != Action::Kind::kContinue) return done(mail_answer_);
+    done(rcpt(ctx, r.address, true));
   }
 
   void on_eom(const milter::Context& ctx, milter::DecideEom done) override {
-    if (!snap_) snap_ = engine_->snapshot();
+    if (!begun_) begin(ctx);
+    if (!rcpts_seen_) {
+      // RCPT was negotiated no-reply (needs()): what it would have noted
+      // (traps, valid BATV tags to strip, the BATV metrics) is noted now.
+      for (const auto& r : ctx.msg.rcpts) (void)rcpt(ctx, r.address, false);
+    }
     auto start = std::chrono::steady_clock::now();
     milter::EomResult result = role_ == Role::kOutbound ? outbound(ctx) : judge(ctx);
     engine_->metrics().decision_latency(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    snap_.reset();
+    end();
     done(std::move(result));
   }
 
   void on_abort(const milter::Context&) override {
-    snap_.reset();
+    end();
     stripped_.clear();
     role_ = Role::kInbound;
   }
 
  private:
+  // What MAIL FROM establishes for the message: the configuration snapshot it
+  // is judged under, the sender, the role, the client and, for outbound mail,
+  // the message limits' answer (mail_answer_). Runs at MAIL, or at the first
+  // RCPT when MAIL was negotiated no-reply.
+  void begin(const milter::Context& ctx) {
+    snap_ = engine_->snapshot();
+    begun_ = true;
+    rcpts_seen_ = false;
+    stripped_.clear();
+    sender_ = strip_brackets(ctx.msg.sender);
+    role_ = Role::kInbound;
+    auto authen = ctx.macros.get("{auth_authen}");
+    auto daemon = ctx.macros.get("{daemon_name}");
+    if (authen && !authen->empty()) {
+      role_ = Role::kOutbound;
+    } else if (daemon) {
+      for (const auto& n : snap_->daemon_names) {
+        if (*daemon == n) role_ = Role::kOutbound;
+      }
+    }
+    if (role_ == Role::kInbound && snap_->is_outbound_ip(ctx.conn.address)) role_ = Role::kOutbound;
+    mail_check_ = std::make_shared<MailCheckResult>();
+    hold_.clear();
+    client_ = {authen ? std::string(*authen) : std::string(), ctx.conn.address, sender_};
+    mail_answer_ = Action::cont();
+    if (role_ == Role::kOutbound) {
+      auto a = limit_message(*engine_, *snap_, client_, *log_, log_prefix(ctx));
+      if (a.kind == GuardAnswer::Kind::kHold) hold_ = a.text;
+      mail_answer_ = guard_action(a);
+    }
+  }
+
+  void end() {
+    snap_.reset();
+    begun_ = false;
+    rcpts_seen_ = false;
+  }
+
+  // One recipient: outbound limits, traps, BATV. `can_refuse` is false when
+  // the MTA was told not to wait for the answer (RCPT no-reply): a refusal is
+  // then only recorded, and the outbound limits (never negotiated away while
+  // configured) are not counted.
+  Action rcpt(const milter::Context& ctx, const std::string& address, bool can_refuse) {
+    std::string rcpt = strip_brackets(address);
+    if (role_ == Role::kOutbound) {
+      if (!can_refuse) return Action::cont();
+      auto a = limit_recipients(*engine_, *snap_, client_, 1, *log_, log_prefix(ctx));
+      if (a.kind == GuardAnswer::Kind::kHold) hold_ = a.text;
+      return guard_action(a);
+    }
+    if (snap_->is_trap(rcpt)) {
+      role_ = Role::kTrap;
+      return Action::cont();
+    }
+    if (snap_->batv_mode == BatvMode::kOff || !is_bounce_sender(sender_) ||
+        !snap_->correlator->is_local(rcpt)) {
+      return Action::cont();
+    }
+    auto v = batv::verify(snap_->keys, rcpt, engine_->clock().unix_day(),
+                          {snap_->signer.lifetime, 0});
+    std::string result(batv::verdict_name(v.verdict));
+    if (v.verdict == batv::Verdict::kValid) {
+      stripped_.push_back({address, "<" + v.address + ">"});
+      engine_->metrics().batv_rcpt(result, "accept");
+      return Action::cont();
+    }
+    bool enforce = snap_->batv_mode == BatvMode::kEnforce &&
+                   engine_->clock().now_unix() >= snap_->batv_enforce_from;
+    if (!enforce || !can_refuse) {
+      const bool grace = snap_->batv_mode == BatvMode::kEnforce && !enforce;
+      engine_->metrics().batv_rcpt(result, grace ? "grace" : "record");
+      return Action::cont();
+    }
+    engine_->metrics().batv_rcpt(result, "reject");
+    log(ctx, "batv", "rcpt=" + rcpt + " batv=" + result + " action=reject");
+    return Action::reject(550, "5.7.1", "<" + rcpt + ">: invalid or missing BATV tag on a bounce");
+  }
+
   // The message as the MTA sent it: stored headers, a blank line, the kept body.
   static std::string raw_message(const milter::Context& ctx) {
     std::string raw;
@@ -355,6 +392,9 @@ class Handler final : public milter::Handler {
   outbound::Client client_;  // for the outbound limits and gate
   std::string hold_;         // why to hold the message (a limit or the gate said hold), or empty
   std::vector<std::pair<std::string, std::string>> stripped_;  // tagged -> plain, with <>
+  Action mail_answer_;       // the outbound limits' answer to this message's MAIL
+  bool begun_ = false;       // begin() ran for the current message
+  bool rcpts_seen_ = false;  // on_rcpt ran for the current message's recipients
 };
 
 }  // namespace
@@ -372,8 +412,18 @@ BackstopFilter::BackstopFilter(Engine* engine, DecisionLog log, DnsblService* dn
 
 milter::Needs BackstopFilter::needs() const {
   milter::Needs n;
-  n.decide_mail = true;
+  // MAIL is answered only when something can refuse there: DNSBL zones (a
+  // listed client's null-sender MAIL; the service exists from the start or
+  // not at all) or outbound limits (the message limits). Otherwise the MTA is
+  // told not to wait (SMFIP_NR_MAIL: one round trip fewer per message) and
+  // what MAIL establishes is done at the first RCPT. RCPT is always answered:
+  // BATV enforcement and the recipient limits refuse there. A reload that
+  // turns limits on for an SMTP session already open is applied at its
+  // next RCPT.
+  auto snap = engine_->snapshot();
+  n.decide_mail = dnsbl_ != nullptr || (snap->limiter && snap->limiter->enabled());
   n.decide_rcpt = true;
+  n.want_helo = false;  // nothing here uses the HELO name (SMFIP_NOHELO)
   n.want_headers = true;
   n.want_body = true;
   n.actions = milter::act::kAddHdrs | milter::act::kAddRcpt | milter::act::kDelRcpt |

@@ -219,6 +219,95 @@ TEST_F(FilterTest, ForgedBounceRejectedAtEndOfData) {
   EXPECT_NE(logs_.back().find("kind=bounce verdict=not_ours action=reject"), std::string::npos) << logs_.back();
 }
 
+// MAIL is answered only when DNSBL zones or limits can refuse there; RCPT always.
+TEST_F(FilterTest, NeedsAnswerRcptButNotMailWhenNothingRefusesThere) {
+  start("batv.mode = \"tag\"\n");
+  auto n = filter_->needs();
+  EXPECT_FALSE(n.decide_mail);
+  EXPECT_TRUE(n.decide_rcpt);
+  EXPECT_FALSE(n.want_helo);
+  EXPECT_TRUE(n.want_headers);
+  EXPECT_TRUE(n.want_body);
+}
+
+TEST_F(FilterTest, OutboundLimitsAnswerMail) {
+  start("[[limits.rule]]\nscope = \"sasl_user\"\nmessages = \"1/1h\"\n");
+  EXPECT_TRUE(filter_->needs().decide_mail);
+}
+
+// MAIL negotiated no-reply (limits turned on by a reload after the session
+// opened): the outbound message limit answers at RCPT.
+TEST_F(FilterTest, MessageLimitWithoutMailAnswersEveryRcpt) {
+  start("[[limits.rule]]\nscope = \"sasl_user\"\nmessages = \"1/1h\"\n");
+  auto send = [&](const std::string& rcpt) {
+    auto c = open("alice@example.org");
+    c->conn.address = "192.0.2.10";
+    c->macros.set_stage('M', {{"{auth_authen}", "alice"}});
+    auto a = decide_rcpt(*c, rcpt);
+    auto b = decide_rcpt(*c, "carol@remote.example");
+    EXPECT_EQ(a.kind, b.kind);
+    return a;
+  };
+  EXPECT_EQ(send("bob@remote.example").kind, milter::Action::Kind::kContinue);
+  auto second = send("bob@remote.example");
+  EXPECT_EQ(second.kind, milter::Action::Kind::kTempfail);
+  EXPECT_EQ(second.code, 451);
+}
+
+// A handler that sees neither MAIL nor RCPT (both negotiated no-reply, as
+// another MTA or a later configuration may ask) does at end of message what
+// they would have done.
+TEST_F(FilterTest, NoReplyMailAndRcptAreNotedAtEndOfMessage) {
+  start("batv.mode = \"tag\"\nledger.warmup_days = 0\n");
+  ASSERT_TRUE(engine_->store().ledger_put("real@example.org", {kT0 - kDay, "alice@example.org", {"x@y.example"}}));
+  std::string tagged = sign("alice@example.org");
+  // a real bounce to a tagged address: accepted, the tag stripped
+  auto c = open("");
+  c->msg.rcpts.push_back({"<" + tagged + ">", {}});
+  auto r = decide_eom(*c, testing::dsn("real@example.org", "alice@example.org", "bob@remote.example"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kContinue);
+  bool del = false, add = false;
+  for (const auto& m : r.mods) {
+    del |= m.kind == milter::Modification::Kind::kDeleteRcpt && m.value == "<" + tagged + ">";
+    add |= m.kind == milter::Modification::Kind::kAddRcpt && m.value == "<alice@example.org>";
+  }
+  EXPECT_TRUE(del);
+  EXPECT_TRUE(add);
+  // the next message on the same connection starts afresh: a forged bounce
+  // to the untagged address is refused, with nothing left of the first
+  auto text = testing::dsn("forged@example.org", "alice@example.org", "victim@remote.example");
+  c->msg = {};
+  c->msg.sender = "<>";
+  c->msg.rcpts.push_back({"<alice@example.org>", {}});
+  r = decide_eom(*c, text);
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kReject);
+  EXPECT_EQ(r.action.code, 550);
+  for (const auto& m : r.mods) EXPECT_NE(m.kind, milter::Modification::Kind::kAddRcpt);
+  ASSERT_FALSE(logs_.empty());
+  EXPECT_NE(logs_.back().find("from=<> to=<alice@example.org> role=inbound kind=bounce"), std::string::npos)
+      << logs_.back();
+}
+
+TEST_F(FilterTest, NoReplyRcptStillFindsTrapsAndOutboundRoles) {
+  start("trap.addresses = [\"trap@example.org\"]\nbatv.mode = \"tag\"\n");
+  auto c = open("");
+  c->msg.rcpts.push_back({"<trap@example.org>", {}});
+  auto r = decide_eom(*c, testing::dsn("x@elsewhere.example", "trap@example.org", "v@remote.example"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kReject);
+  ASSERT_TRUE(engine_->writer().flush());
+  auto l = engine_->store().listing_get("203.0.113.7");
+  ASSERT_TRUE(l && *l);
+  EXPECT_TRUE((*l)->listed);
+  // the ORIGINATING service's message is outbound: it gets signed
+  auto o = open("alice@example.org");
+  o->macros.set_stage('M', {{"{daemon_name}", "ORIGINATING"}});
+  o->msg.rcpts.push_back({"<bob@remote.example>", {}});
+  r = decide_eom(*o, testing::plain("alice@example.org", "bob@remote.example", "out1@example.org"));
+  bool chgfrom = false;
+  for (const auto& m : r.mods) chgfrom |= m.kind == milter::Modification::Kind::kChangeFrom;
+  EXPECT_TRUE(chgfrom);
+}
+
 // A store that fails every call: the message must get 4xx, never 5xx.
 class BrokenStore : public store::Store {
  public:

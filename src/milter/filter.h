@@ -172,6 +172,9 @@ struct Needs {
   bool decide_connect = false, decide_helo = false, decide_mail = false,
        decide_rcpt = false, decide_header = false, decide_eoh = false,
        decide_body = false;
+  // HELO: when false the MTA is told not to send it (SMFIP_NOHELO) and
+  // ConnectionInfo::helo stays empty.
+  bool want_helo = true;
   // Header and body content: when false the MTA is told not to send them
   // (SMFIP_NOHDRS / NOBODY) and the Context holds none.
   bool want_headers = true;

@@ -105,7 +105,11 @@ void Session::negotiate(const OptNeg& o) {
   const Needs& n = needs_;
   std::uint32_t want = proto::kNoUnknown | proto::kNoData;
   if (!n.decide_connect) want |= proto::kNrConn;
-  if (!n.decide_helo) want |= proto::kNrHelo;
+  if (!n.want_helo && !n.decide_helo) {
+    want |= proto::kNoHelo;
+  } else if (!n.decide_helo) {
+    want |= proto::kNrHelo;
+  }
   if (!n.decide_mail) want |= proto::kNrMail;
   if (!n.decide_rcpt) want |= proto::kNrRcpt;
   if (!n.want_headers) {

@@ -129,6 +129,23 @@ TEST(MilterSession, NegotiationAsksOnlyForWhatTheFilterNeeds) {
   EXPECT_EQ(h.f.opened, 1);
 }
 
+TEST(MilterSession, NoHeloAndNoReplyRcptWhenTheFilterNeedsNeither) {
+  Harness h;
+  h.f.n.want_helo = false;
+  h.f.n.decide_rcpt = false;
+  h.recreate();
+  auto o = h.negotiate();
+  EXPECT_TRUE(o.protocol & proto::kNoHelo);
+  EXPECT_FALSE(o.protocol & proto::kNrHelo);  // nothing is sent, so nothing to not answer
+  EXPECT_TRUE(o.protocol & proto::kNrRcpt);
+  EXPECT_TRUE(o.protocol & proto::kNrMail);
+  // A no-reply RCPT is stored without calling the handler and without a reply.
+  h.send(Mail{{"<>"}});
+  h.send(Rcpt{{"<a@example.org>"}});
+  EXPECT_TRUE(h.replies().empty());
+  EXPECT_TRUE(h.f.seen_rcpts.empty());
+}
+
 TEST(MilterSession, NegotiationNeverExceedsTheOffer) {
   Harness h;
   h.send(OptNeg{4, act::kAddHdrs, proto::kNrHdr | proto::kNoEoh});
