@@ -22,9 +22,18 @@
 // --message-id: each message also carries a unique Message-ID header (real
 // mail does; backstop keeps per-message facts by it).
 //
-// Usage: milter_load --connect inet:127.0.0.1:PORT [--concurrency C]
+// --rate R: open loop. Instead of sending back to back (closed loop, where the
+// latency at C connections is C / throughput by Little's law), the C
+// connections together start R messages per second on a fixed schedule
+// (connection i sends its k-th message at t0 + (k*C + i)/R). Latency is then
+// measured from the scheduled start, so a message that had to wait for the
+// one before it counts that wait (no coordinated omission).
+//
+// --connect takes inet:HOST:PORT or unix:PATH (Postfix's local milter socket).
+//
+// Usage: milter_load --connect inet:127.0.0.1:PORT|unix:PATH [--concurrency C]
 //        [--seconds S] [--headers H] [--body-bytes B] [--reconnect] [--idle N]
-//        [--nagle] [--message-id]
+//        [--nagle] [--message-id] [--rate R]
 // Prints one line: concurrency, messages, msgs/s, p50/p90/p99/max latency (µs).
 #include <algorithm>
 #include <asio.hpp>
@@ -41,11 +50,15 @@
 using namespace backstop::milter;
 using Clock = std::chrono::steady_clock;
 using asio::ip::tcp;
+using Socket = asio::generic::stream_protocol::socket;
+using Endpoint = asio::generic::stream_protocol::endpoint;
 
 namespace {
 
 struct Options {
-  tcp::endpoint ep;
+  Endpoint ep;
+  bool tcp = true;
+  double rate = 0;  // > 0: open loop, messages/s over all connections
   int concurrency = 1;
   double seconds = 5;
   int headers = 10;
@@ -64,10 +77,10 @@ struct Result {
 class Peer {
  public:
   explicit Peer(asio::io_context& io) : sock_(io) {}
-  asio::awaitable<bool> open(const tcp::endpoint& ep, bool nagle = false) {
+  asio::awaitable<bool> open(const Endpoint& ep, bool is_tcp, bool nagle = false) {
     auto [ec] = co_await sock_.async_connect(ep, asio::experimental::as_tuple(asio::use_awaitable));
     if (ec) co_return false;
-    if (!nagle) sock_.set_option(tcp::no_delay(true));
+    if (is_tcp && !nagle) sock_.set_option(tcp::no_delay(true));
     std::string w;
     const Command optneg = OptNeg{6, act::kAll, 0x1fffff};
     (void)encode(optneg, w);
@@ -117,7 +130,7 @@ class Peer {
   }
 
  private:
-  tcp::socket sock_;
+  Socket sock_;
   std::uint32_t proto_ = 0;
   ResponseDecoder dec_;
   std::string out_;
@@ -178,18 +191,31 @@ asio::awaitable<bool> one_message(Peer& p, const Options& o, const std::string& 
   co_return ok;
 }
 
-asio::awaitable<void> worker(asio::io_context& io, const Options& o, Clock::time_point end,
-                             Result& res, const std::string& body) {
+asio::awaitable<void> worker(asio::io_context& io, const Options& o, Clock::time_point start,
+                             Clock::time_point end, int index, Result& res,
+                             const std::string& body) {
   int n = 0;
   Peer* p = nullptr;
   std::unique_ptr<Peer> holder;
+  asio::steady_timer pace(io);
+  const auto period = std::chrono::duration<double>(o.rate > 0 ? o.concurrency / o.rate : 0);
+  const auto phase = std::chrono::duration<double>(o.rate > 0 ? index / o.rate : 0);
   try {
     while (Clock::now() < end) {
-      const auto t0 = Clock::now();
+      auto t0 = Clock::now();
+      if (o.rate > 0) {
+        const auto due = start + std::chrono::duration_cast<Clock::duration>(phase + n * period);
+        if (due >= end) break;
+        if (due > t0) {
+          pace.expires_at(due);
+          co_await pace.async_wait(asio::use_awaitable);
+        }
+        t0 = due;  // a late start counts toward this message's latency
+      }
       if (!p) {
         holder = std::make_unique<Peer>(io);
         p = holder.get();
-        if (!co_await p->open(o.ep, o.nagle)) {
+        if (!co_await p->open(o.ep, o.tcp, o.nagle)) {
           ++res.errors;
           co_return;
         }
@@ -223,7 +249,7 @@ asio::awaitable<void> idle_holder(asio::io_context& io, const Options& o, Result
                                   std::vector<std::unique_ptr<Peer>>& peers) {
   for (int i = 0; i < o.idle; ++i) {
     auto p = std::make_unique<Peer>(io);
-    if (!co_await p->open(o.ep, o.nagle)) {
+    if (!co_await p->open(o.ep, o.tcp, o.nagle)) {
       ++res.errors;
       break;
     }
@@ -309,6 +335,7 @@ int main(int argc, char** argv) {
     else if (a == "--nagle") o.nagle = true;
     else if (a == "--message-id") o.message_id = true;
     else if (a == "--idle") o.idle = std::stoi(val());
+    else if (a == "--rate") o.rate = std::stod(val());
     else if (a == "--inproc") return inproc(o, std::stoi(val()));
     else {
       std::fprintf(stderr, "milter_load: unknown option %s\n", a.c_str());
@@ -316,11 +343,16 @@ int main(int argc, char** argv) {
     }
   }
   auto spec = parse_listen(connect);
-  if (!spec || spec->kind != ListenSpec::Kind::kInet) {
-    std::fprintf(stderr, "milter_load: --connect needs inet:HOST:PORT\n");
+  if (!spec) {
+    std::fprintf(stderr, "milter_load: --connect needs inet:HOST:PORT or unix:PATH\n");
     return 2;
   }
-  o.ep = tcp::endpoint(asio::ip::make_address(spec->host), spec->port);
+  if (spec->kind == ListenSpec::Kind::kInet) {
+    o.ep = Endpoint(tcp::endpoint(asio::ip::make_address(spec->host), spec->port));
+  } else {
+    o.tcp = false;
+    o.ep = Endpoint(asio::local::stream_protocol::endpoint(spec->path));
+  }
   asio::io_context io(1);
   if (o.idle > 0) {
     Result res;
@@ -335,7 +367,10 @@ int main(int argc, char** argv) {
   std::vector<Result> results(static_cast<std::size_t>(o.concurrency));
   const auto t0 = Clock::now();
   const auto end = t0 + std::chrono::milliseconds(static_cast<long>(o.seconds * 1000));
-  for (auto& r : results) asio::co_spawn(io, worker(io, o, end, r, body), asio::detached);
+  for (int i = 0; i < o.concurrency; ++i) {
+    asio::co_spawn(io, worker(io, o, t0, end, i, results[static_cast<std::size_t>(i)], body),
+                   asio::detached);
+  }
   io.run();
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   std::vector<std::uint32_t> all;
@@ -349,6 +384,7 @@ int main(int argc, char** argv) {
     if (all.empty()) return 0;
     return all[std::min(all.size() - 1, static_cast<std::size_t>(q * static_cast<double>(all.size())))];
   };
+  if (o.rate > 0) std::printf("offered_rate=%.0f ", o.rate);
   std::printf("concurrency=%d reconnect=%d messages=%zu seconds=%.2f msgs_per_s=%.0f "
               "p50_us=%u p90_us=%u p99_us=%u max_us=%u errors=%llu\n",
               o.concurrency, o.reconnect ? 1 : 0, all.size(), secs,

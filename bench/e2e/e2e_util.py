@@ -152,11 +152,16 @@ def summary(path):
     groups = {}
     for r in rows:
         groups.setdefault((r["payload"], r["scenario"]), []).append(r)
-    order = ["none", "backstop", "rspamd", "spamass-milter"]
+    order = ["none", "backstop", "backstop-unix", "rspamd", "spamass-milter"]
+    # Paired ratio: each scenario's rate over the no-milter rate of the same
+    # round, then the median of those ratios (drift of the machine between
+    # rounds cancels out).
+    none_by_round = {(r["payload"], r["run"]): float(r["msgs_per_s"])
+                     for r in rows if r["scenario"] == "none" and r["ok"] == "1"}
     base = {}
     print("| payload | scenario | runs | msgs/s through the chain (median) | range | smtp-source msgs/s | "
-          "filter CPU ms/msg | Postfix CPU ms/msg | % of no-milter | load avg (1 min) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "filter CPU ms/msg | Postfix CPU ms/msg | % of no-milter | paired % (median, range) | load avg (1 min) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for payload in sorted({k[0] for k in groups}):
         for sc in order:
             g = groups.get((payload, sc))
@@ -164,7 +169,7 @@ def summary(path):
                 continue
             ok = [r for r in g if r["ok"] == "1"]
             if not ok:
-                print(f"| {payload} | {sc} | {len(g)} | failed | | | | | | |")
+                print(f"| {payload} | {sc} | {len(g)} | failed | | | | | | | |")
                 continue
             rate = [float(r["msgs_per_s"]) for r in ok]
             src = [float(r["source_msgs_per_s"]) for r in ok]
@@ -175,9 +180,13 @@ def summary(path):
             if sc == "none":
                 base[payload] = med
             pct = f"{100 * med / base[payload]:.0f}%" if base.get(payload) else "—"
+            ratios = [100 * float(r["msgs_per_s"]) / none_by_round[(payload, r["run"])]
+                      for r in ok if (payload, r["run"]) in none_by_round]
+            paired = (f"{statistics.median(ratios):.0f}% ({min(ratios):.0f}–{max(ratios):.0f}%)"
+                      if ratios and sc != "none" else "—")
             print(f"| {payload} | {sc} | {len(ok)}/{len(g)} | {med:.0f} | {min(rate):.0f}–{max(rate):.0f} | "
                   f"{statistics.median(src):.0f} | {statistics.median(fcpu):.2f} | {statistics.median(pcpu):.2f} | "
-                  f"{pct} | {min(loads):.1f}–{max(loads):.1f} |")
+                  f"{pct} | {paired} | {min(loads):.1f}–{max(loads):.1f} |")
 
 
 def main():

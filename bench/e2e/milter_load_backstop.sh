@@ -6,15 +6,23 @@
 # milter.threads = 1 so that "messages per server CPU-second" is a per-core
 # figure; the server's CPU time (utime+stime) is read from /proc around each
 # run, as bench/milter_bench.sh does for milter_testd. Stopped by PID.
+# BACKSTOP=BINARY runs that daemon instead of BUILD_DIR's (for A/B runs).
+# TRANSPORT=unix puts the milter on a unix socket in the temporary directory
+# (Postfix's `unix:` milter endpoint) instead of loopback TCP.
 set -euo pipefail
 b=$1 secs=${2:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 tck=$(getconf CLK_TCK)
 T=$(mktemp -d -t backstop-mload-XXXXXX)
 read -r mport hport <<<"$(python3 "$here/e2e_util.py" ports 2)"
+if [[ ${TRANSPORT:-tcp} == unix ]]; then
+  mlisten="unix:$T/milter.sock"
+else
+  mlisten="inet:127.0.0.1:$mport"
+fi
 cat >"$T/backstop.toml" <<CONF
 [milter]
-listen = "inet:127.0.0.1:$mport"
+listen = "$mlisten"
 threads = ${THREADS:-1}
 [policy]
 listen = ""
@@ -28,18 +36,23 @@ local = ["example.net"]
 target = "$T/backstop.log"
 level = "${LOG_LEVEL:-info}"
 CONF
-"$b/src/app/backstop" serve --config "$T/backstop.toml" >"$T/stderr" 2>&1 </dev/null &
+"${BACKSTOP:-$b/src/app/backstop}" serve --config "$T/backstop.toml" >"$T/stderr" 2>&1 </dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$T"' EXIT
-python3 "$here/e2e_util.py" wait-port "$mport" 60 || { cat "$T/stderr" >&2; exit 1; }
+if [[ ${TRANSPORT:-tcp} == unix ]]; then
+  for _ in $(seq 1 600); do [[ -S $T/milter.sock ]] && break; sleep 0.1; done
+  [[ -S $T/milter.sock ]] || { cat "$T/stderr" >&2; exit 1; }
+else
+  python3 "$here/e2e_util.py" wait-port "$mport" 60 || { cat "$T/stderr" >&2; exit 1; }
+fi
 cpu() { awk '{print $14+$15}' "/proc/$pid/stat"; }
 rss() { awk '/VmRSS/{print $2}' "/proc/$pid/status"; }
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), cores: $(nproc), backstop serve threads=${THREADS:-1}"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), cores: $(nproc), backstop serve threads=${THREADS:-1}, milter on $mlisten"
 echo "server RSS idle: $(rss) kB"
 run() {
   local c0 c1 line msgs
   c0=$(cpu)
-  line=$("$b/bench/milter_load" --connect "inet:127.0.0.1:$mport" --seconds "$secs" "$@")
+  line=$("$b/bench/milter_load" --connect "$mlisten" --seconds "$secs" "$@")
   c1=$(cpu)
   msgs=$(sed -n 's/.*messages=\([0-9]*\).*/\1/p' <<<"$line")
   awk -v l="$line" -v d=$((c1 - c0)) -v t="$tck" -v m="$msgs" -v la="$(cut -d' ' -f1 /proc/loadavg)" \
@@ -51,5 +64,7 @@ run --concurrency 256
 run --concurrency 16 --reconnect
 run --concurrency 1 --nagle --message-id   # as Postfix: Nagle on, every message with a Message-ID
 run --concurrency 16 --nagle --message-id
+# open loop: 16 connections offering a fixed rate (latency from the scheduled start)
+for rate in ${RATES:-1000 2000 4000}; do run --concurrency 16 --message-id --rate "$rate"; done
 echo "server RSS after the runs: $(rss) kB"
 grep -m1 'role=' "$T/backstop.log" | sed 's/^\[[^]]*\] //' || true

@@ -2,8 +2,9 @@
 # run.sh BACKSTOP_BINARY [MESSAGE_FILE]
 #
 # End-to-end throughput: smtp-source -> private Postfix (smtpd with or without a
-# milter) -> smtp-sink, for the scenarios none, backstop, rspamd (rspamd_proxy in
-# milter mode + one normal worker) and spamass-milter (+ spamd). Root on
+# milter) -> smtp-sink, for the scenarios none, backstop, backstop-unix (the same
+# daemon on a unix socket), rspamd (rspamd_proxy in milter mode + one normal
+# worker) and spamass-milter (+ spamd). Root on
 # Debian 12; peers from bench/e2e/install-peers.sh. Everything listens on
 # 127.0.0.1 (random free ports) and lives in a temporary directory; every
 # daemon started here is stopped by PID. The system Postfix is not touched.
@@ -62,7 +63,7 @@ T=$(mktemp -d -t backstop-e2e-XXXXXX)
 chmod 755 "$T"
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/run.log" >&2; }
 
-read -r SMTP SINK BMIL BMET RPROXY RNORM RCTL SPAMD SAMIL <<<"$(util ports 9)"
+read -r SMTP SINK BMIL BMET RPROXY RNORM RCTL SPAMD SAMIL BUMET <<<"$(util ports 10)"
 pids=()
 sink_pid=
 cleanup() {
@@ -185,6 +186,37 @@ CONF
   util wait-port "$BMIL" 60 && util wait-port "$BMET" 10 || { cat "$T/backstop/stderr" >&2; exit 1; }
 }
 
+# The same daemon on a unix socket (Postfix: smtpd_milters = unix:PATH), its
+# own process and state, so that its CPU is counted apart from the TCP one.
+start_backstop_unix() {
+  local d=$T/backstop-unix
+  mkdir -p "$d/state"
+  chmod 755 "$d"  # Postfix's smtpd (user postfix) connects to the socket
+  cat >"$d/backstop.toml" <<CONF
+[milter]
+listen = "unix:$d/milter.sock"
+socket_mode = "0666"
+threads = ${BACKSTOP_THREADS:-0}
+[policy]
+listen = ""
+[metrics]
+listen = "127.0.0.1:$BUMET"
+[state]
+dir = "$d/state"
+[domains]
+local = ["example.net"]
+[log]
+target = "$d/backstop.log"
+level = "info"
+CONF
+  "$backstop" serve --config "$d/backstop.toml" >"$d/stderr" 2>&1 </dev/null &
+  bu_pid=$!
+  pids+=("$bu_pid")
+  util wait-port "$BUMET" 60 || { cat "$d/stderr" >&2; exit 1; }
+  for _ in $(seq 100); do [[ -S $d/milter.sock ]] && break; sleep 0.1; done
+  [[ -S $d/milter.sock ]] || { echo "backstop-unix: no socket" >&2; cat "$d/stderr" >&2; exit 1; }
+}
+
 start_rspamd() {
   local run=$T/rspamd
   mkdir -p "$run/local/override.d" "$run/local/local.d" "$run/db"
@@ -275,6 +307,7 @@ milter_of() {
   case $1 in
     none) echo "" ;;
     backstop) echo "inet:127.0.0.1:$BMIL" ;;
+    backstop-unix) echo "unix:$T/backstop-unix/milter.sock" ;;
     rspamd) echo "inet:127.0.0.1:$RPROXY" ;;
     spamass-milter) echo "inet:127.0.0.1:$SAMIL" ;;
   esac
@@ -283,6 +316,7 @@ filter_cpu() {
   case $1 in
     none) echo 0 ;;
     backstop) util cpu "$bs_pid" ;;
+    backstop-unix) util cpu "$bu_pid" ;;
     rspamd) util cpu "$rs_pid" ;;
     spamass-milter) util cpu "$sd_pid" "$sm_pid" ;;
   esac
@@ -291,6 +325,7 @@ filter_count() {  # messages the filter has seen so far
   case $1 in
     none) echo 0 ;;
     backstop) util backstop-count "http://127.0.0.1:$BMET/metrics" ;;
+    backstop-unix) util backstop-count "http://127.0.0.1:$BUMET/metrics" ;;
     rspamd) util rspamd-scanned "http://127.0.0.1:$RCTL/stat" ;;
     spamass-milter) grep -c 'spamd: result:' "$T/spamass/spamd.log" || true ;;
   esac
@@ -305,6 +340,7 @@ for sc in $SCENARIOS; do
   case $sc in
     none) ;;
     backstop) start_backstop ;;
+    backstop-unix) start_backstop_unix ;;
     rspamd) start_rspamd ;;
     spamass-milter) start_spamass ;;
     *) echo "unknown scenario $sc" >&2; exit 2 ;;
@@ -403,6 +439,7 @@ echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/env.txt"
 # resident memory of each filter after the runs (current and peak, whole process tree)
 {
   [[ -n ${bs_pid:-} ]] && echo "backstop: $(util rss "$bs_pid")"
+  [[ -n ${bu_pid:-} ]] && echo "backstop-unix: $(util rss "$bu_pid")"
   [[ -n ${rs_pid:-} ]] && echo "rspamd: $(util rss "$rs_pid")"
   [[ -n ${sd_pid:-} ]] && echo "spamass-milter + spamd: $(util rss "$sd_pid" "$sm_pid")"
 } >"$OUT/rss.txt" || true
