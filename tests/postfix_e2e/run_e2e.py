@@ -137,11 +137,13 @@ class Backstop(BackstopServe):
         super().__init__(binary, tmp, milter_port, extra_ports=(metrics_port,))
         self.metrics_port = metrics_port
 
-    def write_config(self, mode):
+    def write_config(self, mode, listen=None):
         # Written to a temp file and renamed so a reload never sees half a file.
+        listen = listen or f"inet:127.0.0.1:{self.milter_port}"
         text = f"""\
 [milter]
-listen = "inet:127.0.0.1:{self.milter_port}"
+listen = "{listen}"
+socket_mode = "0666"
 threads = 2
 [policy]
 listen = ""
@@ -519,6 +521,41 @@ def main():
             rc = None
         check(rc == 0 and "stopped" in bs.log(), f"e: SIGTERM: backstop drains and exits 0 (rc={rc})",
               [blog, berr])
+
+        # ---- g. the milter on a unix socket, set up as docs/install.md does for
+        # Debian's chrooted smtpd: the socket inside the queue directory and a
+        # path relative to it in smtpd_milters (resolved in and out of a chroot)
+        sockdir = os.path.join(A.root, "spool", "backstop")
+        os.makedirs(sockdir, exist_ok=True)
+        os.chmod(sockdir, 0o755)
+        sock = os.path.join(sockdir, "milter.sock")
+        bs.write_config("tag", listen=f"unix:{sock}")
+        bs.ports = (bs.metrics_port,)
+        if check(bs.start() and wait_for(lambda: os.path.exists(sock), 10),
+                 "g: backstop serve listens on a unix socket in the queue directory", [blog, berr]):
+            run(["postconf", "-c", A.etc, "-e", "smtpd_milters = unix:backstop/milter.sock"])
+            run(["postfix", "-c", A.etc, "reload"])
+            time.sleep(1)
+            what, _label, set_name, rel, _kinds = BACKSCATTER[0]
+            path, _ = corpus_file(shared, set_name, rel)
+            nlog = len(bs.log().splitlines())
+            out = send(a_in, "<>", "user@example.test", data=path)
+            check((reply_to(out, ".") or "").startswith("550 5.7.1"),
+                  f"g: over the unix socket the {what} is refused 550 5.7.1 at end of DATA",
+                  [blog, alog], out)
+            gmid = f"unix-{os.getpid()}@remote.test"
+            gfile = os.path.join(tmp, "unix.eml")
+            with open(gfile, "w") as f:
+                f.write(f"From: friend@remote.test\nTo: user@example.test\nSubject: over the socket\n"
+                        f"Message-ID: <{gmid}>\n\nHello.\n")
+            out = send(a_in, "friend@remote.test", "user@example.test", data=gfile)
+            check((reply_to(out, ".") or "").startswith("250"),
+                  "g: ...and a plain message is accepted", [blog, alog], out)
+            got = wait_for(lambda: [p for p in maildir_files(A, "user") if gmid in read(p)], 30)
+            check(got, "g: ...and delivered to the user", [alog])
+            check(len([l for l in bs.log().splitlines()[nlog:] if "role=inbound" in l]) == 2,
+                  "g: backstop logged both decisions", [blog])
+        bs.stop()
     except Exception as e:  # noqa: BLE001 - report and fail, cleanup below
         import traceback
         traceback.print_exc()
