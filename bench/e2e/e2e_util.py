@@ -152,7 +152,7 @@ def summary(path):
     groups = {}
     for r in rows:
         groups.setdefault((r["payload"], r["scenario"]), []).append(r)
-    order = ["none", "backstop", "backstop-unix", "rspamd", "spamass-milter"]
+    order = ["none", "testd", "backstop", "backstop-unix", "rspamd", "spamass-milter"]
     # Paired ratio: each scenario's rate over the no-milter rate of the same
     # round, then the median of those ratios (drift of the machine between
     # rounds cancels out).

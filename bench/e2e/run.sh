@@ -3,7 +3,9 @@
 #
 # End-to-end throughput: smtp-source -> private Postfix (smtpd with or without a
 # milter) -> smtp-sink, for the scenarios none, backstop, backstop-unix (the same
-# daemon on a unix socket), rspamd (rspamd_proxy in milter mode + one normal
+# daemon on a unix socket), testd (milter_testd --minimal: the cheapest milter
+# taking the same events, the floor of what any milter costs Postfix; set
+# TESTD to its binary), rspamd (rspamd_proxy in milter mode + one normal
 # worker) and spamass-milter (+ spamd). Root on
 # Debian 12; peers from bench/e2e/install-peers.sh. Everything listens on
 # 127.0.0.1 (random free ports) and lives in a temporary directory; every
@@ -63,7 +65,7 @@ T=$(mktemp -d -t backstop-e2e-XXXXXX)
 chmod 755 "$T"
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/run.log" >&2; }
 
-read -r SMTP SINK BMIL BMET RPROXY RNORM RCTL SPAMD SAMIL BUMET <<<"$(util ports 10)"
+read -r SMTP SINK BMIL BMET RPROXY RNORM RCTL SPAMD SAMIL BUMET TMIL <<<"$(util ports 11)"
 pids=()
 sink_pid=
 cleanup() {
@@ -217,6 +219,15 @@ CONF
   [[ -S $d/milter.sock ]] || { echo "backstop-unix: no socket" >&2; cat "$d/stderr" >&2; exit 1; }
 }
 
+start_testd() {
+  [[ -x ${TESTD:-} ]] || { echo "scenario testd needs TESTD=path/to/milter_testd" >&2; exit 2; }
+  "$TESTD" --minimal --threads "${BACKSTOP_THREADS:-0}" --listen "inet:127.0.0.1:$TMIL" \
+    >"$T/testd.out" 2>"$T/testd.err" </dev/null &
+  td_pid=$!
+  pids+=("$td_pid")
+  util wait-port "$TMIL" 30 || { cat "$T/testd.err" >&2; exit 1; }
+}
+
 start_rspamd() {
   local run=$T/rspamd
   mkdir -p "$run/local/override.d" "$run/local/local.d" "$run/db"
@@ -308,6 +319,7 @@ milter_of() {
     none) echo "" ;;
     backstop) echo "inet:127.0.0.1:$BMIL" ;;
     backstop-unix) echo "unix:$T/backstop-unix/milter.sock" ;;
+    testd) echo "inet:127.0.0.1:$TMIL" ;;
     rspamd) echo "inet:127.0.0.1:$RPROXY" ;;
     spamass-milter) echo "inet:127.0.0.1:$SAMIL" ;;
   esac
@@ -317,6 +329,7 @@ filter_cpu() {
     none) echo 0 ;;
     backstop) util cpu "$bs_pid" ;;
     backstop-unix) util cpu "$bu_pid" ;;
+    testd) util cpu "$td_pid" ;;
     rspamd) util cpu "$rs_pid" ;;
     spamass-milter) util cpu "$sd_pid" "$sm_pid" ;;
   esac
@@ -326,6 +339,7 @@ filter_count() {  # messages the filter has seen so far
     none) echo 0 ;;
     backstop) util backstop-count "http://127.0.0.1:$BMET/metrics" ;;
     backstop-unix) util backstop-count "http://127.0.0.1:$BUMET/metrics" ;;
+    testd) echo 0 ;;  # no counter: the run's count check skips it
     rspamd) util rspamd-scanned "http://127.0.0.1:$RCTL/stat" ;;
     spamass-milter) grep -c 'spamd: result:' "$T/spamass/spamd.log" || true ;;
   esac
@@ -341,6 +355,7 @@ for sc in $SCENARIOS; do
     none) ;;
     backstop) start_backstop ;;
     backstop-unix) start_backstop_unix ;;
+    testd) start_testd ;;
     rspamd) start_rspamd ;;
     spamass-milter) start_spamass ;;
     *) echo "unknown scenario $sc" >&2; exit 2 ;;
@@ -403,7 +418,7 @@ send() {
   f1=$(filter_cpu "$sc"); p1=$(util cpu "$(pf_master)"); c1=$(filter_count "$sc")
   if ((rc != 0)); then ok=0; log "smtp-source exited $rc: $(tail -3 "$T/source.out")"; fi
   local counted=$((c1 - c0))
-  if [[ $sc != none ]] && ((counted != n)); then ok=0; log "$sc counted $counted messages, expected $n"; fi
+  if [[ $sc != none && $sc != testd ]] && ((counted != n)); then ok=0; log "$sc counted $counted messages, expected $n"; fi
   # nothing may be left in the queue for the next run
   for _ in $(seq 100); do postqueue -c "$pf/etc" -p 2>/dev/null | grep -q 'Mail queue is empty' && break; sleep 0.1; done
   if ! postqueue -c "$pf/etc" -p 2>/dev/null | grep -q 'Mail queue is empty'; then

@@ -6,7 +6,11 @@
 //   HELO reject.helo     -> 550 5.7.1 for the session (--all-events only)
 //   MAIL <changeme@D>    -> CHGFROM <prvs=0000000000=changeme@D> at EOM
 //   every message        -> ADDHEADER X-Backstop-Test: seen; size=N; rcpts=N
-// Usage: milter_testd [--listen SPEC]... [--all-events] [--delay-ms N]
+// --minimal: the cheapest filter that still takes what backstop serve takes
+// (no HELO, MAIL no-reply, RCPT and end of message answered, headers and
+// body stored) and changes nothing: the end-to-end benchmark's floor of
+// what any such milter costs the MTA.
+// Usage: milter_testd [--listen SPEC]... [--all-events] [--minimal] [--delay-ms N]
 //                     [--threads N] [--idle-timeout-ms N] [--packet-timeout-ms N]
 //                     [--progress-ms N] [--unix-mode OCTAL]
 // Prints "listening SPEC" per endpoint on stdout, then serves until SIGTERM or
@@ -79,10 +83,16 @@ class Delayer {
 
 class TestFilter final : public Filter {
  public:
-  TestFilter(bool all_events, int delay_ms) : all_(all_events), delay_(delay_ms) {}
+  TestFilter(bool all_events, bool minimal, int delay_ms)
+      : all_(all_events), minimal_(minimal), delay_(delay_ms) {}
   Needs needs() const override {
     Needs n;
     n.decide_rcpt = true;
+    if (minimal_) {
+      n.want_helo = false;
+      n.actions = act::kAddHdrs;
+      return n;
+    }
     if (all_) {
       n.decide_connect = n.decide_helo = n.decide_mail = n.decide_header = n.decide_eoh =
           n.decide_body = true;
@@ -125,6 +135,9 @@ class TestFilter final : public Filter {
     }
     void on_eom(const Context& c, DecideEom d) override {
       EomResult r;
+      if (f.minimal_) {
+        return f.delay_.run([d = std::move(d), r = std::move(r)]() mutable { d(std::move(r)); });
+      }
       const std::string& s = c.msg.sender;
       if (s.starts_with("<changeme@"))
         r.mods.push_back(Modification::change_from("<prvs=0000000000=" + s.substr(1)));
@@ -135,6 +148,7 @@ class TestFilter final : public Filter {
     }
   };
   bool all_;
+  bool minimal_;
   Delayer delay_;
 };
 
@@ -143,7 +157,7 @@ class TestFilter final : public Filter {
 int main(int argc, char** argv) {
   ServerOptions opts;
   opts.listen.clear();
-  bool all = false;
+  bool all = false, minimal = false;
   int delay = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -156,6 +170,7 @@ int main(int argc, char** argv) {
     };
     if (a == "--listen") opts.listen.push_back(val());
     else if (a == "--all-events") all = true;
+    else if (a == "--minimal") minimal = true;
     else if (a == "--delay-ms") delay = std::stoi(val());
     else if (a == "--threads") opts.threads = static_cast<unsigned>(std::stoi(val()));
     else if (a == "--idle-timeout-ms") opts.idle_timeout = std::chrono::milliseconds(std::stoi(val()));
@@ -179,7 +194,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // inherited by the server threads
   signal(SIGPIPE, SIG_IGN);
 
-  TestFilter filter(all, delay);
+  TestFilter filter(all, minimal, delay);
   auto server = Server::create(filter, opts);
   if (!server) {
     std::fprintf(stderr, "milter_testd: %s\n", server.error().to_string().c_str());
