@@ -164,45 +164,23 @@ pf_master() { awk '{print $1}' "$pf/spool/pid/master.pid"; }
 util wait-port "$SMTP" 30 || { echo "postfix did not start" >&2; tail "$pf/maillog" >&2; exit 1; }
 
 # -------------------------------------------------------------------- peers --
-start_backstop() {
-  mkdir -p "$T/backstop/state"
-  cat >"$T/backstop/backstop.toml" <<CONF
-[milter]
-listen = "inet:127.0.0.1:$BMIL"
-threads = ${BACKSTOP_THREADS:-0}
-[policy]
-listen = ""
-[metrics]
-listen = "127.0.0.1:$BMET"
-[state]
-dir = "$T/backstop/state"
-[domains]
-local = ["example.net"]
-[log]
-target = "$T/backstop/backstop.log"
-level = "info"
-CONF
-  "$backstop" serve --config "$T/backstop/backstop.toml" >"$T/backstop/stderr" 2>&1 </dev/null &
-  bs_pid=$!
-  pids+=("$bs_pid")
-  util wait-port "$BMIL" 60 && util wait-port "$BMET" 10 || { cat "$T/backstop/stderr" >&2; exit 1; }
-}
-
-# The same daemon on a unix socket (Postfix: smtpd_milters = unix:PATH), its
-# own process and state, so that its CPU is counted apart from the TCP one.
-start_backstop_unix() {
-  local d=$T/backstop-unix
+# run_backstop DIR MILTER_LISTEN METRICS_PORT: backstop serve with a private
+# config and state in DIR; its PID goes to $started (and to pids, for the
+# cleanup). Waits for /metrics, and for the socket file when MILTER_LISTEN is
+# unix:PATH.
+run_backstop() {
+  local d=$1 listen=$2 metrics=$3
   mkdir -p "$d/state"
-  chmod 755 "$d"  # Postfix's smtpd (user postfix) connects to the socket
+  chmod 755 "$d"  # Postfix's smtpd (user postfix) connects to a unix socket here
   cat >"$d/backstop.toml" <<CONF
 [milter]
-listen = "unix:$d/milter.sock"
+listen = "$listen"
 socket_mode = "0666"
 threads = ${BACKSTOP_THREADS:-0}
 [policy]
 listen = ""
 [metrics]
-listen = "127.0.0.1:$BUMET"
+listen = "127.0.0.1:$metrics"
 [state]
 dir = "$d/state"
 [domains]
@@ -212,11 +190,27 @@ target = "$d/backstop.log"
 level = "info"
 CONF
   "$backstop" serve --config "$d/backstop.toml" >"$d/stderr" 2>&1 </dev/null &
-  bu_pid=$!
-  pids+=("$bu_pid")
-  util wait-port "$BUMET" 60 || { cat "$d/stderr" >&2; exit 1; }
-  for _ in $(seq 100); do [[ -S $d/milter.sock ]] && break; sleep 0.1; done
-  [[ -S $d/milter.sock ]] || { echo "backstop-unix: no socket" >&2; cat "$d/stderr" >&2; exit 1; }
+  started=$!
+  pids+=("$started")
+  util wait-port "$metrics" 60 || { cat "$d/stderr" >&2; exit 1; }
+  if [[ $listen == unix:* ]]; then
+    for _ in $(seq 100); do [[ -S ${listen#unix:} ]] && break; sleep 0.1; done
+    [[ -S ${listen#unix:} ]] || { echo "backstop: no socket ${listen#unix:}" >&2; cat "$d/stderr" >&2; exit 1; }
+  else
+    util wait-port "${listen##*:}" 60 || { cat "$d/stderr" >&2; exit 1; }
+  fi
+}
+
+start_backstop() {
+  run_backstop "$T/backstop" "inet:127.0.0.1:$BMIL" "$BMET"
+  bs_pid=$started
+}
+
+# The same daemon on a unix socket (Postfix: smtpd_milters = unix:PATH), its
+# own process and state, so that its CPU is counted apart from the TCP one.
+start_backstop_unix() {
+  run_backstop "$T/backstop-unix" "unix:$T/backstop-unix/milter.sock" "$BUMET"
+  bu_pid=$started
 }
 
 start_testd() {
