@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <unistd.h>
 
 #include "batv/batv.h"
@@ -107,6 +108,14 @@ class FilterTest : public ::testing::Test {
       add |= m.kind == milter::Modification::Kind::kAddRcpt && m.value == to;
     }
     return del && add;
+  }
+
+  // The DNSBL listing of `ip` once queued store writes are committed, if any.
+  std::optional<store::Listing> listing(const std::string& ip) {
+    EXPECT_TRUE(engine_->writer().flush());
+    auto l = engine_->store().listing_get(ip);
+    EXPECT_TRUE(l.has_value());
+    return l ? *l : std::nullopt;
   }
 
   std::string sign(const std::string& addr) {
@@ -293,10 +302,9 @@ TEST_F(FilterTest, NoReplyRcptStillFindsTrapsAndOutboundRoles) {
   c->msg.rcpts.push_back({"<trap@example.org>", {}});
   auto r = decide_eom(*c, testing::dsn("x@elsewhere.example", "trap@example.org", "v@remote.example"));
   EXPECT_EQ(r.action.kind, milter::Action::Kind::kReject);
-  ASSERT_TRUE(engine_->writer().flush());
-  auto l = engine_->store().listing_get("203.0.113.7");
-  ASSERT_TRUE(l && *l);
-  EXPECT_TRUE((*l)->listed);
+  auto l = listing("203.0.113.7");
+  ASSERT_TRUE(l);
+  EXPECT_TRUE(l->listed);
   // the ORIGINATING service's message is outbound: it gets signed
   auto o = open("alice@example.org");
   o->macros.set_stage('M', {{"{daemon_name}", "ORIGINATING"}});
@@ -375,11 +383,10 @@ TEST_F(FilterTest, TrapHitListsTheClient) {
   decide_rcpt(*c, "trap@example.org");
   auto r = decide_eom(*c, testing::dsn("x@elsewhere.example", "trap@example.org", "v@remote.example"));
   EXPECT_EQ(r.action.kind, milter::Action::Kind::kReject);
-  ASSERT_TRUE(engine_->writer().flush());
-  auto l = engine_->store().listing_get("203.0.113.7");
-  ASSERT_TRUE(l && *l);
-  EXPECT_TRUE((*l)->listed);
-  EXPECT_EQ((*l)->hits.at("bounce"), 1u);
+  auto l = listing("203.0.113.7");
+  ASSERT_TRUE(l);
+  EXPECT_TRUE(l->listed);
+  EXPECT_EQ(l->hits.at("bounce"), 1u);
   // plain spam to the trap does not list
   auto s = open("spammer@bad.example");
   s->conn.address = "198.51.100.9";
