@@ -12,12 +12,14 @@
 #include <spdlog/spdlog.h>
 
 #include <asio.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
 #include "app/commands.h"
 #include "app/common_options.h"
+#include "common/thread_name.h"
 #include "daemon/engine.h"
 #include "daemon/http.h"
 #include "daemon/milter_filter.h"
@@ -30,6 +32,8 @@ namespace {
 
 // Expired ledger entries, counters and records are removed this often.
 constexpr std::chrono::seconds kPurgeInterval{3600};
+// stdio buffer for a buffered stderr log: ~200 decision lines between flushes.
+constexpr std::size_t kStderrBuffer = 64 * 1024;
 
 struct ServeOptions {
   std::string config;
@@ -49,7 +53,15 @@ std::shared_ptr<spdlog::logger> make_logger(const config::Config& cfg) {
                                            std::make_shared<spdlog::sinks::basic_file_sink_mt>(target));
   }
   log->set_level(spdlog::level::from_str(cfg.get_string("log.level")));
-  log->flush_on(spdlog::level::info);
+  if (cfg.get_int("log.flush_ms") == 0 || target == "syslog") {
+    log->flush_on(spdlog::level::trace);
+  } else {
+    // Lines below warn wait for the main loop's periodic flush: one write per
+    // batch of decisions instead of one per message. stderr is unbuffered in
+    // C, so give it a buffer (flushed by the loop, on warn and at exit).
+    if (target == "stderr") std::setvbuf(stderr, nullptr, _IOFBF, kStderrBuffer);
+    log->flush_on(spdlog::level::warn);
+  }
   return log;
 }
 
@@ -133,7 +145,10 @@ int run_serve(const ServeOptions& o) {
     http = std::move(*h);
   }
   auto http_guard = asio::make_work_guard(http_io);
-  std::thread http_thread([&http_io] { http_io.run(); });
+  std::thread http_thread([&http_io] {
+    common::set_thread_name("bs-http");
+    http_io.run();
+  });
 
   if (milter_server) milter_server->start();
   if (policy_server) policy_server->start();
@@ -145,9 +160,13 @@ int run_serve(const ServeOptions& o) {
 
   auto next_purge = std::chrono::steady_clock::now() + kPurgeInterval;
   int rc = 0;
+  // The loop wakes at least this often: the buffered log is written out then.
+  const std::int64_t flush_ms = cfg->get_int("log.flush_ms");
+  const std::int64_t wake_ms = flush_ms > 0 ? std::min<std::int64_t>(flush_ms, 60'000) : 60'000;
   for (;;) {
-    timespec ts{60, 0};
+    timespec ts{static_cast<time_t>(wake_ms / 1000), static_cast<long>(wake_ms % 1000) * 1'000'000L};
     int sig = sigtimedwait(&sigs, nullptr, &ts);
+    log->flush();
     if (sig == SIGHUP) {
       auto fresh = load_config(o.config, o.state);
       Status st = fresh ? eng.reload(*fresh) : Status(unexpected<Error>(fresh.error()));
@@ -205,6 +224,7 @@ int run_serve(const ServeOptions& o) {
     rc = 1;
   }
   log->info("stopped");
+  log->flush();
   return rc;
 }
 

@@ -91,6 +91,8 @@ mail::HeaderList quoted_headers(std::string_view text) {
       line.remove_prefix(1);
     }
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    // Most lines start with none of the names' first letters: skip them cheaply.
+    if (line.empty() || std::string_view("MmSsFfTtDdRrXx").find(line.front()) == std::string_view::npos) continue;
     for (std::string_view name : kNames) {
       if (!starts_with_ci(line, name) || line.size() <= name.size()) continue;
       std::string_view rest = line.substr(name.size());

@@ -191,6 +191,13 @@ constexpr KeyDef kKeys[] = {
     {"log.level", Type::kString, R"("info")", "Log level.", "trace|debug|info|warn|error"},
     {"log.target", Type::kString, R"("stderr")",
      "Where logs go: `stderr` (systemd journal), `syslog` (facility mail) or a file path."},
+    {"log.flush_ms", Type::kInt, "1000",
+     "With `stderr` or a file as `log.target`, informational lines (one per decision) are "
+     "buffered and written at most this many milliseconds later, instead of one write per line; "
+     "warnings and errors are written at once, and everything is written on SIGTERM. A crash "
+     "loses at most this much of the log. `0` writes every line as it is logged. `syslog` "
+     "always sends each line.",
+     {}, 0, 60000},
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "common/thread_name.h"
 #include "dnsbl/client.h"
 #include "dnsbl/settings.h"
 
@@ -30,7 +31,10 @@ class Service final : public DnsblService {
     auto client = dnsbl::Client::create(io_.get_executor(), *resolver_, *clock, s.client);
     BACKSTOP_TRY(client);
     client_ = std::move(*client);
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+      common::set_thread_name("bs-dnsbl");
+      io_.run();
+    });
     return {};
   }
 

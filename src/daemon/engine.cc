@@ -116,7 +116,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
     BACKSTOP_TRY(e->store_->record_put(kFirstStartKey, std::to_string(e->first_start_), 0));
   }
   e->writer_ = std::make_unique<store::BatchWriter>(*e->store_);
-  if (e->counters_) e->soft_writer_ = std::make_unique<store::BatchWriter>(*e->counters_, kSoftWriteLinger);
+  if (e->counters_) e->soft_writer_ = std::make_unique<store::BatchWriter>(*e->counters_, kSoftWriteLinger, "bs-soft-writer");
   e->notifier_ = std::make_unique<Notifier>(opts.log);
   auto snap = e->build(cfg);
   BACKSTOP_TRY(snap);

@@ -28,6 +28,7 @@ Result<Judgement> Judge::judge(std::string_view raw, const correlate::Envelope& 
     j.outcome = std::move(*outcome);
   }
   j.decision = table_->decide(j.verdict, j.outcome);
+  j.headers = std::move(message->headers);
   return j;
 }
 

@@ -22,6 +22,7 @@ struct Judgement {
   correlate::Outcome outcome;
   policy::Decision decision;
   std::vector<mail::Condition> conditions;  // parse limits hit (reported, not fatal)
+  mail::HeaderList headers;                 // the top-level header section (empty if !parsed)
 };
 
 class Judge {

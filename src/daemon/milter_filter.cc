@@ -247,7 +247,7 @@ class Handler final : public milter::Handler {
     }
     std::string kind(classify::kind_name(j->verdict.kind));
     if (role_ == Role::kTrap) return trap(ctx, *j, kind);
-    remember_inbound(*engine_, *snap_, raw, sender_, env.rcpts, j->verdict.kind != classify::Kind::kNone,
+    if (j->parsed) remember_inbound(*engine_, *snap_, j->headers, sender_, env.rcpts, j->verdict.kind != classify::Kind::kNone,
                      mail_check_ && !mail_check_->header_name.empty());
 
     const auto& d = j->decision;

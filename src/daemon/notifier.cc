@@ -11,12 +11,17 @@
 #include <cstring>
 #include <vector>
 
+#include "common/thread_name.h"
+
 extern char** environ;
 
 namespace backstop::daemon {
 
 Notifier::Notifier(std::function<void(const std::string&)> log)
-    : log_(std::move(log)), thread_([this] { run(); }) {}
+    : log_(std::move(log)), thread_([this] {
+        common::set_thread_name("bs-notifier");
+        run();
+      }) {}
 
 Notifier::~Notifier() {
   {

@@ -252,11 +252,11 @@ GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::string_view 
   return {Kind::kReject, "5.7.1", refused.text};
 }
 
-void remember_inbound(Engine& engine, const Snapshot& snap, std::string_view raw, std::string_view sender,
-                      std::span<const std::string> rcpts, bool judged_backscatter, bool dnsbl) {
+void remember_inbound(Engine& engine, const Snapshot& snap, const mail::HeaderList& headers,
+                      std::string_view sender, std::span<const std::string> rcpts, bool judged_backscatter,
+                      bool dnsbl) {
   if (snap.gate.mode == GateSettings::Mode::kOff) return;
-  auto hp = mail::parse_header_section(raw);
-  auto mid = hp.headers.get("Message-ID");
+  auto mid = headers.get("Message-ID");
   if (!mid) return;
   auto t = mail::trim(*mid);
   auto lt = t.find('<');
@@ -267,7 +267,7 @@ void remember_inbound(Engine& engine, const Snapshot& snap, std::string_view raw
   for (const auto& r : rcpts) {
     if (snap.correlator->is_local(r)) local.push_back(mail::ascii_lower(r));
   }
-  auto facts = outbound::facts_of(hp.headers, sender, local);
+  auto facts = outbound::facts_of(headers, sender, local);
   facts.spam = facts.spam || judged_backscatter;
   facts.dnsbl = dnsbl;
   store::RecordPut put{std::string(kFactsPrefix) + id, outbound::encode(facts),

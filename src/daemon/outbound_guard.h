@@ -43,7 +43,7 @@ GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::string_view 
 // Records the gate's facts about an inbound message (by Message-ID), through
 // the batch writer. `judged_backscatter`: the judge found an automated
 // response; `dnsbl`: the client was found on a DNSBL.
-void remember_inbound(Engine& engine, const Snapshot& snap, std::string_view raw, std::string_view sender,
+void remember_inbound(Engine& engine, const Snapshot& snap, const mail::HeaderList& headers, std::string_view sender,
                       std::span<const std::string> rcpts, bool judged_backscatter, bool dnsbl);
 
 }  // namespace backstop::daemon

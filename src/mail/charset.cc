@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "mail/gmime_init.h"
@@ -153,8 +154,15 @@ void append_iconv(std::string& out, std::string_view bytes, iconv_t cd) {
 void append_utf8_sanitized(std::string& out, std::string_view bytes) {
   std::size_t i = 0;
   while (i < bytes.size()) {
-    // Fast path over ASCII runs.
+    // Fast path over ASCII runs, eight bytes at a time.
     std::size_t j = i;
+    constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
+    while (j + 8 <= bytes.size()) {
+      std::uint64_t w;
+      std::memcpy(&w, bytes.data() + j, 8);
+      if (w & kHighBits) break;
+      j += 8;
+    }
     while (j < bytes.size() && static_cast<unsigned char>(bytes[j]) < 0x80) ++j;
     out.append(bytes.substr(i, j - i));
     i = j;

@@ -9,7 +9,10 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <atomic>
 #include <optional>
+#include <string>
 #include <thread>
+
+#include "common/thread_name.h"
 #include <unordered_set>
 
 #include "milter/listen.h"
@@ -335,9 +338,10 @@ void Server::start() {
   asio::io_context& ioc0 = m.workers[0]->ioc;
   for (auto& a : m.tcp_acceptors) asio::co_spawn(ioc0, m.accept_loop(*a), asio::detached);
   for (auto& a : m.unix_acceptors) asio::co_spawn(ioc0, m.accept_loop(*a), asio::detached);
-  for (auto& wp : m.workers) {
-    Worker* w = wp.get();
-    w->thread = std::thread([&m, w] {
+  for (std::size_t i = 0; i < m.workers.size(); ++i) {
+    Worker* w = m.workers[i].get();
+    w->thread = std::thread([&m, w, i] {
+      common::set_thread_name("bs-milter-" + std::to_string(i));
       for (;;) {  // the edge of last resort: a loop thread never dies from an exception
         try {
           w->ioc.run();

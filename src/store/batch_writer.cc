@@ -1,13 +1,19 @@
 #include "store/batch_writer.h"
 
+#include <string>
 #include <vector>
+
+#include "common/thread_name.h"
 
 #include "store/internal.h"
 
 namespace backstop::store {
 
-BatchWriter::BatchWriter(Store& store, std::chrono::milliseconds linger)
-    : store_(store), linger_(linger), thread_([this] { run(); }) {}
+BatchWriter::BatchWriter(Store& store, std::chrono::milliseconds linger, std::string_view thread_name)
+    : store_(store), linger_(linger), thread_([this, name = std::string(thread_name)] {
+        common::set_thread_name(name);
+        run();
+      }) {}
 
 BatchWriter::~BatchWriter() {
   {

@@ -25,6 +25,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <thread>
 
 #include "store/store.h"
@@ -46,7 +47,9 @@ struct BatchWriterStats {
 
 class BatchWriter {
  public:
-  explicit BatchWriter(Store& store, std::chrono::milliseconds linger = std::chrono::milliseconds{0});
+  // `thread_name` names the background thread (see common/thread_name.h).
+  explicit BatchWriter(Store& store, std::chrono::milliseconds linger = std::chrono::milliseconds{0},
+                       std::string_view thread_name = "bs-writer");
   ~BatchWriter();
   BatchWriter(const BatchWriter&) = delete;
   BatchWriter& operator=(const BatchWriter&) = delete;
