@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "common/random.h"
 #include "mail/header.h"
@@ -108,9 +109,19 @@ class Handler final : public milter::Handler {
   void on_eom(const milter::Context& ctx, milter::DecideEom done) override {
     if (!begun_) begin(ctx);
     if (!rcpts_seen_) {
-      // RCPT was negotiated no-reply (needs()): what it would have noted
-      // (traps, valid BATV tags to strip, the BATV metrics) is noted now.
-      for (const auto& r : ctx.msg.rcpts) (void)rcpt(ctx, r.address, false);
+      // RCPT was negotiated no-reply (needs(): nothing refused there when the
+      // session began): what it would have noted (traps, valid BATV tags to
+      // strip, the BATV metrics) is noted now. If a refusal comes up after
+      // all (a reload turned BATV enforcement or the outbound limits on while
+      // this SMTP session was open), it refuses the whole message: with its
+      // answer when every recipient is refused, else with 451 so that the
+      // client retries and the next session sorts the recipients at RCPT.
+      if (auto refusal = late_refusal(ctx)) {
+        milter::EomResult out;
+        out.action = *refusal;
+        end();
+        return done(std::move(out));
+      }
     }
     auto start = std::chrono::steady_clock::now();
     milter::EomResult result = role_ == Role::kOutbound ? outbound(ctx) : judge(ctx);
@@ -157,6 +168,35 @@ class Handler final : public milter::Handler {
       if (a.kind == GuardAnswer::Kind::kHold) hold_ = a.text;
       mail_answer_ = guard_action(a);
     }
+  }
+
+  // The message's refusal when RCPT was no-reply, or nullopt to go on.
+  std::optional<Action> late_refusal(const milter::Context& ctx) {
+    std::optional<Action> out;
+    std::size_t refused = 0;
+    if (mail_answer_.kind != Action::Kind::kContinue) {
+      out = mail_answer_;  // the outbound message limits refuse it all
+      refused = ctx.msg.rcpts.size();
+    } else {
+      for (const auto& r : ctx.msg.rcpts) {
+        Action a = rcpt(ctx, r.address, true);
+        if (a.kind == Action::Kind::kContinue) continue;
+        if (!out) out = a;
+        ++refused;
+      }
+      if (!out) return std::nullopt;
+      if (refused < ctx.msg.rcpts.size()) {
+        out = Action::tempfail(451, "4.7.1", "some recipients must be checked again, try again later");
+      }
+    }
+    const char* action = out->kind == Action::Kind::kTempfail  ? "tempfail"
+                         : out->kind == Action::Kind::kDiscard ? "discard"
+                                                               : "reject";
+    engine_->metrics().message(role_name(role_), "unknown", "unknown", action);
+    log(ctx, role_name(role_),
+        "late_rcpt_refusal=" + std::to_string(refused) + "/" + std::to_string(ctx.msg.rcpts.size()) +
+            " action=" + action);
+    return out;
   }
 
   void end() {
@@ -412,17 +452,23 @@ BackstopFilter::BackstopFilter(Engine* engine, DecisionLog log, DnsblService* dn
 
 milter::Needs BackstopFilter::needs() const {
   milter::Needs n;
-  // MAIL is answered only when something can refuse there: DNSBL zones (a
-  // listed client's null-sender MAIL; the service exists from the start or
-  // not at all) or outbound limits (the message limits). Otherwise the MTA is
-  // told not to wait (SMFIP_NR_MAIL: one round trip fewer per message) and
-  // what MAIL establishes is done at the first RCPT. RCPT is always answered:
-  // BATV enforcement and the recipient limits refuse there. A reload that
-  // turns limits on for an SMTP session already open is applied at its
-  // next RCPT.
+  // An event is answered only when something can refuse there; otherwise
+  // the MTA is told not to wait (SMFIP_NR_*: one round trip fewer per
+  // message each) and the work moves to the next answered event.
+  // MAIL: DNSBL zones (a listed client's null-sender MAIL; the service exists
+  // from the start or not at all) or outbound limits (the message limits).
+  // What MAIL establishes is then done at the first RCPT, or at end of message.
+  // RCPT: BATV enforcement past its grace period, or outbound limits (the
+  // recipient limits). With neither (BATV `tag`, the default), RCPT's work is
+  // done at end of message. The mask holds for the whole SMTP session: if a
+  // reload turns either on while it is open, a refusal found at end of
+  // message refuses the message (late_refusal()).
   auto snap = engine_->snapshot();
-  n.decide_mail = dnsbl_ != nullptr || (snap->limiter && snap->limiter->enabled());
-  n.decide_rcpt = true;
+  const bool limits = snap->limiter && snap->limiter->enabled();
+  const bool batv_enforce = snap->batv_mode == BatvMode::kEnforce &&
+                            engine_->clock().now_unix() >= snap->batv_enforce_from;
+  n.decide_mail = dnsbl_ != nullptr || limits;
+  n.decide_rcpt = batv_enforce || limits;
   n.want_helo = false;  // nothing here uses the HELO name (SMFIP_NOHELO)
   n.want_headers = true;
   n.want_body = true;

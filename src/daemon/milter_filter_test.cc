@@ -65,6 +65,16 @@ class FilterTest : public ::testing::Test {
                                                [this](std::string_view l) { logs_.emplace_back(l); });
   }
 
+  // A SIGHUP: the same base configuration with `extra`.
+  void reload(const std::string& extra) {
+    std::string text = "state.dir = \"" + dir_.string() + "\"\n" +
+                       "domains.local = [\"example.org\"]\n" + extra;
+    auto cfg = config::Config::parse(text);
+    ASSERT_TRUE(cfg) << cfg.error().to_string();
+    auto st = engine_->reload(*cfg);
+    ASSERT_TRUE(st) << st.error().to_string();
+  }
+
   struct Conversation {
     milter::ConnectionInfo conn{"[203.0.113.7]", '4', 25000, "203.0.113.7", "mx.remote.example"};
     milter::MessageInfo msg;
@@ -234,14 +244,56 @@ TEST_F(FilterTest, ForgedBounceRejectedAtEndOfData) {
 }
 
 // MAIL is answered only when DNSBL zones or limits can refuse there; RCPT always.
-TEST_F(FilterTest, NeedsAnswerRcptButNotMailWhenNothingRefusesThere) {
+TEST_F(FilterTest, NeedsAnswerNeitherMailNorRcptWhenNothingRefusesThere) {
   start("batv.mode = \"tag\"\n");
   auto n = filter_->needs();
   EXPECT_FALSE(n.decide_mail);
-  EXPECT_TRUE(n.decide_rcpt);
+  EXPECT_FALSE(n.decide_rcpt);
   EXPECT_FALSE(n.want_helo);
   EXPECT_TRUE(n.want_headers);
   EXPECT_TRUE(n.want_body);
+}
+
+TEST_F(FilterTest, BatvEnforcementPastItsGraceAnswersRcpt) {
+  start("batv.mode = \"enforce\"\nbatv.grace_days = 2\n");
+  EXPECT_FALSE(filter_->needs().decide_rcpt);  // in the grace period RCPT only records
+  clock_.set(kT0 + 2 * kDay);
+  EXPECT_TRUE(filter_->needs().decide_rcpt);
+  EXPECT_FALSE(filter_->needs().decide_mail);
+}
+
+TEST_F(FilterTest, OutboundLimitsAnswerRcpt) {
+  start("[[limits.rule]]\nscope = \"sasl_user\"\nrecipients = \"5/1h\"\n");
+  EXPECT_TRUE(filter_->needs().decide_rcpt);
+}
+
+// RCPT negotiated no-reply (tag mode when the session began), then a reload
+// to enforce: the untagged bounce is refused at end of message instead.
+TEST_F(FilterTest, EnforcementTurnedOnMidSessionRefusesAtEndOfMessage) {
+  start("batv.mode = \"tag\"\nbatv.grace_days = 0\n");
+  ASSERT_FALSE(filter_->needs().decide_rcpt);
+  auto c = open("");  // a session open before the reload
+  reload("batv.mode = \"enforce\"\nbatv.grace_days = 0\n");
+  c->msg.rcpts.push_back({"<alice@example.org>", {}});
+  auto r = decide_eom(*c, testing::plain("someone@remote.example", "alice@example.org", "held@remote.example"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kReject);
+  EXPECT_EQ(r.action.code, 550);
+  EXPECT_EQ(r.action.xcode, "5.7.1");
+  ASSERT_FALSE(logs_.empty());
+  EXPECT_NE(logs_.back().find("late_rcpt_refusal=1/1 action=reject"), std::string::npos) << logs_.back();
+  // one good and one bad recipient: the message cannot be split here, so
+  // the client is told to retry (the next session answers RCPT)
+  std::string tagged = sign("alice@example.org");
+  c->msg = {};
+  c->msg.sender = "<>";
+  c->msg.rcpts.push_back({"<" + tagged + ">", {}});
+  c->msg.rcpts.push_back({"<bob@example.org>", {}});
+  r = decide_eom(*c, testing::plain("someone@remote.example", "alice@example.org", "held2@remote.example"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kTempfail);
+  EXPECT_EQ(r.action.code, 451);
+  EXPECT_EQ(r.action.xcode, "4.7.1");
+  // and a new session answers RCPT
+  EXPECT_TRUE(filter_->needs().decide_rcpt);
 }
 
 TEST_F(FilterTest, OutboundLimitsAnswerMail) {

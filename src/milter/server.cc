@@ -10,6 +10,7 @@
 #include <atomic>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "common/thread_name.h"
@@ -120,6 +121,10 @@ struct Server::Impl {
     bool partial = false;
     std::optional<Clock::time_point> waiting_since;
     try {
+      // Replies are written with write_some first (below), which must not block.
+      asio::error_code nb_ec;
+      c->sock.non_blocking(true, nb_ec);
+      if (nb_ec) throw std::system_error(nb_ec);
       c->set_deadline(Clock::now() + opts.idle_timeout);
       for (;;) {
         if (c->closing) break;
@@ -128,11 +133,25 @@ struct Server::Impl {
           // reading; re-arming the watchdog per reply would cost a timer
           // cancel + wake-up per round trip.
           std::string out = s.take_output();
-          c->writing = true;
-          auto [ec, n] = co_await asio::async_write(c->sock, asio::buffer(out), kTok);
-          c->writing = false;
-          (void)n;
-          if (ec) break;
+          // Replies are small: send at once without suspending; only what the
+          // socket buffer cannot take waits for the reactor.
+          asio::error_code wec;
+          std::size_t sent = 0;
+          while (sent < out.size()) {
+            std::size_t k = c->sock.write_some(asio::buffer(out.data() + sent, out.size() - sent), wec);
+            if (wec) break;
+            sent += k;
+          }
+          if (wec == asio::error::would_block || wec == asio::error::try_again) {
+            c->writing = true;
+            auto [ec, n] = co_await asio::async_write(c->sock, asio::buffer(out.data() + sent, out.size() - sent),
+                                                      kTok);
+            c->writing = false;
+            (void)n;
+            if (ec) break;
+          } else if (wec) {
+            break;
+          }
           partial = false;
           continue;
         }
@@ -159,6 +178,9 @@ struct Server::Impl {
           partial = true;
           c->set_deadline(Clock::now() + opts.packet_timeout);
         }
+        // (A wait for readiness followed by our own read was tried instead:
+        // Asio re-arms the descriptor with EPOLL_CTL_MOD for every wait, which
+        // costs more system calls than the EAGAIN read this does.)
         auto [ec, n] = co_await c->sock.async_read_some(asio::buffer(buf), kTok);
         if (ec) break;
         s.feed(std::string_view(buf.data(), n));

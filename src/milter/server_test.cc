@@ -203,6 +203,114 @@ TEST(MilterServer, ProgressWhileTheEomDecisionWaits) {
   EXPECT_EQ(*fin, Response{Simple{rsp::kContinue}});
 }
 
+// Arrival patterns an edge-triggered reader can get wrong: bytes written
+// before the accept, several packets in one write, one byte at a time,
+// packets larger than the read buffer, bytes that arrive while a decision is
+// pending (the loop is suspended then). All must be read and answered.
+std::string wire(std::initializer_list<Command> cmds) {
+  std::string w;
+  for (const auto& c : cmds) EXPECT_TRUE(encode(c, w).has_value());
+  return w;
+}
+
+void send_raw(int fd, std::string_view w) {
+  ASSERT_EQ(::send(fd, w.data(), w.size(), MSG_NOSIGNAL), static_cast<ssize_t>(w.size()));
+}
+
+TEST(MilterServer, PacketsWrittenBeforeTheAcceptAndInOneWrite) {
+  for (const char* ep : {"inet:127.0.0.1:0", "unix"}) {
+    TestFilter f;
+    ServerOptions o;
+    const std::string path = ::testing::TempDir() + "/bs-early-" + std::to_string(::getpid()) + ".sock";
+    o.listen = {std::string(ep) == "unix" ? "unix:" + path : ep};
+    auto s = make(f, o);
+    ASSERT_TRUE(s);
+    Client c(s->endpoints()[0]);
+    send_raw(c.fd, wire({OptNeg{6, act::kAll, 0x1fffff}, Mail{{"<a@example.org>"}}, Rcpt{{"<b@example.test>"}}}));
+    auto r = c.read();
+    ASSERT_TRUE(r && std::holds_alternative<OptNegReply>(*r)) << ep;
+    auto rc = c.read();
+    ASSERT_TRUE(rc.has_value()) << ep;
+    EXPECT_EQ(*rc, Response{Simple{rsp::kContinue}});
+    ::unlink(path.c_str());
+  }
+}
+
+TEST(MilterServer, OneByteAtATime) {
+  TestFilter f;
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  auto s = make(f, o);
+  ASSERT_TRUE(s);
+  Client c(s->endpoints()[0]);
+  const std::string w = wire({OptNeg{6, act::kAll, 0x1fffff}, Mail{{"<a@example.org>"}}, Rcpt{{"<b@example.test>"}}});
+  for (char ch : w) {
+    send_raw(c.fd, std::string_view(&ch, 1));
+    std::this_thread::sleep_for(Ms(1));
+  }
+  auto r = c.read();
+  ASSERT_TRUE(r && std::holds_alternative<OptNegReply>(*r));
+  auto rc = c.read();
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, Response{Simple{rsp::kContinue}});
+}
+
+TEST(MilterServer, PacketsLargerThanTheReadBuffer) {
+  TestFilter f;
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  auto s = make(f, o);
+  ASSERT_TRUE(s);
+  Client c(s->endpoints()[0]);
+  c.negotiate();
+  // Three 300 KB body chunks and the end of message in one go: the server
+  // must keep reading full buffers without waiting for another edge.
+  // (A blocking send of 900 KB: the server thread reads while it sends. RCPT
+  // goes after the bodies, so its reply proves they were all read.)
+  const std::string chunk(300 * 1024, 'x');
+  send_raw(c.fd, wire({Mail{{"<a@example.org>"}}, Body{chunk}, Body{chunk}, Body{chunk}}));
+  send_raw(c.fd, wire({Rcpt{{"<b@example.test>"}}, Eob{}}));
+  auto rc = c.read();
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, Response{Simple{rsp::kContinue}});
+  auto h = c.read();
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(*h, (Response{AddHeader{"X-Server-Test", "yes"}}));
+  auto fin = c.read();
+  ASSERT_TRUE(fin.has_value());
+  EXPECT_EQ(*fin, Response{Simple{rsp::kContinue}});
+}
+
+TEST(MilterServer, BytesThatArriveWhileADecisionWaitsAreRead) {
+  TestFilter f;
+  f.eom_delay = Ms(200);
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.progress_interval = Ms(5000);  // no PROGRESS in this test
+  auto s = make(f, o);
+  ASSERT_TRUE(s);
+  Client c(s->endpoints()[0]);
+  c.negotiate();
+  send_raw(c.fd, wire({Mail{{"<a@example.org>"}}}));
+  send_raw(c.fd, wire({Rcpt{{"<b@example.test>"}}}));
+  auto r1 = c.read();
+  ASSERT_TRUE(r1.has_value());
+  send_raw(c.fd, wire({Eob{}}));
+  // The next message is written while the first one's decision is pending,
+  // and nothing more follows until its RCPT is answered.
+  std::this_thread::sleep_for(Ms(50));
+  send_raw(c.fd, wire({Abort{}, Mail{{"<c@example.org>"}}, Rcpt{{"<d@example.test>"}}}));
+  auto h = c.read();
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(*h, (Response{AddHeader{"X-Server-Test", "yes"}}));
+  auto fin = c.read();
+  ASSERT_TRUE(fin.has_value());
+  EXPECT_EQ(*fin, Response{Simple{rsp::kContinue}});
+  auto r2 = c.read(Ms(2000));
+  ASSERT_TRUE(r2.has_value()) << "the second message's RCPT was never read";
+  EXPECT_EQ(*r2, Response{Simple{rsp::kContinue}});
+}
+
 TEST(MilterServer, AHandlerExceptionClosesOnlyThatConnection) {
   TestFilter f;
   ServerOptions o;

@@ -81,6 +81,8 @@ action = "reject"
 [log]
 target = "{self.logfile}"
 level = "debug"
+# the checks read the log as soon as a transaction ends (and some look for absent lines)
+flush_ms = 0
 """)
 
     def cli(self, *args, check_rc=True):

@@ -88,6 +88,8 @@ senders = "20/1h"
 [log]
 target = "{self.logfile}"
 level = "debug"
+# the checks read the log as soon as a transaction ends (and some look for absent lines)
+flush_ms = 0
 """)
 
 
