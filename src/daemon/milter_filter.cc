@@ -97,6 +97,11 @@ class Handler final : public milter::Handler {
     done(Action::cont());
   }
 
+  // MAIL no-reply: the message is judged under the configuration of its
+  // MAIL FROM, as when MAIL is answered, even if a reload comes before the
+  // first answered event (RCPT, or the end of message).
+  void on_mail_noreply(const milter::Context&) override { pinned_ = engine_->snapshot(); }
+
   void on_rcpt(const milter::Context& ctx, const milter::Recipient& r, milter::Decide done) override {
     if (!begun_) begin(ctx);
     rcpts_seen_ = true;
@@ -133,6 +138,7 @@ class Handler final : public milter::Handler {
 
   void on_abort(const milter::Context&) override {
     end();
+    pinned_.reset();
     stripped_.clear();
     role_ = Role::kInbound;
   }
@@ -143,7 +149,8 @@ class Handler final : public milter::Handler {
   // the message limits' answer (mail_answer_). Runs at MAIL, or at the first
   // RCPT when MAIL was negotiated no-reply.
   void begin(const milter::Context& ctx) {
-    snap_ = engine_->snapshot();
+    snap_ = pinned_ ? std::move(pinned_) : engine_->snapshot();
+    pinned_.reset();
     begun_ = true;
     rcpts_seen_ = false;
     stripped_.clear();
@@ -427,6 +434,7 @@ class Handler final : public milter::Handler {
   DnsblService* dnsbl_;
   std::shared_ptr<MailCheckResult> mail_check_;  // written by the DNSBL thread before done()
   std::shared_ptr<const Snapshot> snap_;
+  std::shared_ptr<const Snapshot> pinned_;  // taken at a no-reply MAIL, used by begin()
   Role role_ = Role::kInbound;
   std::string sender_;
   outbound::Client client_;  // for the outbound limits and gate

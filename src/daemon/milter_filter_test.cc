@@ -273,9 +273,18 @@ TEST_F(FilterTest, EnforcementTurnedOnMidSessionRefusesAtEndOfMessage) {
   start("batv.mode = \"tag\"\nbatv.grace_days = 0\n");
   ASSERT_FALSE(filter_->needs().decide_rcpt);
   auto c = open("");  // a session open before the reload
+  // a message whose MAIL FROM came before the reload is judged as it began
+  c->h->on_mail_noreply(c->ctx());
   reload("batv.mode = \"enforce\"\nbatv.grace_days = 0\n");
   c->msg.rcpts.push_back({"<alice@example.org>", {}});
-  auto r = decide_eom(*c, testing::plain("someone@remote.example", "alice@example.org", "held@remote.example"));
+  auto r = decide_eom(*c, testing::plain("someone@remote.example", "alice@example.org", "held0@remote.example"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kContinue);
+  // the session's next message began after it: refused at end of message
+  c->msg = {};
+  c->msg.sender = "<>";
+  c->h->on_mail_noreply(c->ctx());
+  c->msg.rcpts.push_back({"<alice@example.org>", {}});
+  r = decide_eom(*c, testing::plain("someone@remote.example", "alice@example.org", "held@remote.example"));
   EXPECT_EQ(r.action.kind, milter::Action::Kind::kReject);
   EXPECT_EQ(r.action.code, 550);
   EXPECT_EQ(r.action.xcode, "5.7.1");

@@ -193,6 +193,10 @@ class Handler {
   virtual void on_helo(const Context&, Decide done) { done(Action::cont()); }
   // The sender is ctx.msg.sender.
   virtual void on_mail(const Context&, Decide done) { done(Action::cont()); }
+  // Instead of on_mail when MAIL was negotiated no-reply (Needs::decide_mail
+  // false): the new transaction's start, synchronously and without an
+  // answer, so that a filter can fix what the message is judged under.
+  virtual void on_mail_noreply(const Context&) {}
   // `rcpt` is not yet in ctx.msg.rcpts; it is added unless refused.
   virtual void on_rcpt(const Context&, const Recipient& rcpt, Decide done) {
     (void)rcpt;

@@ -189,7 +189,10 @@ void Session::handle(Command& c) {
           message_open_ = true;
           drop_leading_bracket_args(x.args, msg_.sender);
           msg_.mail_args = std::move(x.args);
-          if (nr(proto::kNrMail)) return;
+          if (nr(proto::kNrMail)) {
+            if (handler_) handler_->on_mail_noreply(ctx());
+            return;
+          }
           if (needs_.decide_mail) return decide(Event::kMail);
           reply(rsp::kContinue);
         } else if constexpr (std::is_same_v<T, Rcpt>) {

@@ -20,6 +20,7 @@ struct FakeFilter : Filter {
   Decide held;                 // a pending RCPT decision (async_rcpt)
   EomResult eom;               // what on_eom answers
   std::vector<std::string> seen_rcpts;
+  std::vector<std::string> noreply_mails;  // senders told by on_mail_noreply
   std::string eom_sender, eom_body, eom_i, eom_auth;
   std::vector<std::string> eom_rcpts;
   std::size_t eom_headers = 0;
@@ -36,6 +37,7 @@ struct FakeFilter : Filter {
   struct H : Handler {
     FakeFilter& f;
     explicit H(FakeFilter& ff) : f(ff) {}
+    void on_mail_noreply(const Context& c) override { f.noreply_mails.push_back(c.msg.sender); }
     void on_rcpt(const Context&, const Recipient& r, Decide done) override {
       f.seen_rcpts.push_back(r.address);
       if (f.async_rcpt) {
@@ -144,6 +146,9 @@ TEST(MilterSession, NoHeloAndNoReplyRcptWhenTheFilterNeedsNeither) {
   h.send(Rcpt{{"<a@example.org>"}});
   EXPECT_TRUE(h.replies().empty());
   EXPECT_TRUE(h.f.seen_rcpts.empty());
+  // ...but a no-reply MAIL tells the handler that a transaction began
+  ASSERT_EQ(h.f.noreply_mails.size(), 1u);
+  EXPECT_EQ(h.f.noreply_mails[0], "<>");
 }
 
 TEST(MilterSession, NegotiationNeverExceedsTheOffer) {
