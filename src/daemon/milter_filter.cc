@@ -97,9 +97,10 @@ class Handler final : public milter::Handler {
     done(Action::cont());
   }
 
-  // MAIL no-reply: the message is judged under the configuration of its
-  // MAIL FROM, as when MAIL is answered, even if a reload comes before the
-  // first answered event (RCPT, or the end of message).
+  // MAIL no-reply: the message is judged under the configuration in force
+  // when its MAIL reached us, even if a reload comes before the first
+  // answered event (RCPT, or the end of message). (Postfix sends buffered
+  // no-reply events with the next one it waits on.)
   void on_mail_noreply(const milter::Context&) override { pinned_ = engine_->snapshot(); }
 
   void on_rcpt(const milter::Context& ctx, const milter::Recipient& r, milter::Decide done) override {
@@ -294,8 +295,10 @@ class Handler final : public milter::Handler {
     }
     std::string kind(classify::kind_name(j->verdict.kind));
     if (role_ == Role::kTrap) return trap(ctx, *j, kind);
-    if (j->parsed) remember_inbound(*engine_, *snap_, j->headers, sender_, env.rcpts, j->verdict.kind != classify::Kind::kNone,
-                     mail_check_ && !mail_check_->header_name.empty());
+    if (j->parsed) {
+      remember_inbound(*engine_, *snap_, j->headers, sender_, env.rcpts, j->verdict.kind != classify::Kind::kNone,
+                       mail_check_ && !mail_check_->header_name.empty());
+    }
 
     const auto& d = j->decision;
     switch (d.action) {
