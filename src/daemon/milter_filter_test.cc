@@ -49,10 +49,13 @@ class FilterTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
+  // The test's configuration: its state directory, example.org, and `extra`.
+  std::string config_text(const std::string& extra) const {
+    return "state.dir = \"" + dir_.string() + "\"\n" + "domains.local = [\"example.org\"]\n" + extra;
+  }
+
   void start(const std::string& extra, std::unique_ptr<store::Store> store = nullptr) {
-    std::string text = "state.dir = \"" + dir_.string() + "\"\n" +
-                       "domains.local = [\"example.org\"]\n" + extra;
-    auto cfg = config::Config::parse(text);
+    auto cfg = config::Config::parse(config_text(extra));
     ASSERT_TRUE(cfg) << cfg.error().to_string();
     EngineOptions o;
     o.clock = &clock_;
@@ -67,9 +70,7 @@ class FilterTest : public ::testing::Test {
 
   // A SIGHUP: the same base configuration with `extra`.
   void reload(const std::string& extra) {
-    std::string text = "state.dir = \"" + dir_.string() + "\"\n" +
-                       "domains.local = [\"example.org\"]\n" + extra;
-    auto cfg = config::Config::parse(text);
+    auto cfg = config::Config::parse(config_text(extra));
     ASSERT_TRUE(cfg) << cfg.error().to_string();
     auto st = engine_->reload(*cfg);
     ASSERT_TRUE(st) << st.error().to_string();

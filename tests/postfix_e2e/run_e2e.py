@@ -419,29 +419,27 @@ def main():
         bs.proc.send_signal(signal.SIGHUP)
         check(wait_for(lambda: bs.log().count("reloaded configuration") > reloads, 15),
               "e: SIGHUP: backstop logs the reload", [blog])
-        body = ("From: someone@remote.test\r\nTo: user@example.test\r\n"
-                f"Message-ID: <e2e-held-{secrets.token_hex(4)}@remote.test>\r\n"
-                "Subject: held across reload\r\n\r\njust a note\r\n")
-        try:
-            c3 = held.data(body)
-        except smtplib.SMTPException as e:
-            c3 = (getattr(e, "smtp_code", -1), getattr(e, "smtp_error", str(e).encode()))
+        def held_data(subject):
+            """(code, text) of DATA with an untagged note to the user on `held`."""
+            body = ("From: someone@remote.test\r\nTo: user@example.test\r\n"
+                    f"Message-ID: <e2e-held-{secrets.token_hex(4)}@remote.test>\r\n"
+                    f"Subject: {subject}\r\n\r\njust a note\r\n")
+            try:
+                return held.data(body)
+            except smtplib.SMTPException as e:
+                return (getattr(e, "smtp_code", -1), getattr(e, "smtp_error", str(e).encode()))
+
+        c3 = held_data("held across reload")
         c4 = held.mail("")
         c5 = held.rcpt("user@example.test")
         # This session negotiated RCPT without a reply (tag mode: nothing
         # refused there then), so the refusal comes at end of DATA instead.
-        body2 = ("From: someone@remote.test\r\nTo: user@example.test\r\n"
-                 f"Message-ID: <e2e-held2-{secrets.token_hex(4)}@remote.test>\r\n"
-                 "Subject: untagged, after the reload\r\n\r\nanother note\r\n")
-        try:
-            c5d = held.data(body2)
-        except smtplib.SMTPException as e:
-            c5d = (getattr(e, "smtp_code", -1), getattr(e, "smtp_error", str(e).encode()))
+        c5d = held_data("untagged, after the reload")
         c6 = held.quit()
         # MAIL and RCPT are no-reply here (tag mode when the session began), so
         # Postfix buffers them and backstop learns of the transaction only at
         # DATA, after the reload: it is judged under enforce.
-        check(c3[0] == 550 and b"5.7.1" in (c3[1] if isinstance(c3[1], bytes) else str(c3[1]).encode()),
+        check(c3[0] == 550 and b"5.7.1" in (c3[1] or b""),
               "e: the transaction open during the reload is judged at DATA under the new mode: "
               "untagged bounce refused 550 5.7.1", [blog, alog], f"{c3}")
         check(c4[0] == 250 and c5[0] == 250 and c5d[0] == 550 and b"5.7.1" in (c5d[1] or b"") and c6[0] == 221,
