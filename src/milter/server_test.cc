@@ -270,9 +270,9 @@ TEST(MilterServer, PacketsLargerThanTheReadBuffer) {
   ASSERT_TRUE(s);
   Client c(s->endpoints()[0]);
   c.negotiate();
-  // Three 300 KB body chunks, each bigger than the server's read buffer,
-  // back to back. (A blocking send of 900 KB: the server thread reads while it sends. RCPT
-  // goes after the bodies, so its reply proves they were all read.)
+  // Three 300 KB body chunks, each bigger than the server's read buffer, back
+  // to back (a blocking send: the server thread reads while it goes). RCPT
+  // follows the bodies, so its reply proves they were all read.
   const std::string chunk(300 * 1024, 'x');
   send_raw(c.fd, wire({Mail{{"<a@example.org>"}}, Body{chunk}, Body{chunk}, Body{chunk}}));
   send_raw(c.fd, wire({Rcpt{{"<b@example.test>"}}, Eob{}}));
