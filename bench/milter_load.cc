@@ -44,10 +44,11 @@
 #include <vector>
 
 #include "milter/codec.h"
-#include "milter/listen.h"
+#include "net/listen.h"
 #include "milter/session.h"
 
 using namespace backstop::milter;
+namespace net = backstop::net;
 using Clock = std::chrono::steady_clock;
 using asio::ip::tcp;
 using Socket = asio::generic::stream_protocol::socket;
@@ -342,12 +343,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto spec = parse_listen(connect);
+  auto spec = net::parse_listen(connect);
   if (!spec) {
     std::fprintf(stderr, "milter_load: --connect needs inet:HOST:PORT or unix:PATH\n");
     return 2;
   }
-  if (spec->kind == ListenSpec::Kind::kInet) {
+  if (spec->kind == net::ListenSpec::Kind::kInet) {
     o.ep = Endpoint(tcp::endpoint(asio::ip::make_address(spec->host), spec->port));
   } else {
     o.tcp = false;

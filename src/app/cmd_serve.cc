@@ -11,7 +11,6 @@
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 
-#include <asio.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,7 +18,6 @@
 
 #include "app/commands.h"
 #include "app/common_options.h"
-#include "common/thread_name.h"
 #include "daemon/engine.h"
 #include "daemon/http.h"
 #include "daemon/milter_filter.h"
@@ -133,22 +131,19 @@ int run_serve(const ServeOptions& o) {
     policy_server = std::move(*p);
   }
 
-  asio::io_context http_io;
   std::unique_ptr<daemon::HttpEndpoint> http;
   const auto& metrics_listen = cfg->get_string("metrics.listen");
   if (!metrics_listen.empty()) {
+    daemon::HttpOptions ho;
+    ho.log = [log](std::string_view w) { log->warn("metrics: {}", w); };
     auto h = daemon::HttpEndpoint::start(
-        http_io, metrics_listen,
+        metrics_listen,
         {[&eng] { return eng.metrics().render(); },
-         [&eng] { return eng.store().counter_get("health").has_value(); }});
+         [&eng] { return eng.store().counter_get("health").has_value(); }},
+        ho);
     if (!h) return report_error(h.error());
     http = std::move(*h);
   }
-  auto http_guard = asio::make_work_guard(http_io);
-  std::thread http_thread([&http_io] {
-    common::set_thread_name("bs-http");
-    http_io.run();
-  });
 
   if (milter_server) milter_server->start();
   if (policy_server) policy_server->start();
@@ -212,10 +207,7 @@ int run_serve(const ServeOptions& o) {
     policy_server->stop();
     policy_server->wait();
   }
-  if (http) http->stop();
-  http_guard.reset();
-  http_io.stop();
-  http_thread.join();
+  http.reset();  // stops and joins its thread
   if (auto st = eng.soft_writer().flush(); !st) {
     log->warn("soft-state writes failed at shutdown: {}", st.error().message());
   }

@@ -1,8 +1,10 @@
-// A minimal HTTP/1.0 endpoint for Prometheus `/metrics` and `/healthz`.
+// A minimal HTTP/1.0 endpoint for Prometheus `/metrics` and `/healthz`, on
+// the shared network front end (net/server.h) with one thread of its own.
 // GET only; one request per connection; request head bounded by
-// kMaxRequestHead; a slow client is dropped after kRequestTimeout.
-// Thread-safety: start/stop from the thread owning the io_context; the
-// callbacks run on that io_context's threads.
+// kMaxRequestHead; a client that has not sent its head and taken the answer
+// within kRequestTimeout is dropped; at most max_connections at once (more
+// are closed at accept), so idle connections cannot use up the daemon's file
+// descriptors. Thread-safety: the callbacks run on the endpoint's thread.
 #pragma once
 
 #include <chrono>
@@ -11,38 +13,45 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/result.h"
-
-namespace asio {
-class io_context;
-}
 
 namespace backstop::daemon {
 
 // A request head larger than this is not a metrics scrape.
 inline constexpr std::size_t kMaxRequestHead = 8 * 1024;
 // Scrapers answer within milliseconds; anything slower is a stuck client.
+// The deadline covers the whole exchange: head read and answer written.
 inline constexpr std::chrono::seconds kRequestTimeout{10};
+// A few scrapers and health checkers at once; far below the milter's share
+// of file descriptors.
+inline constexpr std::size_t kMaxHttpConnections = 64;
 
 struct HttpHandlers {
   std::function<std::string()> metrics;  // body of /metrics
   std::function<bool()> healthy;         // /healthz: 200 "ok" or 503 "unhealthy"
 };
 
-class HttpEndpoint {
- public:
-  // Listens on "HOST:PORT" ("[::1]:9895" for IPv6; port 0 picks one).
-  // kEnvironment when the address cannot be bound.
-  static Result<std::unique_ptr<HttpEndpoint>> start(asio::io_context& io, const std::string& listen,
-                                                     HttpHandlers handlers);
-  virtual ~HttpEndpoint() = default;
-  virtual std::uint16_t port() const = 0;
-  // Stops accepting; in-flight requests finish.
-  virtual void stop() = 0;
+struct HttpOptions {
+  std::size_t max_connections = kMaxHttpConnections;
+  std::chrono::milliseconds request_timeout = kRequestTimeout;
+  std::function<void(std::string_view)> log;  // warnings (accept errors)
 };
 
-// Splits "HOST:PORT" / "[V6]:PORT". kInvalidArgument on bad syntax.
-Result<std::pair<std::string, std::uint16_t>> split_host_port(const std::string& text);
+class HttpEndpoint {
+ public:
+  // Listens on "HOST:PORT" ("[::1]:9895" for IPv6; port 0 picks one) and
+  // serves at once. kInvalidArgument on bad syntax, kEnvironment when the
+  // address cannot be bound.
+  static Result<std::unique_ptr<HttpEndpoint>> start(const std::string& listen, HttpHandlers handlers,
+                                                     HttpOptions options = {});
+  // Stops and joins the endpoint's thread.
+  virtual ~HttpEndpoint() = default;
+  virtual std::uint16_t port() const = 0;
+  // Stops accepting; in-flight requests get up to request_timeout.
+  virtual void stop() = 0;
+  virtual std::uint64_t refused() const = 0;  // connections closed at accept (over the cap)
+};
 
 }  // namespace backstop::daemon

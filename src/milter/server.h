@@ -1,13 +1,12 @@
-// The milter server: Asio with C++20 coroutines, one io_context per thread.
-//
-// One shared acceptor per endpoint hands accepted sockets round-robin to the
-// worker threads; each connection runs one coroutine on its worker driving a
-// Session. Limits: a connection idle between packets for idle_timeout, or
-// stuck inside one packet for packet_timeout, is closed (a write to an MTA that
-// stopped reading is bounded by idle_timeout);
-// connections over max_connections are closed at accept. Any exception from
-// Asio or a Handler is caught at the connection's edge: the connection is
-// closed (the MTA then applies milter_default_action) and the server goes on.
+// The milter server: the milter protocol on the shared network front end
+// (net/server.h: listeners, worker pool, connection cap, accept back-off,
+// drain). Each connection runs one coroutine on its worker driving a Session.
+// Limits: a connection idle between packets for idle_timeout, or stuck inside
+// one packet for packet_timeout, is closed; a reply the MTA does not take
+// within write_timeout closes the connection; connections over
+// max_connections are closed at accept. Any exception from Asio or a Handler
+// is caught at the connection's edge: the connection is closed (the MTA then
+// applies milter_default_action) and the server goes on.
 //
 // Lifecycle: create() binds (errors as values: bad endpoint, address in use);
 // start() launches the threads; stop() drains: acceptors close at once, idle
@@ -46,6 +45,9 @@ inline constexpr std::chrono::seconds kProgressInterval{5};
 // closed: twice Postfix's milter_content_timeout (300 s), so the MTA has long
 // given up (it applied milter_default_action) and only our memory is held.
 inline constexpr std::chrono::seconds kDecisionTimeout{600};
+// A reply the MTA does not read within this is written to a stalled peer:
+// the MTA writes whole commands and reads our answer at once.
+inline constexpr std::chrono::seconds kWriteTimeout{30};
 // Longest wait for busy connections on stop (Postfix's milter_content_timeout
 // is 300 s; a drain should not hold a restart that long).
 inline constexpr std::chrono::seconds kDrainTimeout{30};
@@ -65,6 +67,7 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout = kIdleTimeout;
   std::chrono::milliseconds packet_timeout = kPacketTimeout;
   std::chrono::milliseconds progress_interval = kProgressInterval;
+  std::chrono::milliseconds write_timeout = kWriteTimeout;
   std::chrono::milliseconds drain_timeout = kDrainTimeout;
   std::chrono::milliseconds decision_timeout = kDecisionTimeout;
   std::size_t max_connections = kMaxConnections;
@@ -77,6 +80,7 @@ struct ServerStats {
   std::uint64_t connections = 0;       // accepted in total
   std::uint64_t active = 0;            // open now
   std::uint64_t refused = 0;           // closed at accept (over max_connections)
+  std::uint64_t accept_errors = 0;     // failed accepts (EMFILE & co.), each backed off
   std::uint64_t protocol_errors = 0;   // closed for a malformed/oversized/unknown packet
   std::uint64_t timeouts = 0;          // closed by idle/packet/decision timeout
   std::uint64_t exceptions = 0;        // closed by an exception caught at the edge

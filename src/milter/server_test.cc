@@ -15,7 +15,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "milter/listen.h"
+#include "net/listen.h"
 
 namespace backstop::milter {
 namespace {
@@ -57,9 +57,9 @@ struct TestFilter : Filter {
 };
 
 int dial(const std::string& endpoint) {
-  auto spec = parse_listen(endpoint);
+  auto spec = net::parse_listen(endpoint);
   if (!spec) return -1;
-  if (spec->kind == ListenSpec::Kind::kUnix) {
+  if (spec->kind == net::ListenSpec::Kind::kUnix) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
@@ -401,27 +401,6 @@ TEST(MilterServer, BadEndpointsAreErrorsNotExceptions) {
   auto second = Server::create(f, o);
   ASSERT_FALSE(second.has_value());
   EXPECT_EQ(second.error().code(), Code::kEnvironment);
-}
-
-TEST(MilterListen, Parse) {
-  auto a = parse_listen("inet:127.0.0.1:8895");
-  ASSERT_TRUE(a.has_value());
-  EXPECT_EQ(a->host, "127.0.0.1");
-  EXPECT_EQ(a->port, 8895);
-  auto b = parse_listen("inet:[::1]:8895");
-  ASSERT_TRUE(b.has_value());
-  EXPECT_EQ(b->host, "::1");
-  EXPECT_EQ(b->to_string(), "inet:[::1]:8895");
-  auto c = parse_listen("inet:8895@127.0.0.1");  // libmilter order
-  ASSERT_TRUE(c.has_value());
-  EXPECT_EQ(c->host, "127.0.0.1");
-  EXPECT_EQ(c->port, 8895);
-  auto d = parse_listen("unix:/run/backstop/milter.sock");
-  ASSERT_TRUE(d.has_value());
-  EXPECT_EQ(d->kind, ListenSpec::Kind::kUnix);
-  EXPECT_EQ(d->path, "/run/backstop/milter.sock");
-  EXPECT_FALSE(parse_listen("inet:127.0.0.1:").has_value());
-  EXPECT_FALSE(parse_listen("inet::25").has_value());
 }
 
 }  // namespace

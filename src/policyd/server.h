@@ -1,6 +1,6 @@
 // Postfix policy delegation server (check_policy_service), also callable by
-// Exim's ${readsocket}: Asio with C++20 coroutines, one io_context per thread,
-// a shared acceptor per endpoint handing connections out round-robin.
+// Exim's ${readsocket}, on the shared network front end (net/server.h:
+// listeners, worker pool, connection cap, accept back-off, drain).
 //
 // Per connection: requests are answered in order, one at a time; the
 // connection stays open for the next request (Postfix reuses it). When the
@@ -11,6 +11,11 @@
 // smtpd_policy_service_default_action). A Handler that does not answer within
 // decision_timeout gets the same treatment. Exceptions are caught at the
 // connection's edge.
+//
+// Deadlines: a request must arrive whole within request_timeout of its first
+// byte (a client trickling bytes does not extend it); the answer must be
+// taken by the client within request_timeout; between requests a connection
+// may idle for idle_timeout.
 #pragma once
 
 #include <chrono>
@@ -39,7 +44,8 @@ class Handler {
 // Postfix waits smtpd_policy_service_max_idle (300 s) before closing an idle
 // policy connection itself; we wait a little longer so Postfix closes first.
 inline constexpr std::chrono::seconds kIdleTimeout{330};
-// A request's bytes, once started, must arrive within this (slowloris guard).
+// A request, from its first byte to its last, must arrive within this, and an
+// answer must be taken within it (slowloris guard).
 inline constexpr std::chrono::seconds kRequestTimeout{30};
 // Postfix gives up after smtpd_policy_service_timeout (100 s); an answer later
 // than that is useless, so close well before and let Postfix retry.
@@ -60,6 +66,7 @@ struct ServerOptions {
 
 struct ServerStats {
   std::uint64_t connections = 0, requests = 0, protocol_errors = 0, timeouts = 0, exceptions = 0;
+  std::uint64_t refused = 0, accept_errors = 0;
 };
 
 class Server {

@@ -201,6 +201,34 @@ TEST_F(Fixture, AStalledRequestIsCutOff) {
   EXPECT_EQ(h.calls.load(), 0);
 }
 
+// The deadline covers the whole request: a client that sends one byte every
+// 50 ms (each read well inside the deadline) is still cut at request_timeout.
+TEST_F(Fixture, ATricklingRequestIsCutAtTheWholeRequestDeadline) {
+  ServerOptions o;
+  o.request_timeout = std::chrono::milliseconds(300);
+  start(o);
+  int fd = dial(s->endpoints()[0]);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string trickle = "request=smtpd_access_policy\nsender=someone@example.test\nrecipient=x@example.test\n";
+  bool cut = false;
+  for (char ch : trickle) {
+    if (::send(fd, &ch, 1, MSG_NOSIGNAL) != 1) {
+      cut = true;
+      break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) > 0) {  // readable: closed by the server
+      cut = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(cut);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1500));
+  ::close(fd);
+  EXPECT_EQ(h.calls.load(), 0);
+  EXPECT_GE(s->stats().timeouts, 1u);
+}
+
 TEST_F(Fixture, BadEndpointsAreErrors) {
   ServerOptions o;
   o.listen = {"tcp:1.2.3.4:5"};

@@ -1,8 +1,8 @@
-#include "milter/listen.h"
+#include "net/listen.h"
 
 #include <charconv>
 
-namespace backstop::milter {
+namespace backstop::net {
 
 namespace {
 Result<std::uint16_t> parse_port(std::string_view s) {
@@ -58,4 +58,24 @@ Result<ListenSpec> parse_listen(std::string_view spec) {
   return s;
 }
 
-}  // namespace backstop::milter
+Result<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view text) {
+  std::string_view host, port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return fail(Code::kInvalidArgument, "expected [IPv6]:PORT, got '" + std::string(text) + "'");
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos)
+      return fail(Code::kInvalidArgument, "expected HOST:PORT, got '" + std::string(text) + "'");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  auto p = parse_port(port);
+  if (!p || host.empty()) return fail(Code::kInvalidArgument, "bad HOST:PORT '" + std::string(text) + "'");
+  return std::pair{std::string(host), *p};
+}
+
+}  // namespace backstop::net

@@ -1,0 +1,323 @@
+#include "net/server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+
+#include "common/thread_name.h"
+#include "net/listen.h"
+
+namespace backstop::net {
+namespace {
+
+// How often a drain checks whether its worker's connections are all gone.
+constexpr std::chrono::milliseconds kDrainPoll{20};
+
+using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+using Endpoint = asio::generic::stream_protocol::endpoint;
+
+struct Worker {
+  asio::io_context ioc{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard{
+      asio::make_work_guard(ioc)};
+  std::unordered_set<Conn*> conns;  // touched only on this worker's thread
+  std::thread thread;
+};
+
+struct Listener {
+  std::unique_ptr<Acceptor> acc;
+  bool tcp = true;
+};
+
+}  // namespace
+
+Conn::Conn(Socket s, bool tcp)
+    : sock(std::move(s)), wake(sock.get_executor()), watchdog_(sock.get_executor()), tcp_(tcp) {}
+
+void Conn::set_deadline(Clock::time_point tp) {
+  const bool earlier = tp < deadline_;
+  deadline_ = tp;
+  if (earlier) watchdog_.cancel();  // re-arm the watchdog for the nearer time
+}
+
+void Conn::close() {
+  closing_ = true;
+  asio::error_code ec;
+  sock.close(ec);
+  wake.cancel();
+}
+
+asio::awaitable<void> Conn::watch(std::shared_ptr<Conn> c) {
+  while (!c->done_) {
+    c->watchdog_.expires_at(c->deadline_);
+    co_await c->watchdog_.async_wait(kTok);
+    if (c->done_) break;
+    if (Clock::now() >= c->deadline_) {
+      c->timed_out_ = true;
+      c->close();
+      break;
+    }
+  }
+}
+
+asio::awaitable<bool> Conn::write(std::string_view data, std::chrono::milliseconds timeout) {
+  const auto before = deadline_;
+  set_deadline(Clock::now() + timeout);
+  auto [ec, n] = co_await asio::async_write(sock, asio::buffer(data.data(), data.size()), kTok);
+  (void)n;
+  if (ec || closing_) {
+    close();
+    co_return false;
+  }
+  set_deadline(before);
+  co_return true;
+}
+
+struct Server::Impl {
+  ServerOptions opts;
+  ServeFn serve_fn;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<Listener> listeners;
+  std::vector<std::string> unix_paths;
+  std::vector<std::string> bound;
+  std::atomic<bool> draining{false};
+  std::atomic<bool> started{false};
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::uint64_t> connections{0}, active{0}, refused{0}, accept_errors{0}, timeouts{0},
+      exceptions{0};
+
+  Impl(ServerOptions o, ServeFn f) : opts(std::move(o)), serve_fn(std::move(f)) {}
+
+  void warn(std::string_view msg) const {
+    if (opts.log) opts.log(msg);
+  }
+
+  asio::awaitable<void> run_conn(std::shared_ptr<Conn> c) {
+    try {
+      co_await serve_fn(c);
+    } catch (const std::exception& e) {
+      exceptions.fetch_add(1);
+      warn(opts.name + " connection closed by exception: " + e.what());
+    } catch (...) {
+      exceptions.fetch_add(1);
+      warn(opts.name + " connection closed by an unknown exception");
+    }
+    if (c->timed_out_) timeouts.fetch_add(1);
+    c->done_ = true;
+    c->watchdog_.cancel();
+    c->close();
+  }
+
+  void spawn(Worker& w, Socket sock, bool tcp) {
+    auto c = std::make_shared<Conn>(std::move(sock), tcp);
+    w.conns.insert(c.get());
+    asio::co_spawn(w.ioc, Conn::watch(c), asio::detached);
+    asio::co_spawn(w.ioc, run_conn(c), [this, &w, c](std::exception_ptr) {
+      w.conns.erase(c.get());
+      active.fetch_sub(1);
+    });
+  }
+
+  asio::awaitable<void> accept_loop(Listener& l) {
+    Acceptor& acc = *l.acc;
+    asio::steady_timer pause(acc.get_executor());
+    auto backoff = kAcceptBackoffMin;
+    while (acc.is_open()) {
+      Worker& w = *workers[next.fetch_add(1) % workers.size()];
+      auto [ec, sock] = co_await acc.async_accept(w.ioc, kTok);
+      if (ec) {
+        if (!acc.is_open() || ec == asio::error::operation_aborted) co_return;
+        accept_errors.fetch_add(1);
+        warn(opts.name + " accept failed: " + ec.message() + "; retrying in " +
+             std::to_string(backoff.count()) + " ms");
+        pause.expires_after(backoff);
+        co_await pause.async_wait(kTok);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(kAcceptBackoffMax));
+        continue;
+      }
+      backoff = kAcceptBackoffMin;
+      connections.fetch_add(1);
+      if (draining.load() || active.load() >= opts.max_connections) {
+        refused.fetch_add(1);
+        asio::error_code ignore;
+        sock.close(ignore);
+        continue;
+      }
+      active.fetch_add(1);
+      if (l.tcp && opts.tcp_nodelay) {
+        asio::error_code ignore;
+        sock.set_option(asio::ip::tcp::no_delay(true), ignore);
+      }
+      asio::post(w.ioc, [this, &w, s = std::move(sock), tcp = l.tcp]() mutable {
+        spawn(w, std::move(s), tcp);
+      });
+    }
+  }
+
+  asio::awaitable<void> drain(Worker& w) {
+    auto close_idle = [&w] {
+      // Copy: close() may end a connection, which erases it from the set.
+      std::vector<Conn*> now(w.conns.begin(), w.conns.end());
+      for (Conn* c : now)
+        if (!c->busy || !c->busy()) c->close();
+    };
+    asio::steady_timer t(w.ioc);
+    close_idle();
+    const auto until = Clock::now() + opts.drain_timeout;
+    while (!w.conns.empty() && Clock::now() < until) {
+      t.expires_after(kDrainPoll);
+      co_await t.async_wait(kTok);
+      close_idle();
+    }
+    std::vector<Conn*> left(w.conns.begin(), w.conns.end());
+    for (Conn* c : left) c->close();
+  }
+
+  Status bind(const std::string& spec_s) {
+    auto spec = parse_listen(spec_s);
+    BACKSTOP_TRY(spec);
+    asio::io_context& ioc0 = workers[0]->ioc;
+    asio::error_code ec;
+    Listener l;
+    l.acc = std::make_unique<Acceptor>(ioc0);
+    if (spec->kind == ListenSpec::Kind::kUnix) {
+      struct stat st {};
+      if (::lstat(spec->path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+        ::unlink(spec->path.c_str());  // a stale socket of an earlier run
+      asio::local::stream_protocol::endpoint uep(spec->path);
+      Endpoint ep(uep);
+      if (l.acc->open(ep.protocol(), ec); !ec) l.acc->bind(ep, ec);
+      if (!ec) l.acc->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) return fail(Code::kEnvironment, opts.name + ": cannot listen on " + spec_s + ": " + ec.message());
+      if (::chmod(spec->path.c_str(), opts.unix_mode) != 0)
+        return fail(Code::kEnvironment, opts.name + ": cannot chmod " + spec->path + ": " + std::strerror(errno));
+      l.tcp = false;
+      unix_paths.push_back(spec->path);
+      bound.push_back(spec->to_string());
+      listeners.push_back(std::move(l));
+      return {};
+    }
+    std::string host = spec->host == "localhost" ? "127.0.0.1" : spec->host;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) return fail(Code::kInvalidArgument, opts.name + ": '" + spec->host + "' is not an IP address");
+    asio::ip::tcp::endpoint tep(addr, spec->port);
+    Endpoint ep(tep);
+    if (l.acc->open(ep.protocol(), ec); !ec) l.acc->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && addr.is_v6()) l.acc->set_option(asio::ip::v6_only(true), ec);
+    if (!ec) l.acc->bind(ep, ec);
+    if (!ec) l.acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return fail(Code::kEnvironment, opts.name + ": cannot listen on " + spec_s + ": " + ec.message());
+    Endpoint local = l.acc->local_endpoint(ec);
+    asio::ip::tcp::endpoint tlocal;
+    if (!ec && local.size() <= tlocal.capacity()) {
+      std::memcpy(tlocal.data(), local.data(), local.size());
+      tlocal.resize(local.size());
+    }
+    ListenSpec b = *spec;
+    b.host = tlocal.address().to_string();
+    b.port = tlocal.port();
+    bound.push_back(b.to_string());
+    listeners.push_back(std::move(l));
+    return {};
+  }
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+  stop();
+  wait();
+}
+
+Result<std::unique_ptr<Server>> Server::create(ServerOptions opts, ServeFn serve) {
+  const unsigned n = opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
+  if (opts.listen.empty()) return fail(Code::kInvalidArgument, opts.name + ": no listen endpoint");
+  if (opts.max_connections == 0) return fail(Code::kInvalidArgument, opts.name + ": max_connections is 0");
+  auto impl = std::make_unique<Impl>(std::move(opts), std::move(serve));
+  for (unsigned i = 0; i < n; ++i) impl->workers.push_back(std::make_unique<Worker>());
+  for (const auto& spec : impl->opts.listen) {
+    if (auto st = impl->bind(spec); !st) {
+      for (const auto& p : impl->unix_paths) ::unlink(p.c_str());
+      return unexpected<Error>(st.error());
+    }
+  }
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+std::vector<std::string> Server::endpoints() const { return impl_->bound; }
+
+void Server::start() {
+  Impl& m = *impl_;
+  if (m.started.exchange(true)) return;
+  asio::io_context& ioc0 = m.workers[0]->ioc;
+  for (auto& l : m.listeners) asio::co_spawn(ioc0, m.accept_loop(l), asio::detached);
+  for (std::size_t i = 0; i < m.workers.size(); ++i) {
+    Worker* w = m.workers[i].get();
+    w->thread = std::thread([&m, w, i] {
+      common::set_thread_name("bs-" + m.opts.name + "-" + std::to_string(i));
+      for (;;) {  // the edge of last resort: a loop thread never dies from an exception
+        try {
+          w->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          m.exceptions.fetch_add(1);
+          m.warn(m.opts.name + " worker caught: " + e.what());
+        } catch (...) {
+          m.exceptions.fetch_add(1);
+          m.warn(m.opts.name + " worker caught an unknown exception");
+        }
+      }
+    });
+  }
+}
+
+void Server::stop() {
+  Impl& m = *impl_;
+  if (m.draining.exchange(true)) return;
+  asio::post(m.workers[0]->ioc, [&m] {
+    asio::error_code ec;
+    for (auto& l : m.listeners) l.acc->close(ec);
+  });
+  for (auto& wp : m.workers) {
+    Worker* w = wp.get();
+    asio::co_spawn(w->ioc, m.drain(*w), asio::detached);
+    asio::post(w->ioc, [w] { w->guard.reset(); });
+  }
+}
+
+void Server::wait() {
+  Impl& m = *impl_;
+  if (!m.started.load()) {
+    // Never started: the loops never ran; run them once so pending handlers
+    // (the acceptors' closes, drains) complete and sockets are released.
+    for (auto& w : m.workers) {
+      w->guard.reset();
+      w->ioc.run();
+    }
+  }
+  for (auto& w : m.workers)
+    if (w->thread.joinable()) w->thread.join();
+  for (const auto& p : m.unix_paths) ::unlink(p.c_str());
+  m.unix_paths.clear();
+}
+
+bool Server::draining() const { return impl_->draining.load(); }
+
+ServerStats Server::stats() const {
+  const Impl& m = *impl_;
+  return ServerStats{m.connections.load(), m.active.load(), m.refused.load(),
+                     m.accept_errors.load(), m.timeouts.load(), m.exceptions.load()};
+}
+
+void Server::note_exception(std::string_view what) {
+  impl_->exceptions.fetch_add(1);
+  impl_->warn(impl_->opts.name + ": " + std::string(what));
+}
+
+void Server::warn(std::string_view what) const { impl_->warn(what); }
+
+}  // namespace backstop::net

@@ -1,0 +1,204 @@
+#include "net/server.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include "net/listen.h"
+
+namespace backstop::net {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Echoes each read back; closes on "quit". Busy while a line is incomplete.
+asio::awaitable<void> echo(std::shared_ptr<Conn> c, std::chrono::milliseconds idle) {
+  auto partial = std::make_shared<bool>(false);
+  c->busy = [partial] { return *partial; };
+  char buf[256];
+  for (;;) {
+    c->set_timeout(idle);
+    auto [ec, n] = co_await c->sock.async_read_some(asio::buffer(buf), kTok);
+    if (ec) co_return;
+    std::string_view got(buf, n);
+    if (got.starts_with("quit")) co_return;
+    if (got.starts_with("throw")) throw std::runtime_error("asked to");
+    *partial = got.back() != '\n';
+    if (!co_await c->write(got, 1s)) co_return;
+  }
+}
+
+struct Client {
+  asio::io_context io;
+  asio::generic::stream_protocol::socket s{io};
+  explicit Client(const std::string& endpoint) {
+    auto spec = parse_listen(endpoint);
+    if (spec->kind == ListenSpec::Kind::kUnix) {
+      s.connect(asio::local::stream_protocol::endpoint(spec->path));
+    } else {
+      s.connect(asio::ip::tcp::endpoint(asio::ip::make_address(spec->host), spec->port));
+    }
+  }
+  // What the server sends back for msg; "" when the connection was closed.
+  std::string roundtrip(const std::string& msg) {
+    asio::error_code ec;
+    asio::write(s, asio::buffer(msg), ec);
+    if (ec) return "";
+    char buf[256];
+    std::size_t n = s.read_some(asio::buffer(buf), ec);
+    return ec ? "" : std::string(buf, n);
+  }
+  bool closed_by_peer() {
+    char c;
+    asio::error_code ec;
+    s.read_some(asio::buffer(&c, 1), ec);
+    return ec == asio::error::eof || ec == asio::error::connection_reset;
+  }
+};
+
+std::unique_ptr<Server> make(ServerOptions o, std::chrono::milliseconds idle = 5s) {
+  auto s = Server::create(std::move(o), [idle](std::shared_ptr<Conn> c) { return echo(std::move(c), idle); });
+  EXPECT_TRUE(s) << s.error().to_string();
+  (*s)->start();
+  return std::move(*s);
+}
+
+TEST(NetServer, ServesTcpAndUnixWithOneProtocol) {
+  ServerOptions o;
+  o.name = "t";
+  const std::string path = (std::filesystem::temp_directory_path() / ("net-test-" + std::to_string(::getpid()) + ".sock")).string();
+  o.listen = {"inet:127.0.0.1:0", "unix:" + path};
+  o.threads = 2;
+  auto s = make(o);
+  auto eps = s->endpoints();
+  ASSERT_EQ(eps.size(), 2u);
+  EXPECT_NE(eps[0], "inet:127.0.0.1:0");  // the port is resolved
+  for (const auto& ep : eps) {
+    Client c(ep);
+    EXPECT_EQ(c.roundtrip("hello\n"), "hello\n") << ep;
+  }
+  s->stop();
+  s->wait();
+  EXPECT_FALSE(std::filesystem::exists(path));  // the socket file is removed
+  EXPECT_EQ(s->stats().connections, 2u);
+}
+
+TEST(NetServer, BadEndpointsAreErrorsNotCrashes) {
+  ServerOptions o;
+  o.listen = {"inet:not-an-ip:25"};
+  auto a = Server::create(o, [](std::shared_ptr<Conn>) -> asio::awaitable<void> { co_return; });
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.error().code(), Code::kInvalidArgument);
+  o.listen = {"unix:/nonexistent-dir/x.sock"};
+  auto b = Server::create(o, [](std::shared_ptr<Conn>) -> asio::awaitable<void> { co_return; });
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code(), Code::kEnvironment);
+  o.listen = {};
+  EXPECT_FALSE(Server::create(o, [](std::shared_ptr<Conn>) -> asio::awaitable<void> { co_return; }));
+}
+
+TEST(NetServer, ConnectionsOverTheCapAreClosedAtAccept) {
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.threads = 1;
+  o.max_connections = 2;
+  auto s = make(o);
+  const auto ep = s->endpoints()[0];
+  Client a(ep), b(ep);
+  EXPECT_EQ(a.roundtrip("a\n"), "a\n");
+  EXPECT_EQ(b.roundtrip("b\n"), "b\n");
+  Client c(ep);  // the kernel completes the handshake; the server closes it
+  EXPECT_TRUE(c.closed_by_peer());
+  EXPECT_EQ(s->stats().refused, 1u);
+  EXPECT_EQ(a.roundtrip("quit"), "");
+  for (int i = 0; i < 100 && s->stats().active > 1; ++i) std::this_thread::sleep_for(10ms);
+  Client d(ep);  // a slot is free again
+  EXPECT_EQ(d.roundtrip("d\n"), "d\n");
+}
+
+TEST(NetServer, DeadlineClosesAndIsCounted) {
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.threads = 1;
+  auto s = make(o, 100ms);
+  Client c(s->endpoints()[0]);
+  EXPECT_TRUE(c.closed_by_peer());
+  for (int i = 0; i < 100 && s->stats().timeouts == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(s->stats().timeouts, 1u);
+}
+
+TEST(NetServer, AnExceptionClosesOneConnectionOnly) {
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.threads = 1;
+  std::atomic<int> warnings{0};
+  o.log = [&](std::string_view) { ++warnings; };
+  auto s = make(o);
+  Client a(s->endpoints()[0]), b(s->endpoints()[0]);
+  EXPECT_EQ(a.roundtrip("throw"), "");
+  EXPECT_EQ(b.roundtrip("still\n"), "still\n");
+  EXPECT_EQ(s->stats().exceptions, 1u);
+  EXPECT_GE(warnings.load(), 1);
+}
+
+TEST(NetServer, DrainClosesIdleAndWaitsForBusyConnections) {
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.threads = 1;
+  o.drain_timeout = 2s;
+  auto s = make(o);
+  Client idle(s->endpoints()[0]), busy(s->endpoints()[0]);
+  EXPECT_EQ(idle.roundtrip("x\n"), "x\n");
+  EXPECT_EQ(busy.roundtrip("half"), "half");  // no newline: busy
+  std::thread stopper([&] {
+    s->stop();
+    s->wait();
+  });
+  EXPECT_TRUE(idle.closed_by_peer());
+  // The busy one is still served until it finishes its line.
+  EXPECT_EQ(busy.roundtrip(" done\n"), " done\n");
+  stopper.join();
+}
+
+// Descriptor exhaustion: accept fails with EMFILE; the server backs off
+// instead of spinning or dying, and serves the waiting client once
+// descriptors are free again.
+TEST(NetServer, AcceptBacksOffWhenDescriptorsRunOut) {
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.threads = 1;
+  auto s = make(o);
+  Client waiting(s->endpoints()[0]);  // connected after exhaustion, below
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  // Close the client's socket and reconnect after the table is full: the
+  // client's descriptor exists already, the server's accept needs a new one.
+  waiting.s.close();
+  waiting.s.open(asio::generic::stream_protocol(AF_INET, IPPROTO_TCP));
+  std::vector<int> hog;
+  for (;;) {
+    int fd = ::open("/dev/null", O_RDONLY);
+    if (fd < 0) break;
+    hog.push_back(fd);
+    if (hog.size() > 100000) break;
+  }
+  auto spec = parse_listen(s->endpoints()[0]);
+  asio::error_code ec;
+  waiting.s.connect(asio::ip::tcp::endpoint(asio::ip::make_address(spec->host), spec->port), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  for (int i = 0; i < 200 && s->stats().accept_errors < 2; ++i) std::this_thread::sleep_for(10ms);
+  const auto errors = s->stats().accept_errors;
+  for (int fd : hog) ::close(fd);
+  EXPECT_GE(errors, 2u);
+  EXPECT_LT(errors, 50u);  // backed off, not a busy loop (about 2 s of waiting)
+  EXPECT_EQ(waiting.roundtrip("back\n"), "back\n");
+}
+
+}  // namespace
+}  // namespace backstop::net
