@@ -16,8 +16,7 @@ namespace {
 
 struct CheckOptions {
   std::string file;
-  std::string config;
-  std::string state;
+  SharedOptions shared;
   std::string envelope_from;
   std::vector<std::string> rcpts;
   std::string client_ip;
@@ -25,7 +24,7 @@ struct CheckOptions {
 };
 
 int run_check(const CheckOptions& o) {
-  auto cfg = load_config(o.config, o.state);
+  auto cfg = load_config(o.shared);
   if (!cfg) return report_error(cfg.error());
   daemon::EngineOptions eo;
   eo.create_keys = false;
@@ -94,8 +93,7 @@ void add_check(CLI::App& root, int* exit_code) {
   auto* cmd = root.add_subcommand(
       "check", "Show what serve would decide for a stored message, with every piece of evidence");
   cmd->add_option("file", o->file, "Message file (.eml)")->required();
-  cmd->add_option("-c,--config", o->config, "Configuration file");
-  cmd->add_option("--state", o->state, "State directory (ledger, keys); overrides state.dir");
+  add_shared_options(cmd, &o->shared, {.state = "State directory (ledger, keys); overrides state.dir"});
   cmd->add_option("--envelope-from", o->envelope_from, "Envelope sender (default: the null sender)");
   cmd->add_option("--rcpt", o->rcpts, "Envelope recipient (repeatable)");
   cmd->add_option("--client-ip", o->client_ip, "Connecting client IP");

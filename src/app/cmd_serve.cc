@@ -36,8 +36,7 @@ constexpr std::chrono::seconds kPurgeInterval{3600};
 constexpr std::size_t kStderrBuffer = 64 * 1024;
 
 struct ServeOptions {
-  std::string config;
-  std::string state;
+  SharedOptions shared;
 };
 
 std::shared_ptr<spdlog::logger> make_logger(const config::Config& cfg) {
@@ -88,7 +87,7 @@ int run_serve(const ServeOptions& o) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // inherited by every thread started below
   signal(SIGPIPE, SIG_IGN);
 
-  auto cfg = load_config(o.config, o.state);
+  auto cfg = load_config(o.shared);
   if (!cfg) return report_error(cfg.error());
   std::shared_ptr<spdlog::logger> log;
   try {
@@ -168,7 +167,7 @@ int run_serve(const ServeOptions& o) {
     int sig = sigtimedwait(&sigs, nullptr, &ts);
     log->flush();
     if (sig == SIGHUP) {
-      auto fresh = load_config(o.config, o.state);
+      auto fresh = load_config(o.shared);
       Status st = fresh ? eng.reload(*fresh) : Status(unexpected<Error>(fresh.error()));
       if (!st) {
         log->error("reload refused, keeping the running configuration: {}", st.error().message());
@@ -233,10 +232,7 @@ int run_serve(const ServeOptions& o) {
 void add_serve(CLI::App& root, int* exit_code) {
   auto o = std::make_shared<ServeOptions>();
   auto* cmd = root.add_subcommand("serve", "Run the milter and policy service (the main job)");
-  cmd->add_option("-c,--config", o->config,
-                  "Configuration file (default: /etc/backstop/backstop.toml if present, else the "
-                  "embedded defaults)");
-  cmd->add_option("--state", o->state, "State directory; overrides state.dir");
+  add_shared_options(cmd, &o->shared);
   cmd->callback([o, exit_code] { *exit_code = run_serve(*o); });
 }
 
