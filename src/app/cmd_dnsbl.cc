@@ -269,7 +269,8 @@ void add_dnsbl(CLI::App& root, int* exit_code) {
 
   auto* query = cmd->add_subcommand("query", "Look an IP up with backstop's DNSBL client (exit 0 if listed)");
   query->add_option("ip", o->ip, "IPv4 or IPv6 address")->required();
-  query->add_option("--zone", o->zones, "Zone to query (repeatable; default: dnsbl.zones)");
+  query->add_option("--zone", o->zones, "Zone to query (repeatable; default: dnsbl.zones)")
+      ->allow_extra_args(false);
   query->add_option("--resolver", o->resolver, "HOST[:PORT] or [V6]:PORT (default: dnsbl.resolver)");
   query->add_option("--timeout-ms", o->timeout_ms, "Per-query timeout (default: dnsbl.timeout_ms)");
   query->callback([o, exit_code] { *exit_code = run_query(*o); });

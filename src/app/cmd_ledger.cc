@@ -177,7 +177,7 @@ void add_ledger(CLI::App& root, int* exit_code) {
   auto* add = cmd->add_subcommand("add", "Record an outbound Message-ID");
   add->add_option("message-id", o->message_id, "Message-ID, with or without <>")->required();
   add->add_option("--from", o->sender, "Envelope sender (empty: null sender)");
-  add->add_option("--to", o->recipients, "Envelope recipient (repeatable)");
+  add->add_option("--to", o->recipients, "Envelope recipient (repeatable)")->allow_extra_args(false);
   add->add_option("--time", o->time, "Unix time it was sent (default: now)");
   add->callback([o, exit_code] { *exit_code = run_add(*o); });
 

@@ -81,6 +81,12 @@ done
 out=$("$BIN" -c "$TMP/top.toml" config check) || fail "-c before config check: rc=$?"
 [ "$out" = "$TMP/top.toml: OK" ] || fail "-c before config check printed '$out'"
 
+# A repeatable option takes one value per use: it does not swallow the paths
+# after it.
+n=$("$BIN" scan --no-progress --format jsonl --trusted 192.0.2.0/24 "$TMP/trapped.eml" "$TMP/trapped.eml" |
+    grep -c '"file"')
+[ "$n" = 2 ] || fail "scan --trusted CIDR FILE FILE scanned $n message(s), want 2"
+
 # Usage errors: exit 2, nothing written.
 "$BIN" ledger add --bogus x --state "$TMP/u1" x@example.com 2>/dev/null; rc=$?
 [ "$rc" = 2 ] || fail "unknown option: rc=$rc, want 2"
