@@ -116,7 +116,8 @@ void add_batv(CLI::App& root, int* exit_code) {
   auto sign_opts = std::make_shared<BatvOptions>();
   auto* sign = cmd->add_subcommand("sign", "Print ADDRESS with a prvs tag (exit 1 if left untagged)");
   add_key_options(sign, sign_opts);
-  sign->add_option("--domain", sign_opts->domains, "Sign only for these domains (repeatable)");
+  sign->add_option("--domain", sign_opts->domains, "Sign only for these domains (repeatable)")
+      ->allow_extra_args(false);
   sign->callback([sign_opts, exit_code] { *exit_code = run_sign(*sign_opts); });
 
   auto verify_opts = std::make_shared<BatvOptions>();

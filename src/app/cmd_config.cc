@@ -3,13 +3,14 @@
 #include <string>
 
 #include "app/commands.h"
+#include "app/common_options.h"
 #include "config/config.h"
 
 namespace backstop::app {
 namespace {
 
 struct ConfigOptions {
-  std::string file;
+  SharedOptions shared;  // --config only: the file checked or dumped
   bool defaults = false;
   bool changed = false;
 };
@@ -28,9 +29,8 @@ void add_config(CLI::App& root, int* exit_code) {
   cmd->require_subcommand(1);
 
   auto* check = cmd->add_subcommand("check", "Parse a configuration file and report the first error");
-  check->add_option("-c,--config", opts->file, "TOML file (default: the embedded defaults)");
   check->callback([opts, exit_code] {
-    auto cfg = load(opts->file);
+    auto cfg = load(opts->shared.config);
     if (!cfg) {
       std::fprintf(stderr, "backstop: %s\n", cfg.error().message().c_str());
       *exit_code = 2;
@@ -41,11 +41,10 @@ void add_config(CLI::App& root, int* exit_code) {
   });
 
   auto* dump = cmd->add_subcommand("dump", "Print the effective configuration as TOML");
-  dump->add_option("-c,--config", opts->file, "TOML file");
   dump->add_flag("--defaults", opts->defaults, "Print the embedded defaults");
   dump->add_flag("--changed", opts->changed, "Print only keys set in the file");
   dump->callback([opts, exit_code] {
-    auto cfg = opts->defaults ? Result<config::Config>(config::Config::defaults()) : load(opts->file);
+    auto cfg = opts->defaults ? Result<config::Config>(config::Config::defaults()) : load(opts->shared.config);
     if (!cfg) {
       std::fprintf(stderr, "backstop: %s\n", cfg.error().message().c_str());
       *exit_code = 2;
@@ -54,6 +53,7 @@ void add_config(CLI::App& root, int* exit_code) {
     std::fputs(cfg->dump(opts->changed).c_str(), stdout);
     *exit_code = 0;
   });
+  add_shared_options(cmd, &opts->shared, {.config = "TOML file (default: the embedded defaults)", .state = nullptr});
 
   auto* doc = cmd->add_subcommand("doc", "Print the Markdown reference of every key");
   doc->callback([exit_code] {

@@ -29,8 +29,7 @@ namespace backstop::app {
 namespace {
 
 struct DnsblOptions {
-  std::string config;
-  std::string state;
+  SharedOptions shared;
   // export
   std::string zone;
   std::string out;
@@ -76,7 +75,7 @@ struct Opened {
 };
 
 Result<Opened> open_state(const DnsblOptions& o) {
-  auto cfg = load_config(o.config, o.state);
+  auto cfg = load_config(o.shared);
   if (!cfg) return unexpected<Error>(cfg.error());
   Opened out{std::move(*cfg), nullptr, nullptr};
   auto s = store::open_lmdb_store({.dir = out.cfg.get_string("state.dir")});
@@ -189,7 +188,7 @@ int run_allow(const DnsblOptions& o) {
 }
 
 int run_query(const DnsblOptions& o) {
-  auto cfg = load_config(o.config, o.state);
+  auto cfg = load_config(o.shared);
   if (!cfg) return fail_with(cfg.error());
   auto settings = dnsbl::dnsbl_settings(*cfg);
   if (!settings) return fail_with(settings.error());
@@ -241,9 +240,6 @@ void add_dnsbl(CLI::App& root, int* exit_code) {
   auto o = std::make_shared<DnsblOptions>();
   auto* cmd = root.add_subcommand("dnsbl", "Trap DNSBL: listings, rbldnsd export, lookups");
   cmd->require_subcommand(1);
-  cmd->add_option("--config", o->config, "Configuration file");
-  cmd->add_option("--state", o->state, "State directory (overrides state.dir)");
-
   auto* ex = cmd->add_subcommand("export", "Write the active listings as rbldnsd ip4set/ip6trie files");
   ex->add_option("--zone", o->zone, "DNS zone served, e.g. bl.example.org")->required();
   ex->add_option("--out", o->out, "Output directory (files <zone>.ip4set and <zone>.ip6trie)")->required();
@@ -273,10 +269,12 @@ void add_dnsbl(CLI::App& root, int* exit_code) {
 
   auto* query = cmd->add_subcommand("query", "Look an IP up with backstop's DNSBL client (exit 0 if listed)");
   query->add_option("ip", o->ip, "IPv4 or IPv6 address")->required();
-  query->add_option("--zone", o->zones, "Zone to query (repeatable; default: dnsbl.zones)");
+  query->add_option("--zone", o->zones, "Zone to query (repeatable; default: dnsbl.zones)")
+      ->allow_extra_args(false);
   query->add_option("--resolver", o->resolver, "HOST[:PORT] or [V6]:PORT (default: dnsbl.resolver)");
   query->add_option("--timeout-ms", o->timeout_ms, "Per-query timeout (default: dnsbl.timeout_ms)");
   query->callback([o, exit_code] { *exit_code = run_query(*o); });
+  add_shared_options(cmd, &o->shared);
 }
 
 }  // namespace backstop::app

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/common_options.h"
 #include "common/clock.h"
 #include "store/batch_writer.h"
 #include "store/postfix_log.h"
@@ -17,13 +18,11 @@
 namespace backstop::app {
 namespace {
 
-// The state directory when --state is not given (DESIGN.md §6).
-constexpr const char* kDefaultStateDir = "./var/backstop";
 // `ledger show` without an id prints this many recent entries.
 constexpr std::size_t kDefaultShowLimit = 20;
 
 struct LedgerOptions {
-  std::string state = kDefaultStateDir;
+  SharedOptions shared;
   std::string message_id;
   std::string sender;
   std::vector<std::string> recipients;
@@ -65,8 +64,12 @@ void print_entry(const std::string& id, const store::LedgerEntry& e) {
   std::printf("\n");
 }
 
+// The store in --state, else in the configuration's state.dir. A
+// configuration that cannot be loaded is a usage error.
 Result<std::unique_ptr<store::Store>> open(const LedgerOptions& o) {
-  return store::open_lmdb_store({.dir = o.state});
+  auto cfg = load_config(o.shared);
+  if (!cfg) return unexpected<Error>(Error(Code::kInvalidArgument, cfg.error().message()));
+  return store::open_lmdb_store({.dir = cfg->get_string("state.dir")});
 }
 
 int run_add(const LedgerOptions& o) {
@@ -170,12 +173,11 @@ void add_ledger(CLI::App& root, int* exit_code) {
   auto o = std::make_shared<LedgerOptions>();
   auto* cmd = root.add_subcommand("ledger", "Inspect the outbound ledger or seed it from Postfix logs");
   cmd->require_subcommand(1);
-  cmd->add_option("--state", o->state, "State directory (LMDB)")->capture_default_str();
 
   auto* add = cmd->add_subcommand("add", "Record an outbound Message-ID");
   add->add_option("message-id", o->message_id, "Message-ID, with or without <>")->required();
   add->add_option("--from", o->sender, "Envelope sender (empty: null sender)");
-  add->add_option("--to", o->recipients, "Envelope recipient (repeatable)");
+  add->add_option("--to", o->recipients, "Envelope recipient (repeatable)")->allow_extra_args(false);
   add->add_option("--time", o->time, "Unix time it was sent (default: now)");
   add->callback([o, exit_code] { *exit_code = run_add(*o); });
 
@@ -190,6 +192,7 @@ void add_ledger(CLI::App& root, int* exit_code) {
   import->add_flag("--all", o->all, "Also import messages only delivered locally (not relayed by smtp)");
   import->add_flag("--dry-run", o->dry_run, "Print what would be imported; write nothing");
   import->callback([o, exit_code] { *exit_code = run_import(*o); });
+  add_shared_options(cmd, &o->shared, {.state = "State directory (LMDB); overrides state.dir"});
 }
 
 }  // namespace backstop::app

@@ -160,7 +160,8 @@ void add_scan(CLI::App& root, int* exit_code) {
       ->check(CLI::Range(0u, 1024u));
   cmd->add_option("--rules", a->rules, "Rules file (default: the built-in rules)");
   cmd->add_option("--trusted", a->trusted,
-                  "CIDR of a relay of ours, skipped when attributing a message to its source");
+                  "CIDR of a relay of ours, skipped when attributing a message to its source (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--top", a->top, "Rows in each top-N table (default 10)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
   cmd->add_flag("--no-progress", a->no_progress, "No progress line on stderr");

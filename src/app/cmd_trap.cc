@@ -22,8 +22,7 @@ namespace backstop::app {
 namespace {
 
 struct TrapOptions {
-  std::string config;
-  std::string state;
+  SharedOptions shared;
   std::vector<std::string> paths;
   std::string relays;  // extra CIDRs, comma-separated, added to relays.ours
   bool quiet = false;
@@ -35,7 +34,7 @@ int fail_with(const Error& e) {
 }
 
 int run_ingest(const TrapOptions& o) {
-  auto cfg = load_config(o.config, o.state);
+  auto cfg = load_config(o.shared);
   if (!cfg) return fail_with(cfg.error());
   auto ours = dnsbl::relay_networks(*cfg);
   auto extra = dnsbl::parse_cidr_list(o.relays);
@@ -107,13 +106,12 @@ void add_trap(CLI::App& root, int* exit_code) {
   auto o = std::make_shared<TrapOptions>();
   auto* cmd = root.add_subcommand("trap", "Spamtrap ingestion for the backscatter DNSBL");
   cmd->require_subcommand(1);
-  cmd->add_option("--config", o->config, "Configuration file");
-  cmd->add_option("--state", o->state, "State directory (overrides state.dir)");
   auto* ingest = cmd->add_subcommand("ingest", "Classify trapped mail and record backscatter sources");
   ingest->add_option("paths", o->paths, "Files, mbox, Maildir, MH or directories")->required();
   ingest->add_option("--relays", o->relays, "Extra trusted relay networks (CIDR, comma-separated)");
   ingest->add_flag("--quiet", o->quiet, "Only print the summary");
   ingest->callback([o, exit_code] { *exit_code = run_ingest(*o); });
+  add_shared_options(cmd, &o->shared);
 }
 
 }  // namespace backstop::app

@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "app/commands.h"
+#include "app/common_options.h"
 
 int main(int argc, char** argv) {
   CLI::App root{"backstop: stops email backscatter (bounces, virus notices, "
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
                 "backstop"};
   root.require_subcommand(1);
   root.set_help_all_flag("--help-all", "Help for every subcommand");
+  backstop::app::add_top_level_options(root);
   int exit_code = 0;
   for (std::size_t i = 0; i < backstop::app::kCommandCount; ++i) {
     backstop::app::kCommands[i].add(root, &exit_code);

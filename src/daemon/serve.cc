@@ -1,0 +1,301 @@
+#include "daemon/serve.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "common/thread_name.h"
+#include "daemon/dnsbl_service.h"
+#include "daemon/engine.h"
+#include "daemon/http.h"
+#include "daemon/milter_filter.h"
+#include "daemon/policy_handler.h"
+#include "milter/server.h"
+#include "policyd/server.h"
+
+namespace backstop::daemon {
+namespace {
+
+// stdio buffer for a buffered stderr log: ~200 decision lines between flushes.
+constexpr std::size_t kStderrBuffer = 64 * 1024;
+
+// kEnvironment when the log target cannot be opened.
+Result<std::shared_ptr<spdlog::logger>> make_logger(const config::Config& cfg) {
+  const auto& target = cfg.get_string("log.target");
+  std::shared_ptr<spdlog::logger> log;
+  try {
+    if (target == "stderr") {
+      log = std::make_shared<spdlog::logger>("backstop", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    } else if (target == "syslog") {
+      log = std::make_shared<spdlog::logger>(
+          "backstop", std::make_shared<spdlog::sinks::syslog_sink_mt>("backstop", LOG_PID, LOG_MAIL, false));
+    } else {
+      log = std::make_shared<spdlog::logger>("backstop",
+                                             std::make_shared<spdlog::sinks::basic_file_sink_mt>(target));
+    }
+  } catch (const spdlog::spdlog_ex& e) {
+    return unexpected<Error>(Error(Code::kEnvironment, std::string("log.target: ") + e.what()));
+  }
+  log->set_level(spdlog::level::from_str(cfg.get_string("log.level")));
+  if (cfg.get_int("log.flush_ms") == 0 || target == "syslog") {
+    log->flush_on(spdlog::level::trace);
+  } else {
+    // Lines below warn wait for the main loop's periodic flush: one write per
+    // batch of decisions instead of one per message. stderr is unbuffered in
+    // C, so give it a buffer (flushed by the loop, on warn and at exit).
+    if (target == "stderr") std::setvbuf(stderr, nullptr, _IOFBF, kStderrBuffer);
+    log->flush_on(spdlog::level::warn);
+  }
+  return log;
+}
+
+// The dump lines of keys starting with `prefix` (to tell what a reload changed).
+std::string keys_with_prefix(const config::Config& c, std::string_view prefix) {
+  std::string out;
+  std::string dump = c.dump();
+  std::size_t pos = 0;
+  while (pos < dump.size()) {
+    auto nl = dump.find('\n', pos);
+    std::string_view line(dump.data() + pos, (nl == std::string::npos ? dump.size() : nl) - pos);
+    if (line.starts_with(prefix)) out.append(line).push_back('\n');
+    pos = nl == std::string::npos ? dump.size() : nl + 1;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// The listeners: the milter and policy servers and the HTTP endpoint, with
+// the filter and handler they serve. Everything that constructs them is in
+// open_listeners(); start() and stop() only run and drain what it built.
+// ---------------------------------------------------------------------------
+
+struct Listeners {
+  Listeners() = default;
+  Listeners(const Listeners&) = delete;
+  Listeners& operator=(const Listeners&) = delete;
+  ~Listeners() { stop(); }
+
+  // Serves connections: the milter and policy servers (the HTTP endpoint
+  // serves from open_listeners() on, on its own thread).
+  void start() {
+    running = true;
+    if (milter_server) milter_server->start();
+    if (policy_server) policy_server->start();
+  }
+
+  // Drains the milter server, then the policy server, then stops the HTTP
+  // endpoint and joins its thread. Does nothing unless started and not yet stopped.
+  void stop() {
+    if (!running) return;
+    running = false;
+    if (milter_server) {
+      milter_server->stop();
+      milter_server->wait();
+    }
+    if (policy_server) {
+      policy_server->stop();
+      policy_server->wait();
+    }
+    http.reset();
+  }
+
+  // Member order is destruction order, reversed: servers before what they serve.
+  std::unique_ptr<BackstopFilter> filter;
+  std::unique_ptr<milter::Server> milter_server;
+  std::unique_ptr<PolicyHandler> policy_handler;
+  std::unique_ptr<policyd::Server> policy_server;
+  std::unique_ptr<HttpEndpoint> http;
+  bool running = false;
+};
+
+// Builds and binds every listener `cfg` enables; nothing is served before
+// start(). `eng`, `dnsbl` and `log` outlive the result.
+Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Engine& eng, DnsblService* dnsbl,
+                                                  const std::shared_ptr<spdlog::logger>& log) {
+  auto out = std::make_unique<Listeners>();
+  out->filter = std::make_unique<BackstopFilter>(&eng, [log](std::string_view line) { log->info("{}", line); },
+                                                 dnsbl);
+  const auto& milter_listen = cfg.get_string("milter.listen");
+  if (!milter_listen.empty()) {
+    milter::ServerOptions so;
+    so.listen = {milter_listen};
+    so.threads = static_cast<unsigned>(cfg.get_int("milter.threads"));
+    so.unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
+    so.session.max_body = static_cast<std::size_t>(cfg.get_int("classify.max_body"));
+    so.log = [log](std::string_view w) { log->warn("milter: {}", w); };
+    auto s = milter::Server::create(*out->filter, so);
+    if (!s) return unexpected<Error>(Error(s.error().code(), "milter.listen: " + s.error().message()));
+    out->milter_server = std::move(*s);
+  }
+
+  out->policy_handler = std::make_unique<PolicyHandler>(
+      &eng, [log](std::string_view line) { log->info("{}", line); }, dnsbl);
+  const auto& policy_listen = cfg.get_string("policy.listen");
+  if (!policy_listen.empty()) {
+    policyd::ServerOptions po;
+    po.listen = {policy_listen};
+    po.threads = 1;  // policy requests are tiny; one loop serves thousands per second
+    po.unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
+    po.log = [log](std::string_view w) { log->warn("policy: {}", w); };
+    auto p = policyd::Server::create(*out->policy_handler, po);
+    if (!p) return unexpected<Error>(Error(p.error().code(), "policy.listen: " + p.error().message()));
+    out->policy_server = std::move(*p);
+  }
+
+  const auto& metrics_listen = cfg.get_string("metrics.listen");
+  if (!metrics_listen.empty()) {
+    HttpOptions ho;
+    ho.log = [log](std::string_view w) { log->warn("metrics: {}", w); };
+    auto h = HttpEndpoint::start(metrics_listen,
+                                 {[&eng] { return eng.metrics().render(); },
+                                  [&eng] { return eng.store().counter_get("health").has_value(); }},
+                                 ho);
+    if (!h) return unexpected<Error>(h.error());
+    out->http = std::move(*h);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+
+// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit
+// in force afterwards.
+rlim_t raise_nofile_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 0;
+  if (r.rlim_cur < r.rlim_max) {
+    rlimit want = r;
+    want.rlim_cur = r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) return want.rlim_cur;
+  }
+  return r.rlim_cur;
+}
+
+void purge_expired(Engine& eng, spdlog::logger& log) {
+  auto n = eng.store().purge_expired();
+  if (n) {
+    log.info("purged {} expired store items", *n);
+  } else {
+    log.warn("purge failed: {}", n.error().message());
+  }
+  if (&eng.counters() != &eng.store()) {  // the soft-state environment expires too
+    auto c = eng.counters().purge_expired();
+    if (c) {
+      log.info("purged {} expired soft-state items", *c);
+    } else {
+      log.warn("soft-state purge failed: {}", c.error().message());
+    }
+  }
+}
+
+// Applies a configuration read on SIGHUP; `running` is the one serve started
+// with, whose listener, state and log settings stay.
+void reload(const ServeOptions& o, const config::Config& running, Engine& eng, spdlog::logger& log) {
+  auto fresh = o.load_config();
+  Status st = fresh ? eng.reload(*fresh) : Status(unexpected<Error>(fresh.error()));
+  if (!st) {
+    log.error("reload refused, keeping the running configuration: {}", st.error().message());
+    return;
+  }
+  for (const char* prefix : {"milter.", "policy.", "metrics.", "state.", "dnsbl.", "log."}) {
+    if (keys_with_prefix(*fresh, prefix) != keys_with_prefix(running, prefix)) {
+      log.warn("reload: {}* settings take effect only on restart", prefix);
+    }
+  }
+  log.info("reloaded configuration and BATV keys from {}", fresh->source());
+}
+
+}  // namespace
+
+int run_main_loop(const MainLoop& loop) {
+  auto next_purge = loop.now() + loop.purge_interval;
+  for (;;) {
+    int sig = loop.wait(loop.wake);
+    loop.flush();
+    if (sig == SIGHUP) {
+      loop.reload();
+      continue;
+    }
+    if (sig == SIGTERM || sig == SIGINT) return sig;
+    if (loop.now() >= next_purge) {
+      next_purge = loop.now() + loop.purge_interval;
+      loop.purge();
+    }
+  }
+}
+
+Result<int> serve(const ServeOptions& o) {
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // inherited by every thread started below
+  signal(SIGPIPE, SIG_IGN);
+  // Each milter connection is a descriptor; the default soft limit (1024)
+  // is below the connection caps. Take what the hard limit allows.
+  const rlim_t nofile = raise_nofile_limit();
+
+  auto cfg = o.load_config();
+  if (!cfg) return unexpected<Error>(cfg.error());
+  auto logger = make_logger(*cfg);
+  if (!logger) return unexpected<Error>(logger.error());
+  const std::shared_ptr<spdlog::logger>& log = *logger;
+  auto engine = Engine::create(*cfg);
+  if (!engine) return unexpected<Error>(engine.error());
+  Engine& eng = **engine;
+  auto dnsbl = DnsblService::start(*cfg, &eng.metrics(), &eng.clock());
+  if (!dnsbl) return unexpected<Error>(dnsbl.error());
+  auto listeners = open_listeners(*cfg, eng, dnsbl->get(), log);
+  if (!listeners) return unexpected<Error>(listeners.error());
+  Listeners& net = **listeners;
+
+  net.start();
+  const auto& metrics_listen = cfg->get_string("metrics.listen");
+  log->info("backstop {} serving: milter {}, policy {}, metrics {}, state {} ({})", BACKSTOP_VERSION,
+            net.milter_server ? net.milter_server->endpoints().front() : std::string("off"),
+            net.policy_server ? net.policy_server->endpoints().front() : std::string("off"),
+            metrics_listen.empty() ? std::string("off") : metrics_listen, cfg->get_string("state.dir"),
+            cfg->source());
+  log->info("file descriptor limit {}", static_cast<unsigned long long>(nofile));
+
+  MainLoop loop;
+  loop.wait = [&sigs](std::chrono::milliseconds timeout) {
+    timespec ts{static_cast<time_t>(timeout.count() / 1000), static_cast<long>(timeout.count() % 1000) * 1'000'000L};
+    int sig = sigtimedwait(&sigs, nullptr, &ts);
+    return sig > 0 ? sig : 0;
+  };
+  const std::int64_t flush_ms = cfg->get_int("log.flush_ms");
+  loop.wake = flush_ms > 0 ? std::min(std::chrono::milliseconds(flush_ms), kMaxWake) : kMaxWake;
+  loop.flush = [&log] { log->flush(); };
+  loop.reload = [&] { reload(o, *cfg, eng, *log); };
+  loop.purge = [&] { purge_expired(eng, *log); };
+  int sig = run_main_loop(loop);
+  log->info("signal {}: draining", sig);
+
+  net.stop();
+  int rc = 0;
+  if (auto st = eng.soft_writer().flush(); !st) {
+    log->warn("soft-state writes failed at shutdown: {}", st.error().message());
+  }
+  if (auto st = eng.writer().flush(); !st) {
+    log->error("store writes failed at shutdown: {}", st.error().message());
+    rc = 1;
+  }
+  log->info("stopped");
+  log->flush();
+  return rc;
+}
+
+}  // namespace backstop::daemon

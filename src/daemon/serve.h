@@ -1,0 +1,61 @@
+// The lifecycle of `backstop serve`: build the engine and the listeners,
+// serve until told to stop, then stop in order.
+//
+// Signals: SIGHUP re-reads the configuration file and the BATV keys (a file
+// with errors is refused and the running configuration stays); SIGTERM and
+// SIGINT drain (current messages finish, new connections are refused) and
+// exit. Signals are blocked in every thread and taken by sigtimedwait() on
+// the calling thread, which also purges expired store items every
+// kPurgeInterval and writes out the buffered log at least every
+// log.flush_ms (at most a minute).
+//
+// Shutdown order: the milter server drains, then the policy server, then the
+// HTTP endpoint stops; then the soft-state and the store writers flush; the
+// log is flushed last.
+#pragma once
+
+#include <chrono>
+#include <functional>
+
+#include "common/result.h"
+#include "config/config.h"
+
+namespace backstop::daemon {
+
+// Expired ledger entries, counters and records are removed this often.
+inline constexpr std::chrono::seconds kPurgeInterval{3600};
+// The main loop wakes at least this often, whatever log.flush_ms says.
+inline constexpr std::chrono::milliseconds kMaxWake{60'000};
+
+struct ServeOptions {
+  // The configuration: called once at start and again on every SIGHUP.
+  std::function<Result<config::Config>()> load_config;
+};
+
+// Serves until SIGTERM or SIGINT. Blocks SIGHUP, SIGTERM and SIGINT in the
+// calling thread (and so in every thread it starts) and ignores SIGPIPE:
+// call it before any other thread is started. Errors are startup failures
+// (configuration, log target, store, DNSBL, listen addresses); nothing is
+// left running then. Otherwise the value is the exit status: 0, or 1 when
+// store writes failed at shutdown.
+Result<int> serve(const ServeOptions& o);
+
+// The main loop of serve(), apart from signals and time so that it can be
+// tested. Each wake-up calls `flush`; then SIGHUP calls `reload`, SIGTERM or
+// SIGINT end the loop, and any other wake-up calls `purge` if
+// `purge_interval` has passed since the loop started or since the last purge.
+struct MainLoop {
+  // Waits at most `timeout` for a signal; returns its number, or 0 if none came.
+  std::function<int(std::chrono::milliseconds timeout)> wait;
+  std::function<std::chrono::steady_clock::time_point()> now = [] { return std::chrono::steady_clock::now(); };
+  std::chrono::milliseconds wake = kMaxWake;
+  std::chrono::steady_clock::duration purge_interval = kPurgeInterval;
+  std::function<void()> flush;
+  std::function<void()> reload;
+  std::function<void()> purge;
+};
+
+// Runs `loop` until SIGTERM or SIGINT; returns that signal's number.
+int run_main_loop(const MainLoop& loop);
+
+}  // namespace backstop::daemon
