@@ -9,8 +9,9 @@
 
 namespace backstop::store {
 
-BatchWriter::BatchWriter(Store& store, std::chrono::milliseconds linger, std::string_view thread_name)
-    : store_(store), linger_(linger), thread_([this, name = std::string(thread_name)] {
+BatchWriter::BatchWriter(Store& store, std::chrono::milliseconds linger, std::string_view thread_name,
+                         FailureHook on_failure)
+    : store_(store), linger_(linger), on_failure_(std::move(on_failure)), thread_([this, name = std::string(thread_name)] {
         common::set_thread_name(name);
         run();
       }) {}
@@ -24,7 +25,7 @@ BatchWriter::~BatchWriter() {
   thread_.join();
 }
 
-bool BatchWriter::enqueue(WriteOp op) {
+bool BatchWriter::enqueue(WriteOp op, Committed done) {
   // An invalid op would fail its whole batch: refuse it here instead.
   const bool valid = static_cast<bool>(internal::check_op(op));
   bool wake = false;
@@ -34,7 +35,7 @@ bool BatchWriter::enqueue(WriteOp op) {
       ++stats_.refused;
       return false;
     }
-    queue_.push_back(std::move(op));
+    queue_.push_back(Queued{std::move(op), std::move(done)});
     ++enqueued_seq_;
     // The thread waits for a first op, or lingers until a batch is full; any
     // other wake-up would only find its predicate false again.
@@ -64,9 +65,16 @@ BatchWriterStats BatchWriter::stats() const {
   return stats_;
 }
 
+bool BatchWriter::healthy() const {
+  std::lock_guard lock(mu_);
+  return healthy_;
+}
+
 void BatchWriter::run() {
   std::vector<WriteOp> batch;
+  std::vector<Committed> dones;
   batch.reserve(kMaxBatchOps);
+  dones.reserve(kMaxBatchOps);
   std::unique_lock lock(mu_);
   for (;;) {
     work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
@@ -77,12 +85,30 @@ void BatchWriter::run() {
       });
     }
     while (!queue_.empty() && batch.size() < kMaxBatchOps) {
-      batch.push_back(std::move(queue_.front()));
+      batch.push_back(std::move(queue_.front().op));
+      if (queue_.front().done) dones.push_back(std::move(queue_.front().done));
       queue_.pop_front();
     }
     lock.unlock();
     Status s = store_.apply(batch);
+    auto pause = kRetryPause;
+    for (int attempt = 0; !s; ++attempt) {
+      const bool retrying = attempt < kWriteRetries;
+      {
+        std::lock_guard g(mu_);
+        ++stats_.attempts_failed;
+        healthy_ = false;
+      }
+      if (on_failure_) on_failure_(s.error(), batch.size(), retrying);
+      if (!retrying) break;
+      std::this_thread::sleep_for(pause);
+      pause *= 2;
+      s = store_.apply(batch);
+    }
+    for (auto& d : dones) d(s);
+    dones.clear();
     lock.lock();
+    if (s) healthy_ = true;
     ++stats_.batches;
     if (s) {
       stats_.applied += batch.size();

@@ -2,10 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <future>
 #include <thread>
 #include <vector>
 
+#include "store/fault_store.h"
 #include "store/test_util.h"
 
 namespace backstop::store {
@@ -44,6 +47,69 @@ TEST(BatchWriter, RefusesInvalidOpsWithoutPoisoningTheBatch) {
   ASSERT_TRUE(writer.flush());
   EXPECT_EQ(**store->record_get("k"), "v");
   EXPECT_EQ(writer.stats().refused, 1u);
+}
+
+// A transient failure is retried: the op commits and its callback says so.
+TEST(BatchWriter, RetriesATransientFailureAndReportsEachAttempt) {
+  FaultStore store(make_memory_store());
+  std::atomic<int> hook_calls{0}, retrying_calls{0};
+  BatchWriter writer(store, std::chrono::milliseconds{0}, "bs-test", [&](const Error&, std::size_t ops, bool retrying) {
+    EXPECT_EQ(ops, 1u);
+    ++hook_calls;
+    retrying_calls += retrying;
+  });
+  store.fail_writes(2);
+  std::promise<Status> done;
+  ASSERT_TRUE(writer.enqueue(LedgerPut{"a@x", {1'900'000'000, "a@b", {"c@d"}}},
+                             [&](const Status& s) { done.set_value(s); }));
+  EXPECT_TRUE(done.get_future().get());
+  EXPECT_TRUE(store.ledger_get("a@x")->has_value());
+  EXPECT_EQ(hook_calls.load(), 2);
+  EXPECT_EQ(retrying_calls.load(), 2);
+  EXPECT_TRUE(writer.healthy());  // committed since
+  EXPECT_EQ(writer.stats().attempts_failed, 2u);
+  EXPECT_EQ(writer.stats().failed, 0u);
+}
+
+// A lasting failure: every callback of the batch gets the error (so the
+// caller can answer 4xx instead of acknowledging), the writer is unhealthy
+// until a later batch commits, and nothing is half-written.
+TEST(BatchWriter, ALastingFailureReachesEveryCallbackAndRecovers) {
+  FaultStore store(make_memory_store());
+  std::atomic<int> final_failures{0};
+  BatchWriter writer(store, std::chrono::milliseconds{0}, "bs-test", [&](const Error&, std::size_t, bool retrying) {
+    final_failures += !retrying;
+  });
+  store.fail_writes(-1, Code::kEnvironment);
+  constexpr int kOps = 20;
+  std::atomic<int> errors{0}, oks{0};
+  for (int i = 0; i < kOps; ++i) {
+    ASSERT_TRUE(writer.enqueue(RecordPut{"k" + std::to_string(i), "v", 0}, [&](const Status& s) {
+      (s ? oks : errors)++;
+    }));
+  }
+  EXPECT_FALSE(writer.flush());
+  EXPECT_EQ(errors.load(), kOps);
+  EXPECT_EQ(oks.load(), 0);
+  EXPECT_GE(final_failures.load(), 1);
+  EXPECT_FALSE(writer.healthy());
+  EXPECT_FALSE(store.inner().record_get("k0")->has_value());
+  store.disarm();
+  std::promise<Status> done;
+  ASSERT_TRUE(writer.enqueue(RecordPut{"again", "v", 0}, [&](const Status& s) { done.set_value(s); }));
+  EXPECT_TRUE(done.get_future().get());
+  EXPECT_TRUE(writer.healthy());
+  EXPECT_EQ(writer.stats().failed, static_cast<std::uint64_t>(kOps));
+}
+
+// Callbacks are never called for a refused op.
+TEST(BatchWriter, RefusedOpsHaveNoCallback) {
+  auto store = make_memory_store();
+  BatchWriter writer(*store);
+  bool called = false;
+  EXPECT_FALSE(writer.enqueue(ListingHit{"not-an-ip", {"bounce", "", 1}}, [&](const Status&) { called = true; }));
+  ASSERT_TRUE(writer.flush());
+  EXPECT_FALSE(called);
 }
 
 TEST(BatchWriter, DestructorFlushes) {
