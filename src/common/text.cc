@@ -9,9 +9,18 @@ namespace {
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
 constexpr char kHex[] = "0123456789abcdef";
 
-void append_u_escape(std::string& out, unsigned c) {
-  out += "\\u00";
-  out += kHex[(c >> 4) & 0xF];
+// Appends the escape of ASCII byte `c`: \b \t \n \f \r by name (JSON and
+// TOML share them), any other as \u00xx.
+void append_escape(std::string& out, unsigned char c) {
+  static constexpr std::string_view kNamed = "\b\t\n\f\r";
+  static constexpr std::string_view kNames = "btnfr";
+  out += '\\';
+  if (const auto k = kNamed.find(static_cast<char>(c)); k != std::string_view::npos) {
+    out += kNames[k];
+    return;
+  }
+  out += "u00";
+  out += kHex[c >> 4];
   out += kHex[c & 0xF];
 }
 
@@ -120,29 +129,13 @@ void append_quoted(std::string& out, std::string_view s, Quote how) {
     }
     if (n == 1) {
       const auto c = static_cast<unsigned char>(s[i]);
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\b': out += "\\b"; break;
-        case '\t': out += "\\t"; break;
-        case '\n': out += "\\n"; break;
-        case '\f': out += "\\f"; break;
-        case '\r': out += "\\r"; break;
-        case '<':
-        case '>':
-        case '&':
-          if (script_safe) {
-            append_u_escape(out, c);
-          } else {
-            out += static_cast<char>(c);
-          }
-          break;
-        default:
-          if (c < 0x20 || c == 0x7F) {
-            append_u_escape(out, c);
-          } else {
-            out += static_cast<char>(c);
-          }
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c < 0x20 || c == 0x7F || (script_safe && (c == '<' || c == '>' || c == '&'))) {
+        append_escape(out, c);
+      } else {
+        out += static_cast<char>(c);
       }
     } else if (script_safe && n == 3 && s[i] == '\xE2' && s[i + 1] == '\x80' &&
                (s[i + 2] == '\xA8' || s[i + 2] == '\xA9')) {

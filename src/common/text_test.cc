@@ -40,15 +40,12 @@ TEST(Text, TrimRemovesAsciiWhitespaceAtBothEnds) {
 }
 
 TEST(Text, StripBracketsRemovesOneEnclosingPair) {
-  EXPECT_EQ(strip_brackets("<a@b>"), "a@b");
-  EXPECT_EQ(strip_brackets("<>"), "");
-  EXPECT_EQ(strip_brackets("<<a>>"), "<a>");
-  EXPECT_EQ(strip_brackets("a@b"), "a@b");
-  EXPECT_EQ(strip_brackets("<a@b"), "<a@b");
-  EXPECT_EQ(strip_brackets("a@b>"), "a@b>");
-  EXPECT_EQ(strip_brackets("<"), "<");
-  EXPECT_EQ(strip_brackets(">"), ">");
-  EXPECT_EQ(strip_brackets(""), "");
+  struct Case { std::string_view in, out; };
+  for (const Case& c : {Case{"<a@b>", "a@b"}, Case{"<>", ""}, Case{"<<a>>", "<a>"}, Case{"a@b", "a@b"},
+                        Case{"<a@b", "<a@b"}, Case{"a@b>", "a@b>"}, Case{"<", "<"}, Case{">", ">"},
+                        Case{"", ""}}) {
+    EXPECT_EQ(strip_brackets(c.in), c.out) << c.in;
+  }
   EXPECT_EQ(strip_brackets("[192.0.2.1]", '[', ']'), "192.0.2.1");
   EXPECT_EQ(strip_brackets("<192.0.2.1>", '[', ']'), "<192.0.2.1>");
 }
