@@ -2,16 +2,11 @@
 
 #include <charconv>
 
+#include "common/text.h"
 #include "dnsbl/query_name.h"
 
 namespace backstop::dnsbl {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::string get(const config::Table& t, const char* key) {
   auto it = t.find(key);
@@ -21,7 +16,7 @@ std::string get(const config::Table& t, const char* key) {
 }  // namespace
 
 Status parse_resolver(std::string_view text, CaresOptions* out) {
-  text = trim(text);
+  text = text::trim(text);
   out->server.clear();
   out->port = 53;
   if (text.empty()) return {};
@@ -74,12 +69,12 @@ Result<DnsblSettings> dnsbl_settings(const config::Config& cfg) {
     std::string_view rest = codes_copy;
     while (!rest.empty()) {
       auto comma = rest.find(',');
-      auto item = trim(rest.substr(0, comma));
+      auto item = text::trim(rest.substr(0, comma));
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
       if (item.empty()) continue;
       auto eq = item.find('=');
-      auto code = trim(item.substr(0, eq));
-      std::string meaning = eq == std::string_view::npos ? "listed" : std::string(trim(item.substr(eq + 1)));
+      auto code = text::trim(item.substr(0, eq));
+      std::string meaning = eq == std::string_view::npos ? "listed" : std::string(text::trim(item.substr(eq + 1)));
       auto ip = parse_ip(code);
       if (!ip || ip->v6 || ip->bytes[0] != 127) {
         return fail(Code::kInvalidArgument,

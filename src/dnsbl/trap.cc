@@ -1,5 +1,6 @@
 #include "dnsbl/trap.h"
 
+#include "common/text.h"
 #include "dnsbl/txt.h"
 #include "mail/message.h"
 #include "mail/received.h"
@@ -47,30 +48,13 @@ Result<std::vector<Cidr>> parse_cidr_list(std::string_view text) {
   return out;
 }
 
-namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& ch : out) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string_view strip_angle(std::string_view s) {
-  if (s.size() >= 2 && s.front() == '<' && s.back() == '>') s = s.substr(1, s.size() - 2);
-  return s;
-}
-
-}  // namespace
-
 TrapMatcher::TrapMatcher(const std::vector<std::string>& addresses, const std::vector<std::string>& domains) {
-  for (const auto& a : addresses) addresses_.push_back(lower(strip_angle(a)));
-  for (const auto& d : domains) domains_.push_back(lower(d));
+  for (const auto& a : addresses) addresses_.push_back(text::ascii_lower(text::strip_brackets(a)));
+  for (const auto& d : domains) domains_.push_back(text::ascii_lower(d));
 }
 
 bool TrapMatcher::matches(std::string_view rcpt) const {
-  const std::string addr = lower(strip_angle(rcpt));
+  const std::string addr = text::ascii_lower(text::strip_brackets(rcpt));
   for (const auto& a : addresses_) {
     if (a == addr) return true;
   }
@@ -108,9 +92,8 @@ Result<TrapOutcome> TrapIngest::ingest(std::string_view raw, const classify::Env
   TrapOutcome out;
   out.kind = verdict.kind;
   if (auto mid = message->headers.get("Message-ID")) {
-    std::string id = sanitize_txt(*mid, store::kMaxMessageIdBytes);
-    if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
-    out.message_id = std::move(id);
+    const std::string id = sanitize_txt(*mid, store::kMaxMessageIdBytes);
+    out.message_id = std::string(text::strip_brackets(id));
   }
   if (verdict.kind == classify::Kind::kNone) {
     out.result = TrapResult::kSpam;
