@@ -16,6 +16,7 @@
 #include "app/commands.h"
 #include "app/common_options.h"
 #include "common/clock.h"
+#include "common/ip.h"
 #include "common/text.h"
 #include "dnsbl/cares_resolver.h"
 #include "dnsbl/client.h"
@@ -76,10 +77,10 @@ Result<Opened> open_state(const DnsblOptions& o) {
   auto current = out.store->allowlist();
   if (!current) return unexpected<Error>(current.error());
   for (const auto& cidr : out.cfg.get_list("trap.allow")) {
-    auto net = dnsbl::parse_cidr(cidr);
+    auto net = ip::parse_network(cidr);
     if (!net) return fail(Code::kInvalidArgument, "trap.allow: " + net.error().message());
     bool present = false;
-    for (const auto& have : *current) present = present || have == dnsbl::to_string(*net);
+    for (const auto& have : *current) present = present || have == ip::to_string(*net);
     if (present) continue;
     auto n = out.listings->allow(cidr);
     if (!n) return unexpected<Error>(n.error());

@@ -34,8 +34,7 @@ Status parse_resolver(std::string_view text, CaresOptions* out) {
     host = text.substr(0, text.find(':'));
     port = text.substr(text.find(':') + 1);
   }
-  auto ip = parse_ip(host);
-  if (!ip) return fail(Code::kInvalidArgument, "dnsbl.resolver: not an IP address: " + std::string(host));
+  if (!ip::parse(host)) return fail(Code::kInvalidArgument, "dnsbl.resolver: not an IP address: " + std::string(host));
   out->server = std::string(host);
   if (!port.empty()) {
     unsigned value = 0;
@@ -75,12 +74,12 @@ Result<DnsblSettings> dnsbl_settings(const config::Config& cfg) {
       auto eq = item.find('=');
       auto code = text::trim(item.substr(0, eq));
       std::string meaning = eq == std::string_view::npos ? "listed" : std::string(text::trim(item.substr(eq + 1)));
-      auto ip = parse_ip(code);
-      if (!ip || ip->v6 || ip->bytes[0] != 127) {
+      auto addr = ip::parse(code);
+      if (!addr || addr->v6 || addr->bytes[0] != 127) {
         return fail(Code::kInvalidArgument,
                     "dnsbl.zones " + z.name + ": code is not in 127.0.0.0/8: " + std::string(code));
       }
-      z.codes[to_string(*ip)] = meaning;
+      z.codes[ip::to_string(*addr)] = meaning;
     }
     z.message = get(t, "message");
     s.client.zones.push_back(std::move(z));
@@ -95,10 +94,10 @@ ListingPolicy listing_policy(const config::Config& cfg) {
   return p;
 }
 
-std::vector<Cidr> relay_networks(const config::Config& cfg) {
-  std::vector<Cidr> out;
+std::vector<ip::Network> relay_networks(const config::Config& cfg) {
+  std::vector<ip::Network> out;
   for (const auto& entry : cfg.get_list("relays.ours")) {
-    if (auto c = parse_cidr(entry)) out.push_back(*c);
+    if (auto c = ip::parse_network(entry)) out.push_back(*c);
   }
   return out;
 }

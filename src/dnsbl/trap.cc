@@ -7,39 +7,39 @@
 
 namespace backstop::dnsbl {
 
-std::optional<std::string> delivering_ip(const mail::HeaderList& headers, std::span<const Cidr> ours) {
+std::optional<std::string> delivering_ip(const mail::HeaderList& headers, std::span<const ip::Network> ours) {
   std::size_t hops = 0;
   for (const auto& field : headers.fields()) {
     if (!mail::iequals(field.name, "Received")) continue;
     if (++hops > kMaxReceivedHops) break;
     auto r = mail::parse_received(field.value);
     if (!r || r->from_ip.empty()) continue;
-    auto ip = parse_ip(r->from_ip);
-    if (!ip) continue;
-    const bool loopback = ip->v6 ? (ip->bytes == std::array<std::uint8_t, 16>{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
-                                 : ip->bytes[0] == 127;
+    auto addr = ip::parse(r->from_ip);
+    if (!addr) continue;
+    const bool loopback = addr->v6 ? (addr->bytes == std::array<std::uint8_t, 16>{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
+                                   : addr->bytes[0] == 127;
     if (loopback) continue;
     bool trusted = false;
     for (const auto& c : ours) {
-      if (contains(c, *ip)) {
+      if (ip::contains(c, *addr)) {
         trusted = true;
         break;
       }
     }
-    if (!trusted) return to_string(*ip);
+    if (!trusted) return ip::to_string(*addr);
   }
   return std::nullopt;
 }
 
-Result<std::vector<Cidr>> parse_cidr_list(std::string_view text) {
-  std::vector<Cidr> out;
+Result<std::vector<ip::Network>> parse_cidr_list(std::string_view text) {
+  std::vector<ip::Network> out;
   std::size_t i = 0;
   while (i < text.size()) {
     while (i < text.size() && (text[i] == ',' || text[i] == ' ' || text[i] == '\t' || text[i] == '\n')) ++i;
     std::size_t j = i;
     while (j < text.size() && text[j] != ',' && text[j] != ' ' && text[j] != '\t' && text[j] != '\n') ++j;
     if (j > i) {
-      auto c = parse_cidr(text.substr(i, j - i));
+      auto c = ip::parse_network(text.substr(i, j - i));
       if (!c) return unexpected<Error>(std::move(c).error());
       out.push_back(*c);
     }
@@ -82,7 +82,7 @@ std::string_view trap_result_name(TrapResult r) noexcept {
 }
 
 TrapIngest::TrapIngest(Listings& listings, store::Store& store, const classify::Classifier& classifier,
-                       std::vector<Cidr> relays_ours)
+                       std::vector<ip::Network> relays_ours)
     : listings_(listings), store_(store), classifier_(classifier), ours_(std::move(relays_ours)) {}
 
 Result<TrapOutcome> TrapIngest::ingest(std::string_view raw, const classify::Envelope& envelope) {
@@ -103,8 +103,8 @@ Result<TrapOutcome> TrapIngest::ingest(std::string_view raw, const classify::Env
   }
   std::optional<std::string> ip;
   if (!envelope.client_ip.empty()) {
-    auto parsed = parse_ip(envelope.client_ip);
-    if (parsed) ip = to_string(*parsed);
+    auto parsed = ip::parse(envelope.client_ip);
+    if (parsed) ip = ip::to_string(*parsed);
   }
   if (!ip) ip = delivering_ip(message->headers, ours_);
   if (!ip) {
