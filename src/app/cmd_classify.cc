@@ -7,6 +7,7 @@
 #include "app/commands.h"
 #include "classify/classifier.h"
 #include "classify/verdict_json.h"
+#include "common/text.h"
 #include "mail/mailbox.h"
 #include "mail/message.h"
 
@@ -101,7 +102,7 @@ int run(const ClassifyOptions& o) {
     ++count;
     const auto v = classifier.classify(*msg, classify::envelope_from_mbox(raw.envelope_from));
     if (o.format == "json") {
-      std::string line = "{\"file\":" + classify::json_quote(raw.location) +
+      std::string line = "{\"file\":" + text::quote(raw.location) +
                          ",\"index\":" + std::to_string(raw.index) + "," +
                          classify::verdict_json(v).substr(1) + "\n";
       std::fputs(line.c_str(), stdout);

@@ -1,8 +1,6 @@
 // backstop dnsbl export|list|show|delist|allow|query: the trap operator's
 // listing store and its rbldnsd export, plus a one-off lookup with our own
 // DNSBL client (the same code the milter uses at MAIL).
-#include <time.h>
-
 #include <asio/io_context.hpp>
 
 #include <atomic>
@@ -18,6 +16,8 @@
 #include "app/commands.h"
 #include "app/common_options.h"
 #include "common/clock.h"
+#include "common/ip.h"
+#include "common/text.h"
 #include "dnsbl/cares_resolver.h"
 #include "dnsbl/client.h"
 #include "dnsbl/export.h"
@@ -57,15 +57,6 @@ int fail_with(const Error& e) {
   return e.code() == Code::kNotFound ? 1 : 2;
 }
 
-std::string iso_time(std::int64_t t) {
-  time_t tt = static_cast<time_t>(t);
-  struct tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // The store and listing rules named by the configuration; trap.allow
 // networks are (re)applied on every open, so they are never listed.
 struct Opened {
@@ -85,10 +76,10 @@ Result<Opened> open_state(const DnsblOptions& o) {
   auto current = out.store->allowlist();
   if (!current) return unexpected<Error>(current.error());
   for (const auto& cidr : out.cfg.get_list("trap.allow")) {
-    auto net = dnsbl::parse_cidr(cidr);
+    auto net = ip::parse_network(cidr);
     if (!net) return fail(Code::kInvalidArgument, "trap.allow: " + net.error().message());
     bool present = false;
-    for (const auto& have : *current) present = present || have == dnsbl::to_string(*net);
+    for (const auto& have : *current) present = present || have == ip::to_string(*net);
     if (present) continue;
     auto n = out.listings->allow(cidr);
     if (!n) return unexpected<Error>(n.error());
@@ -102,11 +93,11 @@ void print_listing(const store::Listing& l, const dnsbl::ListingPolicy& p, std::
   const auto state = dnsbl::listing_state(l, p, now);
   std::printf("%-39s %-15s hits=%llu %s first=%s last=%s expires=%s\n", l.ip.c_str(),
               std::string(dnsbl::state_name(state)).c_str(), static_cast<unsigned long long>(l.total_hits()),
-              kinds.c_str(), iso_time(l.first_seen).c_str(), iso_time(l.last_seen).c_str(),
-              iso_time(dnsbl::expires_at(l, p)).c_str());
+              kinds.c_str(), text::iso_time(l.first_seen).c_str(), text::iso_time(l.last_seen).c_str(),
+              text::iso_time(dnsbl::expires_at(l, p)).c_str());
   if (verbose) {
     std::printf("  last evidence: kind=%s message-id=<%s> time=%s\n", l.last_evidence.kind.c_str(),
-                l.last_evidence.message_id.c_str(), iso_time(l.last_evidence.time).c_str());
+                l.last_evidence.message_id.c_str(), text::iso_time(l.last_evidence.time).c_str());
   }
 }
 

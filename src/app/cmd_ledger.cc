@@ -1,7 +1,5 @@
 // backstop ledger add|show|import: inspect the outbound ledger and seed it
 // from Postfix logs when switching backstop on.
-#include <time.h>
-
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -11,6 +9,7 @@
 #include "app/commands.h"
 #include "app/common_options.h"
 #include "common/clock.h"
+#include "common/text.h"
 #include "store/batch_writer.h"
 #include "store/postfix_log.h"
 #include "store/store.h"
@@ -41,23 +40,8 @@ int report(const Error& e) {
              : 1;
 }
 
-// "<id>" and "id" name the same ledger entry.
-std::string strip_brackets(std::string id) {
-  if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
-  return id;
-}
-
-std::string iso_time(std::int64_t t) {
-  time_t tt = static_cast<time_t>(t);
-  struct tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 void print_entry(const std::string& id, const store::LedgerEntry& e) {
-  std::printf("<%s> %s from=<%s> to=", id.c_str(), iso_time(e.time).c_str(), e.sender.c_str());
+  std::printf("<%s> %s from=<%s> to=", id.c_str(), text::iso_time(e.time).c_str(), e.sender.c_str());
   for (std::size_t i = 0; i < e.recipients.size(); ++i) {
     std::printf("%s<%s>", i ? "," : "", e.recipients[i].c_str());
   }
@@ -76,7 +60,7 @@ int run_add(const LedgerOptions& o) {
   auto s = open(o);
   if (!s) return report(s.error());
   store::LedgerEntry e{o.time >= 0 ? o.time : system_clock().now_unix(), o.sender, o.recipients};
-  const std::string id = strip_brackets(o.message_id);
+  const std::string id(text::strip_brackets(o.message_id));  // "<id>" and "id" name one entry
   if (auto r = (*s)->ledger_put(id, e); !r) return report(r.error());
   print_entry(id, e);
   return 0;
@@ -86,7 +70,7 @@ int run_show(const LedgerOptions& o) {
   auto s = open(o);
   if (!s) return report(s.error());
   if (!o.message_id.empty()) {
-    const std::string id = strip_brackets(o.message_id);
+    const std::string id(text::strip_brackets(o.message_id));  // "<id>" and "id" name one entry
     auto e = (*s)->ledger_get(id);
     if (!e) return report(e.error());
     if (!e->has_value()) {
@@ -98,7 +82,7 @@ int run_show(const LedgerOptions& o) {
   }
   auto first = (*s)->ledger_first_time();
   if (!first) return report(first.error());
-  if (first->has_value()) std::printf("# ledger recording since %s\n", iso_time(**first).c_str());
+  if (first->has_value()) std::printf("# ledger recording since %s\n", text::iso_time(**first).c_str());
   auto recent = (*s)->ledger_recent(o.limit);
   if (!recent) return report(recent.error());
   for (const auto& item : *recent) print_entry(item.message_id, item.entry);

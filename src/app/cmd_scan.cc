@@ -13,10 +13,10 @@
 
 #include "app/commands.h"
 #include "classify/classifier.h"
+#include "common/text.h"
 #include "report/aggregate.h"
 #include "report/html.h"
 #include "report/scanner.h"
-#include "report/text.h"
 #include "report/writers.h"
 
 namespace backstop::app {
@@ -37,7 +37,7 @@ struct ScanArgs {
 void print_error(const report::ErrorRecord& e) {
   std::string line = "backstop scan: " + e.file + " #" + std::to_string(e.index) + ": " + e.code +
                      ": " + e.message;
-  line = report::sanitize_utf8(line);
+  line = text::sanitize_utf8(line);
   for (char& c : line) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
   }

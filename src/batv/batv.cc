@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "common/text.h"
+
 namespace backstop::batv {
 namespace {
 
@@ -16,15 +18,6 @@ constexpr std::size_t kTagValueBytes = 10;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
-}
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
 bool all_of(std::string_view s, bool (*pred)(char)) { return std::all_of(s.begin(), s.end(), pred); }
 
 // K DDD hhhhhh
@@ -177,14 +170,14 @@ Parsed parse(std::string_view address) {
     p.form = Form::kMalformed;
     return p;
   }
-  if (istarts_with(local, "prvs=")) return parse_prvs(local, domain);
-  if (istarts_with(local, "btv1==")) {
+  if (text::istarts_with(local, "prvs=")) return parse_prvs(local, domain);
+  if (text::istarts_with(local, "btv1==")) {
     auto rest = local.substr(6);
     auto sep = rest.find("==");
     if (sep == 0 || sep == std::string_view::npos) return foreign("btv1", {}, domain);
     return foreign("btv1", rest.substr(sep + 2), domain);
   }
-  if (istarts_with(local, "msprvs1=")) {
+  if (text::istarts_with(local, "msprvs1=")) {
     auto rest = local.substr(8);
     auto sep = rest.find('=');
     if (sep == 0 || sep == std::string_view::npos) return foreign("msprvs1", {}, domain);
@@ -258,7 +251,7 @@ Verification verify(const KeyRing& keys, std::string_view address, std::int64_t 
   }
   const std::string expected = hash6(*secret, p.key, p.ddd, original);
   char received[6];
-  for (std::size_t i = 0; i < 6; ++i) received[i] = lower(p.hash[i]);
+  for (std::size_t i = 0; i < 6; ++i) received[i] = text::ascii_lower(p.hash[i]);
   if (CRYPTO_memcmp(expected.data(), received, sizeof received) != 0) {
     v.verdict = Verdict::kBadHash;
     return v;
@@ -287,7 +280,7 @@ SignResult sign(const KeyRing& keys, const SignerConfig& config, std::string_vie
   }
   if (!config.domains.empty() &&
       std::none_of(config.domains.begin(), config.domains.end(),
-                   [&](const std::string& d) { return iequals(d, domain); })) {
+                   [&](const std::string& d) { return text::iequals(d, domain); })) {
     r.status = SignStatus::kForeignDomain;
     return r;
   }

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <vector>
 
+#include "common/text.h"
+
 namespace backstop::batv {
 namespace {
 
@@ -27,12 +29,6 @@ bool decode_hex(std::string_view hex, std::string* out) {
     out->push_back(static_cast<char>(hi * 16 + lo));
   }
   return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
 }
 
 bool is_digit_word(std::string_view w) { return w.size() == 1 && w[0] >= '0' && w[0] <= '9'; }
@@ -84,13 +80,13 @@ Result<KeyRing> parse_key_file(std::string_view text) {
   std::size_t line_no = 0;
   while (!text.empty()) {
     auto nl = text.find('\n');
-    std::string_view line = trim(text.substr(0, nl));
+    std::string_view line = text::trim(text.substr(0, nl));
     text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
     ++line_no;
     if (line.empty() || line.front() == '#') continue;
     auto sp = line.find_first_of(" \t");
     if (sp == std::string_view::npos) return bad_line(line_no, "expected '<digit> <hex secret>' or 'sign <digit>'");
-    std::string_view first = line.substr(0, sp), second = trim(line.substr(sp));
+    std::string_view first = line.substr(0, sp), second = text::trim(line.substr(sp));
     if (first == "sign") {
       if (!is_digit_word(second)) return bad_line(line_no, "'sign' takes one digit 0-9");
       sign_key = second[0] - '0';

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/text.h"
 #include "mail/address.h"
 #include "mail/header.h"
 #include "mail/received.h"
@@ -139,7 +140,7 @@ void from_dsn(const mail::Message& m, References& r) {
 std::string lone_address(std::string_view line) {
   line = mail::trim(line);
   if (!line.empty() && line.back() == ':') line.remove_suffix(1);
-  if (line.size() >= 2 && line.front() == '<' && line.back() == '>') line = line.substr(1, line.size() - 2);
+  line = text::strip_brackets(line);
   const auto at = line.find('@');
   if (line.empty() || at == 0 || at == std::string_view::npos || at + 1 == line.size() ||
       line.find_first_of(" \t<>()[],;\"") != std::string_view::npos ||

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "common/text.h"
+
 namespace backstop::classify {
 
 // Owns one hs_database_t and the prototype scratch sized for it.
@@ -36,23 +38,11 @@ constexpr std::size_t kMaxPatternBytes = 4096;
 // Weights are small numbers; a larger one would silence every other rule.
 constexpr double kMaxAbsWeight = 10.0;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim_ws(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
 // Splits off the next whitespace-delimited word of `s`.
 std::string_view next_word(std::string_view& s) {
-  s = trim_ws(s);
+  s = text::trim(s);
   std::size_t n = 0;
-  while (n < s.size() && !std::isspace(static_cast<unsigned char>(s[n]))) ++n;
+  while (n < s.size() && !text::is_space(s[n])) ++n;
   std::string_view w = s.substr(0, n);
   s.remove_prefix(n);
   return w;
@@ -76,7 +66,7 @@ bool parse_target(std::string_view w, Target* t) {
   const auto colon = w.find(':');
   if (colon == std::string_view::npos || colon + 1 == w.size()) return false;
   const std::string_view prefix = w.substr(0, colon);
-  const std::string name = lower(w.substr(colon + 1));
+  const std::string name = text::ascii_lower(w.substr(colon + 1));
   if (prefix == "header") *t = Target{TargetKind::kHeader, name};
   else if (prefix == "dsn") *t = Target{TargetKind::kDsn, name};
   else return false;
@@ -151,7 +141,7 @@ Result<Rule> parse_line(std::string_view line, int lineno) {
   const std::string_view target = next_word(line);
   const std::string_view buckets = next_word(line);
   const std::string_view weight = next_word(line);
-  const std::string_view pattern = trim_ws(line);
+  const std::string_view pattern = text::trim(line);
   if (pattern.empty()) return bad(lineno, "expected NAME TARGET KIND WEIGHT PATTERN");
   if (!parse_target(target, &r.target)) return bad(lineno, "unknown target '" + std::string(target) + "'");
   if (!parse_buckets(buckets, &r.buckets)) return bad(lineno, "unknown kind '" + std::string(buckets) + "'");
@@ -281,7 +271,7 @@ Result<std::vector<Rule>> parse_rules(std::string_view text) {
     const auto nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    line = trim_ws(line);
+    line = text::trim(line);
     if (line.empty() || line.front() == '#') continue;
     auto r = parse_line(line, lineno);
     if (!r) return unexpected<Error>(std::move(r).error());

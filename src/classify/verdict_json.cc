@@ -3,23 +3,25 @@
 #include <cstdio>
 #include <vector>
 
+#include "common/text.h"
+
 namespace backstop::classify {
 namespace {
 
 class Obj {
  public:
   void str(std::string_view key, std::string_view value) {
-    if (!value.empty()) raw(key, json_quote(value));
+    if (!value.empty()) raw(key, text::quote(value));
   }
   void list(std::string_view key, const std::vector<std::string>& values) {
     if (values.empty()) return;
     std::string a = "[";
-    for (std::size_t i = 0; i < values.size(); ++i) a += (i ? "," : "") + json_quote(values[i]);
+    for (std::size_t i = 0; i < values.size(); ++i) a += (i ? "," : "") + text::quote(values[i]);
     raw(key, a + "]");
   }
   void raw(std::string_view key, std::string_view json) {
     out_ += out_.size() > 1 ? "," : "";
-    out_ += json_quote(key) + ":" + std::string(json);
+    out_ += text::quote(key) + ":" + std::string(json);
   }
   std::string done() { return out_ + "}"; }
 
@@ -28,28 +30,6 @@ class Obj {
 };
 
 }  // namespace
-
-std::string json_quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string references_json(const References& r) {
   Obj o;
@@ -84,13 +64,13 @@ std::string references_json(const References& r) {
 
 std::string verdict_json(const Verdict& v) {
   Obj o;
-  o.raw("kind", json_quote(kind_name(v.kind)));
+  o.raw("kind", text::quote(kind_name(v.kind)));
   char conf[32];
   std::snprintf(conf, sizeof conf, "%.3f", v.confidence);
   o.raw("confidence", conf);
   o.raw("feedback_report", v.feedback_report ? "true" : "false");
   std::string sig = "[";
-  for (std::size_t i = 0; i < v.signals.size(); ++i) sig += (i ? "," : "") + json_quote(v.signals[i]);
+  for (std::size_t i = 0; i < v.signals.size(); ++i) sig += (i ? "," : "") + text::quote(v.signals[i]);
   o.raw("signals", sig + "]");
   o.raw("refs", references_json(v.refs));
   return o.done();

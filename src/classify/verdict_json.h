@@ -1,6 +1,7 @@
 // JSON renderings of a Verdict and its References, for `backstop classify
-// --format json`, `scan --format jsonl` and logs. Compact, one line, UTF-8
-// passed through, control characters escaped.
+// --format json`, `scan --format jsonl` and logs. Compact, one line; strings
+// quoted by text::quote (UTF-8 passed through, invalid bytes as U+FFFD,
+// control characters escaped).
 // Thread-safety: stateless.
 #pragma once
 
@@ -11,8 +12,6 @@
 
 namespace backstop::classify {
 
-// A JSON string literal (with quotes) for `s`.
-std::string json_quote(std::string_view s);
 // {"message_id":..., "in_reply_to":[...], ..., "recipients":[{...}]}; empty fields omitted.
 std::string references_json(const References& r);
 // {"kind":..., "confidence":..., "feedback_report":..., "signals":[...], "refs":{...}}

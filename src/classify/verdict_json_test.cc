@@ -6,7 +6,9 @@ namespace backstop::classify {
 namespace {
 
 TEST(VerdictJson, EscapesAndOmitsEmptyFields) {
-  EXPECT_EQ(json_quote("a\"b\\c\nd\x01"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+  References hostile;
+  hostile.subject = "a\"b\\c\nd\x01\xFF";
+  EXPECT_EQ(references_json(hostile), "{\"subject\":\"a\\\"b\\\\c\\nd\\u0001\xEF\xBF\xBD\"}");
   Verdict v;
   v.kind = Kind::kBounce;
   v.confidence = 0.875;

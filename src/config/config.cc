@@ -5,35 +5,13 @@
 
 #include <toml++/toml.h>
 
-#include <cstdio>
 #include <fstream>
 #include <sstream>
 
+#include "common/text.h"
+
 namespace backstop::config {
 namespace {
-
-std::string toml_quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
 
 const char* type_name(Type t) {
   switch (t) {
@@ -270,10 +248,10 @@ std::string value_toml(const Value& v) {
   struct V {
     std::string operator()(bool b) const { return b ? "true" : "false"; }
     std::string operator()(std::int64_t i) const { return std::to_string(i); }
-    std::string operator()(const std::string& s) const { return toml_quote(s); }
+    std::string operator()(const std::string& s) const { return text::quote(s); }
     std::string operator()(const std::vector<std::string>& l) const {
       std::string out = "[";
-      for (std::size_t i = 0; i < l.size(); ++i) out += (i ? ", " : "") + toml_quote(l[i]);
+      for (std::size_t i = 0; i < l.size(); ++i) out += (i ? ", " : "") + text::quote(l[i]);
       return out + "]";
     }
     std::string operator()(const std::vector<Table>& ts) const {
@@ -282,7 +260,7 @@ std::string value_toml(const Value& v) {
         out += i ? ", {" : "{";
         bool first = true;
         for (const auto& [k, val] : ts[i]) {
-          out += (first ? " " : ", ") + k + " = " + toml_quote(val);
+          out += (first ? " " : ", ") + k + " = " + text::quote(val);
           first = false;
         }
         out += " }";

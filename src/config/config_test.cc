@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/text.h"
+
 namespace backstop::config {
 namespace {
 
@@ -83,6 +85,17 @@ action = "tag"
   std::string changed = c->dump(true);
   EXPECT_NE(changed.find("domains.local"), std::string::npos);
   EXPECT_EQ(changed.find("milter.listen"), std::string::npos);
+}
+
+TEST(Config, DumpQuotesEveryStringAsValidToml) {
+  Config c = Config::defaults();
+  const std::string hostile = std::string("q\"b\\s\b\t\n\f\r") + std::string(1, '\0') +
+                              "\x01\x1F\x7F <x> & caf\xC3\xA9";
+  ASSERT_TRUE(c.override("limits.notify", text::quote(hostile)));
+  ASSERT_EQ(c.get_string("limits.notify"), hostile);
+  auto again = Config::parse(c.dump(), "dump");
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_EQ(again->get_string("limits.notify"), hostile);
 }
 
 TEST(Config, Override) {

@@ -2,14 +2,13 @@
 
 #include <algorithm>
 
+#include "common/text.h"
 #include "mail/address.h"
 #include "mail/header.h"
 #include "mail/received.h"
 
 namespace backstop::correlate {
 namespace {
-
-std::string lower(std::string_view s) { return mail::ascii_lower(s); }
 
 // Shell-style match of `pat` (only '*' is special) against `s`, both lower-case.
 bool glob(std::string_view pat, std::string_view s) {
@@ -61,7 +60,7 @@ std::string_view verdict_name(Verdict v) noexcept {
 Result<RelaySet> RelaySet::parse(const std::vector<std::string>& patterns) {
   RelaySet set;
   for (const auto& raw : patterns) {
-    std::string p = lower(mail::trim(raw));
+    std::string p = text::ascii_lower(mail::trim(raw));
     if (p.empty()) continue;
     if (auto net = ip::parse_network(p)) {
       set.networks_.push_back(*net);
@@ -78,7 +77,7 @@ Result<RelaySet> RelaySet::parse(const std::vector<std::string>& patterns) {
 
 bool RelaySet::matches_host(std::string_view host) const {
   if (host.empty()) return false;
-  std::string h = lower(host);
+  std::string h = text::ascii_lower(host);
   while (!h.empty() && h.back() == '.') h.pop_back();
   return std::any_of(names_.begin(), names_.end(), [&](const std::string& p) { return glob(p, h); });
 }
@@ -130,11 +129,11 @@ std::vector<InlineHop> inline_received(std::string_view text) {
 Correlator::Correlator(Settings settings, store::Store* store, const TagVerifier* tags,
                        const Clock* clock)
     : settings_(std::move(settings)), store_(store), tags_(tags), clock_(clock) {
-  for (auto& d : settings_.local_domains) d = lower(d);
+  for (auto& d : settings_.local_domains) d = text::ascii_lower(d);
 }
 
 bool Correlator::is_local(std::string_view address) const {
-  std::string d = lower(domain_of(address));
+  std::string d = text::ascii_lower(domain_of(address));
   if (d.empty()) return false;
   for (const auto& entry : settings_.local_domains) {
     if (entry.front() == '.') {
@@ -219,14 +218,14 @@ Status Correlator::check_correspondent(const Envelope& e, const mail::Message* m
   if (m) {
     if (auto from = m->headers.get("From")) {
       auto list = mail::parse_address_list(*from);
-      if (list && !list->empty()) responder = lower((*list)[0].addr_spec());
+      if (list && !list->empty()) responder = text::ascii_lower((*list)[0].addr_spec());
     }
   }
-  if (responder.empty()) responder = lower(e.mail_from);
+  if (responder.empty()) responder = text::ascii_lower(e.mail_from);
   if (responder.empty() || responder.find('@') == std::string::npos) return {};
   for (const auto& rcpt : e.rcpts) {
     if (!is_local(rcpt)) continue;
-    auto seen = store_->correspondent_last_seen(lower(rcpt), responder);
+    auto seen = store_->correspondent_last_seen(text::ascii_lower(rcpt), responder);
     if (!seen) return fail(Code::kUnavailable, "correspondent lookup failed: " + seen.error().message());
     if (*seen) {
       out->evidence.push_back({"correspondent", Verdict::kOurs,

@@ -46,22 +46,26 @@ class KeyRingVerifier final : public correlate::TagVerifier {
   int lifetime_;
 };
 
-// The autoreply gate's configuration (autoreply.*).
+// The autoreply gate's configuration (autoreply.*). Engine::build sets every
+// field from the configuration; the defaults are config/keys.cc's alone, so
+// the initialisers here are only zero or off.
 struct GateSettings {
   enum class Mode { kEnforce, kLog, kOff };
   enum class Refuse { kReject, kDiscard, kHold };
-  Mode mode = Mode::kEnforce;
+  Mode mode = Mode::kOff;
   std::int64_t enforce_from = 0;  // unix time the ledger warm-up ends (log only before)
-  std::int64_t period = 7 * 86400;
+  std::int64_t period = 0;        // seconds: autoreply.period_days
   std::vector<std::string> any_sender;   // our domains (lower-case)
   bool challenge_allowed = false;
   std::vector<ip::Network> list_networks;
   std::vector<std::string> list_names;   // SASL users and "@domain" (lower-case)
   Refuse refuse = Refuse::kReject;
-  std::int64_t facts_ttl = 8 * 86400;
+  std::int64_t facts_ttl = 0;  // seconds: autoreply.facts_ttl_days
 };
 
-// Everything derived from one configuration. Immutable once built.
+// Everything derived from one configuration. Immutable once built. As in
+// GateSettings, Engine::build sets every field; the defaults are the key
+// table's (config/keys.cc), never repeated here.
 struct Snapshot {
   config::Config cfg;
   std::shared_ptr<const classify::Rules> rules;
@@ -73,8 +77,8 @@ struct Snapshot {
   policy::Table table;
   std::unique_ptr<Judge> judge;
 
-  BatvMode batv_mode = BatvMode::kTag;
-  bool batv_sign = true;
+  BatvMode batv_mode = BatvMode::kOff;
+  bool batv_sign = false;
   std::int64_t batv_enforce_from = 0;  // unix time the grace period ends
   std::vector<std::string> daemon_names;
   std::vector<ip::Network> outbound_networks;
@@ -82,8 +86,8 @@ struct Snapshot {
   std::vector<std::string> trap_domains;    // lower-case
   bool trap_discard = false;
   bool fail_open = false;
-  std::size_t max_body = 256 * 1024;
-  std::int64_t ledger_ttl = 30 * 86400;
+  std::size_t max_body = 0;     // bytes: classify.max_body
+  std::int64_t ledger_ttl = 0;  // seconds: ledger.ttl_days
   std::string tag_header;
   std::unique_ptr<outbound::Limiter> limiter;  // null: no limits.rule
   std::string limits_notify;

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common/random.h"
+#include "common/text.h"
 #include "mail/header.h"
 #include "milter/protocol.h"
 
@@ -451,8 +452,7 @@ class Handler final : public milter::Handler {
 }  // namespace
 
 std::string strip_brackets(std::string_view path) {
-  auto t = mail::trim(path);
-  if (t.size() >= 2 && t.front() == '<' && t.back() == '>') t = t.substr(1, t.size() - 2);
+  auto t = text::strip_brackets(text::trim(path));
   auto colon = t.find(':');
   if (!t.empty() && t.front() == '@' && colon != std::string_view::npos) t = t.substr(colon + 1);
   return std::string(t);

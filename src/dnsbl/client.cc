@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "dnsbl/dns_answer.h"
-#include "dnsbl/ip.h"
+#include "common/ip.h"
 #include "dnsbl/query_name.h"
 #include "dnsbl/txt.h"
 
@@ -39,8 +39,8 @@ void Client::check(std::string_view ip, std::string_view mail_from, CheckHandler
   if (!should_query(options_.safe_mode, mail_from)) {
     ++stats_.skipped;
     CheckResult r;
-    auto parsed = parse_ip(ip);
-    r.ip = parsed ? to_string(*parsed) : std::string(ip);
+    auto parsed = ip::parse(ip);
+    r.ip = parsed ? ip::to_string(*parsed) : std::string(ip);
     asio::post(executor_, [h = std::move(handler), r = std::move(r)]() mutable { h(std::move(r)); });
     return;
   }
@@ -51,8 +51,8 @@ void Client::lookup(std::string_view ip, CheckHandler handler) {
   auto c = std::make_shared<Check>();
   c->handler = std::move(handler);
   c->result.queried = !options_.zones.empty();
-  auto parsed = parse_ip(ip);
-  c->result.ip = parsed ? to_string(*parsed) : sanitize_txt(ip, kMaxIpTextBytes);
+  auto parsed = ip::parse(ip);
+  c->result.ip = parsed ? ip::to_string(*parsed) : sanitize_txt(ip, ip::kMaxIpText);
   for (const auto& z : options_.zones) {
     ZoneResult zr;
     zr.zone = z.name;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/text.h"
+
 namespace backstop::dnsbl {
 namespace {
 
@@ -21,14 +23,7 @@ std::uint32_t u32(std::span<const std::uint8_t> p, std::size_t at) {
 bool equal_names(std::string_view a, std::string_view b) {
   if (!a.empty() && a.back() == '.') a.remove_suffix(1);
   if (!b.empty() && b.back() == '.') b.remove_suffix(1);
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
+  return text::iequals(a, b);
 }
 
 struct Rr {

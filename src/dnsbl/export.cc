@@ -9,7 +9,7 @@
 #include <memory>
 
 #include "dnsbl/atomic_file.h"
-#include "dnsbl/ip.h"
+#include "common/ip.h"
 #include "dnsbl/query_name.h"
 #include "dnsbl/txt.h"
 
@@ -33,13 +33,13 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
   }
 }
 
-bool is_forbidden_test_address(const IpAddress& ip) {
+bool is_forbidden_test_address(const ip::Address& a) {
   // RFC 5782 §5: 127.0.0.1 (and ::FFFF:7F00:1, folded to it) must not be listed.
-  return !ip.v6 && ip.bytes[0] == 127 && ip.bytes[1] == 0 && ip.bytes[2] == 0 && ip.bytes[3] == 1;
+  return !a.v6 && a.bytes[0] == 127 && a.bytes[1] == 0 && a.bytes[2] == 0 && a.bytes[3] == 1;
 }
 
-bool is_test_entry(const IpAddress& ip) {
-  return !ip.v6 && ip.bytes[0] == 127 && ip.bytes[1] == 0 && ip.bytes[2] == 0 && ip.bytes[3] == 2;
+bool is_test_entry(const ip::Address& a) {
+  return !a.v6 && a.bytes[0] == 127 && a.bytes[1] == 0 && a.bytes[2] == 0 && a.bytes[3] == 2;
 }
 
 // Holds an exclusive flock on <out>/.<zone>.lock for the export's duration.
@@ -92,7 +92,7 @@ std::string listing_txt(const store::Listing& l, const ExportOptions& o) {
   std::string t = o.txt_template;
   // Values first through sanitize_txt, so a hostile Message-ID or kind cannot
   // inject line breaks; the whole text is bounded at the end.
-  replace_all(t, "{ip}", sanitize_txt(l.ip, kMaxIpTextBytes));
+  replace_all(t, "{ip}", sanitize_txt(l.ip, ip::kMaxIpText));
   replace_all(t, "{zone}", sanitize_txt(o.zone, kMaxDnsNameBytes));
   replace_all(t, "{kinds}", sanitize_txt(kinds_text(l), 120));
   replace_all(t, "{hits}", std::to_string(l.total_hits()));
@@ -106,7 +106,7 @@ std::string listing_txt(const store::Listing& l, const ExportOptions& o) {
 Result<ExportStats> export_zone(std::span<const store::Listing> listings, const ExportOptions& o,
                                 std::int64_t now) {
   BACKSTOP_TRY(validate_zone(o.zone));
-  auto a = parse_ip(o.a_value);
+  auto a = ip::parse(o.a_value);
   if (!a || a->v6 || a->bytes[0] != 127) {
     return fail(Code::kInvalidArgument, "A value must be an address in 127.0.0.0/8: " + o.a_value);
   }
@@ -133,18 +133,18 @@ Result<ExportStats> export_zone(std::span<const store::Listing> listings, const 
 
   std::string line;
   for (const auto& l : listings) {
-    auto ip = parse_ip(l.ip);
-    if (!ip || is_forbidden_test_address(*ip) || is_test_entry(*ip)) {
+    auto addr = ip::parse(l.ip);
+    if (!addr || is_forbidden_test_address(*addr) || is_test_entry(*addr)) {
       ++stats.skipped;
       continue;
     }
     line.clear();
-    line += to_string(*ip);
-    if (ip->v6) line += "/128";
+    line += ip::to_string(*addr);
+    if (addr->v6) line += "/128";
     line += a_field;
     line += escape_rbldnsd_txt(listing_txt(l, o));
     line += '\n';
-    if (ip->v6) {
+    if (addr->v6) {
       BACKSTOP_TRY((*f6)->write(line));
       ++stats.ipv6;
     } else {

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "dnsbl/ip.h"
+#include "common/ip.h"
 #include "dnsbl/txt.h"
 
 namespace backstop::dnsbl {
@@ -43,9 +43,9 @@ void Listings::log(const std::string& line) const {
 namespace {
 
 Result<std::string> canonical(std::string_view ip) {
-  auto parsed = parse_ip(ip);
+  auto parsed = ip::parse(ip);
   if (!parsed) return unexpected<Error>(std::move(parsed).error());
-  return to_string(*parsed);
+  return ip::to_string(*parsed);
 }
 
 }  // namespace
@@ -105,17 +105,17 @@ Result<bool> Listings::delist(std::string_view ip, std::string_view reason) {
 }
 
 Result<std::size_t> Listings::allow(std::string_view cidr) {
-  auto net = parse_cidr(cidr);
+  auto net = ip::parse_network(cidr);
   if (!net) return unexpected<Error>(std::move(net).error());
-  BACKSTOP_TRY(store_.allowlist_add(to_string(*net)));
-  log("allowlisted " + to_string(*net));
+  BACKSTOP_TRY(store_.allowlist_add(ip::to_string(*net)));
+  log("allowlisted " + ip::to_string(*net));
   auto all = store_.listing_all();
   if (!all) return unexpected<Error>(std::move(all).error());
   std::size_t n = 0;
   for (const auto& l : *all) {
-    auto ip = parse_ip(l.ip);
-    if (!ip || !contains(*net, *ip) || !l.listed) continue;
-    auto d = delist(l.ip, "allowlisted " + to_string(*net));
+    auto addr = ip::parse(l.ip);
+    if (!addr || !ip::contains(*net, *addr) || !l.listed) continue;
+    auto d = delist(l.ip, "allowlisted " + ip::to_string(*net));
     if (!d) return unexpected<Error>(std::move(d).error());
     ++n;
   }

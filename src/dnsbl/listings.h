@@ -52,7 +52,7 @@ class Listings {
   // `store` and `clock` are not owned and outlive this object.
   Listings(store::Store& store, const Clock& clock, ListingPolicy policy, ListingLog log = {});
 
-  // Records one hit. `ip` in any form parse_ip accepts (canonicalised, IPv4-
+  // Records one hit. `ip` in any form ip::parse accepts (canonicalised, IPv4-
   // mapped folded). Evidence time 0 means now. Returns the listing after the hit.
   Result<store::Listing> record_hit(std::string_view ip, store::Evidence evidence);
   Result<std::optional<store::Listing>> get(std::string_view ip);

@@ -37,7 +37,7 @@ Status validate_zone(std::string_view zone) {
   return {};
 }
 
-Result<std::string> query_name(const IpAddress& ip, std::string_view zone) {
+Result<std::string> query_name(const ip::Address& ip, std::string_view zone) {
   BACKSTOP_TRY(validate_zone(zone));
   zone = strip_dot(zone);
   std::string out;
@@ -62,7 +62,7 @@ Result<std::string> query_name(const IpAddress& ip, std::string_view zone) {
 }
 
 Result<std::string> query_name(std::string_view ip, std::string_view zone) {
-  auto parsed = parse_ip(ip);
+  auto parsed = ip::parse(ip);
   if (!parsed) return unexpected<Error>(std::move(parsed).error());
   return query_name(*parsed, zone);
 }

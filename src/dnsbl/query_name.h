@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "dnsbl/ip.h"
+#include "common/ip.h"
 
 namespace backstop::dnsbl {
 
@@ -24,8 +24,8 @@ Status validate_zone(std::string_view zone);
 
 // The query name for `ip` in `zone` (zone given without a trailing dot; one
 // is stripped). kInvalidArgument when the zone is invalid.
-Result<std::string> query_name(const IpAddress& ip, std::string_view zone);
-// Same, parsing `ip` text first (see parse_ip).
+Result<std::string> query_name(const ip::Address& ip, std::string_view zone);
+// Same, parsing `ip` text first (see ip::parse).
 Result<std::string> query_name(std::string_view ip, std::string_view zone);
 
 }  // namespace backstop::dnsbl

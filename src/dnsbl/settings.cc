@@ -2,16 +2,11 @@
 
 #include <charconv>
 
+#include "common/text.h"
 #include "dnsbl/query_name.h"
 
 namespace backstop::dnsbl {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::string get(const config::Table& t, const char* key) {
   auto it = t.find(key);
@@ -21,7 +16,7 @@ std::string get(const config::Table& t, const char* key) {
 }  // namespace
 
 Status parse_resolver(std::string_view text, CaresOptions* out) {
-  text = trim(text);
+  text = text::trim(text);
   out->server.clear();
   out->port = 53;
   if (text.empty()) return {};
@@ -39,8 +34,7 @@ Status parse_resolver(std::string_view text, CaresOptions* out) {
     host = text.substr(0, text.find(':'));
     port = text.substr(text.find(':') + 1);
   }
-  auto ip = parse_ip(host);
-  if (!ip) return fail(Code::kInvalidArgument, "dnsbl.resolver: not an IP address: " + std::string(host));
+  if (!ip::parse(host)) return fail(Code::kInvalidArgument, "dnsbl.resolver: not an IP address: " + std::string(host));
   out->server = std::string(host);
   if (!port.empty()) {
     unsigned value = 0;
@@ -74,18 +68,18 @@ Result<DnsblSettings> dnsbl_settings(const config::Config& cfg) {
     std::string_view rest = codes_copy;
     while (!rest.empty()) {
       auto comma = rest.find(',');
-      auto item = trim(rest.substr(0, comma));
+      auto item = text::trim(rest.substr(0, comma));
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
       if (item.empty()) continue;
       auto eq = item.find('=');
-      auto code = trim(item.substr(0, eq));
-      std::string meaning = eq == std::string_view::npos ? "listed" : std::string(trim(item.substr(eq + 1)));
-      auto ip = parse_ip(code);
-      if (!ip || ip->v6 || ip->bytes[0] != 127) {
+      auto code = text::trim(item.substr(0, eq));
+      std::string meaning = eq == std::string_view::npos ? "listed" : std::string(text::trim(item.substr(eq + 1)));
+      auto addr = ip::parse(code);
+      if (!addr || addr->v6 || addr->bytes[0] != 127) {
         return fail(Code::kInvalidArgument,
                     "dnsbl.zones " + z.name + ": code is not in 127.0.0.0/8: " + std::string(code));
       }
-      z.codes[to_string(*ip)] = meaning;
+      z.codes[ip::to_string(*addr)] = meaning;
     }
     z.message = get(t, "message");
     s.client.zones.push_back(std::move(z));
@@ -100,10 +94,10 @@ ListingPolicy listing_policy(const config::Config& cfg) {
   return p;
 }
 
-std::vector<Cidr> relay_networks(const config::Config& cfg) {
-  std::vector<Cidr> out;
+std::vector<ip::Network> relay_networks(const config::Config& cfg) {
+  std::vector<ip::Network> out;
   for (const auto& entry : cfg.get_list("relays.ours")) {
-    if (auto c = parse_cidr(entry)) out.push_back(*c);
+    if (auto c = ip::parse_network(entry)) out.push_back(*c);
   }
   return out;
 }

@@ -14,7 +14,7 @@
 #include "config/config.h"
 #include "dnsbl/cares_resolver.h"
 #include "dnsbl/client.h"
-#include "dnsbl/ip.h"
+#include "common/ip.h"
 #include "dnsbl/listings.h"
 
 namespace backstop::dnsbl {
@@ -30,6 +30,6 @@ Result<DnsblSettings> dnsbl_settings(const config::Config& cfg);
 Status parse_resolver(std::string_view text, CaresOptions* out);
 ListingPolicy listing_policy(const config::Config& cfg);
 // The CIDR entries of relays.ours (host names skipped).
-std::vector<Cidr> relay_networks(const config::Config& cfg);
+std::vector<ip::Network> relay_networks(const config::Config& cfg);
 
 }  // namespace backstop::dnsbl

@@ -1,44 +1,45 @@
 #include "dnsbl/trap.h"
 
+#include "common/text.h"
 #include "dnsbl/txt.h"
 #include "mail/message.h"
 #include "mail/received.h"
 
 namespace backstop::dnsbl {
 
-std::optional<std::string> delivering_ip(const mail::HeaderList& headers, std::span<const Cidr> ours) {
+std::optional<std::string> delivering_ip(const mail::HeaderList& headers, std::span<const ip::Network> ours) {
   std::size_t hops = 0;
   for (const auto& field : headers.fields()) {
     if (!mail::iequals(field.name, "Received")) continue;
     if (++hops > kMaxReceivedHops) break;
     auto r = mail::parse_received(field.value);
     if (!r || r->from_ip.empty()) continue;
-    auto ip = parse_ip(r->from_ip);
-    if (!ip) continue;
-    const bool loopback = ip->v6 ? (ip->bytes == std::array<std::uint8_t, 16>{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
-                                 : ip->bytes[0] == 127;
+    auto addr = ip::parse(r->from_ip);
+    if (!addr) continue;
+    const bool loopback = addr->v6 ? (addr->bytes == std::array<std::uint8_t, 16>{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
+                                   : addr->bytes[0] == 127;
     if (loopback) continue;
     bool trusted = false;
     for (const auto& c : ours) {
-      if (contains(c, *ip)) {
+      if (ip::contains(c, *addr)) {
         trusted = true;
         break;
       }
     }
-    if (!trusted) return to_string(*ip);
+    if (!trusted) return ip::to_string(*addr);
   }
   return std::nullopt;
 }
 
-Result<std::vector<Cidr>> parse_cidr_list(std::string_view text) {
-  std::vector<Cidr> out;
+Result<std::vector<ip::Network>> parse_cidr_list(std::string_view text) {
+  std::vector<ip::Network> out;
   std::size_t i = 0;
   while (i < text.size()) {
     while (i < text.size() && (text[i] == ',' || text[i] == ' ' || text[i] == '\t' || text[i] == '\n')) ++i;
     std::size_t j = i;
     while (j < text.size() && text[j] != ',' && text[j] != ' ' && text[j] != '\t' && text[j] != '\n') ++j;
     if (j > i) {
-      auto c = parse_cidr(text.substr(i, j - i));
+      auto c = ip::parse_network(text.substr(i, j - i));
       if (!c) return unexpected<Error>(std::move(c).error());
       out.push_back(*c);
     }
@@ -47,30 +48,13 @@ Result<std::vector<Cidr>> parse_cidr_list(std::string_view text) {
   return out;
 }
 
-namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& ch : out) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string_view strip_angle(std::string_view s) {
-  if (s.size() >= 2 && s.front() == '<' && s.back() == '>') s = s.substr(1, s.size() - 2);
-  return s;
-}
-
-}  // namespace
-
 TrapMatcher::TrapMatcher(const std::vector<std::string>& addresses, const std::vector<std::string>& domains) {
-  for (const auto& a : addresses) addresses_.push_back(lower(strip_angle(a)));
-  for (const auto& d : domains) domains_.push_back(lower(d));
+  for (const auto& a : addresses) addresses_.push_back(text::ascii_lower(text::strip_brackets(a)));
+  for (const auto& d : domains) domains_.push_back(text::ascii_lower(d));
 }
 
 bool TrapMatcher::matches(std::string_view rcpt) const {
-  const std::string addr = lower(strip_angle(rcpt));
+  const std::string addr = text::ascii_lower(text::strip_brackets(rcpt));
   for (const auto& a : addresses_) {
     if (a == addr) return true;
   }
@@ -98,7 +82,7 @@ std::string_view trap_result_name(TrapResult r) noexcept {
 }
 
 TrapIngest::TrapIngest(Listings& listings, store::Store& store, const classify::Classifier& classifier,
-                       std::vector<Cidr> relays_ours)
+                       std::vector<ip::Network> relays_ours)
     : listings_(listings), store_(store), classifier_(classifier), ours_(std::move(relays_ours)) {}
 
 Result<TrapOutcome> TrapIngest::ingest(std::string_view raw, const classify::Envelope& envelope) {
@@ -108,9 +92,8 @@ Result<TrapOutcome> TrapIngest::ingest(std::string_view raw, const classify::Env
   TrapOutcome out;
   out.kind = verdict.kind;
   if (auto mid = message->headers.get("Message-ID")) {
-    std::string id = sanitize_txt(*mid, store::kMaxMessageIdBytes);
-    if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
-    out.message_id = std::move(id);
+    const std::string id = sanitize_txt(*mid, store::kMaxMessageIdBytes);
+    out.message_id = std::string(text::strip_brackets(id));
   }
   if (verdict.kind == classify::Kind::kNone) {
     out.result = TrapResult::kSpam;
@@ -120,8 +103,8 @@ Result<TrapOutcome> TrapIngest::ingest(std::string_view raw, const classify::Env
   }
   std::optional<std::string> ip;
   if (!envelope.client_ip.empty()) {
-    auto parsed = parse_ip(envelope.client_ip);
-    if (parsed) ip = to_string(*parsed);
+    auto parsed = ip::parse(envelope.client_ip);
+    if (parsed) ip = ip::to_string(*parsed);
   }
   if (!ip) ip = delivering_ip(message->headers, ours_);
   if (!ip) {

@@ -19,7 +19,7 @@
 
 #include "classify/classifier.h"
 #include "common/result.h"
-#include "dnsbl/ip.h"
+#include "common/ip.h"
 #include "dnsbl/listings.h"
 #include "mail/header.h"
 
@@ -32,10 +32,10 @@ inline constexpr std::string_view kTrapSpamCounter = "dnsbl:trap:spam";
 
 // The client IP of the first Received field (top = newest) whose IP is not
 // in `ours` and not loopback; nullopt when there is none.
-std::optional<std::string> delivering_ip(const mail::HeaderList& headers, std::span<const Cidr> ours);
+std::optional<std::string> delivering_ip(const mail::HeaderList& headers, std::span<const ip::Network> ours);
 
 // Parses "a, b c" (commas and/or blanks) into CIDRs; kInvalidArgument on the first bad one.
-Result<std::vector<Cidr>> parse_cidr_list(std::string_view text);
+Result<std::vector<ip::Network>> parse_cidr_list(std::string_view text);
 
 // Which envelope recipients are spamtraps: trap.addresses (exact,
 // case-insensitive, with or without <>) and trap.domains (every address in
@@ -70,7 +70,7 @@ class TrapIngest {
  public:
   // Not owned; all outlive this object.
   TrapIngest(Listings& listings, store::Store& store, const classify::Classifier& classifier,
-             std::vector<Cidr> relays_ours);
+             std::vector<ip::Network> relays_ours);
 
   // Parses, classifies and records one message. Errors: kMalformed for bytes
   // that are not a message; store errors as they come.
@@ -80,7 +80,7 @@ class TrapIngest {
   Listings& listings_;
   store::Store& store_;
   const classify::Classifier& classifier_;
-  std::vector<Cidr> ours_;
+  std::vector<ip::Network> ours_;
 };
 
 }  // namespace backstop::dnsbl

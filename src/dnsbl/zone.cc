@@ -1,5 +1,6 @@
 #include "dnsbl/zone.h"
 
+#include "common/text.h"
 #include "dnsbl/txt.h"
 
 namespace backstop::dnsbl {
@@ -109,20 +110,11 @@ SmtpDecision decide(const CheckResult& result) {
 
 bool should_query(bool safe_mode, std::string_view mail_from) noexcept {
   if (!safe_mode) return true;
-  if (!mail_from.empty() && mail_from.front() == '<' && mail_from.back() == '>') {
-    mail_from = mail_from.substr(1, mail_from.size() - 2);
-  }
+  mail_from = text::strip_brackets(mail_from);
   if (mail_from.empty()) return true;
   auto at = mail_from.rfind('@');
   std::string_view local = at == std::string_view::npos ? mail_from : mail_from.substr(0, at);
-  static constexpr std::string_view kPostmaster = "postmaster";
-  if (local.size() != kPostmaster.size()) return false;
-  for (std::size_t i = 0; i < local.size(); ++i) {
-    char c = local[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != kPostmaster[i]) return false;
-  }
-  return true;
+  return text::iequals(local, "postmaster");
 }
 
 void interpret_codes(const ZoneConfig& zone, const std::vector<std::array<std::uint8_t, 4>>& a,

@@ -5,9 +5,8 @@
 
 #include <array>
 #include <cerrno>
-#include <cstdint>
-#include <cstring>
 
+#include "common/text.h"
 #include "mail/gmime_init.h"
 
 namespace backstop::mail::detail {
@@ -20,35 +19,6 @@ constexpr std::size_t kMaxCharsetName = 64;
 constexpr std::size_t kConverterCacheSize = 8;
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
 
-// Length of the valid UTF-8 sequence at s[i], or 0 when invalid.
-std::size_t utf8_seq_len(std::string_view s, std::size_t i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) return 1;
-  std::size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    n = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    n = 3;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    n = 4;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  const auto b1 = static_cast<unsigned char>(s[i + 1]);
-  if (b1 < lo || b1 > hi) return 0;
-  for (std::size_t k = 2; k < n; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if (b < 0x80 || b > 0xBF) return 0;
-  }
-  return n;
-}
-
 bool valid_charset_name(std::string_view cs) {
   if (cs.empty() || cs.size() > kMaxCharsetName) return false;
   for (char c : cs) {
@@ -57,14 +27,6 @@ bool valid_charset_name(std::string_view cs) {
     if (!ok) return false;
   }
   return true;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 bool is_utf8_name(std::string_view cs) {
@@ -151,36 +113,9 @@ void append_iconv(std::string& out, std::string_view bytes, iconv_t cd) {
 
 }  // namespace
 
-void append_utf8_sanitized(std::string& out, std::string_view bytes) {
-  std::size_t i = 0;
-  while (i < bytes.size()) {
-    // Fast path over ASCII runs, eight bytes at a time.
-    std::size_t j = i;
-    constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
-    while (j + 8 <= bytes.size()) {
-      std::uint64_t w;
-      std::memcpy(&w, bytes.data() + j, 8);
-      if (w & kHighBits) break;
-      j += 8;
-    }
-    while (j < bytes.size() && static_cast<unsigned char>(bytes[j]) < 0x80) ++j;
-    out.append(bytes.substr(i, j - i));
-    i = j;
-    if (i >= bytes.size()) break;
-    const std::size_t n = utf8_seq_len(bytes, i);
-    if (n == 0) {
-      out.append(kReplacement);
-      ++i;
-    } else {
-      out.append(bytes.substr(i, n));
-      i += n;
-    }
-  }
-}
-
 void append_as_utf8(std::string& out, std::string_view bytes, std::string_view charset) {
   if (bytes.empty()) return;
-  const std::string cs = lower(charset);
+  const std::string cs = text::ascii_lower(charset);
   if (cs.empty() || is_utf8_name(cs) || !valid_charset_name(cs)) {
     append_utf8_sanitized(out, bytes);
     return;

@@ -5,11 +5,13 @@
 #include <string>
 #include <string_view>
 
+#include "common/text.h"
+
 namespace backstop::mail::detail {
 
 // Appends `bytes` to `out`, copying valid UTF-8 as-is and writing U+FFFD for
-// every byte that does not start a valid UTF-8 sequence.
-void append_utf8_sanitized(std::string& out, std::string_view bytes);
+// every byte that does not start a valid UTF-8 sequence (common/text.h).
+using text::append_utf8_sanitized;
 
 // Appends `bytes`, decoded from `charset` (any name iconv or GMime knows,
 // case-insensitive), to `out` as UTF-8. Invalid or unconvertible bytes become

@@ -26,7 +26,6 @@ const char* condition_name(Condition c) noexcept {
 
 namespace {
 
-char lower_char(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 bool is_blank(char c) noexcept { return c == ' ' || c == '\t'; }
 
 void add_condition(std::vector<Condition>& v, Condition c) {
@@ -67,27 +66,6 @@ std::size_t leading_blank_lines(std::string_view bytes) noexcept {
     ++pos;
   }
   return skip;
-}
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = lower_char(c);
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower_char(a[i]) != lower_char(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 const HeaderField* HeaderList::find(std::string_view name) const noexcept {

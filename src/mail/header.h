@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/text.h"
 #include "mail/limits.h"
 
 namespace backstop::mail {
@@ -76,9 +77,9 @@ std::string decode_rfc2047(std::string_view value, const Limits& limits = kDefau
 // `bytes`, up to and including the last LF before the first other byte.
 std::size_t leading_blank_lines(std::string_view bytes) noexcept;
 
-// Lower-cases ASCII letters; other bytes unchanged.
-std::string ascii_lower(std::string_view s);
-bool iequals(std::string_view a, std::string_view b) noexcept;
-std::string_view trim(std::string_view s) noexcept;
+// The shared ASCII helpers (common/text.h), under the names mail has always used.
+using text::ascii_lower;
+using text::iequals;
+using text::trim;
 
 }  // namespace backstop::mail

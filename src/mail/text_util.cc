@@ -81,7 +81,7 @@ std::string tag_name(std::string_view s, std::size_t i) {
   std::string name;
   while (j < s.size() && name.size() < kMaxTagName &&
          ((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z') || (s[j] >= '0' && s[j] <= '9'))) {
-    name.push_back(s[j] >= 'A' && s[j] <= 'Z' ? static_cast<char>(s[j] - 'A' + 'a') : s[j]);
+    name.push_back(ascii_lower(s[j]));
     ++j;
   }
   return name;

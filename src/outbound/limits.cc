@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/text.h"
+
 namespace backstop::outbound {
 namespace {
 
@@ -9,28 +11,14 @@ namespace {
 // within store::kMaxUpdateKeys: 3 scopes x 16 = 48).
 constexpr std::size_t kMaxWindowsPerScope = 16;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return std::string(s);
-}
-
 std::vector<std::string> split_list(std::string_view s) {
   std::vector<std::string> out;
   std::size_t i = 0;
   while (i <= s.size()) {
     std::size_t j = s.find(',', i);
     if (j == std::string_view::npos) j = s.size();
-    auto item = trim(s.substr(i, j - i));
-    if (!item.empty()) out.push_back(lower(item));
+    auto item = text::trim(s.substr(i, j - i));
+    if (!item.empty()) out.push_back(text::ascii_lower(item));
     i = j + 1;
   }
   return out;
@@ -148,7 +136,7 @@ Result<Rule> parse_rule(const std::map<std::string, std::string>& table, std::si
 
 std::string identity_of(const Client& c, Scope scope) {
   switch (scope) {
-    case Scope::kSaslUser: return lower(c.sasl_user);
+    case Scope::kSaslUser: return text::ascii_lower(c.sasl_user);
     case Scope::kClientIp: {
       auto a = ip::parse(c.ip);
       if (!a) return {};
@@ -160,7 +148,7 @@ std::string identity_of(const Client& c, Scope scope) {
     case Scope::kSenderDomain: {
       auto at = c.sender.rfind('@');
       if (at == std::string::npos || at + 1 >= c.sender.size()) return {};
-      return lower(c.sender.substr(at + 1));
+      return text::ascii_lower(c.sender.substr(at + 1));
     }
   }
   return {};
@@ -206,7 +194,7 @@ Result<Limiter> Limiter::create(Settings settings, store::Store* store, const Cl
     }
   }
   for (auto& e : settings.exempt) {
-    e = lower(trim(e));
+    e = text::ascii_lower(text::trim(e));
     if (e.find('/') != std::string::npos || ip::parse(e)) {
       auto n = ip::parse_network(e);
       if (!n) return fail(Code::kInvalidArgument, "limits.exempt: bad network " + e);
@@ -220,8 +208,8 @@ Result<Limiter> Limiter::create(Settings settings, store::Store* store, const Cl
 }
 
 bool Limiter::exempt(const Client& c) const {
-  const std::string user = lower(c.sasl_user);
-  const std::string sender = lower(c.sender);
+  const std::string user = text::ascii_lower(c.sasl_user);
+  const std::string sender = text::ascii_lower(c.sender);
   const auto at = sender.rfind('@');
   const std::string domain = at == std::string::npos ? std::string() : sender.substr(at + 1);
   for (const auto& e : settings_.exempt) {
@@ -276,7 +264,7 @@ Result<Verdict> Limiter::count(const Client& c, bool message, std::int64_t rcpts
   if (slots.empty()) return verdict;
 
   const std::int64_t now = clock_->now_unix();
-  const std::uint64_t sender_hash = hash64(c.sender.empty() ? std::string("<>") : lower(c.sender));
+  const std::uint64_t sender_hash = hash64(c.sender.empty() ? std::string("<>") : text::ascii_lower(c.sender));
   std::vector<std::string> keys;
   keys.reserve(slots.size());
   for (const auto& sl : slots) {

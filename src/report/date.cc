@@ -1,9 +1,10 @@
 #include "report/date.h"
 
 #include <array>
-#include <cctype>
 #include <cstdio>
 #include <vector>
+
+#include "common/text.h"
 
 namespace backstop::report {
 namespace {
@@ -38,14 +39,11 @@ UtcDay civil_from_days(long z) {
   return UtcDay{y, m, d};
 }
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
-
 int month_of(std::string_view t) {
   static constexpr std::array<std::string_view, 12> kNames = {
       "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
-  if (t.size() < 3) return 0;
   for (std::size_t i = 0; i < kNames.size(); ++i) {
-    if (lower(t[0]) == kNames[i][0] && lower(t[1]) == kNames[i][1] && lower(t[2]) == kNames[i][2]) {
+    if (text::istarts_with(t, kNames[i])) {
       return static_cast<int>(i + 1);
     }
   }
@@ -54,8 +52,7 @@ int month_of(std::string_view t) {
 
 // Offset in minutes east of UTC for an obsolete zone name (RFC 5322 §4.3).
 std::optional<int> zone_name_offset(std::string_view t) {
-  std::string z;
-  for (char c : t) z += lower(c);
+  const std::string z = text::ascii_lower(t);
   if (z == "ut" || z == "utc" || z == "gmt" || z == "z") return 0;
   if (z == "edt") return -4 * 60;
   if (z == "est" || z == "cdt") return -5 * 60;

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "common/text.h"
 #include "mail/address.h"
 #include "mail/header.h"
 #include "report/date.h"
@@ -39,10 +40,7 @@ classify::Envelope envelope_of(const mail::RawMessage& raw) {
   if (from == "<>" || mail::iequals(from, "MAILER-DAEMON")) {
     env.mail_from.clear();
   } else {
-    if (from.size() >= 2 && from.front() == '<' && from.back() == '>') {
-      from = from.substr(1, from.size() - 2);
-    }
-    env.mail_from = std::string(from);
+    env.mail_from = std::string(text::strip_brackets(from));
   }
   return env;
 }

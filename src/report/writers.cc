@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <set>
 
+#include "common/text.h"
 #include "report/text.h"
 
 namespace backstop::report {
@@ -20,7 +21,7 @@ void str_or_null(std::string& out, const char* k, const std::string& v) {
   if (v.empty()) {
     out += "null";
   } else {
-    append_json_string(out, v);
+    text::append_quoted(out, v, text::Quote::kScriptSafe);
   }
 }
 
@@ -29,7 +30,7 @@ void str_list(std::string& out, const char* k, const std::vector<std::string>& v
   out += '[';
   for (std::size_t i = 0; i < v.size(); ++i) {
     if (i) out += ',';
-    append_json_string(out, v[i]);
+    text::append_quoted(out, v[i], text::Quote::kScriptSafe);
   }
   out += ']';
 }
@@ -82,7 +83,7 @@ std::string percent(std::uint64_t n, std::uint64_t total) {
 
 // Message-derived text in the summary: valid UTF-8, one line, bounded.
 std::string clean_line(std::string_view s) {
-  std::string out = sanitize_utf8(s.substr(0, 200));
+  std::string out = text::sanitize_utf8(s.substr(0, 200));
   for (char& c : out) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
   }
@@ -97,7 +98,7 @@ std::string jsonl_line(const MessageRecord& r) {
   key(out, "index");
   out += std::to_string(r.index);
   key(out, "kind");
-  append_json_string(out, r.kind);
+  text::append_quoted(out, r.kind, text::Quote::kScriptSafe);
   key(out, "confidence");
   out += format_double(r.confidence);
   str_list(out, "signals", r.signals);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "store/ip.h"
+#include "common/ip.h"
 
 namespace backstop::store {
 
@@ -91,7 +91,7 @@ Status check_op(const WriteOp& op) {
   if (auto* p = std::get_if<RecordPut>(&op)) return check_record(p->key, p->value);
   if (auto* p = std::get_if<RecordErase>(&op)) return check_key(p->key);
   const auto& h = std::get<ListingHit>(op);
-  auto addr = parse_ip(h.ip);
+  auto addr = ip::parse(h.ip);
   if (!addr) return unexpected<Error>(std::move(addr).error());
   return check_evidence(h.evidence);
 }

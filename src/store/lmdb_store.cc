@@ -11,9 +11,9 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include "common/ip.h"
 #include "store/codec.h"
 #include "store/internal.h"
-#include "store/ip.h"
 #include "store/store.h"
 
 namespace backstop::store {
@@ -348,7 +348,7 @@ class LmdbStore final : public Store {
 
   // ---- listings ----
   Result<Listing> listing_hit(std::string_view ip, const Evidence& e) override {
-    auto addr = parse_ip(ip);
+    auto addr = ip::parse(ip);
     if (!addr) return unexpected<Error>(std::move(addr).error());
     BACKSTOP_TRY(check_evidence(e));
     Listing out;
@@ -359,12 +359,12 @@ class LmdbStore final : public Store {
     return out;
   }
   Result<std::optional<Listing>> listing_get(std::string_view ip) override {
-    auto key = canonical_ip(ip);
+    auto key = ip::canonical(ip);
     if (!key) return unexpected<Error>(std::move(key).error());
     return read<std::optional<Listing>>([&](Txn& t) { return get_listing(t, *key); });
   }
   Status listing_put(const Listing& l) override {
-    auto key = canonical_ip(l.ip);
+    auto key = ip::canonical(l.ip);
     if (!key) return unexpected<Error>(std::move(key).error());
     Listing copy = l;
     copy.ip = *key;
@@ -387,7 +387,7 @@ class LmdbStore final : public Store {
     });
   }
   Result<bool> listing_remove(std::string_view ip) override {
-    auto key = canonical_ip(ip);
+    auto key = ip::canonical(ip);
     if (!key) return unexpected<Error>(std::move(key).error());
     bool removed = false;
     if (Status w = write([&](Txn& t) -> Status {
@@ -397,16 +397,16 @@ class LmdbStore final : public Store {
     return removed;
   }
   Status allowlist_add(std::string_view cidr) override {
-    auto c = parse_cidr(cidr);
+    auto c = ip::parse_network(cidr);
     if (!c) return unexpected<Error>(std::move(c).error());
-    return write([&](Txn& t) { return t.put(allow_, format_cidr(*c), ""); });
+    return write([&](Txn& t) { return t.put(allow_, ip::to_string(*c), ""); });
   }
   Result<bool> allowlist_remove(std::string_view cidr) override {
-    auto c = parse_cidr(cidr);
+    auto c = ip::parse_network(cidr);
     if (!c) return unexpected<Error>(std::move(c).error());
     bool removed = false;
     if (Status w = write([&](Txn& t) -> Status {
-      BACKSTOP_ASSIGN(removed, t.del(allow_, format_cidr(*c)));
+      BACKSTOP_ASSIGN(removed, t.del(allow_, ip::to_string(*c)));
       return {};
     }); !w) return unexpected<Error>(std::move(w).error());
     return removed;
@@ -426,7 +426,7 @@ class LmdbStore final : public Store {
     });
   }
   Result<bool> allowlisted(std::string_view ip) override {
-    auto addr = parse_ip(ip);
+    auto addr = ip::parse(ip);
     if (!addr) return unexpected<Error>(std::move(addr).error());
     return read<bool>([&](Txn& t) { return is_allowlisted(t, *addr); });
   }
@@ -596,21 +596,21 @@ class LmdbStore final : public Store {
     return std::optional<Listing>(std::move(*l));
   }
 
-  Result<bool> is_allowlisted(Txn& t, const IpAddress& ip) {
+  Result<bool> is_allowlisted(Txn& t, const ip::Address& ip) {
     BACKSTOP_CURSOR(c, t, allow_);
     std::string_view k, v;
     bool more = false;
     BACKSTOP_ASSIGN(more, c.step(MDB_FIRST, &k, &v));
     while (more) {
-      auto cidr = parse_cidr(k);
-      if (cidr && cidr_contains(*cidr, ip)) return true;
+      auto cidr = ip::parse_network(k);
+      if (cidr && ip::contains(*cidr, ip)) return true;
       BACKSTOP_ASSIGN(more, c.step(MDB_NEXT, &k, &v));
     }
     return false;
   }
 
-  Result<Listing> hit(Txn& t, const IpAddress& ip, const Evidence& e) {
-    const std::string key = format_ip(ip);
+  Result<Listing> hit(Txn& t, const ip::Address& ip, const Evidence& e) {
+    const std::string key = ip::to_string(ip);
     std::optional<Listing> existing;
     BACKSTOP_ASSIGN(existing, get_listing(t, key));
     Listing l = existing.value_or(Listing{});
@@ -636,7 +636,7 @@ class LmdbStore final : public Store {
       return {};
     }
     const auto& h = std::get<ListingHit>(op);
-    auto addr = parse_ip(h.ip);
+    auto addr = ip::parse(h.ip);
     if (!addr) return unexpected<Error>(std::move(addr).error());
     auto l = hit(t, *addr, h.evidence);
     if (!l) return unexpected<Error>(std::move(l).error());

@@ -5,9 +5,9 @@
 #include <mutex>
 #include <set>
 
+#include "common/ip.h"
 #include "store/codec.h"
 #include "store/internal.h"
-#include "store/ip.h"
 #include "store/store.h"
 
 namespace backstop::store {
@@ -148,14 +148,14 @@ class MemoryStore final : public Store {
   }
 
   Result<Listing> listing_hit(std::string_view ip, const Evidence& e) override {
-    auto addr = parse_ip(ip);
+    auto addr = ip::parse(ip);
     if (!addr) return unexpected<Error>(std::move(addr).error());
     BACKSTOP_TRY(check_evidence(e));
     std::lock_guard lock(mu_);
     return hit_locked(*addr, e);
   }
   Result<std::optional<Listing>> listing_get(std::string_view ip) override {
-    auto key = canonical_ip(ip);
+    auto key = ip::canonical(ip);
     if (!key) return unexpected<Error>(std::move(key).error());
     std::lock_guard lock(mu_);
     auto it = listings_.find(*key);
@@ -163,7 +163,7 @@ class MemoryStore final : public Store {
     return std::optional<Listing>(it->second);
   }
   Status listing_put(const Listing& l) override {
-    auto key = canonical_ip(l.ip);
+    auto key = ip::canonical(l.ip);
     if (!key) return unexpected<Error>(std::move(key).error());
     std::lock_guard lock(mu_);
     Listing copy = l;
@@ -178,30 +178,30 @@ class MemoryStore final : public Store {
     return out;
   }
   Result<bool> listing_remove(std::string_view ip) override {
-    auto key = canonical_ip(ip);
+    auto key = ip::canonical(ip);
     if (!key) return unexpected<Error>(std::move(key).error());
     std::lock_guard lock(mu_);
     return listings_.erase(*key) > 0;
   }
   Status allowlist_add(std::string_view cidr) override {
-    auto c = parse_cidr(cidr);
+    auto c = ip::parse_network(cidr);
     if (!c) return unexpected<Error>(std::move(c).error());
     std::lock_guard lock(mu_);
-    allow_.insert(format_cidr(*c));
+    allow_.insert(ip::to_string(*c));
     return {};
   }
   Result<bool> allowlist_remove(std::string_view cidr) override {
-    auto c = parse_cidr(cidr);
+    auto c = ip::parse_network(cidr);
     if (!c) return unexpected<Error>(std::move(c).error());
     std::lock_guard lock(mu_);
-    return allow_.erase(format_cidr(*c)) > 0;
+    return allow_.erase(ip::to_string(*c)) > 0;
   }
   Result<std::vector<std::string>> allowlist() override {
     std::lock_guard lock(mu_);
     return std::vector<std::string>(allow_.begin(), allow_.end());
   }
   Result<bool> allowlisted(std::string_view ip) override {
-    auto addr = parse_ip(ip);
+    auto addr = ip::parse(ip);
     if (!addr) return unexpected<Error>(std::move(addr).error());
     std::lock_guard lock(mu_);
     return allowlisted_locked(*addr);
@@ -245,7 +245,7 @@ class MemoryStore final : public Store {
       records_.erase(e->key);
     } else {
       const auto& h = std::get<ListingHit>(op);
-      hit_locked(parse_ip(h.ip).value(), h.evidence);
+      hit_locked(ip::parse(h.ip).value(), h.evidence);
     }
   }
 
@@ -269,15 +269,15 @@ class MemoryStore final : public Store {
     return it->second;
   }
 
-  bool allowlisted_locked(const IpAddress& ip) const {
+  bool allowlisted_locked(const ip::Address& ip) const {
     for (const auto& text : allow_) {
-      if (cidr_contains(parse_cidr(text).value(), ip)) return true;
+      if (ip::contains(ip::parse_network(text).value(), ip)) return true;
     }
     return false;
   }
 
-  Listing hit_locked(const IpAddress& ip, const Evidence& e) {
-    const std::string key = format_ip(ip);
+  Listing hit_locked(const ip::Address& ip, const Evidence& e) {
+    const std::string key = ip::to_string(ip);
     auto& l = listings_[key];
     l.ip = key;
     apply_hit(l, e, allowlisted_locked(ip));
