@@ -16,11 +16,40 @@ if(BACKSTOP_SANITIZE)
   add_link_options(-fsanitize=${BACKSTOP_SANITIZE})
 endif()
 
+# GCC 12's -Wnull-dereference reports false positives in code inlined from the
+# header-only libraries (Asio's scheduler; libstdc++ strings inside CLI11) at
+# -O2: about 30 warnings in a release build, none in our code. A pragma around
+# the #include does not reach these middle-end warnings (tried), so the flag
+# is turned off for exactly the translation units that include such a header,
+# directly or through one of the project headers below, and stays on for every
+# other file: a warning in the build means something again.
+set(BACKSTOP_HEADER_ONLY_INCLUDE_RE
+  "^#include [<\"](asio|CLI/|net/server\\.h|dnsbl/(client|cares_resolver|settings)\\.h|app/(commands|common_options)\\.h)")
+# backstop_scope_warnings(TARGET): applies the rule above to TARGET's sources.
+function(backstop_scope_warnings target)
+  get_target_property(srcs ${target} SOURCES)
+  get_target_property(dir ${target} SOURCE_DIR)
+  foreach(src ${srcs})
+    if(IS_ABSOLUTE "${src}")
+      set(path "${src}")
+    else()
+      set(path "${dir}/${src}")
+    endif()
+    if(EXISTS "${path}")
+      file(STRINGS "${path}" hits REGEX "${BACKSTOP_HEADER_ONLY_INCLUDE_RE}")
+      if(hits)
+        set_source_files_properties(${src} TARGET_DIRECTORY ${target} PROPERTIES COMPILE_OPTIONS -Wno-null-dereference)
+      endif()
+    endif()
+  endforeach()
+endfunction()
+
 # backstop_library(NAME SOURCES... [DEPS libs...])
 function(backstop_library name)
   cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
   add_library(${name} STATIC ${A_SOURCES})
   target_link_libraries(${name} PUBLIC backstop_flags ${A_DEPS})
+  backstop_scope_warnings(${name})
 endfunction()
 
 # backstop_test(NAME SOURCES... [DEPS libs...] [LABELS l...]): a gtest binary run by ctest.
@@ -31,6 +60,7 @@ function(backstop_test name)
   endif()
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE backstop_flags ${A_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
+  backstop_scope_warnings(${name})
   add_test(NAME ${name} COMMAND ${name})
   if(NOT A_LABELS)
     set(A_LABELS unit)
@@ -55,4 +85,5 @@ function(backstop_bench name)
   cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE backstop_flags ${A_DEPS} benchmark::benchmark)
+  backstop_scope_warnings(${name})
 endfunction()
