@@ -1,7 +1,7 @@
 #include "daemon/http.h"
 
 #include "net/listen.h"
-#include "net/server.h"
+#include "net/protocol.h"
 
 namespace backstop::daemon {
 namespace {
@@ -38,7 +38,7 @@ class Endpoint final : public HttpEndpoint {
     so.max_connections = opts_.max_connections;
     so.drain_timeout = opts_.request_timeout;
     so.log = opts_.log;
-    auto s = net::Server::create(std::move(so), [this](std::shared_ptr<net::Conn> c) { return serve(std::move(c)); });
+    auto s = net::create_server(std::move(so), [this](std::shared_ptr<net::Conn> c) { return serve(std::move(c)); });
     if (!s) return fail(s.error().code(), "metrics.listen: " + s.error().message());
     server_ = std::move(*s);
     auto eps = server_->endpoints();

@@ -112,9 +112,9 @@ struct Listeners {
 
   // Member order is destruction order, reversed: servers before what they serve.
   std::unique_ptr<BackstopFilter> filter;
-  std::unique_ptr<milter::Server> milter_server;
+  std::unique_ptr<net::Server> milter_server;
   std::unique_ptr<PolicyHandler> policy_handler;
-  std::unique_ptr<policyd::Server> policy_server;
+  std::unique_ptr<net::Server> policy_server;
   std::unique_ptr<HttpEndpoint> http;
   bool running = false;
 };
@@ -129,12 +129,12 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Eng
   const auto& milter_listen = cfg.get_string("milter.listen");
   if (!milter_listen.empty()) {
     milter::ServerOptions so;
-    so.listen = {milter_listen};
-    so.threads = static_cast<unsigned>(cfg.get_int("milter.threads"));
-    so.unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
+    so.net.listen = {milter_listen};
+    so.net.threads = static_cast<unsigned>(cfg.get_int("milter.threads"));
+    so.net.unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
     so.session.max_body = static_cast<std::size_t>(cfg.get_int("classify.max_body"));
-    so.log = [log](std::string_view w) { log->warn("milter: {}", w); };
-    auto s = milter::Server::create(*out->filter, so);
+    so.net.log = [log](std::string_view w) { log->warn("{}", w); };
+    auto s = milter::make_server(*out->filter, so);
     if (!s) return unexpected<Error>(Error(s.error().code(), "milter.listen: " + s.error().message()));
     out->milter_server = std::move(*s);
   }
@@ -144,11 +144,11 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Eng
   const auto& policy_listen = cfg.get_string("policy.listen");
   if (!policy_listen.empty()) {
     policyd::ServerOptions po;
-    po.listen = {policy_listen};
-    po.threads = 1;  // policy requests are tiny; one loop serves thousands per second
-    po.unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
-    po.log = [log](std::string_view w) { log->warn("policy: {}", w); };
-    auto p = policyd::Server::create(*out->policy_handler, po);
+    po.net.listen = {policy_listen};
+    po.net.threads = 1;  // policy requests are tiny; one loop serves thousands per second
+    po.net.unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
+    po.net.log = [log](std::string_view w) { log->warn("{}", w); };
+    auto p = policyd::make_server(*out->policy_handler, po);
     if (!p) return unexpected<Error>(Error(p.error().code(), "policy.listen: " + p.error().message()));
     out->policy_server = std::move(*p);
   }
@@ -156,7 +156,7 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Eng
   const auto& metrics_listen = cfg.get_string("metrics.listen");
   if (!metrics_listen.empty()) {
     HttpOptions ho;
-    ho.log = [log](std::string_view w) { log->warn("metrics: {}", w); };
+    ho.log = [log](std::string_view w) { log->warn("{}", w); };
     auto h = HttpEndpoint::start(metrics_listen,
                                  {[&eng] { return eng.metrics().render(); },
                                   [&eng] { return eng.store().counter_get("health").has_value(); }},

@@ -7,7 +7,7 @@
 #include <string>
 #include <system_error>
 
-#include "net/server.h"
+#include "net/protocol.h"
 
 namespace backstop::milter {
 namespace {
@@ -26,19 +26,12 @@ struct ConnState {
   bool writing = false;  // a reply not yet fully written
 };
 
-}  // namespace
-
-struct Server::Impl {
+struct Protocol {
   Filter& filter;
   ServerOptions opts;
-  std::unique_ptr<net::Server> net;
-  std::atomic<std::uint64_t> protocol_errors{0};
+  net::Server* net = nullptr;  // set once created; outlives every connection
 
-  Impl(Filter& f, ServerOptions o) : filter(f), opts(std::move(o)) {}
-
-  void warn(std::string_view msg) {
-    if (opts.log) opts.log(msg);
-  }
+  Protocol(Filter& f, ServerOptions o) : filter(f), opts(std::move(o)) {}
 
   // Sends a reply without suspending when the socket takes it whole (replies
   // are small); only what the socket buffer cannot take waits, bounded by
@@ -63,7 +56,7 @@ struct Server::Impl {
     auto st = std::make_shared<ConnState>();
     std::weak_ptr<net::Conn> weak = c;
     auto ex = c->sock.get_executor();
-    net::Server* srv = net.get();
+    net::Server* srv = net;
     Post post = [ex, weak, srv](std::function<void()> fn) {
       asio::post(ex, [fn = std::move(fn), weak, srv] {
         try {
@@ -108,7 +101,7 @@ struct Server::Impl {
           if (!waiting_since) waiting_since = Clock::now();
           if (Clock::now() - *waiting_since >= opts.decision_timeout) {
             c->mark_timed_out();
-            warn("milter decision not made in time; connection closed");
+            net->warn("milter decision not made in time; connection closed");
             break;
           }
           c->clear_deadline();
@@ -146,10 +139,7 @@ struct Server::Impl {
     } catch (...) {
       net->note_exception("connection closed by an unknown exception");
     }
-    if (s.error()) {
-      protocol_errors.fetch_add(1);
-      warn("milter connection closed: " + s.error()->to_string());
-    }
+    if (s.error()) net->note_protocol_error(s.error()->to_string());
     try {
       s.shutdown();
     } catch (...) {
@@ -158,39 +148,15 @@ struct Server::Impl {
   }
 };
 
-Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+}  // namespace
 
-Server::~Server() {
-  stop();
-  wait();
-}
-
-Result<std::unique_ptr<Server>> Server::create(Filter& filter, ServerOptions opts) {
-  auto impl = std::make_unique<Impl>(filter, std::move(opts));
-  net::ServerOptions no;
-  no.name = "milter";
-  no.listen = impl->opts.listen;
-  no.threads = impl->opts.threads;
-  no.unix_mode = impl->opts.unix_mode;
-  no.max_connections = impl->opts.max_connections;
-  no.drain_timeout = impl->opts.drain_timeout;
-  no.log = impl->opts.log;
-  Impl* self = impl.get();
-  auto n = net::Server::create(std::move(no), [self](std::shared_ptr<net::Conn> c) { return self->serve(std::move(c)); });
+Result<std::unique_ptr<net::Server>> make_server(Filter& filter, ServerOptions opts) {
+  auto proto = std::make_shared<Protocol>(filter, std::move(opts));
+  net::ServerOptions no = proto->opts.net;
+  auto n = net::create_server(std::move(no), [proto](std::shared_ptr<net::Conn> c) { return proto->serve(std::move(c)); });
   BACKSTOP_TRY(n);
-  impl->net = std::move(*n);
-  return std::unique_ptr<Server>(new Server(std::move(impl)));
-}
-
-std::vector<std::string> Server::endpoints() const { return impl_->net->endpoints(); }
-void Server::start() { impl_->net->start(); }
-void Server::stop() { impl_->net->stop(); }
-void Server::wait() { impl_->net->wait(); }
-
-ServerStats Server::stats() const {
-  const net::ServerStats n = impl_->net->stats();
-  return ServerStats{n.connections, n.active,   n.refused, n.accept_errors, impl_->protocol_errors.load(),
-                     n.timeouts,    n.exceptions};
+  proto->net = n->get();
+  return std::move(*n);
 }
 
 }  // namespace backstop::milter

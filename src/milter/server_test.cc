@@ -148,9 +148,9 @@ struct Client {
   }
 };
 
-std::unique_ptr<Server> make(TestFilter& f, ServerOptions o) {
-  o.threads = 2;
-  auto s = Server::create(f, std::move(o));
+std::unique_ptr<net::Server> make(TestFilter& f, ServerOptions o) {
+  o.net.threads = 2;
+  auto s = make_server(f, std::move(o));
   EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().to_string());
   if (!s) return nullptr;
   (*s)->start();
@@ -161,8 +161,8 @@ TEST(MilterServer, InetV4V6AndUnixWithMode) {
   TestFilter f;
   std::string path = ::testing::TempDir() + "milter-test-" + std::to_string(::getpid()) + ".sock";
   ServerOptions o;
-  o.listen = {"inet:127.0.0.1:0", "inet:[::1]:0", "unix:" + path};
-  o.unix_mode = 0600;
+  o.net.listen = {"inet:127.0.0.1:0", "inet:[::1]:0", "unix:" + path};
+  o.net.unix_mode = 0600;
   auto s = make(f, o);
   ASSERT_TRUE(s);
   auto eps = s->endpoints();
@@ -189,7 +189,7 @@ TEST(MilterServer, ProgressWhileTheEomDecisionWaits) {
   TestFilter f;
   f.eom_delay = Ms(400);
   ServerOptions o;
-  o.listen = {"inet:127.0.0.1:0"};
+  o.net.listen = {"inet:127.0.0.1:0"};
   o.progress_interval = Ms(50);
   auto s = make(f, o);
   ASSERT_TRUE(s);
@@ -232,7 +232,7 @@ TEST(MilterServer, PacketsWrittenBeforeTheAcceptAndInOneWrite) {
     TestFilter f;
     ServerOptions o;
     const std::string path = ::testing::TempDir() + "/bs-early-" + std::to_string(::getpid()) + ".sock";
-    o.listen = {std::string(ep) == "unix" ? "unix:" + path : ep};
+    o.net.listen = {std::string(ep) == "unix" ? "unix:" + path : ep};
     auto s = make(f, o);
     ASSERT_TRUE(s);
     Client c(s->endpoints()[0]);
@@ -248,7 +248,7 @@ TEST(MilterServer, PacketsWrittenBeforeTheAcceptAndInOneWrite) {
 TEST(MilterServer, OneByteAtATime) {
   TestFilter f;
   ServerOptions o;
-  o.listen = {"inet:127.0.0.1:0"};
+  o.net.listen = {"inet:127.0.0.1:0"};
   auto s = make(f, o);
   ASSERT_TRUE(s);
   Client c(s->endpoints()[0]);
@@ -265,7 +265,7 @@ TEST(MilterServer, OneByteAtATime) {
 TEST(MilterServer, PacketsLargerThanTheReadBuffer) {
   TestFilter f;
   ServerOptions o;
-  o.listen = {"inet:127.0.0.1:0"};
+  o.net.listen = {"inet:127.0.0.1:0"};
   auto s = make(f, o);
   ASSERT_TRUE(s);
   Client c(s->endpoints()[0]);
@@ -284,7 +284,7 @@ TEST(MilterServer, BytesThatArriveWhileADecisionWaitsAreRead) {
   TestFilter f;
   f.eom_delay = Ms(200);
   ServerOptions o;
-  o.listen = {"inet:127.0.0.1:0"};
+  o.net.listen = {"inet:127.0.0.1:0"};
   o.progress_interval = Ms(5000);  // no PROGRESS in this test
   auto s = make(f, o);
   ASSERT_TRUE(s);
@@ -308,7 +308,7 @@ TEST(MilterServer, BytesThatArriveWhileADecisionWaitsAreRead) {
 TEST(MilterServer, AHandlerExceptionClosesOnlyThatConnection) {
   TestFilter f;
   ServerOptions o;
-  o.listen = {"inet:127.0.0.1:0"};
+  o.net.listen = {"inet:127.0.0.1:0"};
   auto s = make(f, o);
   ASSERT_TRUE(s);
   Client bad(s->endpoints()[0]);
@@ -325,7 +325,7 @@ TEST(MilterServer, DrainFinishesTheCurrentMessageAndRefusesNewConnections) {
   TestFilter f;
   f.eom_delay = Ms(500);
   ServerOptions o;
-  o.listen = {"inet:127.0.0.1:0"};
+  o.net.listen = {"inet:127.0.0.1:0"};
   auto s = make(f, o);
   ASSERT_TRUE(s);
   const std::string ep = s->endpoints()[0];
@@ -354,7 +354,7 @@ TEST(MilterServer, ADecisionThatNeverComesIsAbandoned) {
   TestFilter f;
   f.eom_delay = Ms(-1);
   ServerOptions o;
-  o.listen = {"inet:127.0.0.1:0"};
+  o.net.listen = {"inet:127.0.0.1:0"};
   o.progress_interval = Ms(50);
   o.decision_timeout = Ms(300);
   auto s = make(f, o);
@@ -371,8 +371,8 @@ TEST(MilterServer, ADecisionThatNeverComesIsAbandoned) {
 TEST(MilterServer, ConnectionsOverTheLimitAreClosed) {
   TestFilter f;
   ServerOptions o;
-  o.listen = {"inet:127.0.0.1:0"};
-  o.max_connections = 2;
+  o.net.listen = {"inet:127.0.0.1:0"};
+  o.net.max_connections = 2;
   auto s = make(f, o);
   ASSERT_TRUE(s);
   Client a(s->endpoints()[0]), b(s->endpoints()[0]);
@@ -389,16 +389,16 @@ TEST(MilterServer, BadEndpointsAreErrorsNotExceptions) {
   for (const char* bad : {"tcp:127.0.0.1:1", "inet:127.0.0.1", "inet:host.example:25",
                           "inet:127.0.0.1:70000", "unix:"}) {
     ServerOptions o;
-    o.listen = {bad};
-    EXPECT_FALSE(Server::create(f, o).has_value()) << bad;
+    o.net.listen = {bad};
+    EXPECT_FALSE(make_server(f, o).has_value()) << bad;
   }
   // The same port twice: the second bind fails with a clear error.
   ServerOptions o;
-  o.listen = {"inet:127.0.0.1:0"};
-  auto first = Server::create(f, o);
+  o.net.listen = {"inet:127.0.0.1:0"};
+  auto first = make_server(f, o);
   ASSERT_TRUE(first.has_value());
-  o.listen = {(*first)->endpoints()[0]};
-  auto second = Server::create(f, o);
+  o.net.listen = {(*first)->endpoints()[0]};
+  auto second = make_server(f, o);
   ASSERT_FALSE(second.has_value());
   EXPECT_EQ(second.error().code(), Code::kEnvironment);
 }

@@ -1,4 +1,4 @@
-#include "net/server.h"
+#include "net/protocol.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -87,8 +87,8 @@ struct Server::Impl {
   std::atomic<bool> draining{false};
   std::atomic<bool> started{false};
   std::atomic<std::size_t> next{0};
-  std::atomic<std::uint64_t> connections{0}, active{0}, refused{0}, accept_errors{0}, timeouts{0},
-      exceptions{0};
+  std::atomic<std::uint64_t> connections{0}, active{0}, refused{0}, accept_errors{0}, requests{0},
+      protocol_errors{0}, timeouts{0}, exceptions{0};
 
   Impl(ServerOptions o, ServeFn f) : opts(std::move(o)), serve_fn(std::move(f)) {}
 
@@ -226,6 +226,14 @@ struct Server::Impl {
   }
 };
 
+ServerOptions defaults(std::string name, std::string listen, std::chrono::milliseconds drain_timeout) {
+  ServerOptions o;
+  o.name = std::move(name);
+  o.listen = {std::move(listen)};
+  o.drain_timeout = drain_timeout;
+  return o;
+}
+
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() {
@@ -233,11 +241,11 @@ Server::~Server() {
   wait();
 }
 
-Result<std::unique_ptr<Server>> Server::create(ServerOptions opts, ServeFn serve) {
+Result<std::unique_ptr<Server>> create_server(ServerOptions opts, ServeFn serve) {
   const unsigned n = opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
   if (opts.listen.empty()) return fail(Code::kInvalidArgument, opts.name + ": no listen endpoint");
   if (opts.max_connections == 0) return fail(Code::kInvalidArgument, opts.name + ": max_connections is 0");
-  auto impl = std::make_unique<Impl>(std::move(opts), std::move(serve));
+  auto impl = std::make_unique<Server::Impl>(std::move(opts), std::move(serve));
   for (unsigned i = 0; i < n; ++i) impl->workers.push_back(std::make_unique<Worker>());
   for (const auto& spec : impl->opts.listen) {
     if (auto st = impl->bind(spec); !st) {
@@ -309,14 +317,34 @@ bool Server::draining() const { return impl_->draining.load(); }
 
 ServerStats Server::stats() const {
   const Impl& m = *impl_;
-  return ServerStats{m.connections.load(), m.active.load(), m.refused.load(),
-                     m.accept_errors.load(), m.timeouts.load(), m.exceptions.load()};
+  ServerStats st;
+  st.connections = m.connections.load();
+  st.active = m.active.load();
+  st.refused = m.refused.load();
+  st.accept_errors = m.accept_errors.load();
+  st.requests = m.requests.load();
+  st.protocol_errors = m.protocol_errors.load();
+  st.timeouts = m.timeouts.load();
+  st.exceptions = m.exceptions.load();
+  return st;
 }
 
 void Server::note_exception(std::string_view what) {
   impl_->exceptions.fetch_add(1);
   impl_->warn(impl_->opts.name + ": " + std::string(what));
 }
+
+void Server::note_protocol_error(std::string_view what) {
+  impl_->protocol_errors.fetch_add(1);
+  impl_->warn(impl_->opts.name + " connection closed: " + std::string(what));
+}
+
+void Server::note_timeout(std::string_view what) {
+  impl_->timeouts.fetch_add(1);
+  impl_->warn(impl_->opts.name + ": " + std::string(what));
+}
+
+void Server::note_request() { impl_->requests.fetch_add(1); }
 
 void Server::warn(std::string_view what) const { impl_->warn(what); }
 

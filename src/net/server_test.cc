@@ -1,4 +1,4 @@
-#include "net/server.h"
+#include "net/protocol.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -63,7 +63,7 @@ struct Client {
 };
 
 std::unique_ptr<Server> make(ServerOptions o, std::chrono::milliseconds idle = 5s) {
-  auto s = Server::create(std::move(o), [idle](std::shared_ptr<Conn> c) { return echo(std::move(c), idle); });
+  auto s = create_server(std::move(o), [idle](std::shared_ptr<Conn> c) { return echo(std::move(c), idle); });
   EXPECT_TRUE(s) << s.error().to_string();
   (*s)->start();
   return std::move(*s);
@@ -92,15 +92,15 @@ TEST(NetServer, ServesTcpAndUnixWithOneProtocol) {
 TEST(NetServer, BadEndpointsAreErrorsNotCrashes) {
   ServerOptions o;
   o.listen = {"inet:not-an-ip:25"};
-  auto a = Server::create(o, [](std::shared_ptr<Conn>) -> asio::awaitable<void> { co_return; });
+  auto a = create_server(o, [](std::shared_ptr<Conn>) -> asio::awaitable<void> { co_return; });
   ASSERT_FALSE(a);
   EXPECT_EQ(a.error().code(), Code::kInvalidArgument);
   o.listen = {"unix:/nonexistent-dir/x.sock"};
-  auto b = Server::create(o, [](std::shared_ptr<Conn>) -> asio::awaitable<void> { co_return; });
+  auto b = create_server(o, [](std::shared_ptr<Conn>) -> asio::awaitable<void> { co_return; });
   ASSERT_FALSE(b);
   EXPECT_EQ(b.error().code(), Code::kEnvironment);
   o.listen = {};
-  EXPECT_FALSE(Server::create(o, [](std::shared_ptr<Conn>) -> asio::awaitable<void> { co_return; }));
+  EXPECT_FALSE(create_server(o, [](std::shared_ptr<Conn>) -> asio::awaitable<void> { co_return; }));
 }
 
 TEST(NetServer, ConnectionsOverTheCapAreClosedAtAccept) {

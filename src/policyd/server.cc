@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "net/server.h"
+#include "net/protocol.h"
 
 namespace backstop::policyd {
 namespace {
@@ -12,18 +12,12 @@ namespace {
 using net::Clock;
 using net::kTok;
 
-}  // namespace
-
-struct Server::Impl {
+struct Protocol {
   Handler& handler;
   ServerOptions opts;
-  std::unique_ptr<net::Server> net;
-  std::atomic<std::uint64_t> requests{0}, protocol_errors{0}, decision_timeouts{0};
+  net::Server* net = nullptr;  // set once created; outlives every connection
 
-  Impl(Handler& h, ServerOptions o) : handler(h), opts(std::move(o)) {}
-  void warn(std::string_view m) {
-    if (opts.log) opts.log(m);
-  }
+  Protocol(Handler& h, ServerOptions o) : handler(h), opts(std::move(o)) {}
 
   // Runs the Handler and waits (without blocking the loop) for its answer.
   // nullopt if it did not answer within decision_timeout.
@@ -75,21 +69,17 @@ struct Server::Impl {
       for (;;) {
         auto r = eof ? parser.finish() : parser.next();
         if (!r) {
-          protocol_errors.fetch_add(1);
-          warn("policy connection closed: " + r.error().to_string());
+          net->note_protocol_error(r.error().to_string());
           stop = true;
           break;
         }
         if (!r->has_value()) break;
-        requests.fetch_add(1);
+        net->note_request();
         *busy = true;
         c->clear_deadline();
         auto answer = co_await decide(c, **r);
         if (!answer) {
-          if (!c->closing()) {
-            decision_timeouts.fetch_add(1);
-            warn("policy handler did not answer in time; closing without a reply");
-          }
+          if (!c->closing()) net->note_timeout("handler did not answer in time; closing without a reply");
           stop = true;
           break;
         }
@@ -111,47 +101,15 @@ struct Server::Impl {
   }
 };
 
-Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Server::~Server() {
-  stop();
-  wait();
-}
+}  // namespace
 
-Result<std::unique_ptr<Server>> Server::create(Handler& handler, ServerOptions opts) {
-  auto impl = std::make_unique<Impl>(handler, std::move(opts));
-  net::ServerOptions no;
-  no.name = "policy";
-  no.listen = impl->opts.listen;
-  no.threads = impl->opts.threads;
-  no.unix_mode = impl->opts.unix_mode;
-  no.max_connections = impl->opts.max_connections;
-  // A busy connection is waiting for its answer, which comes within
-  // decision_timeout; a drain need not wait longer than the answer.
-  no.drain_timeout = impl->opts.decision_timeout;
-  no.log = impl->opts.log;
-  Impl* self = impl.get();
-  auto n = net::Server::create(std::move(no), [self](std::shared_ptr<net::Conn> c) { return self->serve(std::move(c)); });
+Result<std::unique_ptr<net::Server>> make_server(Handler& handler, ServerOptions opts) {
+  auto proto = std::make_shared<Protocol>(handler, std::move(opts));
+  net::ServerOptions no = proto->opts.net;
+  auto n = net::create_server(std::move(no), [proto](std::shared_ptr<net::Conn> c) { return proto->serve(std::move(c)); });
   BACKSTOP_TRY(n);
-  impl->net = std::move(*n);
-  return std::unique_ptr<Server>(new Server(std::move(impl)));
-}
-
-std::vector<std::string> Server::endpoints() const { return impl_->net->endpoints(); }
-void Server::start() { impl_->net->start(); }
-void Server::stop() { impl_->net->stop(); }
-void Server::wait() { impl_->net->wait(); }
-
-ServerStats Server::stats() const {
-  const net::ServerStats n = impl_->net->stats();
-  ServerStats s;
-  s.connections = n.connections;
-  s.requests = impl_->requests.load();
-  s.protocol_errors = impl_->protocol_errors.load();
-  s.timeouts = n.timeouts + impl_->decision_timeouts.load();
-  s.exceptions = n.exceptions;
-  s.refused = n.refused;
-  s.accept_errors = n.accept_errors;
-  return s;
+  proto->net = n->get();
+  return std::move(*n);
 }
 
 }  // namespace backstop::policyd

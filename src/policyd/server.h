@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "net/server.h"
 #include "policyd/request.h"
 
 namespace backstop::policyd {
@@ -50,44 +51,21 @@ inline constexpr std::chrono::seconds kRequestTimeout{30};
 // Postfix gives up after smtpd_policy_service_timeout (100 s); an answer later
 // than that is useless, so close well before and let Postfix retry.
 inline constexpr std::chrono::seconds kDecisionTimeout{60};
-inline constexpr std::size_t kMaxConnections = 4096;
 inline constexpr std::size_t kReadChunk = 4096;  // a Postfix request is ~600 bytes
 
 struct ServerOptions {
-  std::vector<std::string> listen{"inet:127.0.0.1:8896"};
-  unsigned threads = 0;  // 0 = one per core
-  unsigned unix_mode = 0660;
+  // Listeners, threads (0 = one per core), socket mode, connection cap,
+  // drain timeout and the warning log: the shared front end's options.
+  net::ServerOptions net = net::defaults("policy", "inet:127.0.0.1:8896", kDecisionTimeout);
   std::chrono::milliseconds idle_timeout = kIdleTimeout;
   std::chrono::milliseconds request_timeout = kRequestTimeout;
   std::chrono::milliseconds decision_timeout = kDecisionTimeout;
-  std::size_t max_connections = kMaxConnections;
-  std::function<void(std::string_view)> log;  // warnings; any thread
 };
 
-struct ServerStats {
-  std::uint64_t connections = 0, requests = 0, protocol_errors = 0, timeouts = 0, exceptions = 0;
-  std::uint64_t refused = 0, accept_errors = 0;
-};
-
-class Server {
- public:
-  static Result<std::unique_ptr<Server>> create(Handler& handler, ServerOptions opts);
-  ~Server();
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-  std::vector<std::string> endpoints() const;
-  void start();
-  // Closes the listeners and every connection once its current request is
-  // answered; then the threads end (wait()).
-  void stop();
-  void wait();
-  ServerStats stats() const;
-
-  struct Impl;
-
- private:
-  explicit Server(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-};
+// The policy server for `handler` (not owned; it must outlive the server).
+// Stats: requests counts requests handed to the Handler; protocol_errors,
+// connections closed for a malformed or oversized request; timeouts include
+// Handlers that did not answer in time. Errors as net's.
+Result<std::unique_ptr<net::Server>> make_server(Handler& handler, ServerOptions opts);
 
 }  // namespace backstop::policyd

@@ -78,11 +78,11 @@ const std::string kDunno = "action=DUNNO\n\n";
 
 struct Fixture : ::testing::Test {
   TestHandler h;
-  std::unique_ptr<Server> s;
+  std::unique_ptr<net::Server> s;
   void start(ServerOptions o = {}) {
-    if (o.listen == ServerOptions{}.listen) o.listen = {"inet:127.0.0.1:0"};
-    o.threads = 2;
-    auto r = Server::create(h, o);
+    if (o.net.listen == ServerOptions{}.net.listen) o.net.listen = {"inet:127.0.0.1:0"};
+    o.net.threads = 2;
+    auto r = make_server(h, o);
     ASSERT_TRUE(r.has_value()) << r.error().to_string();
     s = std::move(*r);
     s->start();
@@ -167,8 +167,8 @@ TEST_F(Fixture, HandlerThatNeverAnswersIsCutOff) {
 TEST_F(Fixture, UnixSocketWithModeAndIdleTimeout) {
   std::string path = ::testing::TempDir() + "policyd-test-" + std::to_string(::getpid()) + ".sock";
   ServerOptions o;
-  o.listen = {"unix:" + path};
-  o.unix_mode = 0600;
+  o.net.listen = {"unix:" + path};
+  o.net.unix_mode = 0600;
   o.idle_timeout = std::chrono::milliseconds(300);
   start(o);
   struct stat st {};
@@ -231,10 +231,10 @@ TEST_F(Fixture, ATricklingRequestIsCutAtTheWholeRequestDeadline) {
 
 TEST_F(Fixture, BadEndpointsAreErrors) {
   ServerOptions o;
-  o.listen = {"tcp:1.2.3.4:5"};
-  EXPECT_FALSE(Server::create(h, o).has_value());
-  o.listen = {"inet:not-an-ip:25"};
-  EXPECT_FALSE(Server::create(h, o).has_value());
+  o.net.listen = {"tcp:1.2.3.4:5"};
+  EXPECT_FALSE(make_server(h, o).has_value());
+  o.net.listen = {"inet:not-an-ip:25"};
+  EXPECT_FALSE(make_server(h, o).has_value());
 }
 
 TEST_F(Fixture, StopClosesIdleConnections) {

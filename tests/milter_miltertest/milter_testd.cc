@@ -156,7 +156,7 @@ class TestFilter final : public Filter {
 
 int main(int argc, char** argv) {
   ServerOptions opts;
-  opts.listen.clear();
+  opts.net.listen.clear();
   bool all = false, minimal = false;
   int delay = 0;
   for (int i = 1; i < argc; ++i) {
@@ -168,22 +168,22 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--listen") opts.listen.push_back(val());
+    if (a == "--listen") opts.net.listen.push_back(val());
     else if (a == "--all-events") all = true;
     else if (a == "--minimal") minimal = true;
     else if (a == "--delay-ms") delay = std::stoi(val());
-    else if (a == "--threads") opts.threads = static_cast<unsigned>(std::stoi(val()));
+    else if (a == "--threads") opts.net.threads = static_cast<unsigned>(std::stoi(val()));
     else if (a == "--idle-timeout-ms") opts.idle_timeout = std::chrono::milliseconds(std::stoi(val()));
     else if (a == "--packet-timeout-ms") opts.packet_timeout = std::chrono::milliseconds(std::stoi(val()));
     else if (a == "--progress-ms") opts.progress_interval = std::chrono::milliseconds(std::stoi(val()));
-    else if (a == "--unix-mode") opts.unix_mode = static_cast<unsigned>(std::stoul(val(), nullptr, 8));
+    else if (a == "--unix-mode") opts.net.unix_mode = static_cast<unsigned>(std::stoul(val(), nullptr, 8));
     else {
       std::fprintf(stderr, "milter_testd: unknown option %s\n", a.c_str());
       return 2;
     }
   }
-  if (opts.listen.empty()) opts.listen.push_back("inet:127.0.0.1:0");
-  opts.log = [](std::string_view m) {
+  if (opts.net.listen.empty()) opts.net.listen.push_back("inet:127.0.0.1:0");
+  opts.net.log = [](std::string_view m) {
     std::fprintf(stderr, "milter_testd: %.*s\n", static_cast<int>(m.size()), m.data());
   };
 
@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   TestFilter filter(all, minimal, delay);
-  auto server = Server::create(filter, opts);
+  auto server = make_server(filter, opts);
   if (!server) {
     std::fprintf(stderr, "milter_testd: %s\n", server.error().to_string().c_str());
     return 2;
