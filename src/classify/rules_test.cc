@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 namespace backstop::classify {
@@ -109,8 +110,9 @@ TEST(RulesBuiltin, CompilesAndIsTheRepositoryFile) {
   ASSERT_NE(src, nullptr);
   std::ifstream in(std::string(src) + "/rules/backscatter.rules", std::ios::binary);
   ASSERT_TRUE(in);
-  std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(file, builtin_rules_text());
+  std::ostringstream file;
+  file << in.rdbuf();
+  EXPECT_EQ(file.str(), builtin_rules_text());
 }
 
 TEST(RulesFile, MissingFileIsNotFound) {
