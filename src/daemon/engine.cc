@@ -115,8 +115,22 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
     e->first_start_ = e->clock_->now_unix();
     BACKSTOP_TRY(e->store_->record_put(kFirstStartKey, std::to_string(e->first_start_), 0));
   }
-  e->writer_ = std::make_unique<store::BatchWriter>(*e->store_);
-  if (e->counters_) e->soft_writer_ = std::make_unique<store::BatchWriter>(*e->counters_, kSoftWriteLinger, "bs-soft-writer");
+  // Every failed commit is counted and logged at once, not only at shutdown.
+  auto on_failure = [m = &e->metrics_, log = opts.log](std::string_view which) {
+    return [m, log, which](const Error& err, std::size_t ops, bool retrying) {
+      m->store_write_failure(which);
+      if (log) {
+        log("store (" + std::string(which) + ") commit of " + std::to_string(ops) + " writes failed: " +
+            err.message() + (retrying ? "; retrying" : "; giving up on this batch"));
+      }
+    };
+  };
+  e->writer_ = std::make_unique<store::BatchWriter>(*e->store_, std::chrono::milliseconds{0}, "bs-writer",
+                                                    on_failure("state"));
+  if (e->counters_) {
+    e->soft_writer_ = std::make_unique<store::BatchWriter>(*e->counters_, kSoftWriteLinger, "bs-soft-writer",
+                                                           on_failure("soft"));
+  }
   e->notifier_ = std::make_unique<Notifier>(opts.log);
   auto snap = e->build(cfg);
   BACKSTOP_TRY(snap);
@@ -127,6 +141,12 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
 Engine::~Engine() {
   if (soft_writer_) (void)soft_writer_->flush();
   if (writer_) (void)writer_->flush();
+}
+
+bool Engine::healthy() {
+  if (!store_->counter_get("health")) return false;
+  if (!writer_->healthy()) return false;
+  return !soft_writer_ || soft_writer_->healthy();
 }
 
 std::shared_ptr<const Snapshot> Engine::snapshot() const {

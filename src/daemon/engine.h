@@ -104,7 +104,8 @@ struct EngineOptions {
   const Clock* clock = nullptr;  // null = system clock
   // A store to use instead of opening one (tests: a failing store).
   std::unique_ptr<store::Store> store;
-  // Failures of background work (notice mails). May be empty.
+  // Failures of background work (notice mails, failed store commits, logged
+  // as they happen). May be empty.
   std::function<void(const std::string&)> log;
 };
 
@@ -131,6 +132,9 @@ class Engine {
   // kSoftWriteLinger before their commit; a reader that misses calls flush().
   store::BatchWriter& soft_writer() { return soft_writer_ ? *soft_writer_ : *writer_; }
   Metrics& metrics() { return metrics_; }
+  // /healthz: the store answers a read, and neither writer has a failed
+  // commit since its last successful one.
+  bool healthy();
   const Clock& clock() const { return *clock_; }
   Notifier& notifier() { return *notifier_; }
 

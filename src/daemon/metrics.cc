@@ -47,7 +47,17 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>& ledger =
       prometheus::BuildCounter()
           .Name("backstop_ledger_recorded_total")
-          .Help("Outbound messages recorded in the ledger")
+          .Help("Outbound messages whose ledger record is committed")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& ledger_failed =
+      prometheus::BuildCounter()
+          .Name("backstop_ledger_failed_total")
+          .Help("Outbound messages whose ledger record could not be committed (answered 4xx or fail-open)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& store_failures =
+      prometheus::BuildCounter()
+          .Name("backstop_store_write_failures_total")
+          .Help("Failed store commit attempts (retried or not), by store")
           .Register(*registry);
   prometheus::Family<prometheus::Gauge>& conns =
       prometheus::BuildGauge()
@@ -96,6 +106,10 @@ void Metrics::error(std::string_view where) {
   impl_->errors.Add({{"where", std::string(where)}}).Increment();
 }
 void Metrics::ledger_recorded() { impl_->ledger.Add({}).Increment(); }
+void Metrics::ledger_failed() { impl_->ledger_failed.Add({}).Increment(); }
+void Metrics::store_write_failure(std::string_view store) {
+  impl_->store_failures.Add({{"store", std::string(store)}}).Increment();
+}
 void Metrics::connection_opened() { impl_->conns_g.Increment(); }
 void Metrics::connection_closed() { impl_->conns_g.Decrement(); }
 void Metrics::policy_request(std::string_view action) {

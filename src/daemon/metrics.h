@@ -34,7 +34,12 @@ class Metrics {
   void dnsbl(std::string_view zone, std::string_view result);
   // Internal failures by place (store, dns, parse, internal) -> 4xx or fail-open.
   void error(std::string_view where);
+  // A ledger record committed / failed for good (after retries).
   void ledger_recorded();
+  void ledger_failed();
+  // A failed commit attempt of a store writer: "state" (ledger,
+  // correspondents, listings) or "soft" (counters, autoreply facts).
+  void store_write_failure(std::string_view store);
   void connection_opened();
   void connection_closed();
   void policy_request(std::string_view action);

@@ -159,7 +159,7 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Eng
     ho.log = [log](std::string_view w) { log->warn("{}", w); };
     auto h = HttpEndpoint::start(metrics_listen,
                                  {[&eng] { return eng.metrics().render(); },
-                                  [&eng] { return eng.store().counter_get("health").has_value(); }},
+                                  [&eng] { return eng.healthy(); }},
                                  ho);
     if (!h) return unexpected<Error>(h.error());
     out->http = std::move(*h);
@@ -252,7 +252,9 @@ Result<int> serve(const ServeOptions& o) {
   auto logger = make_logger(*cfg);
   if (!logger) return unexpected<Error>(logger.error());
   const std::shared_ptr<spdlog::logger>& log = *logger;
-  auto engine = Engine::create(*cfg);
+  EngineOptions eo;
+  eo.log = [log](const std::string& line) { log->error("{}", line); };
+  auto engine = Engine::create(*cfg, std::move(eo));
   if (!engine) return unexpected<Error>(engine.error());
   Engine& eng = **engine;
   auto dnsbl = DnsblService::start(*cfg, &eng.metrics(), &eng.clock());
