@@ -24,7 +24,7 @@ endif()
 # directly or through one of the project headers below, and stays on for every
 # other file: a warning in the build means something again.
 set(BACKSTOP_HEADER_ONLY_INCLUDE_RE
-  "^#include [<\"](asio|CLI/|net/server\\.h|dnsbl/(client|cares_resolver|settings)\\.h|app/(commands|common_options)\\.h)")
+  "^#include [<\"](asio|CLI/|net/protocol\\.h|dnsbl/(client|cares_resolver|settings)\\.h|app/(commands|common_options)\\.h)")
 # backstop_scope_warnings(TARGET): applies the rule above to TARGET's sources.
 function(backstop_scope_warnings target)
   get_target_property(srcs ${target} SOURCES)
