@@ -19,11 +19,25 @@ constexpr KeyDef kKeys[] = {
      "error, limit hit): `tempfail` (451 4.3.0, the MTA retries; nothing is lost) or `accept` "
      "(fail open). Never a 5xx.",
      "tempfail|accept"},
+    {"milter.allow_clients", Type::kStringList, "[]",
+     "Client networks (CIDR, or bare addresses) allowed to connect to an `inet:` milter "
+     "listener; anyone else is closed at accept and counted. Empty allows any client: set it "
+     "whenever the milter listens on a non-loopback address."},
+    {"milter.allow_users", Type::kStringList, "[]",
+     "Users (names or numeric uids) allowed to connect to a `unix:` milter socket besides "
+     "root, checked with SO_PEERCRED; anyone else is closed at accept. Empty allows every "
+     "user the socket's mode lets in. Debian's Postfix: `[\"postfix\"]`."},
     {"policy.listen", Type::kString, R"("inet:127.0.0.1:8896")",
      "Where the Postfix policy delegation service listens (`check_policy_service "
      "inet:127.0.0.1:8896`; Exim: `${readsocket}`). Empty disables it."},
+    {"policy.allow_clients", Type::kStringList, "[]",
+     "As `milter.allow_clients`, for an `inet:` policy service listener."},
+    {"policy.allow_users", Type::kStringList, "[]",
+     "As `milter.allow_users`, for a `unix:` policy service socket."},
     {"metrics.listen", Type::kString, R"("127.0.0.1:9895")",
      "HOST:PORT of the HTTP endpoint serving Prometheus `/metrics` and `/healthz`. Empty disables it."},
+    {"metrics.allow_clients", Type::kStringList, "[]",
+     "Client networks (CIDR) allowed to scrape `/metrics` and `/healthz`; empty allows any."},
     // --- state ---
     {"state.dir", Type::kString, R"("./var/backstop")",
      "State directory: the LMDB environment (ledger, correspondents, counters, listings) and, "

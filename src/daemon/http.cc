@@ -38,6 +38,7 @@ class Endpoint final : public HttpEndpoint {
     so.max_connections = opts_.max_connections;
     so.drain_timeout = opts_.request_timeout;
     so.log = opts_.log;
+    so.allow_networks = opts_.allow_clients;
     auto s = net::create_server(std::move(so), [this](std::shared_ptr<net::Conn> c) { return serve(std::move(c)); });
     if (!s) return fail(s.error().code(), "metrics.listen: " + s.error().message());
     server_ = std::move(*s);

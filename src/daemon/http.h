@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 
@@ -37,6 +38,7 @@ struct HttpOptions {
   std::size_t max_connections = kMaxHttpConnections;
   std::chrono::milliseconds request_timeout = kRequestTimeout;
   std::function<void(std::string_view)> log;  // warnings (accept errors)
+  std::vector<std::string> allow_clients;      // CIDRs; empty = any client
 };
 
 class HttpEndpoint {

@@ -1,6 +1,7 @@
 #include "daemon/serve.h"
 
 #include <signal.h>
+#include <pwd.h>
 #include <sys/resource.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -8,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -119,6 +121,26 @@ struct Listeners {
   bool running = false;
 };
 
+// User names or numeric uids to uids. kEnvironment naming an unknown user.
+Result<std::vector<unsigned>> resolve_users(const std::vector<std::string>& names) {
+  std::vector<unsigned> out;
+  for (const auto& n : names) {
+    unsigned uid = 0;
+    auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), uid);
+    if (!n.empty() && ec == std::errc() && p == n.data() + n.size()) {
+      out.push_back(uid);
+      continue;
+    }
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buf(16 * 1024);
+    if (::getpwnam_r(n.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found)
+      return fail(Code::kEnvironment, "no such user '" + n + "'");
+    out.push_back(found->pw_uid);
+  }
+  return out;
+}
+
 // Builds and binds every listener `cfg` enables; nothing is served before
 // start(). `eng`, `dnsbl` and `log` outlive the result.
 Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Engine& eng, DnsblService* dnsbl,
@@ -134,6 +156,10 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Eng
     so.net.unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
     so.session.max_body = static_cast<std::size_t>(cfg.get_int("classify.max_body"));
     so.net.log = [log](std::string_view w) { log->warn("{}", w); };
+    so.net.allow_networks = cfg.get_list("milter.allow_clients");
+    auto uids = resolve_users(cfg.get_list("milter.allow_users"));
+    if (!uids) return unexpected<Error>(Error(uids.error().code(), "milter.allow_users: " + uids.error().message()));
+    so.net.allow_uids = std::move(*uids);
     auto s = milter::make_server(*out->filter, so);
     if (!s) return unexpected<Error>(Error(s.error().code(), "milter.listen: " + s.error().message()));
     out->milter_server = std::move(*s);
@@ -148,6 +174,10 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Eng
     po.net.threads = 1;  // policy requests are tiny; one loop serves thousands per second
     po.net.unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
     po.net.log = [log](std::string_view w) { log->warn("{}", w); };
+    po.net.allow_networks = cfg.get_list("policy.allow_clients");
+    auto uids = resolve_users(cfg.get_list("policy.allow_users"));
+    if (!uids) return unexpected<Error>(Error(uids.error().code(), "policy.allow_users: " + uids.error().message()));
+    po.net.allow_uids = std::move(*uids);
     auto p = policyd::make_server(*out->policy_handler, po);
     if (!p) return unexpected<Error>(Error(p.error().code(), "policy.listen: " + p.error().message()));
     out->policy_server = std::move(*p);
@@ -157,6 +187,7 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Eng
   if (!metrics_listen.empty()) {
     HttpOptions ho;
     ho.log = [log](std::string_view w) { log->warn("{}", w); };
+    ho.allow_clients = cfg.get_list("metrics.allow_clients");
     auto h = HttpEndpoint::start(metrics_listen,
                                  {[&eng] { return eng.metrics().render(); },
                                   [&eng] { return eng.healthy(); }},

@@ -1,5 +1,6 @@
 #include "net/protocol.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "common/ip.h"
 #include "common/thread_name.h"
 #include "net/listen.h"
 
@@ -87,7 +89,9 @@ struct Server::Impl {
   std::atomic<bool> draining{false};
   std::atomic<bool> started{false};
   std::atomic<std::size_t> next{0};
-  std::atomic<std::uint64_t> connections{0}, active{0}, refused{0}, accept_errors{0}, requests{0},
+  std::vector<ip::Network> allow_networks;
+  std::atomic<Clock::rep> last_denied_log{0};
+  std::atomic<std::uint64_t> connections{0}, active{0}, refused{0}, denied{0}, accept_errors{0}, requests{0},
       protocol_errors{0}, timeouts{0}, exceptions{0};
 
   Impl(ServerOptions o, ServeFn f) : opts(std::move(o)), serve_fn(std::move(f)) {}
@@ -110,6 +114,39 @@ struct Server::Impl {
     c->done_ = true;
     c->watchdog_.cancel();
     c->close();
+  }
+
+  // Whether the peer of a just-accepted socket may talk to us; `who` names
+  // it for the log.
+  template <class AnySocket>
+  bool admit(AnySocket& sock, bool tcp, std::string& who) const {
+    if (tcp) {
+      if (allow_networks.empty()) return true;
+      asio::error_code ec;
+      auto remote = sock.remote_endpoint(ec);
+      if (ec) return false;
+      asio::ip::tcp::endpoint te;
+      if (remote.size() > te.capacity()) return false;
+      std::memcpy(te.data(), remote.data(), remote.size());
+      te.resize(remote.size());
+      who = te.address().to_string();
+      auto a = ip::parse(who);
+      if (!a) return false;
+      for (const auto& n : allow_networks)
+        if (ip::contains(n, *a)) return true;
+      return false;
+    }
+    if (opts.allow_uids.empty() && opts.allow_gids.empty()) return true;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(sock.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+    who = "uid " + std::to_string(cred.uid) + " gid " + std::to_string(cred.gid);
+    if (cred.uid == 0) return true;
+    for (unsigned u : opts.allow_uids)
+      if (cred.uid == u) return true;
+    for (unsigned g : opts.allow_gids)
+      if (cred.gid == g) return true;
+    return false;
   }
 
   void spawn(Worker& w, Socket sock, bool tcp) {
@@ -143,6 +180,19 @@ struct Server::Impl {
       connections.fetch_add(1);
       if (draining.load() || active.load() >= opts.max_connections) {
         refused.fetch_add(1);
+        asio::error_code ignore;
+        sock.close(ignore);
+        continue;
+      }
+      if (std::string who; !admit(sock, l.tcp, who)) {
+        denied.fetch_add(1);
+        // At most one line a second: a flood of refused peers must not flood the log.
+        const auto now = Clock::now().time_since_epoch().count();
+        auto last = last_denied_log.load();
+        if (now - last >= std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)).count() &&
+            last_denied_log.compare_exchange_strong(last, now))
+          warn(opts.name + ": connection from " + (who.empty() ? std::string("an unknown peer") : who) +
+             " refused: not in the allowed " + (l.tcp ? "client networks" : "users"));
         asio::error_code ignore;
         sock.close(ignore);
         continue;
@@ -245,7 +295,14 @@ Result<std::unique_ptr<Server>> create_server(ServerOptions opts, ServeFn serve)
   const unsigned n = opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
   if (opts.listen.empty()) return fail(Code::kInvalidArgument, opts.name + ": no listen endpoint");
   if (opts.max_connections == 0) return fail(Code::kInvalidArgument, opts.name + ": max_connections is 0");
+  std::vector<ip::Network> nets;
+  for (const auto& text : opts.allow_networks) {
+    auto net = ip::parse_network(text);
+    if (!net) return fail(Code::kInvalidArgument, opts.name + ": allowed client network: " + net.error().message());
+    nets.push_back(*net);
+  }
   auto impl = std::make_unique<Server::Impl>(std::move(opts), std::move(serve));
+  impl->allow_networks = std::move(nets);
   for (unsigned i = 0; i < n; ++i) impl->workers.push_back(std::make_unique<Worker>());
   for (const auto& spec : impl->opts.listen) {
     if (auto st = impl->bind(spec); !st) {
@@ -321,6 +378,7 @@ ServerStats Server::stats() const {
   st.connections = m.connections.load();
   st.active = m.active.load();
   st.refused = m.refused.load();
+  st.denied = m.denied.load();
   st.accept_errors = m.accept_errors.load();
   st.requests = m.requests.load();
   st.protocol_errors = m.protocol_errors.load();

@@ -56,6 +56,14 @@ struct ServerOptions {
   std::size_t max_connections = kDefaultMaxConnections;
   std::chrono::milliseconds drain_timeout = kDefaultDrainTimeout;
   bool tcp_nodelay = true;        // replies are small and must leave at once
+  // Who may connect, checked at accept; anyone else is closed at once,
+  // counted as denied and logged. TCP: the client address must lie in one of
+  // allow_networks (CIDRs, common/ip syntax; empty = any client). Unix
+  // sockets: the peer's uid (SO_PEERCRED) must be 0 or in allow_uids, or its
+  // gid in allow_gids (both empty = any peer the socket's mode lets in).
+  std::vector<std::string> allow_networks;
+  std::vector<unsigned> allow_uids;
+  std::vector<unsigned> allow_gids;
   // Warnings (accept errors, exceptions, protocol errors). Any worker
   // thread, concurrently. Empty = silent.
   std::function<void(std::string_view)> log;
@@ -70,6 +78,7 @@ struct ServerStats {
   std::uint64_t connections = 0;      // accepted in total
   std::uint64_t active = 0;           // open now
   std::uint64_t refused = 0;          // closed at accept: over the cap, or draining
+  std::uint64_t denied = 0;           // closed at accept: peer not allowed
   std::uint64_t accept_errors = 0;    // failed accepts (each followed by a back-off)
   std::uint64_t requests = 0;         // requests or messages answered (protocol's count)
   std::uint64_t protocol_errors = 0;  // closed for malformed or oversized input

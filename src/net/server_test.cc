@@ -2,10 +2,14 @@
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <thread>
 #include <vector>
@@ -164,6 +168,72 @@ TEST(NetServer, DrainClosesIdleAndWaitsForBusyConnections) {
   // The busy one is still served until it finishes its line.
   EXPECT_EQ(busy.roundtrip(" done\n"), " done\n");
   stopper.join();
+}
+
+TEST(NetServer, TcpClientsOutsideTheAllowedNetworksAreClosedAtAccept) {
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.threads = 1;
+  o.allow_networks = {"192.0.2.0/24"};
+  auto s = make(o);
+  Client denied(s->endpoints()[0]);
+  EXPECT_TRUE(denied.closed_by_peer());
+  EXPECT_EQ(s->stats().denied, 1u);
+  // Either spelling of the loopback network admits 127.0.0.1.
+  for (const char* allowed : {"127.0.0.0/8", "::ffff:127.0.0.0/104"}) {
+    o.allow_networks = {"192.0.2.0/24", allowed};
+    auto t = make(o);
+    Client c(t->endpoints()[0]);
+    EXPECT_EQ(c.roundtrip("in\n"), "in\n") << allowed;
+    EXPECT_EQ(t->stats().denied, 0u);
+  }
+  o.allow_networks = {"not-a-network"};
+  auto bad = create_server(o, [](std::shared_ptr<Conn>) -> asio::awaitable<void> { co_return; });
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), Code::kInvalidArgument);
+}
+
+// SO_PEERCRED: a peer whose uid is not allowed is closed at accept, even
+// though the socket's mode lets it connect. Needs root to act as another user.
+TEST(NetServer, UnixPeersOutsideTheAllowedUsersAreClosedAtAccept) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  constexpr unsigned kNobody = 65534;
+  const std::string path = (std::filesystem::temp_directory_path() / ("net-cred-" + std::to_string(::getpid()) + ".sock")).string();
+  ServerOptions o;
+  o.listen = {"unix:" + path};
+  o.unix_mode = 0666;
+  o.threads = 1;
+  auto as_nobody_is_served = [&](std::vector<unsigned> uids) {
+    o.allow_uids = std::move(uids);
+    auto s = make(o);
+    pid_t pid = ::fork();
+    if (pid == 0) {  // child: only system calls from here on
+      if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) ::_exit(3);
+      int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un a{};
+      a.sun_family = AF_UNIX;
+      std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ::_exit(4);
+      if (::send(fd, "hi\n", 3, MSG_NOSIGNAL) != 3) ::_exit(0);  // reset: refused
+      char buf[8];
+      ::_exit(::read(fd, buf, sizeof buf) == 3 ? 1 : 0);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status));
+    const int code = WEXITSTATUS(status);
+    EXPECT_TRUE(code == 0 || code == 1) << "child failed: " << code;
+    return std::pair{code == 1, s->stats().denied};
+  };
+  auto [served_any, denied_any] = as_nobody_is_served({});
+  EXPECT_TRUE(served_any);
+  EXPECT_EQ(denied_any, 0u);
+  auto [served_other, denied_other] = as_nobody_is_served({12345});
+  EXPECT_FALSE(served_other);
+  EXPECT_EQ(denied_other, 1u);
+  auto [served_nobody, denied_nobody] = as_nobody_is_served({kNobody});
+  EXPECT_TRUE(served_nobody);
+  EXPECT_EQ(denied_nobody, 0u);
 }
 
 // Descriptor exhaustion: accept fails with EMFILE; the server backs off
