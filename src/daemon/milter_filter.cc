@@ -131,7 +131,13 @@ class Handler final : public milter::Handler {
       }
     }
     auto start = std::chrono::steady_clock::now();
-    milter::EomResult result = role_ == Role::kOutbound ? outbound(ctx) : judge(ctx);
+    if (role_ == Role::kOutbound) {
+      // Answered once the ledger record is committed (see outbound()).
+      outbound(ctx, std::move(done));
+      end();
+      return;
+    }
+    milter::EomResult result = judge(ctx);
     engine_->metrics().decision_latency(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     end();
@@ -361,7 +367,14 @@ class Handler final : public milter::Handler {
     return std::nullopt;
   }
 
-  milter::EomResult outbound(const milter::Context& ctx) {
+  // Outbound end of message. The MTA is answered only after the message's
+  // ledger record is committed (group commit with every other message in
+  // flight): a real bounce of a message we acknowledged must find its record,
+  // even after a crash. If the commit fails for good, the message gets
+  // 451 4.3.0 (or passes under milter.on_error = "accept") instead of an
+  // acknowledgement whose record is missing. `done` may be called on the
+  // store writer's thread.
+  void outbound(const milter::Context& ctx, milter::DecideEom done) {
     milter::EomResult out;
     std::int64_t now = engine_->clock().now_unix();
     std::string id;
@@ -381,7 +394,7 @@ class Handler final : public milter::Handler {
       engine_->metrics().message("outbound", "automated", "ours",
                                  gate.kind == GuardAnswer::Kind::kDiscard ? "discard"
                                  : gate.kind == GuardAnswer::Kind::kReject ? "reject" : "tempfail");
-      return out;
+      return done(std::move(out));
     }
     if (gate.kind == GuardAnswer::Kind::kHold && hold_.empty()) hold_ = gate.text;
     if (!hold_.empty()) out.action = Action::quarantine("backstop: " + hold_);
@@ -395,14 +408,8 @@ class Handler final : public milter::Handler {
       }
     }
     bool queued = true;
-    if (!id.empty() && id.size() <= store::kMaxMessageIdBytes) {
-      store::LedgerPut put{id, {now, sender_, rcpts}};
-      if (put.entry.recipients.size() > store::kMaxLedgerRecipients) {
-        put.entry.recipients.resize(store::kMaxLedgerRecipients);
-      }
-      queued = engine_->writer().enqueue(std::move(put));
-      if (queued) engine_->metrics().ledger_recorded();
-    }
+    // Correspondents are best effort: a lost one only makes a later
+    // autoreply to that address wait for another message.
     if (!sender_.empty()) {
       std::string local = mail::ascii_lower(sender_);
       for (const auto& r : rcpts) {
@@ -411,9 +418,45 @@ class Handler final : public milter::Handler {
       }
     }
     if (!queued) engine_->metrics().error("store");
-    engine_->metrics().message("outbound", "none", "ours", "accept");
-    log(ctx, "outbound", "message_id=<" + id + "> signed=" + signed_from);
-    return out;
+    const std::string line = log_prefix(ctx) + " role=outbound message_id=<" + id + "> signed=" + signed_from;
+    if (id.empty() || id.size() > store::kMaxMessageIdBytes) {  // nothing a bounce could quote
+      engine_->metrics().message("outbound", "none", "ours", "accept");
+      if (*log_) (*log_)(line);
+      return done(std::move(out));
+    }
+    store::LedgerPut put{id, {now, sender_, rcpts}};
+    if (put.entry.recipients.size() > store::kMaxLedgerRecipients) {
+      put.entry.recipients.resize(store::kMaxLedgerRecipients);
+    }
+    // Runs on the writer thread; holds nothing of this handler, which may be
+    // gone by then (the connection closed).
+    auto shared_done = std::make_shared<milter::DecideEom>(std::move(done));
+    auto committed = [engine = engine_, log = *log_, line, fail_open = snap_->fail_open, shared_done,
+                      out = std::move(out), start = std::chrono::steady_clock::now()](const Status& st) mutable {
+      engine->metrics().decision_latency(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      if (st) {
+        engine->metrics().ledger_recorded();
+        engine->metrics().message("outbound", "none", "ours", "accept");
+        if (log) log(line);
+        return (*shared_done)(std::move(out));
+      }
+      engine->metrics().ledger_failed();
+      engine->metrics().error("store");
+      auto d = policy::internal_failure("ledger record not committed: " + st.error().message(), fail_open);
+      engine->metrics().message("outbound", "none", "ours", policy::action_name(d.action));
+      if (log) log(line + " " + d.reason);
+      if (d.action == policy::Action::kTempfail) {
+        milter::EomResult refused;
+        refused.action = Action::tempfail(451, d.reply.status, d.reply.text);
+        return (*shared_done)(std::move(refused));
+      }
+      (*shared_done)(std::move(out));  // fail-open, as configured
+    };
+    if (!engine_->writer().enqueue(std::move(put), committed)) {
+      // Refused (queue full, stopping): the same answer as a failed commit.
+      committed(Status(fail(Code::kUnavailable, "store write queue full or stopping")));
+    }
   }
 
   // "queue_id=... client=... from=<...> to=..." for a decision log line.

@@ -4,11 +4,13 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <unistd.h>
 
 #include "batv/batv.h"
 #include "daemon/test_messages.h"
+#include "store/fault_store.h"
 
 namespace backstop::daemon {
 namespace {
@@ -103,11 +105,15 @@ class FilterTest : public ::testing::Test {
     if (a.kind == milter::Action::Kind::kContinue) c.msg.rcpts.push_back(r);
     return a;
   }
+  // The end-of-message answer, which may come later from another thread
+  // (outbound mail is answered once its ledger record is committed).
   static milter::EomResult decide_eom(Conversation& c, const std::string& raw) {
     load(&c.msg, raw);
-    milter::EomResult r;
-    c.h->on_eom(c.ctx(), [&](milter::EomResult x) { r = std::move(x); });
-    return r;
+    auto p = std::make_shared<std::promise<milter::EomResult>>();
+    c.h->on_eom(c.ctx(), [p](milter::EomResult x) { p->set_value(std::move(x)); });
+    auto f = p->get_future();
+    EXPECT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "no answer at end of message";
+    return f.valid() && f.wait_for(std::chrono::seconds(0)) == std::future_status::ready ? f.get() : milter::EomResult{};
   }
 
   // True when the end-of-message result replaces recipient `from` by `to`
@@ -181,6 +187,52 @@ TEST_F(FilterTest, ValidTagIsAcceptedAndStripped) {
   EXPECT_NE(r.action.kind, milter::Action::Kind::kReject);
   ASSERT_GE(r.mods.size(), 2u);
   EXPECT_TRUE(swaps_rcpt(r, "<" + tagged + ">", "<alice@example.org>"));
+}
+
+// The durable ledger: outbound mail is acknowledged only once its record is
+// committed. While commits fail, it is deferred (never acknowledged without a
+// record), /healthz is unhealthy, and both recover once the store does.
+TEST_F(FilterTest, OutboundIsDeferredWhileItsLedgerRecordCannotBeCommitted) {
+  auto fault = std::make_unique<store::FaultStore>(store::make_memory_store());
+  store::FaultStore* fs = fault.get();
+  start("batv.mode = \"tag\"\n", std::move(fault));
+  fs->fail_writes(-1, Code::kEnvironment);  // e.g. the disk is full
+  auto send = [&](const std::string& id) {
+    auto c = open("alice@example.org");
+    c->macros.set_stage('M', {{"{auth_authen}", "alice"}});
+    decide_mail(*c);
+    decide_rcpt(*c, "bob@remote.example");
+    return decide_eom(*c, testing::plain("alice@example.org", "bob@remote.example", id));
+  };
+  auto r = send("m1@example.org");
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kTempfail);
+  EXPECT_EQ(r.action.code, 451);
+  EXPECT_EQ(r.action.xcode, "4.3.0");
+  EXPECT_FALSE(engine_->healthy());
+  EXPECT_FALSE(fs->inner().ledger_get("m1@example.org")->has_value());
+  EXPECT_NE(engine_->metrics().render().find("backstop_ledger_failed_total 1"), std::string::npos);
+  EXPECT_NE(engine_->metrics().render().find("backstop_store_write_failures_total{store=\"state\"}"),
+            std::string::npos);
+
+  fs->disarm();  // space is back: the client's retry goes through
+  auto again = send("m1@example.org");
+  EXPECT_EQ(again.action.kind, milter::Action::Kind::kContinue);
+  EXPECT_TRUE(fs->inner().ledger_get("m1@example.org")->has_value());
+  EXPECT_TRUE(engine_->healthy());
+  EXPECT_NE(engine_->metrics().render().find("backstop_ledger_recorded_total 1"), std::string::npos);
+}
+
+TEST_F(FilterTest, OutboundLedgerFailureFailsOpenWhenConfigured) {
+  auto fault = std::make_unique<store::FaultStore>(store::make_memory_store());
+  store::FaultStore* fs = fault.get();
+  start("milter.on_error = \"accept\"\n", std::move(fault));
+  fs->fail_writes(-1);
+  auto c = open("alice@example.org");
+  c->macros.set_stage('M', {{"{auth_authen}", "alice"}});
+  decide_mail(*c);
+  decide_rcpt(*c, "bob@remote.example");
+  auto r = decide_eom(*c, testing::plain("alice@example.org", "bob@remote.example", "m2@example.org"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kContinue);
 }
 
 TEST_F(FilterTest, OutboundIsSignedAndRecordedThenItsBounceAccepted) {
