@@ -3,6 +3,9 @@
 // is caught here and never leaves this file.
 #include "config/config.h"
 
+#include "common/ip.h"
+#include "net/listen.h"
+
 #include <toml++/toml.h>
 
 #include <fstream>
@@ -107,6 +110,8 @@ class Parser {
           return fail(Code::kInvalidArgument, "key '" + name + "' must be one of " +
                                                   std::string(def.allowed) + ", not '" + s + "'");
         }
+        if (auto st = check_syntax(def.syntax, s); !st)
+          return fail(Code::kInvalidArgument, "key '" + name + "': " + st.error().message());
         v = std::move(s);
         break;
       }
@@ -117,6 +122,8 @@ class Parser {
         for (const auto& e : *arr) {
           if (!e.is_string()) return bad_type();
           list.push_back(*e.value<std::string>());
+          if (auto st = check_syntax(def.syntax, list.back()); !st)
+            return fail(Code::kInvalidArgument, "key '" + name + "': " + st.error().message());
         }
         v = std::move(list);
         break;
@@ -301,6 +308,32 @@ std::string markdown_reference() {
     out += k.doc.empty() ? ".\n" : ": " + std::string(k.doc) + "\n";
   }
   return out;
+}
+
+Status check_syntax(Syntax syntax, std::string_view value) {
+  switch (syntax) {
+    case Syntax::kAny:
+      return {};
+    case Syntax::kFileMode: {
+      const bool digits = !value.empty() && value.size() <= 4 &&
+                          value.find_first_not_of("01234567") == std::string_view::npos;
+      if (!digits || std::stoul(std::string(value), nullptr, 8) > 0777)
+        return fail(Code::kInvalidArgument, "'" + std::string(value) + "' is not an octal file mode (0000 to 0777)");
+      return {};
+    }
+    case Syntax::kListen:
+      if (value.empty()) return {};
+      if (auto l = net::parse_listen(value); !l) return unexpected<Error>(l.error());
+      return {};
+    case Syntax::kHostPort:
+      if (value.empty()) return {};
+      if (auto hp = net::split_host_port(value); !hp) return unexpected<Error>(hp.error());
+      return {};
+    case Syntax::kNetwork:
+      if (auto n = ip::parse_network(value); !n) return unexpected<Error>(n.error());
+      return {};
+  }
+  return {};
 }
 
 }  // namespace backstop::config

@@ -27,7 +27,16 @@ enum class Type { kBool, kInt, kString, kStringList, kTableList };
 using Table = std::map<std::string, std::string>;
 using Value = std::variant<bool, std::int64_t, std::string, std::vector<std::string>, std::vector<Table>>;
 
-// A key of the table. `check` validates a value beyond its type (nullptr: any).
+// Syntax a string (or each string of a list) must have, beyond its type.
+enum class Syntax {
+  kAny,
+  kFileMode,  // octal file mode, "0660": digits 0-7 only, at most 0777
+  kListen,    // "" or a listener: inet:HOST:PORT / unix:PATH (net/listen.h)
+  kHostPort,  // "" or HOST:PORT / [V6]:PORT
+  kNetwork,   // an IP network or address (common/ip.h)
+};
+
+// A key of the table.
 struct KeyDef {
   std::string_view name;          // dotted, e.g. "milter.listen"
   Type type;
@@ -37,7 +46,11 @@ struct KeyDef {
   std::int64_t min = 0;           // for ints: inclusive range
   std::int64_t max = INT64_MAX;
   std::string_view table_keys = {};  // for table lists: "zone|action|codes|..." legal sub-keys
+  Syntax syntax = Syntax::kAny;      // for strings and string lists
 };
+
+// Whether `value` has `syntax`; kInvalidArgument explaining why not.
+Status check_syntax(Syntax syntax, std::string_view value);
 
 std::span<const KeyDef> keys();
 const KeyDef* find_key(std::string_view name);

@@ -113,6 +113,29 @@ TEST(Config, MissingFile) {
   EXPECT_EQ(r.error().code(), Code::kNotFound);
 }
 
+// Values with a syntax are checked when the file is read (config check, start
+// and reload), so a bad one is a clear error instead of a failure later.
+TEST(Config, ValuesAreCheckedForTheirSyntax) {
+  for (const char* bad : {
+           "milter.socket_mode = \"0999\"", "milter.socket_mode = \"rw\"", "milter.socket_mode = \"1777\"",
+           "milter.socket_mode = \"\"", "milter.listen = \"tcp:1.2.3.4:5\"", "milter.listen = \"inet:h:99999\"",
+           "policy.listen = \"unix:\"", "metrics.listen = \"localhost\"", "metrics.listen = \"[::1]80\"",
+           "milter.allow_clients = [\"10.0.0.0/33\"]", "outbound.networks = [\"example.org\"]",
+           "trap.allow = [\"::ffff:192.0.2.0/64\"]"}) {
+    auto r = Config::parse(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code(), Code::kInvalidArgument);
+    const std::string key(std::string_view(bad).substr(0, std::string_view(bad).find(' ')));
+    EXPECT_NE(r.error().message().find(key), std::string::npos) << r.error().message();
+  }
+  for (const char* good : {"milter.socket_mode = \"0600\"", "milter.socket_mode = \"660\"",
+                           "milter.listen = \"\"", "milter.listen = \"unix:/run/b/m.sock\"",
+                           "milter.listen = \"inet:8895@[::1]\"", "metrics.listen = \"[::1]:9895\"",
+                           "metrics.listen = \"\"", "milter.allow_clients = [\"192.0.2.1\", \"::ffff:10.0.0.0/104\"]"}) {
+    EXPECT_TRUE(Config::parse(good)) << good;
+  }
+}
+
 // docs/configuration.md carries the generated reference; it must not drift.
 TEST(Config, DocumentationMatchesTable) {
   std::ifstream in(std::string(BACKSTOP_SOURCE_DIR) + "/docs/configuration.md");

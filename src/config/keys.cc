@@ -9,9 +9,11 @@ constexpr KeyDef kKeys[] = {
     // --- listeners ---
     {"milter.listen", Type::kString, R"("inet:127.0.0.1:8895")",
      "Where the milter listens: `inet:HOST:PORT` (IPv6 as `inet:[::1]:8895`) or "
-     "`unix:/path/to/socket`. Postfix: `smtpd_milters = inet:127.0.0.1:8895`. Empty disables the milter."},
+     "`unix:/path/to/socket`. Postfix: `smtpd_milters = inet:127.0.0.1:8895`. Empty disables the milter.",
+     {}, 0, INT64_MAX, {}, Syntax::kListen},
     {"milter.socket_mode", Type::kString, R"("0660")",
-     "File mode of a `unix:` milter socket (octal), so the MTA's group can connect."},
+     "File mode of a `unix:` milter socket (octal), so the MTA's group can connect.",
+     {}, 0, INT64_MAX, {}, Syntax::kFileMode},
     {"milter.threads", Type::kInt, "0",
      "Event-loop threads for the milter and policy service; 0 means one per core.", {}, 0, 256},
     {"milter.on_error", Type::kString, R"("tempfail")",
@@ -22,22 +24,27 @@ constexpr KeyDef kKeys[] = {
     {"milter.allow_clients", Type::kStringList, "[]",
      "Client networks (CIDR, or bare addresses) allowed to connect to an `inet:` milter "
      "listener; anyone else is closed at accept and counted. Empty allows any client: set it "
-     "whenever the milter listens on a non-loopback address."},
+     "whenever the milter listens on a non-loopback address.",
+     {}, 0, INT64_MAX, {}, Syntax::kNetwork},
     {"milter.allow_users", Type::kStringList, "[]",
      "Users (names or numeric uids) allowed to connect to a `unix:` milter socket besides "
      "root, checked with SO_PEERCRED; anyone else is closed at accept. Empty allows every "
      "user the socket's mode lets in. Debian's Postfix: `[\"postfix\"]`."},
     {"policy.listen", Type::kString, R"("inet:127.0.0.1:8896")",
      "Where the Postfix policy delegation service listens (`check_policy_service "
-     "inet:127.0.0.1:8896`; Exim: `${readsocket}`). Empty disables it."},
+     "inet:127.0.0.1:8896`; Exim: `${readsocket}`). Empty disables it.",
+     {}, 0, INT64_MAX, {}, Syntax::kListen},
     {"policy.allow_clients", Type::kStringList, "[]",
-     "As `milter.allow_clients`, for an `inet:` policy service listener."},
+     "As `milter.allow_clients`, for an `inet:` policy service listener.",
+     {}, 0, INT64_MAX, {}, Syntax::kNetwork},
     {"policy.allow_users", Type::kStringList, "[]",
      "As `milter.allow_users`, for a `unix:` policy service socket."},
     {"metrics.listen", Type::kString, R"("127.0.0.1:9895")",
-     "HOST:PORT of the HTTP endpoint serving Prometheus `/metrics` and `/healthz`. Empty disables it."},
+     "HOST:PORT of the HTTP endpoint serving Prometheus `/metrics` and `/healthz`. Empty disables it.",
+     {}, 0, INT64_MAX, {}, Syntax::kHostPort},
     {"metrics.allow_clients", Type::kStringList, "[]",
-     "Client networks (CIDR) allowed to scrape `/metrics` and `/healthz`; empty allows any."},
+     "Client networks (CIDR) allowed to scrape `/metrics` and `/healthz`; empty allows any.",
+     {}, 0, INT64_MAX, {}, Syntax::kNetwork},
     // --- state ---
     {"state.dir", Type::kString, R"("./var/backstop")",
      "State directory: the LMDB environment (ledger, correspondents, counters, listings) and, "
@@ -78,7 +85,8 @@ constexpr KeyDef kKeys[] = {
      "Values of the `{daemon_name}` macro that mark outbound mail (Postfix: "
      "`-o milter_macro_daemon_name=ORIGINATING` on the submission service)."},
     {"outbound.networks", Type::kStringList, "[]",
-     "Client networks (CIDR) whose mail is outbound even without authentication."},
+     "Client networks (CIDR) whose mail is outbound even without authentication.",
+     {}, 0, INT64_MAX, {}, Syntax::kNetwork},
     // --- classification ---
     {"classify.max_body", Type::kInt, "262144",
      "Body bytes kept per message for classification (the rest is counted, not stored).", {},
@@ -148,7 +156,8 @@ constexpr KeyDef kKeys[] = {
      "What the SMTP transaction of a trap hit gets after it is recorded: `reject` (550) or "
      "`discard` (accept and drop).",
      "reject|discard"},
-    {"trap.allow", Type::kStringList, "[]", "Networks (CIDR) that are never listed."},
+    {"trap.allow", Type::kStringList, "[]", "Networks (CIDR) that are never listed.",
+     {}, 0, INT64_MAX, {}, Syntax::kNetwork},
     // --- outbound limits ---
     {"limits.rule", Type::kTableList, "[]",
      "Outbound limits (mail from SASL-authenticated clients, `outbound.daemon_names` and "

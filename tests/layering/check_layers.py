@@ -13,8 +13,8 @@ import sys
 # Bottom to top. Keep in step with the table in docs/architecture.md.
 LAYERS = [
     ["common"],
-    ["mail", "config", "batv", "store", "net"],
-    ["classify", "outbound", "milter", "policyd"],
+    ["mail", "batv", "store", "net"],
+    ["config", "classify", "outbound", "milter", "policyd"],
     ["correlate", "dnsbl", "report"],
     ["policy"],
     ["daemon"],
