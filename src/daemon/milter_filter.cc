@@ -1,6 +1,7 @@
 #include "daemon/milter_filter.h"
 
 #include "daemon/outbound_guard.h"
+#include "daemon/rcpt_check.h"
 
 #include <chrono>
 #include <cstdio>
@@ -24,12 +25,6 @@ const char* role_name(Role r) {
     case Role::kTrap: return "trap";
   }
   return "inbound";
-}
-
-bool is_bounce_sender(std::string_view sender) {
-  if (sender.empty()) return true;
-  auto at = sender.find('@');
-  return mail::iequals(sender.substr(0, at), "mailer-daemon");
 }
 
 // A fresh Message-ID for outbound mail that has none: 128 random bits @ host.
@@ -109,7 +104,7 @@ class Handler final : public milter::Handler {
     // MAIL negotiated no-reply: a refusal of the message by the outbound
     // limits is given to each of its recipients instead.
     if (mail_answer_.kind != Action::Kind::kContinue) return done(mail_answer_);
-    done(rcpt(ctx, r.address, true));
+    done(rcpt(ctx, r.address));
   }
 
   void on_eom(const milter::Context& ctx, milter::DecideEom done) override {
@@ -187,7 +182,7 @@ class Handler final : public milter::Handler {
       refused = ctx.msg.rcpts.size();
     } else {
       for (const auto& r : ctx.msg.rcpts) {
-        Action a = rcpt(ctx, r.address, true);
+        Action a = rcpt(ctx, r.address);
         if (a.kind == Action::Kind::kContinue) continue;
         if (!out) out = a;
         ++refused;
@@ -213,44 +208,31 @@ class Handler final : public milter::Handler {
     rcpts_seen_ = false;
   }
 
-  // One recipient: outbound limits, traps, BATV. `can_refuse` is false when
-  // the MTA was told not to wait for the answer (RCPT no-reply): a refusal is
-  // then only recorded, and the outbound limits (never negotiated away while
-  // configured) are not counted.
-  Action rcpt(const milter::Context& ctx, const std::string& address, bool can_refuse) {
-    std::string rcpt = strip_brackets(address);
+  // One recipient: the outbound limits for outbound mail, else traps and
+  // BATV (check_rcpt). Also answers for recipients of RCPT no-reply at end
+  // of message (late_refusal()).
+  Action rcpt(const milter::Context& ctx, const std::string& address) {
     if (role_ == Role::kOutbound) {
-      if (!can_refuse) return Action::cont();
       auto a = limit_recipients(*engine_, *snap_, client_, 1, *log_, log_prefix(ctx));
       if (a.kind == GuardAnswer::Kind::kHold) hold_ = a.text;
       return guard_action(a);
     }
-    if (snap_->is_trap(rcpt)) {
-      role_ = Role::kTrap;
-      return Action::cont();
+    const auto c = check_rcpt(*engine_, *snap_, sender_, strip_brackets(address),
+                              [&](std::string_view line) { log_line(ctx, line); });
+    switch (c.kind) {
+      case RcptCheck::Kind::kTrap:
+        role_ = Role::kTrap;
+        break;
+      case RcptCheck::Kind::kAccept:
+        stripped_.push_back({address, "<" + c.untagged + ">"});
+        break;
+      case RcptCheck::Kind::kReject:
+        return Action::reject(c.code, c.status, c.text);
+      case RcptCheck::Kind::kUnchecked:
+      case RcptCheck::Kind::kRecord:
+        break;
     }
-    if (snap_->batv_mode == BatvMode::kOff || !is_bounce_sender(sender_) ||
-        !snap_->correlator->is_local(rcpt)) {
-      return Action::cont();
-    }
-    auto v = batv::verify(snap_->keys, rcpt, engine_->clock().unix_day(),
-                          {snap_->signer.lifetime, 0});
-    std::string result(batv::verdict_name(v.verdict));
-    if (v.verdict == batv::Verdict::kValid) {
-      stripped_.push_back({address, "<" + v.address + ">"});
-      engine_->metrics().batv_rcpt(result, "accept");
-      return Action::cont();
-    }
-    bool enforce = snap_->batv_mode == BatvMode::kEnforce &&
-                   engine_->clock().now_unix() >= snap_->batv_enforce_from;
-    if (!enforce || !can_refuse) {
-      const bool grace = snap_->batv_mode == BatvMode::kEnforce && !enforce;
-      engine_->metrics().batv_rcpt(result, grace ? "grace" : "record");
-      return Action::cont();
-    }
-    engine_->metrics().batv_rcpt(result, "reject");
-    log(ctx, "batv", "rcpt=" + rcpt + " batv=" + result + " action=reject");
-    return Action::reject(550, "5.7.1", "<" + rcpt + ">: invalid or missing BATV tag on a bounce");
+    return Action::cont();
   }
 
   // The message as the MTA sent it: stored headers, a blank line, the kept body.
@@ -428,8 +410,12 @@ class Handler final : public milter::Handler {
   }
 
   void log(const milter::Context& ctx, std::string_view role, std::string_view what) const {
+    if (*log_) log_line(ctx, "role=" + std::string(role) + " " + std::string(what));
+  }
+  // `line` ("role=... ...") after the connection's fields.
+  void log_line(const milter::Context& ctx, std::string_view line) const {
     if (!*log_) return;
-    (*log_)(log_prefix(ctx) + " role=" + std::string(role) + " " + std::string(what));
+    (*log_)(log_prefix(ctx) + " " + std::string(line));
   }
 
   Engine* engine_;
