@@ -46,7 +46,8 @@ int run_check(const CheckOptions& o) {
     return report_error(Error(Code::kEnvironment, "cannot read " + o.file));
   }
 
-  correlate::Envelope env;
+  mail::Envelope env;
+  env.known = true;  // the null sender unless --envelope-from says otherwise
   env.mail_from = o.envelope_from;
   env.rcpts = o.rcpts;
   env.client_ip = o.client_ip;

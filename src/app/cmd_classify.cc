@@ -7,6 +7,7 @@
 #include "app/commands.h"
 #include "classify/classifier.h"
 #include "classify/verdict_json.h"
+#include "mail/envelope.h"
 #include "mail/mailbox.h"
 #include "mail/message.h"
 
@@ -99,7 +100,7 @@ int run(const ClassifyOptions& o) {
       continue;
     }
     ++count;
-    const auto v = classifier.classify(*msg, classify::envelope_from_mbox(raw.envelope_from));
+    const auto v = classifier.classify(*msg, mail::envelope_from_mbox(raw.envelope_from));
     if (o.format == "json") {
       std::string line = "{\"file\":" + classify::json_quote(raw.location) +
                          ",\"index\":" + std::to_string(raw.index) + "," +

@@ -71,7 +71,7 @@ int run_ingest(const TrapOptions& o) {
         continue;
       }
       const auto& raw = **next;
-      classify::Envelope env;
+      mail::Envelope env;
       if (!raw.envelope_from.empty()) {
         env.known = true;
         env.mail_from = raw.envelope_from == "<>" ? "" : raw.envelope_from;

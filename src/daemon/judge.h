@@ -10,6 +10,7 @@
 #include "classify/classifier.h"
 #include "common/result.h"
 #include "correlate/correlate.h"
+#include "mail/envelope.h"
 #include "mail/limits.h"
 #include "mail/message.h"
 #include "policy/policy.h"
@@ -31,10 +32,12 @@ class Judge {
   Judge(const classify::Classifier* classifier, const correlate::Correlator* correlator,
         const policy::Table* table, mail::Limits limits = mail::kDefaultLimits);
 
-  // Judges one message (header section + the first bytes of the body).
+  // Judges one message (header section + the first bytes of the body) with
+  // its SMTP envelope (`known` set: serve and `backstop check` always know
+  // the sender they judge for).
   // kUnavailable when the store behind the correlator fails: the caller
   // answers policy::internal_failure (4xx or fail-open), never 5xx.
-  Result<Judgement> judge(std::string_view raw, const correlate::Envelope& envelope) const;
+  Result<Judgement> judge(std::string_view raw, const mail::Envelope& envelope) const;
 
  private:
   const classify::Classifier* classifier_;

@@ -252,8 +252,9 @@ class Handler final : public milter::Handler {
     return raw;
   }
 
-  correlate::Envelope envelope(const milter::Context& ctx) const {
-    correlate::Envelope env;
+  mail::Envelope envelope(const milter::Context& ctx) const {
+    mail::Envelope env;
+    env.known = true;
     env.mail_from = sender_;
     for (const auto& r : ctx.msg.rcpts) env.rcpts.push_back(strip_brackets(r.address));
     env.client_ip = ctx.conn.address;

@@ -140,7 +140,7 @@ GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::string_view 
   limits.max_body_text = snap.max_body;
   auto m = mail::parse_message(raw, limits);
   if (!m) return {};
-  classify::Envelope env;
+  mail::Envelope env;
   env.known = true;
   env.mail_from = client.sender;
   env.rcpts.assign(rcpts.begin(), rcpts.end());
