@@ -120,13 +120,18 @@ class SectionBuilder {
 
   // A line (without its line ending) that starts a new field or is broken.
   void start_line(std::string_view line) {
-    finish_field();
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) {
+      finish_field();
       broken();
       return;
     }
-    std::string_view name = line.substr(0, colon);
+    start_field(line.substr(0, colon), line.substr(colon + 1));
+  }
+
+  // A line that starts a field: `name` before its first colon, `value` after.
+  void start_field(std::string_view name, std::string_view value) {
+    finish_field();
     while (!name.empty() && is_blank(name.back())) name.remove_suffix(1);  // obs-ftext WSP ":"
     if (name.empty() || !std::all_of(name.begin(), name.end(), is_ftext)) {
       broken();
@@ -136,7 +141,6 @@ class SectionBuilder {
       add_condition(out_.conditions, Condition::kHeaderCount);
       return;
     }
-    std::string_view value = line.substr(colon + 1);
     while (!value.empty() && is_blank(value.front())) value.remove_prefix(1);
     auto& fields = out_.headers.mutable_fields();
     fields.push_back(HeaderField{std::string(name), {}});
@@ -181,37 +185,33 @@ class SectionBuilder {
   bool open_ = false;
 };
 
-}  // namespace
+// How feed_lines() stopped.
+enum class LinesEnd {
+  kEnd,        // at the end of the bytes
+  kEmptyLine,  // after an empty line: the header section ends
+  kLimit,      // at a line that starts at or past Limits::max_header_bytes
+};
 
-HeaderParse parse_header_section(std::string_view bytes, const Limits& limits) {
-  HeaderParse out;
-  out.headers.mutable_fields().reserve(32);  // typical sections have 10-40 fields
-  SectionBuilder builder(out, limits);
-  std::size_t pos = leading_blank_lines(bytes);
+// Feeds the lines of `bytes` from offset `pos` to `builder`; `base` is the
+// offset of bytes[0] in the header section. On return `pos` is just past the
+// empty line (kEmptyLine), at the line past the limit (kLimit), or at the end.
+LinesEnd feed_lines(SectionBuilder& builder, std::string_view bytes, std::size_t base, std::size_t& pos,
+                    const Limits& limits) {
   const std::size_t n = bytes.size();
   while (pos < n) {
-    if (pos >= limits.max_header_bytes) {
-      add_condition(out.conditions, Condition::kHeaderBytes);
-      builder.finish_field();
-      const std::size_t body = find_body_start(bytes, pos > 0 ? pos - 1 : 0);
-      if (body == std::string_view::npos) {
-        out.body_offset = n;
-        add_condition(out.conditions, Condition::kNoBody);
-      } else {
-        out.body_offset = body;
-      }
-      return out;
-    }
+    if (base + pos >= limits.max_header_bytes) return LinesEnd::kLimit;
     const char* nl = static_cast<const char*>(std::memchr(bytes.data() + pos, '\n', n - pos));
     const std::size_t end = nl == nullptr ? n : static_cast<std::size_t>(nl - bytes.data());
     std::string_view line = bytes.substr(pos, end - pos);
     const std::size_t next = nl == nullptr ? n : end + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) {
-      if (nl == nullptr) break;  // a lone CR at the very end
-      builder.finish_field();
-      out.body_offset = next;
-      return out;
+      if (nl == nullptr) {  // a lone CR at the very end
+        pos = n;
+        return LinesEnd::kEnd;
+      }
+      pos = next;
+      return LinesEnd::kEmptyLine;
     }
     if (line.size() > limits.max_header_bytes) line = line.substr(0, limits.max_header_bytes);
     if (is_blank(line.front())) {
@@ -221,9 +221,89 @@ HeaderParse parse_header_section(std::string_view bytes, const Limits& limits) {
     }
     pos = next;
   }
+  return LinesEnd::kEnd;
+}
+
+// Whether the text `value` + "\r\n" holds an empty line: a LF followed by a
+// LF, or by a CR and a LF.
+bool holds_empty_line(std::string_view value) {
+  for (std::size_t i = value.find('\n'); i != std::string_view::npos; i = value.find('\n', i + 1)) {
+    const std::size_t rest = value.size() - i - 1;
+    if (rest == 0 || value[i + 1] == '\n' || (value[i + 1] == '\r' && rest >= 2 && value[i + 2] == '\n')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+HeaderParse parse_header_section(std::string_view bytes, const Limits& limits) {
+  HeaderParse out;
+  out.headers.mutable_fields().reserve(32);  // typical sections have 10-40 fields
+  SectionBuilder builder(out, limits);
+  std::size_t pos = leading_blank_lines(bytes);
+  switch (feed_lines(builder, bytes, 0, pos, limits)) {
+    case LinesEnd::kEmptyLine:
+      builder.finish_field();
+      out.body_offset = pos;
+      return out;
+    case LinesEnd::kLimit: {
+      add_condition(out.conditions, Condition::kHeaderBytes);
+      builder.finish_field();
+      const std::size_t body = find_body_start(bytes, pos > 0 ? pos - 1 : 0);
+      if (body == std::string_view::npos) {
+        out.body_offset = bytes.size();
+        add_condition(out.conditions, Condition::kNoBody);
+      } else {
+        out.body_offset = body;
+      }
+      return out;
+    }
+    case LinesEnd::kEnd:
+      break;
+  }
   builder.finish_field();
-  out.body_offset = n;
+  out.body_offset = bytes.size();
   add_condition(out.conditions, Condition::kNoBody);
+  return out;
+}
+
+std::optional<HeaderParse> parse_header_fields(std::span<const FieldView> fields, const Limits& limits) {
+  if (fields.empty()) return std::nullopt;  // the text would be an empty line: skipped as leading blank
+  for (const FieldView& f : fields) {
+    if (f.name.find('\n') != std::string_view::npos || holds_empty_line(f.value)) return std::nullopt;
+  }
+  HeaderParse out;
+  out.headers.mutable_fields().reserve(std::min(fields.size(), limits.max_header_count));
+  SectionBuilder builder(out, limits);
+  std::string text;  // one field's text, for a field that needs the line parser
+  std::size_t pos = 0;  // offset of the current field's text in the section
+  bool cut = false;     // max_header_bytes reached: the remaining fields are not read
+  for (const FieldView& f : fields) {
+    const std::size_t size = f.name.size() + f.value.size() + 4;  // "name: value\r\n"
+    if (!cut && pos >= limits.max_header_bytes) cut = true;
+    if (!cut) {
+      // One line "name: value" with the name before its first colon: the
+      // common case, read in place.
+      const bool one_line = !f.name.empty() && !is_blank(f.name.front()) &&
+                            f.name.find(':') == std::string_view::npos &&
+                            f.value.find('\n') == std::string_view::npos &&
+                            size - 2 <= limits.max_header_bytes;
+      if (one_line) {
+        builder.start_field(f.name, f.value);
+      } else {
+        text.assign(f.name).append(": ").append(f.value).append("\r\n");
+        std::size_t at = 0;
+        cut = feed_lines(builder, text, pos, at, limits) == LinesEnd::kLimit;
+      }
+    }
+    pos += size;
+  }
+  // The empty line ending the section counts as a line too.
+  if (cut || pos >= limits.max_header_bytes) add_condition(out.conditions, Condition::kHeaderBytes);
+  builder.finish_field();
+  out.body_offset = pos + 2;
   return out;
 }
 
