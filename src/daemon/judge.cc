@@ -7,8 +7,16 @@ Judge::Judge(const classify::Classifier* classifier, const correlate::Correlator
     : classifier_(classifier), correlator_(correlator), table_(table), limits_(limits) {}
 
 Result<Judgement> Judge::judge(std::string_view raw, const mail::Envelope& envelope) const {
+  return judge_parsed(mail::parse_message(raw, limits_), envelope);
+}
+
+Result<Judgement> Judge::judge(std::span<const mail::FieldView> headers, std::string_view body,
+                               const mail::Envelope& envelope) const {
+  return judge_parsed(mail::parse_message(headers, body, limits_), envelope);
+}
+
+Result<Judgement> Judge::judge_parsed(Result<mail::Message> message, const mail::Envelope& envelope) const {
   Judgement j;
-  auto message = mail::parse_message(raw, limits_);
   if (!message) {
     // Nothing header-like: not an automated response we can recognise.
     j.decision = table_->decide(j.verdict, j.outcome);

@@ -4,6 +4,7 @@
 // is safe to call concurrently (the classifier, correlator and table are).
 #pragma once
 
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -38,8 +39,15 @@ class Judge {
   // kUnavailable when the store behind the correlator fails: the caller
   // answers policy::internal_failure (4xx or fail-open), never 5xx.
   Result<Judgement> judge(std::string_view raw, const mail::Envelope& envelope) const;
+  // The same for a message whose header section arrives as fields (the
+  // milter's): the judgement of the text those fields stand for
+  // (mail::parse_message), without writing it out.
+  Result<Judgement> judge(std::span<const mail::FieldView> headers, std::string_view body,
+                          const mail::Envelope& envelope) const;
 
  private:
+  Result<Judgement> judge_parsed(Result<mail::Message> message, const mail::Envelope& envelope) const;
+
   const classify::Classifier* classifier_;
   const correlate::Correlator* correlator_;
   const policy::Table* table_;

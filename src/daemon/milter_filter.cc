@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <optional>
+#include <vector>
 
 #include "common/random.h"
 #include "mail/header.h"
@@ -235,21 +236,13 @@ class Handler final : public milter::Handler {
     return Action::cont();
   }
 
-  // The message as the MTA sent it: stored headers, a blank line, the kept body.
-  static std::string raw_message(const milter::Context& ctx) {
-    std::string raw;
-    std::size_t size = ctx.msg.body.size() + 2;
-    for (const auto& h : ctx.msg.headers) size += h.name.size() + h.value.size() + 4;
-    raw.reserve(size);
-    for (const auto& h : ctx.msg.headers) {
-      raw += h.name;
-      raw += ": ";
-      raw += h.value;
-      raw += "\r\n";
-    }
-    raw += "\r\n";
-    raw += ctx.msg.body;
-    return raw;
+  // The header fields as the MTA sent them, for mail::parse_message with the
+  // kept body: views into ctx.msg, valid while it is.
+  static std::vector<mail::FieldView> header_fields(const milter::Context& ctx) {
+    std::vector<mail::FieldView> fields;
+    fields.reserve(ctx.msg.headers.size());
+    for (const auto& h : ctx.msg.headers) fields.push_back({h.name, h.value});
+    return fields;
   }
 
   mail::Envelope envelope(const milter::Context& ctx) const {
@@ -264,8 +257,7 @@ class Handler final : public milter::Handler {
   milter::EomResult judge(const milter::Context& ctx) {
     milter::EomResult out;
     auto env = envelope(ctx);
-    const std::string raw = raw_message(ctx);
-    auto j = snap_->judge->judge(raw, env);
+    auto j = snap_->judge->judge(header_fields(ctx), ctx.msg.body, env);
     if (!j) {
       engine_->metrics().error("store");
       auto d = policy::internal_failure(j.error().message(), snap_->fail_open);
@@ -356,7 +348,8 @@ class Handler final : public milter::Handler {
     }
     std::vector<std::string> rcpts;
     for (const auto& r : ctx.msg.rcpts) rcpts.push_back(strip_brackets(r.address));
-    auto gate = gate_message(*engine_, *snap_, raw_message(ctx), client_, rcpts, *log_, log_prefix(ctx));
+    auto gate = gate_message(*engine_, *snap_, header_fields(ctx), ctx.msg.body, client_, rcpts, *log_,
+                             log_prefix(ctx));
     if (gate.kind != GuardAnswer::Kind::kContinue && gate.kind != GuardAnswer::Kind::kHold) {
       out.mods.clear();
       out.action = guard_action(gate);
