@@ -137,6 +137,12 @@ class SectionBuilder {
       broken();
       return;
     }
+    add_field(name, value);
+  }
+
+  // A field whose name is not empty and all ftext; `value` after the colon.
+  void add_field(std::string_view name, std::string_view value) {
+    finish_field();
     if (out_.headers.size() >= limits_.max_header_count) {
       add_condition(out_.conditions, Condition::kHeaderCount);
       return;
@@ -271,27 +277,27 @@ HeaderParse parse_header_section(std::string_view bytes, const Limits& limits) {
 
 std::optional<HeaderParse> parse_header_fields(std::span<const FieldView> fields, const Limits& limits) {
   if (fields.empty()) return std::nullopt;  // the text would be an empty line: skipped as leading blank
-  for (const FieldView& f : fields) {
-    if (f.name.find('\n') != std::string_view::npos || holds_empty_line(f.value)) return std::nullopt;
-  }
   HeaderParse out;
   out.headers.mutable_fields().reserve(std::min(fields.size(), limits.max_header_count));
   SectionBuilder builder(out, limits);
-  std::string text;  // one field's text, for a field that needs the line parser
+  std::string text;     // one field's text, for a field that needs the line parser
   std::size_t pos = 0;  // offset of the current field's text in the section
-  bool cut = false;     // max_header_bytes reached: the remaining fields are not read
+  bool cut = false;     // max_header_bytes reached: the remaining fields are only checked
   for (const FieldView& f : fields) {
+    // A name of ftext only (no colon, blank or line break) in a one-line
+    // field is read in place: the line "name: value" would give that name and
+    // value. Others, when they form the section alone, go through the line
+    // reader.
+    const bool ftext_name =
+        !f.name.empty() && std::all_of(f.name.begin(), f.name.end(), [](char c) { return is_ftext(c); });
+    if (!ftext_name && f.name.find('\n') != std::string_view::npos) return std::nullopt;
+    const std::size_t nl = f.value.find('\n');
+    if (nl != std::string_view::npos && holds_empty_line(f.value.substr(nl))) return std::nullopt;
     const std::size_t size = f.name.size() + f.value.size() + 4;  // "name: value\r\n"
     if (!cut && pos >= limits.max_header_bytes) cut = true;
     if (!cut) {
-      // One line "name: value" with the name before its first colon: the
-      // common case, read in place.
-      const bool one_line = !f.name.empty() && !is_blank(f.name.front()) &&
-                            f.name.find(':') == std::string_view::npos &&
-                            f.value.find('\n') == std::string_view::npos &&
-                            size - 2 <= limits.max_header_bytes;
-      if (one_line) {
-        builder.start_field(f.name, f.value);
+      if (ftext_name && nl == std::string_view::npos && size - 2 <= limits.max_header_bytes) {
+        builder.add_field(f.name, f.value);
       } else {
         text.assign(f.name).append(": ").append(f.value).append("\r\n");
         std::size_t at = 0;
