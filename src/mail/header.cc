@@ -38,6 +38,10 @@ bool is_ftext(char c) noexcept {
   const auto u = static_cast<unsigned char>(c);
   return u >= 33 && u <= 126 && c != ':';
 }
+// A field name: ftext only (checked in line, not through a function pointer).
+bool is_field_name(std::string_view name) noexcept {
+  return std::all_of(name.begin(), name.end(), [](char c) { return is_ftext(c); });
+}
 
 // Offset just past the first empty line at or after `from`, or npos.
 std::size_t find_body_start(std::string_view s, std::size_t from) {
@@ -133,7 +137,7 @@ class SectionBuilder {
   void start_field(std::string_view name, std::string_view value) {
     finish_field();
     while (!name.empty() && is_blank(name.back())) name.remove_suffix(1);  // obs-ftext WSP ":"
-    if (name.empty() || !std::all_of(name.begin(), name.end(), is_ftext)) {
+    if (name.empty() || !is_field_name(name)) {
       broken();
       return;
     }
@@ -198,26 +202,26 @@ enum class LinesEnd {
   kLimit,      // at a line that starts at or past Limits::max_header_bytes
 };
 
+struct LinesStop {
+  LinesEnd end;
+  std::size_t pos;  // just past the empty line, at the line past the limit, or the end
+};
+
 // Feeds the lines of `bytes` from offset `pos` to `builder`; `base` is the
-// offset of bytes[0] in the header section. On return `pos` is just past the
-// empty line (kEmptyLine), at the line past the limit (kLimit), or at the end.
-LinesEnd feed_lines(SectionBuilder& builder, std::string_view bytes, std::size_t base, std::size_t& pos,
-                    const Limits& limits) {
+// offset of bytes[0] in the header section.
+LinesStop feed_lines(SectionBuilder& builder, std::string_view bytes, std::size_t base, std::size_t pos,
+                     const Limits& limits) {
   const std::size_t n = bytes.size();
   while (pos < n) {
-    if (base + pos >= limits.max_header_bytes) return LinesEnd::kLimit;
+    if (base + pos >= limits.max_header_bytes) return {LinesEnd::kLimit, pos};
     const char* nl = static_cast<const char*>(std::memchr(bytes.data() + pos, '\n', n - pos));
     const std::size_t end = nl == nullptr ? n : static_cast<std::size_t>(nl - bytes.data());
     std::string_view line = bytes.substr(pos, end - pos);
     const std::size_t next = nl == nullptr ? n : end + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) {
-      if (nl == nullptr) {  // a lone CR at the very end
-        pos = n;
-        return LinesEnd::kEnd;
-      }
-      pos = next;
-      return LinesEnd::kEmptyLine;
+      if (nl == nullptr) return {LinesEnd::kEnd, n};  // a lone CR at the very end
+      return {LinesEnd::kEmptyLine, next};
     }
     if (line.size() > limits.max_header_bytes) line = line.substr(0, limits.max_header_bytes);
     if (is_blank(line.front())) {
@@ -227,7 +231,7 @@ LinesEnd feed_lines(SectionBuilder& builder, std::string_view bytes, std::size_t
     }
     pos = next;
   }
-  return LinesEnd::kEnd;
+  return {LinesEnd::kEnd, n};
 }
 
 // Whether the text `value` + "\r\n" holds an empty line: a LF followed by a
@@ -248,16 +252,16 @@ HeaderParse parse_header_section(std::string_view bytes, const Limits& limits) {
   HeaderParse out;
   out.headers.mutable_fields().reserve(32);  // typical sections have 10-40 fields
   SectionBuilder builder(out, limits);
-  std::size_t pos = leading_blank_lines(bytes);
-  switch (feed_lines(builder, bytes, 0, pos, limits)) {
+  const LinesStop stop = feed_lines(builder, bytes, 0, leading_blank_lines(bytes), limits);
+  switch (stop.end) {
     case LinesEnd::kEmptyLine:
       builder.finish_field();
-      out.body_offset = pos;
+      out.body_offset = stop.pos;
       return out;
     case LinesEnd::kLimit: {
       add_condition(out.conditions, Condition::kHeaderBytes);
       builder.finish_field();
-      const std::size_t body = find_body_start(bytes, pos > 0 ? pos - 1 : 0);
+      const std::size_t body = find_body_start(bytes, stop.pos > 0 ? stop.pos - 1 : 0);
       if (body == std::string_view::npos) {
         out.body_offset = bytes.size();
         add_condition(out.conditions, Condition::kNoBody);
@@ -288,8 +292,7 @@ std::optional<HeaderParse> parse_header_fields(std::span<const FieldView> fields
     // field is read in place: the line "name: value" would give that name and
     // value. Others, when they form the section alone, go through the line
     // reader.
-    const bool ftext_name =
-        !f.name.empty() && std::all_of(f.name.begin(), f.name.end(), [](char c) { return is_ftext(c); });
+    const bool ftext_name = !f.name.empty() && is_field_name(f.name);
     if (!ftext_name && f.name.find('\n') != std::string_view::npos) return std::nullopt;
     const std::size_t nl = f.value.find('\n');
     if (nl != std::string_view::npos && holds_empty_line(f.value.substr(nl))) return std::nullopt;
@@ -300,8 +303,7 @@ std::optional<HeaderParse> parse_header_fields(std::span<const FieldView> fields
         builder.add_field(f.name, f.value);
       } else {
         text.assign(f.name).append(": ").append(f.value).append("\r\n");
-        std::size_t at = 0;
-        cut = feed_lines(builder, text, pos, at, limits) == LinesEnd::kLimit;
+        cut = feed_lines(builder, text, pos, 0, limits).end == LinesEnd::kLimit;
       }
     }
     pos += size;
