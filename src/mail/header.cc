@@ -288,10 +288,11 @@ std::optional<HeaderParse> parse_header_fields(std::span<const FieldView> fields
   std::size_t pos = 0;  // offset of the current field's text in the section
   bool cut = false;     // max_header_bytes reached: the remaining fields are only checked
   for (const FieldView& f : fields) {
-    // A name of ftext only (no colon, blank or line break) in a one-line
-    // field is read in place: the line "name: value" would give that name and
-    // value. Others, when they form the section alone, go through the line
-    // reader.
+    // A field with a name of ftext only (no colon, blank or line break) is
+    // read in place: its first line "name: value" gives that name and the
+    // value's first line, the rest of the value goes to the line reader as it
+    // is. Others (and a value ending in CR, whose last line the CRLF after it
+    // would change) go through the line reader as the text they stand for.
     const bool ftext_name = !f.name.empty() && is_field_name(f.name);
     if (!ftext_name && f.name.find('\n') != std::string_view::npos) return std::nullopt;
     const std::size_t nl = f.value.find('\n');
@@ -299,8 +300,15 @@ std::optional<HeaderParse> parse_header_fields(std::span<const FieldView> fields
     const std::size_t size = f.name.size() + f.value.size() + 4;  // "name: value\r\n"
     if (!cut && pos >= limits.max_header_bytes) cut = true;
     if (!cut) {
-      if (ftext_name && nl == std::string_view::npos && size - 2 <= limits.max_header_bytes) {
-        builder.add_field(f.name, f.value);
+      std::string_view first = f.value.substr(0, nl);
+      if (nl != std::string_view::npos && !first.empty() && first.back() == '\r') first.remove_suffix(1);
+      const bool in_place = ftext_name && f.name.size() + 2 + first.size() <= limits.max_header_bytes &&
+                            (nl == std::string_view::npos || f.value.back() != '\r');
+      if (in_place) {
+        builder.add_field(f.name, first);
+        if (nl != std::string_view::npos) {
+          cut = feed_lines(builder, f.value, pos + f.name.size() + 2, nl + 1, limits).end == LinesEnd::kLimit;
+        }
       } else {
         text.assign(f.name).append(": ").append(f.value).append("\r\n");
         cut = feed_lines(builder, text, pos, 0, limits).end == LinesEnd::kLimit;
