@@ -84,7 +84,8 @@ class JudgeTest : public ::testing::Test {
     auto e = Engine::create(*cfg, std::move(o));
     ASSERT_TRUE(e) << e.error().to_string();
     engine_ = std::move(*e);
-    ASSERT_TRUE(engine_->store().ledger_put("real@example.org", {kT0 - 86400, "alice@example.org", {"bob@remote.example"}}));
+    ASSERT_TRUE(engine_->store().ledger_put("real@example.org",
+                                            {kT0 - 86400, "alice@example.org", {"bob@remote.example"}}));
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
