@@ -61,7 +61,8 @@ void run(benchmark::State& state, bool lmdb, bool hit) {
   v.signals = {"multipart_report", "dsn_failed", "null_sender"};
   v.refs.original_received_hosts = {"mx.remote.example", "relay.elsewhere.example"};
   v.refs.original_received_ips = {"203.0.113.5"};
-  correlate::Envelope env{"", {"alice@example.org"}, "198.51.100.7"};
+  mail::Envelope env{
+      .known = true, .mail_from = "", .rcpts = {"alice@example.org"}, .client_ip = "198.51.100.7"};
   std::size_t i = 0;
   for (auto _ : state) {
     v.refs.message_id = (hit ? "id" : "nope") + std::to_string(i++ % 100000) + "@example.org";

@@ -10,6 +10,7 @@
 #include "app/common_options.h"
 #include "daemon/engine.h"
 #include "daemon/judge.h"
+#include "mail/envelope.h"
 #include "mail/mailbox.h"
 
 namespace backstop::app {
@@ -44,7 +45,7 @@ Result<std::string> read_message(const std::string& file) {
 // Prints the block of one message, starting with its "file:" line. Returns
 // 0, or 1 when judging failed (the block then shows the failure decision).
 int print_check(const daemon::Snapshot& snap, const std::string& file, const std::string& raw,
-                const correlate::Envelope& env) {
+                const mail::Envelope& env) {
   std::printf("file:     %s\n", file.c_str());
   auto j = snap.judge->judge(raw, env);
   if (!j) {
@@ -94,7 +95,8 @@ int run_check(const CheckOptions& o) {
   auto engine = daemon::Engine::create(*cfg, std::move(eo));
   if (!engine) return report_error(engine.error());
 
-  correlate::Envelope env;
+  mail::Envelope env;
+  env.known = true;  // the null sender unless --envelope-from says otherwise
   env.mail_from = o.envelope_from;
   env.rcpts = o.rcpts;
   env.client_ip = o.client_ip;

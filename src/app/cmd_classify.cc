@@ -8,6 +8,7 @@
 #include "classify/classifier.h"
 #include "classify/verdict_json.h"
 #include "common/text.h"
+#include "mail/envelope.h"
 #include "mail/mailbox.h"
 #include "mail/message.h"
 
@@ -100,7 +101,7 @@ int run(const ClassifyOptions& o) {
       continue;
     }
     ++count;
-    const auto v = classifier.classify(*msg, classify::envelope_from_mbox(raw.envelope_from));
+    const auto v = classifier.classify(*msg, mail::envelope_from_mbox(raw.envelope_from));
     if (o.format == "json") {
       std::string line = "{\"file\":" + text::quote(raw.location) +
                          ",\"index\":" + std::to_string(raw.index) + "," +

@@ -15,6 +15,7 @@
 #include "dnsbl/listings.h"
 #include "dnsbl/settings.h"
 #include "dnsbl/trap.h"
+#include "mail/envelope.h"
 #include "mail/mailbox.h"
 #include "store/store.h"
 
@@ -70,12 +71,7 @@ int run_ingest(const TrapOptions& o) {
         continue;
       }
       const auto& raw = **next;
-      classify::Envelope env;
-      if (!raw.envelope_from.empty()) {
-        env.known = true;
-        env.mail_from = raw.envelope_from == "<>" ? "" : raw.envelope_from;
-      }
-      auto out = trap.ingest(raw.bytes, env);
+      auto out = trap.ingest(raw.bytes, mail::envelope_from_mbox(raw.envelope_from));
       if (!out) {
         std::fprintf(stderr, "backstop trap: %s#%zu: %s\n", raw.location.c_str(), raw.index,
                      out.error().message().c_str());

@@ -132,7 +132,7 @@ bool run_rules(const Rules& rules, const mail::Message& m, std::vector<char>& fi
   return ok;
 }
 
-void structural(const mail::Message& m, const Envelope& env, Scores& s, bool* arf) {
+void structural(const mail::Message& m, const mail::Envelope& env, Scores& s, bool* arf) {
   bool report_ds = false, mdn = false;
   for (const auto& p : m.parts) {
     if (p.type == "message" && p.subtype == "feedback-report") *arf = true;
@@ -236,21 +236,12 @@ std::string describe_signal(const Rules& rules, std::string_view signal) {
   return "unknown signal";
 }
 
-Envelope envelope_from_mbox(std::string_view sender) {
-  Envelope e;
-  if (sender.empty()) return e;
-  e.known = true;
-  if (sender == "<>" || mail::iequals(sender, "MAILER-DAEMON")) return e;
-  e.mail_from = std::string(sender);
-  return e;
-}
-
 Classifier::Classifier(std::shared_ptr<const Rules> rules) : rules_(std::move(rules)) {
   BACKSTOP_INVARIANT(rules_ != nullptr);
 }
 Classifier::~Classifier() = default;
 
-Verdict Classifier::classify(const mail::Message& message, const Envelope& envelope) const {
+Verdict Classifier::classify(const mail::Message& message, const mail::Envelope& envelope) const {
   Verdict v;
   Scores s;
   bool arf = false;

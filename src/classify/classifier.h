@@ -13,24 +13,12 @@
 
 #include "classify/verdict.h"
 #include "common/result.h"
+#include "mail/envelope.h"
 #include "mail/message.h"
 
 namespace backstop::classify {
 
-// What the SMTP transaction says, where known (milter, mbox "From " line).
-struct Envelope {
-  bool known = false;          // false for a file with no envelope information
-  std::string mail_from;       // "" for the null reverse-path "<>"
-  std::vector<std::string> rcpts;
-  std::string client_ip;
-};
-
 class Rules;
-
-// The envelope an mbox "From " line states: "<>" and "MAILER-DAEMON" (what
-// mbox writers put for the null reverse-path) mean a null sender; "" means
-// no envelope information.
-Envelope envelope_from_mbox(std::string_view sender);
 
 // Compiles a rules file's text (format: docs/rules.md). kMalformed with the
 // line number on a syntax error or a pattern the matcher rejects.
@@ -53,8 +41,9 @@ class Classifier {
   Classifier& operator=(const Classifier&) = delete;
 
   // Classifies one parsed message. Never fails: damage in the message lowers
-  // confidence or adds a signal, it does not stop classification.
-  Verdict classify(const mail::Message& message, const Envelope& envelope = {}) const;
+  // confidence or adds a signal, it does not stop classification. The
+  // envelope counts only when `envelope.known`.
+  Verdict classify(const mail::Message& message, const mail::Envelope& envelope = {}) const;
 
   const Rules& rules() const noexcept { return *rules_; }
 

@@ -20,7 +20,7 @@ const Classifier& builtin() {
   return *c;
 }
 
-Verdict run(const std::string& raw, const Envelope& env = {}) {
+Verdict run(const std::string& raw, const mail::Envelope& env = {}) {
   auto m = mail::parse_message(raw);
   EXPECT_TRUE(m) << m.error().to_string();
   if (!m) return {};
@@ -367,19 +367,11 @@ TEST(Classify, NullSenderTipsAWeakBounce) {
       "\n"
       "Recipient address unknown: the mailbox does not exist.\n";
   EXPECT_EQ(run(raw).kind, Kind::kNone);
-  Envelope env;
+  mail::Envelope env;
   env.known = true;  // MAIL FROM:<>
   const Verdict v = run(raw, env);
   EXPECT_EQ(v.kind, Kind::kBounce) << dump(v);
   EXPECT_TRUE(has_signal(v, "null-sender"));
-}
-
-TEST(Classify, EnvelopeFromMboxLine) {
-  EXPECT_FALSE(envelope_from_mbox("").known);
-  EXPECT_TRUE(envelope_from_mbox("<>").known);
-  EXPECT_TRUE(envelope_from_mbox("<>").mail_from.empty());
-  EXPECT_TRUE(envelope_from_mbox("MAILER-DAEMON").mail_from.empty());
-  EXPECT_EQ(envelope_from_mbox("a@b.example").mail_from, "a@b.example");
 }
 
 TEST(Classify, OverrideRulesDriveTheVerdict) {

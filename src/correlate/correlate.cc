@@ -210,7 +210,7 @@ void Correlator::check_relays(const classify::Verdict& v, const mail::Message* m
   }
 }
 
-Status Correlator::check_correspondent(const Envelope& e, const mail::Message* m,
+Status Correlator::check_correspondent(const mail::Envelope& e, const mail::Message* m,
                                        Outcome* out) const {
   // The responder: the From of the response (autoreplies often come from the
   // null sender, RFC 3834 §3.1.4), else the envelope sender.
@@ -236,7 +236,7 @@ Status Correlator::check_correspondent(const Envelope& e, const mail::Message* m
   return {};
 }
 
-Result<Outcome> Correlator::correlate(const classify::Verdict& verdict, const Envelope& envelope,
+Result<Outcome> Correlator::correlate(const classify::Verdict& verdict, const mail::Envelope& envelope,
                                       const mail::Message* message) const {
   Outcome out;
   if (verdict.kind == classify::Kind::kNone) return out;

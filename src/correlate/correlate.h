@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "common/ip.h"
 #include "common/result.h"
+#include "mail/envelope.h"
 #include "mail/message.h"
 #include "store/store.h"
 
@@ -64,13 +65,6 @@ struct Settings {
   std::int64_t warmup_seconds = 7 * 86400;
 };
 
-// The SMTP envelope of the response being judged.
-struct Envelope {
-  std::string mail_from;           // "" = null sender
-  std::vector<std::string> rcpts;  // as given at RCPT, possibly BATV-tagged
-  std::string client_ip;
-};
-
 struct Evidence {
   std::string source;   // "batv", "ledger", "relay", "correspondent", "warmup"
   Verdict points_to;    // what this evidence says on its own
@@ -88,10 +82,12 @@ class Correlator {
   // `tags` may be null (no BATV).
   Correlator(Settings settings, store::Store* store, const TagVerifier* tags, const Clock* clock);
 
-  // Judges one classified message. `message` (may be null) lets the relay rule
-  // read Received lines quoted inline in the body. kUnavailable when the store
-  // fails (the caller answers 4xx, never 5xx).
-  Result<Outcome> correlate(const classify::Verdict& verdict, const Envelope& envelope,
+  // Judges one classified message with the SMTP envelope it came with (its
+  // recipients and sender are read whatever `envelope.known` says).
+  // `message` (may be null) lets the relay rule read Received lines quoted
+  // inline in the body. kUnavailable when the store fails (the caller answers
+  // 4xx, never 5xx).
+  Result<Outcome> correlate(const classify::Verdict& verdict, const mail::Envelope& envelope,
                             const mail::Message* message = nullptr) const;
 
   // True if `address` is in one of our domains.
@@ -100,7 +96,7 @@ class Correlator {
  private:
   Status check_ledger(const classify::Verdict& v, Outcome* out) const;
   void check_relays(const classify::Verdict& v, const mail::Message* m, Outcome* out) const;
-  Status check_correspondent(const Envelope& e, const mail::Message* m, Outcome* out) const;
+  Status check_correspondent(const mail::Envelope& e, const mail::Message* m, Outcome* out) const;
 
   Settings settings_;
   store::Store* store_;

@@ -50,7 +50,7 @@ class CorrelateTest : public ::testing::Test {
   ManualClock clock_;
   std::unique_ptr<store::Store> store_;
   FakeTags tags_;
-  Envelope env_{"", {"alice@example.org"}, "192.0.2.1"};
+  mail::Envelope env_{.known = true, .mail_from = "", .rcpts = {"alice@example.org"}, .client_ip = "192.0.2.1"};
 };
 
 TEST_F(CorrelateTest, NoneIsNotJudged) {
@@ -113,7 +113,8 @@ TEST_F(CorrelateTest, InReplyToOfAutoreplyFound) {
 
 TEST_F(CorrelateTest, BatvOutranksLedgerMiss) {
   record("other@example.org", kT0 - 10 * kDay);
-  Envelope env{"", {"prvs=0123abcdef=alice@example.org"}, "192.0.2.1"};
+  mail::Envelope env{
+      .known = true, .mail_from = "", .rcpts = {"prvs=0123abcdef=alice@example.org"}, .client_ip = "192.0.2.1"};
   tags_.status[env.rcpts[0]] = TagStatus::kValid;
   auto o = make().correlate(bounce(), env);
   ASSERT_TRUE(o);
@@ -125,7 +126,8 @@ TEST_F(CorrelateTest, BatvOutranksLedgerMiss) {
 }
 
 TEST_F(CorrelateTest, BatvOnlyForLocalRecipients) {
-  Envelope env{"", {"someone@elsewhere.example"}, "192.0.2.1"};
+  mail::Envelope env{
+      .known = true, .mail_from = "", .rcpts = {"someone@elsewhere.example"}, .client_ip = "192.0.2.1"};
   tags_.status[env.rcpts[0]] = TagStatus::kValid;
   EXPECT_EQ(make().correlate(bounce(""), env)->verdict, Verdict::kUnknown);
 }

@@ -6,9 +6,17 @@ Judge::Judge(const classify::Classifier* classifier, const correlate::Correlator
              const policy::Table* table, mail::Limits limits)
     : classifier_(classifier), correlator_(correlator), table_(table), limits_(limits) {}
 
-Result<Judgement> Judge::judge(std::string_view raw, const correlate::Envelope& envelope) const {
+Result<Judgement> Judge::judge(std::string_view raw, const mail::Envelope& envelope) const {
+  return judge_parsed(mail::parse_message(raw, limits_), envelope);
+}
+
+Result<Judgement> Judge::judge(std::span<const mail::FieldView> headers, std::string_view body,
+                               const mail::Envelope& envelope) const {
+  return judge_parsed(mail::parse_message(headers, body, limits_), envelope);
+}
+
+Result<Judgement> Judge::judge_parsed(Result<mail::Message> message, const mail::Envelope& envelope) const {
   Judgement j;
-  auto message = mail::parse_message(raw, limits_);
   if (!message) {
     // Nothing header-like: not an automated response we can recognise.
     j.decision = table_->decide(j.verdict, j.outcome);
@@ -16,12 +24,7 @@ Result<Judgement> Judge::judge(std::string_view raw, const correlate::Envelope& 
   }
   j.parsed = true;
   j.conditions = message->conditions;
-  classify::Envelope cenv;
-  cenv.known = true;
-  cenv.mail_from = envelope.mail_from;
-  cenv.rcpts = envelope.rcpts;
-  cenv.client_ip = envelope.client_ip;
-  j.verdict = classifier_->classify(*message, cenv);
+  j.verdict = classifier_->classify(*message, envelope);
   if (j.verdict.kind != classify::Kind::kNone) {
     auto outcome = correlator_->correlate(j.verdict, envelope, &*message);
     BACKSTOP_TRY(outcome);

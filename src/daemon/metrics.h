@@ -26,8 +26,8 @@ class Metrics {
                std::string_view action);
   // Seconds from end of message to the decision.
   void decision_latency(double seconds);
-  // BATV at RCPT: result (valid, missing, invalid, expired, foreign, grace) and
-  // what was done (accept, reject, record).
+  // BATV at RCPT: result (batv::verdict_name) and what was done (accept,
+  // reject, record; grace: would be refused after the grace period).
   void batv_rcpt(std::string_view result, std::string_view action);
   void batv_signed();
   // DNSBL lookup: zone and result (listed, clean, error).

@@ -1,10 +1,12 @@
 #include "daemon/milter_filter.h"
 
 #include "daemon/outbound_guard.h"
+#include "daemon/rcpt_check.h"
 
 #include <chrono>
 #include <cstdio>
 #include <optional>
+#include <vector>
 
 #include "common/random.h"
 #include "common/text.h"
@@ -25,12 +27,6 @@ const char* role_name(Role r) {
     case Role::kTrap: return "trap";
   }
   return "inbound";
-}
-
-bool is_bounce_sender(std::string_view sender) {
-  if (sender.empty()) return true;
-  auto at = sender.find('@');
-  return mail::iequals(sender.substr(0, at), "mailer-daemon");
 }
 
 // A fresh Message-ID for outbound mail that has none: 128 random bits @ host.
@@ -110,7 +106,7 @@ class Handler final : public milter::Handler {
     // MAIL negotiated no-reply: a refusal of the message by the outbound
     // limits is given to each of its recipients instead.
     if (mail_answer_.kind != Action::Kind::kContinue) return done(mail_answer_);
-    done(rcpt(ctx, r.address, true));
+    done(rcpt(ctx, r.address));
   }
 
   void on_eom(const milter::Context& ctx, milter::DecideEom done) override {
@@ -194,7 +190,7 @@ class Handler final : public milter::Handler {
       refused = ctx.msg.rcpts.size();
     } else {
       for (const auto& r : ctx.msg.rcpts) {
-        Action a = rcpt(ctx, r.address, true);
+        Action a = rcpt(ctx, r.address);
         if (a.kind == Action::Kind::kContinue) continue;
         if (!out) out = a;
         ++refused;
@@ -220,65 +216,45 @@ class Handler final : public milter::Handler {
     rcpts_seen_ = false;
   }
 
-  // One recipient: outbound limits, traps, BATV. `can_refuse` is false when
-  // the MTA was told not to wait for the answer (RCPT no-reply): a refusal is
-  // then only recorded, and the outbound limits (never negotiated away while
-  // configured) are not counted.
-  Action rcpt(const milter::Context& ctx, const std::string& address, bool can_refuse) {
-    std::string rcpt = strip_brackets(address);
+  // One recipient: the outbound limits for outbound mail, else traps and
+  // BATV (check_rcpt). Also answers for recipients of RCPT no-reply at end
+  // of message (late_refusal()).
+  Action rcpt(const milter::Context& ctx, const std::string& address) {
     if (role_ == Role::kOutbound) {
-      if (!can_refuse) return Action::cont();
       auto a = limit_recipients(*engine_, *snap_, client_, 1, *log_, log_prefix(ctx));
       if (a.kind == GuardAnswer::Kind::kHold) hold_ = a.text;
       return guard_action(a);
     }
-    if (snap_->is_trap(rcpt)) {
-      role_ = Role::kTrap;
-      return Action::cont();
+    const auto c = check_rcpt(*engine_, *snap_, sender_, strip_brackets(address),
+                              [&](std::string_view line) { log_line(ctx, line); });
+    switch (c.kind) {
+      case RcptCheck::Kind::kTrap:
+        role_ = Role::kTrap;
+        break;
+      case RcptCheck::Kind::kAccept:
+        stripped_.push_back({address, "<" + c.untagged + ">"});
+        break;
+      case RcptCheck::Kind::kReject:
+        return Action::reject(c.code, c.status, c.text);
+      case RcptCheck::Kind::kUnchecked:
+      case RcptCheck::Kind::kRecord:
+        break;
     }
-    if (snap_->batv_mode == BatvMode::kOff || !is_bounce_sender(sender_) ||
-        !snap_->correlator->is_local(rcpt)) {
-      return Action::cont();
-    }
-    auto v = batv::verify(snap_->keys, rcpt, engine_->clock().unix_day(),
-                          {snap_->signer.lifetime, 0});
-    std::string result(batv::verdict_name(v.verdict));
-    if (v.verdict == batv::Verdict::kValid) {
-      stripped_.push_back({address, "<" + v.address + ">"});
-      engine_->metrics().batv_rcpt(result, "accept");
-      return Action::cont();
-    }
-    bool enforce = snap_->batv_mode == BatvMode::kEnforce &&
-                   engine_->clock().now_unix() >= snap_->batv_enforce_from;
-    if (!enforce || !can_refuse) {
-      const bool grace = snap_->batv_mode == BatvMode::kEnforce && !enforce;
-      engine_->metrics().batv_rcpt(result, grace ? "grace" : "record");
-      return Action::cont();
-    }
-    engine_->metrics().batv_rcpt(result, "reject");
-    log(ctx, "batv", "rcpt=" + rcpt + " batv=" + result + " action=reject");
-    return Action::reject(550, "5.7.1", "<" + rcpt + ">: invalid or missing BATV tag on a bounce");
+    return Action::cont();
   }
 
-  // The message as the MTA sent it: stored headers, a blank line, the kept body.
-  static std::string raw_message(const milter::Context& ctx) {
-    std::string raw;
-    std::size_t size = ctx.msg.body.size() + 2;
-    for (const auto& h : ctx.msg.headers) size += h.name.size() + h.value.size() + 4;
-    raw.reserve(size);
-    for (const auto& h : ctx.msg.headers) {
-      raw += h.name;
-      raw += ": ";
-      raw += h.value;
-      raw += "\r\n";
-    }
-    raw += "\r\n";
-    raw += ctx.msg.body;
-    return raw;
+  // The header fields as the MTA sent them, for mail::parse_message with the
+  // kept body: views into ctx.msg, valid while it is.
+  static std::vector<mail::FieldView> header_fields(const milter::Context& ctx) {
+    std::vector<mail::FieldView> fields;
+    fields.reserve(ctx.msg.headers.size());
+    for (const auto& h : ctx.msg.headers) fields.push_back({h.name, h.value});
+    return fields;
   }
 
-  correlate::Envelope envelope(const milter::Context& ctx) const {
-    correlate::Envelope env;
+  mail::Envelope envelope(const milter::Context& ctx) const {
+    mail::Envelope env;
+    env.known = true;
     env.mail_from = sender_;
     for (const auto& r : ctx.msg.rcpts) env.rcpts.push_back(strip_brackets(r.address));
     env.client_ip = ctx.conn.address;
@@ -288,8 +264,7 @@ class Handler final : public milter::Handler {
   milter::EomResult judge(const milter::Context& ctx) {
     milter::EomResult out;
     auto env = envelope(ctx);
-    const std::string raw = raw_message(ctx);
-    auto j = snap_->judge->judge(raw, env);
+    auto j = snap_->judge->judge(header_fields(ctx), ctx.msg.body, env);
     if (!j) {
       engine_->metrics().error("store");
       auto d = policy::internal_failure(j.error().message(), snap_->fail_open);
@@ -387,7 +362,8 @@ class Handler final : public milter::Handler {
     }
     std::vector<std::string> rcpts;
     for (const auto& r : ctx.msg.rcpts) rcpts.push_back(strip_brackets(r.address));
-    auto gate = gate_message(*engine_, *snap_, raw_message(ctx), client_, rcpts, *log_, log_prefix(ctx));
+    auto gate = gate_message(*engine_, *snap_, header_fields(ctx), ctx.msg.body, client_, rcpts, *log_,
+                             log_prefix(ctx));
     if (gate.kind != GuardAnswer::Kind::kContinue && gate.kind != GuardAnswer::Kind::kHold) {
       out.mods.clear();
       out.action = guard_action(gate);
@@ -472,8 +448,12 @@ class Handler final : public milter::Handler {
   }
 
   void log(const milter::Context& ctx, std::string_view role, std::string_view what) const {
+    if (*log_) log_line(ctx, "role=" + std::string(role) + " " + std::string(what));
+  }
+  // `line` ("role=... ...") after the connection's fields.
+  void log_line(const milter::Context& ctx, std::string_view line) const {
     if (!*log_) return;
-    (*log_)(log_prefix(ctx) + " role=" + std::string(role) + " " + std::string(what));
+    (*log_)(log_prefix(ctx) + " " + std::string(line));
   }
 
   Engine* engine_;

@@ -131,16 +131,22 @@ GuardAnswer limit_recipients(Engine& engine, const Snapshot& snap, const outboun
   return apply_limits(engine, snap, snap.limiter->recipients(client, n), client, log, log_prefix);
 }
 
-GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::string_view raw, const outbound::Client& client,
-                         std::span<const std::string> rcpts, const DecisionLog& log, std::string_view log_prefix) {
+GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::span<const mail::FieldView> headers,
+                         std::string_view body, const outbound::Client& client,
+                         std::span<const std::string> rcpts, const DecisionLog& log,
+                         std::string_view log_prefix) {
   const auto& g = snap.gate;
   if (g.mode == GateSettings::Mode::kOff || rcpts.empty()) return {};
-  if (!says_automatic(mail::parse_header_section(raw).headers, client.sender)) return {};
   mail::Limits limits = mail::kDefaultLimits;
   limits.max_body_text = snap.max_body;
-  auto m = mail::parse_message(raw, limits);
-  if (!m) return {};
-  classify::Envelope env;
+  // The header section first: ordinary outbound mail costs no MIME walk.
+  if (const auto hp = mail::parse_header_fields(headers, limits);
+      hp && !says_automatic(hp->headers, client.sender)) {
+    return {};
+  }
+  auto m = mail::parse_message(headers, body, limits);
+  if (!m || !says_automatic(m->headers, client.sender)) return {};
+  mail::Envelope env;
   env.known = true;
   env.mail_from = client.sender;
   env.rcpts.assign(rcpts.begin(), rcpts.end());

@@ -35,10 +35,12 @@ GuardAnswer limit_message(Engine& engine, const Snapshot& snap, const outbound::
 GuardAnswer limit_recipients(Engine& engine, const Snapshot& snap, const outbound::Client& client,
                              std::int64_t n, const DecisionLog& log, std::string_view log_prefix);
 
-// The autoreply gate for one outbound message (headers + body as received).
-GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::string_view raw,
-                         const outbound::Client& client, std::span<const std::string> rcpts,
-                         const DecisionLog& log, std::string_view log_prefix);
+// The autoreply gate for one outbound message: its header fields and body
+// as received (mail::parse_message).
+GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::span<const mail::FieldView> headers,
+                         std::string_view body, const outbound::Client& client,
+                         std::span<const std::string> rcpts, const DecisionLog& log,
+                         std::string_view log_prefix);
 
 // Records the gate's facts about an inbound message (by Message-ID), through
 // the batch writer. `judged_backscatter`: the judge found an automated

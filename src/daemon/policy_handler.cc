@@ -1,6 +1,7 @@
 #include "daemon/policy_handler.h"
 
 #include "daemon/outbound_guard.h"
+#include "daemon/rcpt_check.h"
 #include "mail/header.h"
 
 namespace backstop::daemon {
@@ -56,23 +57,10 @@ void PolicyHandler::check(const policyd::Request& req, policyd::Reply reply) {
     return answer(policy_action(limit_recipients(*engine_, *snap, c, 1, log_, prefix)));
   }
 
-  bool bounce = sender.empty() || mail::iequals(sender.substr(0, sender.find('@')), "mailer-daemon");
-  if (bounce && snap->batv_mode != BatvMode::kOff && snap->correlator->is_local(rcpt) &&
-      !snap->is_trap(rcpt)) {
-    auto v = batv::verify(snap->keys, rcpt, engine_->clock().unix_day(), {snap->signer.lifetime, 0});
-    std::string result(batv::verdict_name(v.verdict));
-    if (v.verdict != batv::Verdict::kValid) {
-      bool enforce = snap->batv_mode == BatvMode::kEnforce &&
-                     engine_->clock().now_unix() >= snap->batv_enforce_from;
-      engine_->metrics().batv_rcpt(result, enforce ? "reject" : "record");
-      if (enforce) {
-        if (log_) log_("policy client=" + client + " from=<> to=<" + rcpt + "> batv=" + result + " action=reject");
-        return answer("550 5.7.1 <" + rcpt + ">: invalid or missing BATV tag on a bounce");
-      }
-    } else {
-      engine_->metrics().batv_rcpt(result, "accept");
-    }
-  }
+  const auto c = check_rcpt(*engine_, *snap, sender, rcpt, [&](std::string_view line) {
+    if (log_) log_("policy client=" + client + " from=<" + sender + "> to=<" + rcpt + "> " + std::string(line));
+  });
+  if (c.kind == RcptCheck::Kind::kReject) return answer(std::to_string(c.code) + " " + c.status + " " + c.text);
   if (!dnsbl_) return answer("DUNNO");
   dnsbl_->check(client, sender, [answer, log = log_, client, rcpt](MailCheckResult r) {
     if (!r.reject) return answer(r.header_name.empty() ? "DUNNO" : "PREPEND " + r.header_name + ": " + r.header_value);

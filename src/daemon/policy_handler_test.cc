@@ -16,9 +16,18 @@ class PolicyHandlerTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / ("backstop-policy-test-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
+    start(0);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // The handler over a new engine with BATV enforced after `grace_days`.
+  void start(int grace_days) {
+    handler_.reset();
+    engine_.reset();
     auto cfg = config::Config::parse("state.dir = \"" + dir_.string() +
                                      "\"\ndomains.local = [\"example.org\"]\nbatv.mode = \"enforce\"\n"
-                                     "batv.grace_days = 0\noutbound.networks = [\"192.0.2.0/24\"]\n"
+                                     "batv.grace_days = " + std::to_string(grace_days) +
+                                     "\noutbound.networks = [\"192.0.2.0/24\"]\n"
                                      "[[limits.rule]]\nscope = \"sasl_user\"\nmessages = \"2/1h\"\n"
                                      "recipients = \"5/1h\"\n"
                                      "[[limits.rule]]\nname = \"net\"\nscope = \"client_ip\"\n"
@@ -32,7 +41,6 @@ class PolicyHandlerTest : public ::testing::Test {
     engine_ = std::move(*e);
     handler_ = std::make_unique<PolicyHandler>(engine_.get(), nullptr);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::string ask(std::vector<std::pair<std::string, std::string>> attrs) {
     policyd::Request r;
@@ -61,6 +69,17 @@ TEST_F(PolicyHandlerTest, BatvAtRcpt) {
   auto tagged = batv::sign(snap->keys, snap->signer, "alice@example.org", clock_.unix_day());
   ASSERT_EQ(tagged.status, batv::SignStatus::kSigned);
   EXPECT_EQ(ask({{"sender", ""}, {"recipient", tagged.address}, {"client_address", "203.0.113.7"}}), "DUNNO");
+}
+
+// In the grace period the refusal is only counted, as the milter counts it.
+TEST_F(PolicyHandlerTest, BatvGracePeriodIsCounted) {
+  start(7);
+  EXPECT_EQ(ask({{"sender", ""}, {"recipient", "alice@example.org"}, {"client_address", "203.0.113.7"}}), "DUNNO");
+  const std::string text = engine_->metrics().render();
+  EXPECT_NE(text.find("backstop_batv_recipients_total{action=\"grace\",result=\"not-tagged\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("action=\"record\""), std::string::npos) << text;
 }
 
 TEST_F(PolicyHandlerTest, NotJudged) {

@@ -85,7 +85,7 @@ TrapIngest::TrapIngest(Listings& listings, store::Store& store, const classify::
                        std::vector<ip::Network> relays_ours)
     : listings_(listings), store_(store), classifier_(classifier), ours_(std::move(relays_ours)) {}
 
-Result<TrapOutcome> TrapIngest::ingest(std::string_view raw, const classify::Envelope& envelope) {
+Result<TrapOutcome> TrapIngest::ingest(std::string_view raw, const mail::Envelope& envelope) {
   auto message = mail::parse_message(raw);
   if (!message) return unexpected<Error>(std::move(message).error());
   const classify::Verdict verdict = classifier_.classify(*message, envelope);

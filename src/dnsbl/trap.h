@@ -4,7 +4,7 @@
 // and never lists, because this list is about backscatter.
 //
 // The delivering IP is the connecting client when known (milter:
-// Envelope::client_ip), otherwise the first Received hop, newest first,
+// mail::Envelope::client_ip), otherwise the first Received hop, newest first,
 // whose client IP is outside `relays.ours` (our own MX, filters, internal
 // hops) and not loopback.
 // Thread-safety: TrapIngest is safe to share when the Store and Classifier are.
@@ -21,6 +21,7 @@
 #include "common/result.h"
 #include "common/ip.h"
 #include "dnsbl/listings.h"
+#include "mail/envelope.h"
 #include "mail/header.h"
 
 namespace backstop::dnsbl {
@@ -74,7 +75,7 @@ class TrapIngest {
 
   // Parses, classifies and records one message. Errors: kMalformed for bytes
   // that are not a message; store errors as they come.
-  Result<TrapOutcome> ingest(std::string_view raw, const classify::Envelope& envelope = {});
+  Result<TrapOutcome> ingest(std::string_view raw, const mail::Envelope& envelope = {});
 
  private:
   Listings& listings_;

@@ -96,7 +96,7 @@ TEST_F(TrapTest, BounceIsAttributedToTheFirstHopOutsideOurRelays) {
 }
 
 TEST_F(TrapTest, ConnectingIpWinsWhenKnown) {
-  classify::Envelope env;
+  mail::Envelope env;
   env.known = true;
   env.client_ip = "192.0.2.44";
   auto out = trap_.ingest(kTrappedBounce, env);

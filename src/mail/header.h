@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +68,24 @@ struct HeaderParse {
 // empty line. Leading empty or blank-only lines (seen in exported bounces)
 // are skipped first. Never fails: damage is reported in `conditions`.
 HeaderParse parse_header_section(std::string_view bytes, const Limits& limits = kDefaultLimits);
+
+// One field of a header section that arrives already split (a milter's
+// HEADER events): the name, and the value after "name:" with any folding
+// line breaks (CRLF or LF) still in it. Views into the caller's buffers.
+struct FieldView {
+  std::string_view name;
+  std::string_view value;
+};
+
+// The header section `fields` form: the result of parse_header_section on the
+// text "name: value\r\n" of every field followed by an empty line (same
+// unfolding, limits and conditions; body_offset is the length of that text),
+// without writing that text out. nullopt when that text would not be a
+// header section of exactly these fields, and the caller must parse it
+// instead: no fields, a name holding a line break, or a value holding an
+// empty line (the section would end inside it).
+std::optional<HeaderParse> parse_header_fields(std::span<const FieldView> fields,
+                                               const Limits& limits = kDefaultLimits);
 
 // Decodes RFC 2047 encoded words (B and Q, any iconv charset) in an
 // unstructured value to UTF-8; invalid bytes become U+FFFD. Whitespace between

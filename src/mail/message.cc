@@ -388,19 +388,18 @@ bool parse_single_part(Message& m, std::string_view body, const Limits& limits) 
   return true;
 }
 
-}  // namespace
-
-Result<Message> parse_message(std::string_view raw, const Limits& limits) {
-  Message m;
-  m.raw_size = raw.size();
-  HeaderParse hp = parse_header_section(raw, limits);
+// The message of a parsed header section `hp` and `body`, `raw_size` bytes
+// in all.
+Result<Message> parse_with_headers(HeaderParse hp, std::string_view body, std::size_t raw_size,
+                                   const Limits& limits) {
   if (hp.headers.empty()) return fail(Code::kMalformed, "no header section (not a mail message)");
-  if (raw.size() > UINT_MAX) return fail(Code::kTooLarge, "message larger than 4 GiB");
+  if (raw_size > UINT_MAX) return fail(Code::kTooLarge, "message larger than 4 GiB");
+  Message m;
+  m.raw_size = raw_size;
   m.headers = std::move(hp.headers);
   m.conditions = std::move(hp.conditions);
 
   detail::ensure_gmime();
-  const std::string_view body = raw.substr(std::min(hp.body_offset, raw.size()));
   if (parse_single_part(m, body, limits)) return m;
   // GMime sees only the MIME fields of the top-level header section (we
   // have parsed the rest) and the body: it then builds no header list or
@@ -429,6 +428,28 @@ Result<Message> parse_message(std::string_view raw, const Limits& limits) {
   }
   Walker(m, limits).walk(root.get());
   return m;
+}
+
+}  // namespace
+
+Result<Message> parse_message(std::string_view raw, const Limits& limits) {
+  HeaderParse hp = parse_header_section(raw, limits);
+  const std::string_view body = raw.substr(std::min(hp.body_offset, raw.size()));
+  return parse_with_headers(std::move(hp), body, raw.size(), limits);
+}
+
+Result<Message> parse_message(std::span<const FieldView> headers, std::string_view body, const Limits& limits) {
+  std::optional<HeaderParse> hp = parse_header_fields(headers, limits);
+  if (!hp) {
+    // The fields do not form a header section on their own: parse the text
+    // they stand for.
+    std::string raw;
+    for (const FieldView& f : headers) raw.append(f.name).append(": ").append(f.value).append("\r\n");
+    raw.append("\r\n").append(body);
+    return parse_message(raw, limits);
+  }
+  const std::size_t raw_size = hp->body_offset + body.size();
+  return parse_with_headers(std::move(*hp), body, raw_size, limits);
 }
 
 }  // namespace backstop::mail

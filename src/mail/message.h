@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,5 +73,13 @@ struct Message {
 // when the input has no header section at all (e.g. binary data); every other
 // damage is a Condition on the result.
 Result<Message> parse_message(std::string_view raw, const Limits& limits = kDefaultLimits);
+
+// The same for a message whose header section arrives split into fields (a
+// milter's HEADER events) and its body apart: the result is that of
+// parse_message on "name: value\r\n" for every field, an empty line and
+// `body` (raw_size counts those bytes), without writing that text out when
+// parse_header_fields can read the fields as they are.
+Result<Message> parse_message(std::span<const FieldView> headers, std::string_view body,
+                              const Limits& limits = kDefaultLimits);
 
 }  // namespace backstop::mail

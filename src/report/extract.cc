@@ -32,19 +32,6 @@ void add_addresses(std::string_view value, std::vector<std::string>& out,
 
 }  // namespace
 
-classify::Envelope envelope_of(const mail::RawMessage& raw) {
-  classify::Envelope env;
-  std::string_view from = mail::trim(raw.envelope_from);
-  if (from.empty()) return env;
-  env.known = true;
-  if (from == "<>" || mail::iequals(from, "MAILER-DAEMON")) {
-    env.mail_from.clear();
-  } else {
-    env.mail_from = std::string(text::strip_brackets(from));
-  }
-  return env;
-}
-
 std::vector<std::string> local_recipients(const mail::HeaderList& headers) {
   std::vector<std::string> out;
   std::set<std::string> seen;

@@ -12,11 +12,6 @@
 
 namespace backstop::report {
 
-// The envelope an mbox "From " line states: known when the line names a
-// sender; "<>" and "MAILER-DAEMON" (what Postfix local(8) and procmail write
-// for the null reverse-path) mean the null sender. Unknown otherwise.
-classify::Envelope envelope_of(const mail::RawMessage& raw);
-
 MessageRecord make_record(const mail::RawMessage& raw, const mail::Message& message,
                           const classify::Verdict& verdict, const Trusted& trusted);
 

@@ -7,18 +7,6 @@
 namespace backstop::report {
 namespace {
 
-TEST(Envelope, FromLineSenders) {
-  mail::RawMessage raw;
-  EXPECT_FALSE(envelope_of(raw).known);
-  raw.envelope_from = "MAILER-DAEMON";
-  EXPECT_TRUE(envelope_of(raw).known);
-  EXPECT_EQ(envelope_of(raw).mail_from, "");
-  raw.envelope_from = "<>";
-  EXPECT_EQ(envelope_of(raw).mail_from, "");
-  raw.envelope_from = "bob@example.com";
-  EXPECT_EQ(envelope_of(raw).mail_from, "bob@example.com");
-}
-
 TEST(Record, FromADsn) {
   mail::RawMessage raw;
   raw.location = "in/box";

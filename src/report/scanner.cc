@@ -160,7 +160,7 @@ class Runner {
     try {
       auto msg = mail::parse_message(raw.bytes);
       if (!msg) return Output{to_error(raw.location, raw.index, msg.error()), std::nullopt};
-      classify::Verdict v = classifier_.classify(*msg, envelope_of(raw));
+      classify::Verdict v = classifier_.classify(*msg, mail::envelope_from_mbox(raw.envelope_from));
       Output out{make_record(raw, *msg, v, o_.trusted), std::nullopt};
       if (msg->has(mail::Condition::kMessageTooLarge)) {
         out.warning = ErrorRecord{raw.location, raw.index, "too-large",

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "classify/classifier.h"
+#include "mail/envelope.h"
 #include "mail/mailbox.h"
 #include "mail/message.h"
 
@@ -83,7 +84,7 @@ int main(int argc, char** argv) {
         ++errors;
         continue;
       }
-      const Verdict v = classifier.classify(*msg, backstop::classify::envelope_from_mbox(raw.envelope_from));
+      const Verdict v = classifier.classify(*msg, backstop::mail::envelope_from_mbox(raw.envelope_from));
       classify_time += Clock::now() - t1;
       ++messages;
       bytes += raw.bytes.size();
