@@ -57,7 +57,7 @@ inline constexpr std::size_t kReadChunk = 16 * 1024;
 struct ServerOptions {
   // Listeners, threads (0 = one per core), socket mode, connection cap,
   // drain timeout and the warning log: the shared front end's options.
-  net::ServerOptions net = net::defaults("milter", "inet:127.0.0.1:8895", kDrainTimeout);
+  net::ServerOptions net = net::defaults("milter", kDrainTimeout);
   SessionConfig session;
   std::chrono::milliseconds idle_timeout = kIdleTimeout;
   std::chrono::milliseconds packet_timeout = kPacketTimeout;

@@ -276,10 +276,9 @@ struct Server::Impl {
   }
 };
 
-ServerOptions defaults(std::string name, std::string listen, std::chrono::milliseconds drain_timeout) {
+ServerOptions defaults(std::string name, std::chrono::milliseconds drain_timeout) {
   ServerOptions o;
   o.name = std::move(name);
-  o.listen = {std::move(listen)};
   o.drain_timeout = drain_timeout;
   return o;
 }

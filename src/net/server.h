@@ -69,10 +69,9 @@ struct ServerOptions {
   std::function<void(std::string_view)> log;
 };
 
-// Options with the given name, one listen endpoint and drain timeout; the
-// rest as above.
-ServerOptions defaults(std::string name, std::string listen,
-                       std::chrono::milliseconds drain_timeout = kDefaultDrainTimeout);
+// Options with the given name and drain timeout, the rest as above. No
+// listen endpoint: the daemon's come from the configuration's key table.
+ServerOptions defaults(std::string name, std::chrono::milliseconds drain_timeout = kDefaultDrainTimeout);
 
 struct ServerStats {
   std::uint64_t connections = 0;      // accepted in total

@@ -56,7 +56,7 @@ inline constexpr std::size_t kReadChunk = 4096;  // a Postfix request is ~600 by
 struct ServerOptions {
   // Listeners, threads (0 = one per core), socket mode, connection cap,
   // drain timeout and the warning log: the shared front end's options.
-  net::ServerOptions net = net::defaults("policy", "inet:127.0.0.1:8896", kDecisionTimeout);
+  net::ServerOptions net = net::defaults("policy", kDecisionTimeout);
   std::chrono::milliseconds idle_timeout = kIdleTimeout;
   std::chrono::milliseconds request_timeout = kRequestTimeout;
   std::chrono::milliseconds decision_timeout = kDecisionTimeout;

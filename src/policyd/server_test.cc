@@ -80,7 +80,7 @@ struct Fixture : ::testing::Test {
   TestHandler h;
   std::unique_ptr<net::Server> s;
   void start(ServerOptions o = {}) {
-    if (o.net.listen == ServerOptions{}.net.listen) o.net.listen = {"inet:127.0.0.1:0"};
+    if (o.net.listen.empty()) o.net.listen = {"inet:127.0.0.1:0"};
     o.net.threads = 2;
     auto r = make_server(h, o);
     ASSERT_TRUE(r.has_value()) << r.error().to_string();
