@@ -105,10 +105,13 @@ void BatchWriter::run() {
       pause *= 2;
       s = store_.apply(batch);
     }
+    if (s) {  // before the callbacks: whoever they wake sees the writer healthy
+      std::lock_guard g(mu_);
+      healthy_ = true;
+    }
     for (auto& d : dones) d(s);
     dones.clear();
     lock.lock();
-    if (s) healthy_ = true;
     ++stats_.batches;
     if (s) {
       stats_.applied += batch.size();
