@@ -1,5 +1,7 @@
 // backstop batv sign|verify ADDRESS: BATV prvs tags from the command line,
 // byte-compatible with Exim's ${prvs}; --day pins "today" for reproducible runs.
+// backstop batv keygen|rotate --key-file FILE: create a key file, or add a
+// signing key to one (docs/operations.md, key rotation).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -107,6 +109,25 @@ int run_verify(const BatvOptions& o) {
   return v.verdict == batv::Verdict::kValid ? 0 : 1;
 }
 
+int run_keygen(const std::string& path) {
+  if (auto st = batv::create_key_file(path, secure_random()); !st) return usage(st.error().message());
+  std::printf("created %s with key 0 (mode 0600): back it up with the state directory\n", path.c_str());
+  return 0;
+}
+
+int run_rotate(const std::string& path) {
+  auto text = batv::read_key_file(path);
+  if (!text) return usage(text.error().message());
+  int key = -1;
+  auto rotated = batv::rotated_key_file(*text, secure_random(), &key);
+  if (!rotated) return usage(path + ": " + rotated.error().message());
+  if (auto st = batv::replace_key_file(path, *rotated); !st) return usage(st.error().message());
+  std::printf("added key %d to %s and made it the signing key; the old keys still verify. "
+              "Reload backstop (SIGHUP) to sign with it\n",
+              key, path.c_str());
+  return 0;
+}
+
 }  // namespace
 
 void add_batv(CLI::App& root, int* exit_code) {
@@ -126,6 +147,18 @@ void add_batv(CLI::App& root, int* exit_code) {
                 "malformed) and the untagged address; exit 0 only when valid");
   add_key_options(verify, verify_opts);
   verify->callback([verify_opts, exit_code] { *exit_code = run_verify(*verify_opts); });
+
+  auto keygen_path = std::make_shared<std::string>();
+  auto* keygen = cmd->add_subcommand("keygen", "Create a new key file with one key (never over an existing file)");
+  keygen->add_option("--key-file", *keygen_path, "The key file to create (the daemon's: batv.key_file, "
+                                                 "default <state.dir>/batv.keys)")->required();
+  keygen->callback([keygen_path, exit_code] { *exit_code = run_keygen(*keygen_path); });
+
+  auto rotate_path = std::make_shared<std::string>();
+  auto* rotate = cmd->add_subcommand(
+      "rotate", "Add a key with a fresh secret and make it the signing key; old keys keep verifying");
+  rotate->add_option("--key-file", *rotate_path, "The key file to change")->required();
+  rotate->callback([rotate_path, exit_code] { *exit_code = run_rotate(*rotate_path); });
 }
 
 }  // namespace backstop::app

@@ -117,7 +117,7 @@ std::string format_key_file(int key, std::string_view secret) {
   return out;
 }
 
-Result<KeyRing> load_key_file(const std::string& path) {
+Result<std::string> read_key_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT) return fail(Code::kNotFound, "BATV key file " + path + " does not exist");
@@ -158,7 +158,13 @@ Result<KeyRing> load_key_file(const std::string& path) {
     }
   }
   ::close(fd);
-  return parse_key_file(text);
+  return text;
+}
+
+Result<KeyRing> load_key_file(const std::string& path) {
+  auto text = read_key_file(path);
+  BACKSTOP_TRY(text);
+  return parse_key_file(*text);
 }
 
 Result<KeyRing> load_or_create_key_file(const std::string& path, Random& random) {
@@ -173,6 +179,67 @@ Result<KeyRing> load_or_create_key_file(const std::string& path, Random& random)
       path, format_key_file(0, std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size())),
       &existed));
   return load_key_file(path);
+}
+
+Status create_key_file(const std::string& path, Random& random) {
+  std::vector<std::uint8_t> secret(kGeneratedSecretBytes);
+  BACKSTOP_TRY(random.fill(secret));
+  bool existed = false;
+  BACKSTOP_TRY(create_exclusive(
+      path, format_key_file(0, std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size())),
+      &existed));
+  if (existed) {
+    return fail(Code::kInvalidArgument, "BATV key file " + path +
+                                            " already exists: use `backstop batv rotate` to add a key");
+  }
+  return {};
+}
+
+Result<std::string> rotated_key_file(std::string_view text, Random& random, int* new_key) {
+  auto ring = parse_key_file(text);
+  BACKSTOP_TRY(ring);
+  const int current = ring->signing_key().value_or(0);
+  int next = -1;
+  for (int i = 1; i <= 10 && next < 0; ++i) {
+    const int k = (current + i) % 10;
+    if (!ring->find(k)) next = k;
+  }
+  if (next < 0) {
+    return fail(Code::kInvalidArgument,
+                "all ten key digits are in use: remove a retired key (one whose tags have expired) first");
+  }
+  std::vector<std::uint8_t> secret(kGeneratedSecretBytes);
+  BACKSTOP_TRY(random.fill(secret));
+  std::string out;
+  // Keep every line but the old `sign` choice.
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    if (text::trim(line).starts_with("sign")) continue;
+    out.append(line);
+    out.push_back('\n');
+  }
+  std::string added = format_key_file(next, std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size()));
+  out.append(added.substr(added.rfind('\n', added.size() - 2) + 1));  // its key line only
+  out += "sign " + std::to_string(next) + "\n";
+  *new_key = next;
+  return out;
+}
+
+Status replace_key_file(const std::string& path, std::string_view text) {
+  const std::string tmp = path + ".new";
+  ::unlink(tmp.c_str());
+  bool existed = false;
+  BACKSTOP_TRY(create_exclusive(tmp, text, &existed));
+  if (existed) return fail(Code::kEnvironment, "cannot create " + tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Status s = errno_error(Code::kEnvironment, "cannot rename over BATV key file", path);
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  return {};
 }
 
 }  // namespace backstop::batv

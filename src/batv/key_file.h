@@ -43,4 +43,23 @@ Result<KeyRing> load_key_file(const std::string& path);
 // kGeneratedSecretBytes from `random`.
 Result<KeyRing> load_or_create_key_file(const std::string& path, Random& random);
 
+// Creates a new key file at `path` with one key 0 (mode 0600, never over an
+// existing file: kInvalidArgument naming it). For `backstop batv keygen`.
+Status create_key_file(const std::string& path, Random& random);
+
+// The text of key file `text` with one more key, a fresh secret from
+// `random`, made the signing key: the next free digit after the current
+// signing key. The old keys stay, so tags signed with them verify until they
+// expire. *new_key gets the digit. kInvalidArgument when all ten digits are in
+// use (remove a retired key first); parse errors as parse_key_file. Pure but
+// for `random`.
+Result<std::string> rotated_key_file(std::string_view text, Random& random, int* new_key);
+
+// Replaces `path` with `text` atomically (a temporary file in the same
+// directory, mode 0600, fsynced, then renamed over it). For `batv rotate`.
+Status replace_key_file(const std::string& path, std::string_view text);
+
+// Reads `path` as load_key_file checks it, returning its text.
+Result<std::string> read_key_file(const std::string& path);
+
 }  // namespace backstop::batv

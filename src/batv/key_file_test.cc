@@ -116,5 +116,52 @@ TEST_F(KeyFile, CreationNeverOverwritesOrFollowsLinks) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/target")) << "no file created through a symlink";
 }
 
+// keygen never replaces a key file; rotate adds a signing key and keeps the
+// old ones, so tags signed before the rotation still verify.
+TEST_F(KeyFile, KeygenThenRotateKeepsOldKeysVerifying) {
+  SeededRandom random(1);
+  const std::string path = dir_ + "/k.keys";
+  ASSERT_TRUE(create_key_file(path, random));
+  auto again = create_key_file(path, random);
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().message().find("rotate"), std::string::npos);
+  auto before = load_key_file(path);
+  ASSERT_TRUE(before);
+  const std::string old_secret = *before->find(0);
+
+  auto text = read_key_file(path);
+  ASSERT_TRUE(text);
+  int key = -1;
+  auto rotated = rotated_key_file(*text, random, &key);
+  ASSERT_TRUE(rotated) << rotated.error().to_string();
+  EXPECT_EQ(key, 1);
+  ASSERT_TRUE(replace_key_file(path, *rotated));
+  struct stat st{};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  auto after = load_key_file(path);
+  ASSERT_TRUE(after) << after.error().to_string();
+  EXPECT_EQ(after->signing_key(), std::optional<int>(1));
+  ASSERT_NE(after->find(0), nullptr);
+  EXPECT_EQ(*after->find(0), old_secret);
+  ASSERT_NE(after->find(1), nullptr);
+  EXPECT_NE(*after->find(1), old_secret);
+}
+
+TEST_F(KeyFile, RotationWrapsAndStopsWhenEveryDigitIsUsed) {
+  SeededRandom random(2);
+  std::string text = "8 00aa\n9 00bb\nsign 9\n";
+  int key = -1;
+  auto r = rotated_key_file(text, random, &key);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(key, 0);  // after 9 comes 0
+  std::string full;
+  for (int k = 0; k < 10; ++k) full += std::to_string(k) + " 00aa\n";
+  auto none = rotated_key_file(full, random, &key);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code(), Code::kInvalidArgument);
+  EXPECT_FALSE(rotated_key_file("garbage line\n", random, &key));
+}
+
 }  // namespace
 }  // namespace backstop::batv

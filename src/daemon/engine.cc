@@ -1,7 +1,7 @@
 #include "daemon/engine.h"
 
+#include <charconv>
 #include <chrono>
-
 #include <filesystem>
 
 #include "batv/key_file.h"
@@ -14,6 +14,10 @@ namespace {
 constexpr std::int64_t kDay = 86400;
 // Store record holding the unix time backstop first served (BATV grace period).
 constexpr std::string_view kFirstStartKey = "serve:first_start";
+// The BATV key file this state has signed with: once set, a missing key file
+// is an error at start, never silently replaced (every outstanding tag would
+// then fail).
+constexpr std::string_view kKeyFileInUseKey = "batv:key_file";
 // Sub-directory of state.dir holding the outbound rate counters.
 constexpr std::string_view kCountersDir = "counters";
 // How long soft-state writes gather before one commit: a trickle of inbound
@@ -110,7 +114,15 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
   auto first = e->store_->record_get(kFirstStartKey);
   if (!first) return fail(first.error().code(), "store: " + first.error().message());
   if (*first) {
-    e->first_start_ = std::stoll(**first);
+    // A damaged record is an error naming it, not an exception at start.
+    const std::string& text = **first;
+    std::int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || ptr != text.data() + text.size() || v < 0) {
+      return fail(Code::kEnvironment, "store record " + std::string(kFirstStartKey) + " is damaged ('" +
+                                        text.substr(0, 40) + "'); remove it with the store tools or restore the state");
+    }
+    e->first_start_ = v;
   } else {
     e->first_start_ = e->clock_->now_unix();
     BACKSTOP_TRY(e->store_->record_put(kFirstStartKey, std::to_string(e->first_start_), 0));
@@ -135,6 +147,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
   auto snap = e->build(cfg);
   BACKSTOP_TRY(snap);
   e->current_ = std::move(*snap);
+  BACKSTOP_TRY(e->note_key_file(cfg));
   return e;
 }
 
@@ -157,9 +170,20 @@ std::shared_ptr<const Snapshot> Engine::snapshot() const {
 Status Engine::reload(const config::Config& cfg) {
   auto snap = build(cfg);
   BACKSTOP_TRY(snap);
-  std::lock_guard lock(mu_);
-  current_ = std::move(*snap);
-  return {};
+  {
+    std::lock_guard lock(mu_);
+    current_ = std::move(*snap);
+  }
+  return note_key_file(cfg);
+}
+
+Status Engine::note_key_file(const config::Config& cfg) {
+  if (snapshot()->keys.empty() || !create_keys_) return {};
+  const std::string path = key_file_path(cfg);
+  auto in_use = store_->record_get(kKeyFileInUseKey);
+  BACKSTOP_TRY(in_use);
+  if (*in_use && **in_use == path) return {};
+  return store_->record_put(kKeyFileInUseKey, path, 0);
 }
 
 Result<std::shared_ptr<const Snapshot>> Engine::build(const config::Config& cfg) const {
@@ -178,8 +202,20 @@ Result<std::shared_ptr<const Snapshot>> Engine::build(const config::Config& cfg)
   s->batv_enforce_from = first_start_ + cfg.get_int("batv.grace_days") * kDay;
   if (s->batv_sign || s->batv_mode != BatvMode::kOff) {
     std::string path = key_file_path(cfg);
-    auto keys = create_keys_ ? batv::load_or_create_key_file(path, secure_random())
-                                  : batv::load_key_file(path);
+    auto keys = batv::load_key_file(path);
+    if (!keys && keys.error().code() == Code::kNotFound && create_keys_) {
+      auto in_use = store_->record_get(kKeyFileInUseKey);
+      if (!in_use) return fail(in_use.error().code(), "store: " + in_use.error().message());
+      if (*in_use) {
+        return fail(Code::kEnvironment,
+                    "BATV key file " + path + " is missing, but this state (" + cfg.get_string("state.dir") +
+                        ") has signed with " + **in_use +
+                        ": a new key would make every outstanding tag fail (550 under batv.mode = "
+                        "\"enforce\"). Restore the key file from your backup; to start over on purpose, "
+                        "create one with `backstop batv keygen --key-file " + path + "`");
+      }
+      keys = batv::load_or_create_key_file(path, secure_random());
+    }
     if (!keys && !(keys.error().code() == Code::kNotFound && !create_keys_)) {
       return fail(keys.error().code(), "BATV key file " + path + ": " + keys.error().message());
     }

@@ -141,6 +141,8 @@ class Engine {
  private:
   Engine() = default;
   Result<std::shared_ptr<const Snapshot>> build(const config::Config& cfg) const;
+  // Records in the store that this state signs with the configured key file.
+  Status note_key_file(const config::Config& cfg);
 
   bool create_keys_ = true;
   const Clock* clock_ = nullptr;

@@ -1,0 +1,61 @@
+#include "daemon/engine.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+
+#include "batv/key_file.h"
+#include "common/random.h"
+#include "config/config.h"
+
+namespace backstop::daemon {
+namespace {
+
+class EngineKeys : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = std::filesystem::temp_directory_path().string() + "/backstop-engine-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  Result<std::unique_ptr<Engine>> open() {
+    auto cfg = config::Config::parse("state.dir = \"" + dir_ + "/state\"\ndomains.local = [\"example.org\"]\n");
+    EXPECT_TRUE(cfg);
+    return Engine::create(*cfg);
+  }
+  std::string keys() const { return dir_ + "/state/batv.keys"; }
+  std::string dir_;
+};
+
+// A missing key file is generated on the first start only. Once the state has
+// signed with it, a missing key file stops the start with an error naming the
+// file and the fix: a new key would make every outstanding tag fail.
+TEST_F(EngineKeys, AMissingKeyFileIsRefusedOnceTheStateHasSigned) {
+  {
+    auto first = open();
+    ASSERT_TRUE(first) << first.error().to_string();
+  }
+  ASSERT_TRUE(std::filesystem::exists(keys()));
+  {
+    auto again = open();  // the same key file: fine
+    ASSERT_TRUE(again) << again.error().to_string();
+  }
+  std::filesystem::remove(keys());
+  auto lost = open();
+  ASSERT_FALSE(lost);
+  EXPECT_EQ(lost.error().code(), Code::kEnvironment);
+  EXPECT_NE(lost.error().message().find(keys()), std::string::npos) << lost.error().message();
+  EXPECT_NE(lost.error().message().find("batv keygen"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(keys())) << "must not be regenerated silently";
+
+  SeededRandom random(3);
+  ASSERT_TRUE(batv::create_key_file(keys(), random));  // the operator's deliberate choice
+  auto restored = open();
+  ASSERT_TRUE(restored) << restored.error().to_string();
+}
+
+}  // namespace
+}  // namespace backstop::daemon
