@@ -117,6 +117,36 @@ std::string sanitize_utf8(std::string_view bytes) {
   return out;
 }
 
+std::string log_safe(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const std::size_t n = utf8_sequence_length(s, i);
+      if (n > 0) {
+        out.append(s.substr(i, n));
+        i += n;
+        continue;
+      }
+    } else if (c >= 0x20 && c != 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    if (c == '\\') {
+      out += "\\\\";
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+    ++i;
+  }
+  return out;
+}
+
 void append_quoted(std::string& out, std::string_view s, Quote how) {
   const bool script_safe = how == Quote::kScriptSafe;
   out += '"';

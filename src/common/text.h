@@ -44,6 +44,13 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept;
 void append_utf8_sanitized(std::string& out, std::string_view bytes);
 std::string sanitize_utf8(std::string_view bytes);
 
+// `s` made safe for one line of a log: control bytes (U+0000..U+001F and
+// U+007F, CR and LF among them) become \xNN and a backslash becomes \\, so
+// peer bytes can neither end a line nor forge another; bytes that are not
+// well-formed UTF-8 become \xNN too. Returns `s` unchanged (a copy) when there
+// is nothing to escape.
+std::string log_safe(std::string_view s);
+
 // What quote() escapes beyond the minimum.
 enum class Quote : bool {
   kPlain,       // only what JSON and TOML require

@@ -132,5 +132,15 @@ TEST(Text, IsoTime) {
   EXPECT_EQ(iso_time(INT64_MAX), std::to_string(INT64_MAX)) << "unrepresentable: the number";
 }
 
+TEST(Text, LogSafeEscapesWhatCouldForgeALine) {
+  EXPECT_EQ(log_safe("plain <id@x> café"), "plain <id@x> café");
+  EXPECT_EQ(log_safe("a\r\nrole=outbound forged"), "a\\x0d\\x0arole=outbound forged");
+  EXPECT_EQ(log_safe(std::string("nul\0del\x7f", 8)), "nul\\x00del\\x7f");
+  EXPECT_EQ(log_safe("tab\there"), "tab\\x09here");
+  EXPECT_EQ(log_safe("back\\slash"), "back\\\\slash");  // so \x0a in a peer's text stays distinct
+  EXPECT_EQ(log_safe("bad \xff utf8"), "bad \\xff utf8");
+  EXPECT_EQ(log_safe(""), "");
+}
+
 }  // namespace
 }  // namespace backstop::text

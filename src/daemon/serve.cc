@@ -17,6 +17,7 @@
 #include <string_view>
 #include <thread>
 
+#include "common/text.h"
 #include "common/thread_name.h"
 #include "daemon/dnsbl_service.h"
 #include "daemon/engine.h"
@@ -146,7 +147,7 @@ Result<std::vector<unsigned>> resolve_users(const std::vector<std::string>& name
 Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Engine& eng, DnsblService* dnsbl,
                                                   const std::shared_ptr<spdlog::logger>& log) {
   auto out = std::make_unique<Listeners>();
-  out->filter = std::make_unique<BackstopFilter>(&eng, [log](std::string_view line) { log->info("{}", line); },
+  out->filter = std::make_unique<BackstopFilter>(&eng, [log](std::string_view line) { log->info("{}", text::log_safe(line)); },
                                                  dnsbl);
   const auto& milter_listen = cfg.get_string("milter.listen");
   if (!milter_listen.empty()) {
@@ -155,7 +156,7 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Eng
     so.net.threads = static_cast<unsigned>(cfg.get_int("milter.threads"));
     so.net.unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
     so.session.max_body = static_cast<std::size_t>(cfg.get_int("classify.max_body"));
-    so.net.log = [log](std::string_view w) { log->warn("{}", w); };
+    so.net.log = [log](std::string_view w) { log->warn("{}", text::log_safe(w)); };
     so.net.allow_networks = cfg.get_list("milter.allow_clients");
     auto uids = resolve_users(cfg.get_list("milter.allow_users"));
     if (!uids) return unexpected<Error>(Error(uids.error().code(), "milter.allow_users: " + uids.error().message()));
@@ -166,14 +167,14 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Eng
   }
 
   out->policy_handler = std::make_unique<PolicyHandler>(
-      &eng, [log](std::string_view line) { log->info("{}", line); }, dnsbl);
+      &eng, [log](std::string_view line) { log->info("{}", text::log_safe(line)); }, dnsbl);
   const auto& policy_listen = cfg.get_string("policy.listen");
   if (!policy_listen.empty()) {
     policyd::ServerOptions po;
     po.net.listen = {policy_listen};
     po.net.threads = 1;  // policy requests are tiny; one loop serves thousands per second
     po.net.unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
-    po.net.log = [log](std::string_view w) { log->warn("{}", w); };
+    po.net.log = [log](std::string_view w) { log->warn("{}", text::log_safe(w)); };
     po.net.allow_networks = cfg.get_list("policy.allow_clients");
     auto uids = resolve_users(cfg.get_list("policy.allow_users"));
     if (!uids) return unexpected<Error>(Error(uids.error().code(), "policy.allow_users: " + uids.error().message()));
@@ -186,7 +187,7 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Eng
   const auto& metrics_listen = cfg.get_string("metrics.listen");
   if (!metrics_listen.empty()) {
     HttpOptions ho;
-    ho.log = [log](std::string_view w) { log->warn("{}", w); };
+    ho.log = [log](std::string_view w) { log->warn("{}", text::log_safe(w)); };
     ho.allow_clients = cfg.get_list("metrics.allow_clients");
     auto h = HttpEndpoint::start(metrics_listen,
                                  {[&eng] { return eng.metrics().render(); },
@@ -284,7 +285,7 @@ Result<int> serve(const ServeOptions& o) {
   if (!logger) return unexpected<Error>(logger.error());
   const std::shared_ptr<spdlog::logger>& log = *logger;
   EngineOptions eo;
-  eo.log = [log](const std::string& line) { log->error("{}", line); };
+  eo.log = [log](const std::string& line) { log->error("{}", text::log_safe(line)); };
   auto engine = Engine::create(*cfg, std::move(eo));
   if (!engine) return unexpected<Error>(engine.error());
   Engine& eng = **engine;
