@@ -2,9 +2,18 @@
 
 #include <charconv>
 
+#include "common/ip.h"
+
 namespace backstop::net {
 
 namespace {
+// "localhost" or a plain IPv4/IPv6 literal (no brackets, tags or scope).
+bool valid_host(std::string_view h) {
+  if (h == "localhost") return true;
+  return !h.empty() && h.find_first_not_of("0123456789abcdefABCDEF.:") == std::string_view::npos &&
+         ip::parse(h).has_value();
+}
+
 Result<std::uint16_t> parse_port(std::string_view s) {
   unsigned v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -51,6 +60,10 @@ Result<ListenSpec> parse_listen(std::string_view spec) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
   if (host.empty()) return fail(Code::kInvalidArgument, "endpoint '" + std::string(spec) + "' has no host");
+  if (!valid_host(host)) {
+    return fail(Code::kInvalidArgument, "endpoint '" + std::string(spec) +
+                                            "': the host must be an IP address or localhost");
+  }
   auto p = parse_port(port);
   BACKSTOP_TRY(p);
   s.host = std::string(host);
@@ -74,7 +87,9 @@ Result<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view t
     port = text.substr(colon + 1);
   }
   auto p = parse_port(port);
-  if (!p || host.empty()) return fail(Code::kInvalidArgument, "bad HOST:PORT '" + std::string(text) + "'");
+  if (!p || !valid_host(host)) {
+    return fail(Code::kInvalidArgument, "bad HOST:PORT '" + std::string(text) + "' (an IP address or localhost, and a port)");
+  }
   return std::pair{std::string(host), *p};
 }
 

@@ -44,6 +44,14 @@ TEST(Listen, RefusesHostileSpecs) {
                           "inet:1.2.3.4:25x", "inet:@1.2.3.4", "inet:[]:25"}) {
     EXPECT_FALSE(parse_listen(bad).has_value()) << bad;
   }
+  // The host is an address literal or localhost: a name would be resolved
+  // nowhere, and odd bytes in it would not survive printing (fuzz finding).
+  for (const char* bad : {"inet:mx.example.org:25", "inet6:8895@::1r@x", "inet:[IPv6:::1]:25", "inet:1.2.3.4%x:25"}) {
+    EXPECT_FALSE(parse_listen(bad).has_value()) << bad;
+  }
+  EXPECT_TRUE(parse_listen("inet:localhost:8895").has_value());
+  EXPECT_FALSE(split_host_port("mx.example.org:9895").has_value());
+  EXPECT_TRUE(split_host_port("localhost:9895").has_value());
   EXPECT_TRUE(parse_listen("local:/tmp/x.sock").has_value());
   EXPECT_TRUE(parse_listen("inet6:8895@::1").has_value());
 }
