@@ -137,6 +137,29 @@ TEST(NetServer, DeadlineClosesAndIsCounted) {
   EXPECT_EQ(s->stats().timeouts, 1u);
 }
 
+// A peer that stops reading: a reply larger than the socket buffers can take
+// is cut at the write deadline instead of holding the connection forever.
+TEST(NetServer, AWriteToAPeerThatStoppedReadingHasADeadline) {
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.threads = 1;
+  auto written = std::make_shared<std::atomic<int>>(-1);
+  auto s = create_server(o, [written](std::shared_ptr<Conn> c) -> asio::awaitable<void> {
+    const std::string big(32 << 20, 'x');  // far more than the socket buffers hold
+    const bool ok = co_await c->write(big, 300ms);
+    *written = ok ? 1 : 0;
+  });
+  ASSERT_TRUE(s);
+  (*s)->start();
+  Client idle((*s)->endpoints()[0]);  // connects and never reads
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 300 && written->load() < 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(written->load(), 0) << "the write should have failed at its deadline";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  for (int i = 0; i < 100 && (*s)->stats().timeouts == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ((*s)->stats().timeouts, 1u);
+}
+
 TEST(NetServer, AnExceptionClosesOneConnectionOnly) {
   ServerOptions o;
   o.listen = {"inet:127.0.0.1:0"};
