@@ -9,11 +9,12 @@
 #include "batv/key_file.h"
 #include "common/random.h"
 #include "config/config.h"
+#include "store/store.h"
 
 namespace backstop::daemon {
 namespace {
 
-class EngineKeys : public ::testing::Test {
+class EngineStart : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string tmpl = std::filesystem::temp_directory_path().string() + "/backstop-engine-XXXXXX";
@@ -33,7 +34,7 @@ class EngineKeys : public ::testing::Test {
 // A missing key file is generated on the first start only. Once the state has
 // signed with it, a missing key file stops the start with an error naming the
 // file and the fix: a new key would make every outstanding tag fail.
-TEST_F(EngineKeys, AMissingKeyFileIsRefusedOnceTheStateHasSigned) {
+TEST_F(EngineStart, AMissingKeyFileIsRefusedOnceTheStateHasSigned) {
   {
     auto first = open();
     ASSERT_TRUE(first) << first.error().to_string();
@@ -55,6 +56,24 @@ TEST_F(EngineKeys, AMissingKeyFileIsRefusedOnceTheStateHasSigned) {
   ASSERT_TRUE(batv::create_key_file(keys(), random));  // the operator's deliberate choice
   auto restored = open();
   ASSERT_TRUE(restored) << restored.error().to_string();
+}
+
+// A damaged record is an error naming it at start (exit 2 in serve), not an
+// exception that would abort the daemon into a crash loop.
+TEST_F(EngineStart, ADamagedFirstStartRecordIsAnErrorNotACrash) {
+  {
+    auto first = open();
+    ASSERT_TRUE(first) << first.error().to_string();
+  }
+  {
+    auto st = store::open_lmdb_store({.dir = dir_ + "/state"});
+    ASSERT_TRUE(st) << st.error().to_string();
+    ASSERT_TRUE((*st)->record_put("serve:first_start", "12x34", 0));
+  }
+  auto damaged = open();
+  ASSERT_FALSE(damaged);
+  EXPECT_EQ(damaged.error().code(), Code::kEnvironment);
+  EXPECT_NE(damaged.error().message().find("serve:first_start"), std::string::npos) << damaged.error().message();
 }
 
 }  // namespace
