@@ -19,7 +19,10 @@ SIGKILL and restarted a moment later; the senders carry on (Postfix answers
      message (Postfix's DSN format: multipart/report with the original's
      headers) sent to the original sender is accepted as ours;
   3  a bounce quoting a Message-ID we never sent is refused 550 5.7.1, so
-     check 2 can fail.
+     check 2 can fail;
+  4  with backstop stopped (SIGSTOP), Postfix's milter timeouts apply: the
+     message is deferred with 4xx, neither lost nor refused; after SIGCONT
+     its retry is accepted and recorded.
 Everything is stopped by PID. Exit status 0 when all checks pass, 1 otherwise
 (also when it cannot run: not root, no postfix or swaks).
 """
@@ -243,6 +246,25 @@ def main():
         check(not refused, f"bounces of {len(sample)} acknowledged messages (the last 8 before the kill "
               f"among them) are accepted as ours" + (f": {refused[:3]}" if refused else ""),
               logs=(("backstop log", bs.logfile),))
+
+        # 4: SIGSTOP: Postfix's milter timeouts apply and the message is
+        # deferred (4xx), not lost and not refused; after SIGCONT it passes.
+        bs.proc.send_signal(signal.SIGSTOP)
+        stopped_mid = f"sigstop.{os.getpid()}@example.test"
+        out = swaks(smtp_port, "alice@example.test", "bob@remote.example", src=OUT_SRC,
+                    extra=("--header", f"Message-Id: <{stopped_mid}>"), timeout=90)
+        answers = [r for _, r in replies(out)]
+        bs.proc.send_signal(signal.SIGCONT)
+        check(any(r.startswith("4") for r in answers) and not any(r.startswith(("5", "250 2.0.0 Ok: queued"))
+                                                                  for r in answers),
+              f"with backstop stopped (SIGSTOP) a message is deferred, not lost or refused: {answers[-2:]}",
+              logs=(("maillog", pf.maillog),))
+        out = swaks(smtp_port, "alice@example.test", "bob@remote.example", src=OUT_SRC,
+                    extra=("--header", f"Message-Id: <{stopped_mid}>"), timeout=60)
+        r = reply_to(out, ".") or ""
+        ledger = subprocess.run([binary, "ledger", "show", "--state", bs.state, stopped_mid],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        check(r.startswith("250") and ledger == 0, f"after SIGCONT the retry is accepted and recorded ({r})")
 
         # 3: the check can fail: a bounce of a message we never sent.
         path = os.path.join(dsn_dir, "forged")
