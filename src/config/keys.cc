@@ -53,7 +53,10 @@ constexpr KeyDef kKeys[] = {
      "Store backend: `lmdb` (embedded, default) or `memory` (tests; nothing survives a restart).",
      "lmdb|memory"},
     {"state.map_size_mb", Type::kInt, "1024",
-     "Maximum size of the LMDB map in MiB (sparse; grows on disk as used).", {}, 16, 1 << 20},
+     "Maximum size in MiB of each LMDB environment (the state, and the soft-state counters "
+     "beside it). The map starts at 256 MiB (sparse: disk is used as data grows) and doubles "
+     "up to this; a store that reaches it fails its writes (outbound mail is deferred 4xx, "
+     "`/healthz` answers 503) rather than filling the disk.", {}, 16, 1 << 20},
     // --- domains, relays ---
     {"domains.local", Type::kStringList, "[]",
      "Our domains: mail to them is inbound, and their senders are signed with BATV. "

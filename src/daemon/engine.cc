@@ -1,5 +1,6 @@
 #include "daemon/engine.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
@@ -14,6 +15,9 @@ namespace {
 constexpr std::int64_t kDay = 86400;
 // Store record holding the unix time backstop first served (BATV grace period).
 constexpr std::string_view kFirstStartKey = "serve:first_start";
+// Starting LMDB map size: address space, not disk (the file is sparse);
+// enough for about a million ledger records before the first doubling.
+constexpr std::size_t kInitialMapSize = std::size_t{256} << 20;
 // The BATV key file this state has signed with: once set, a missing key file
 // is an error at start, never silently replaced (every outstanding tag would
 // then fail).
@@ -90,7 +94,11 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
   } else {
     store::LmdbOptions lo;
     lo.dir = cfg.get_string("state.dir");
-    lo.map_size = static_cast<std::size_t>(cfg.get_int("state.map_size_mb")) << 20;
+    // state.map_size_mb is the ceiling: the map starts small and doubles
+    // on demand up to it; beyond, writes fail (deferred mail, /healthz 503)
+    // instead of filling the disk.
+    lo.max_map_size = static_cast<std::size_t>(cfg.get_int("state.map_size_mb")) << 20;
+    lo.map_size = std::min(lo.max_map_size, kInitialMapSize);
     auto s = store::open_lmdb_store(lo, so);
     if (!s) return fail(s.error().code(), "state.dir " + lo.dir + ": " + s.error().message());
     e->store_ = std::move(*s);
@@ -101,6 +109,8 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
     store::LmdbOptions co;
     co.dir = lo.dir + "/" + std::string(kCountersDir);
     co.sync = false;
+    co.max_map_size = lo.max_map_size;  // its own bound: a flood of soft state cannot grow the disk without end
+    co.map_size = lo.map_size;
     auto c = store::open_lmdb_store(co, so);
     if (!c) {
       std::error_code ec;
