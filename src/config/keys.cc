@@ -182,7 +182,9 @@ constexpr KeyDef kKeys[] = {
      "Address that gets a notice mail when a limit trips, at most once per limit, client and "
      "window. Empty: log and metric only."},
     {"limits.sendmail", Type::kString, R"("/usr/sbin/sendmail")",
-     "The MTA's sendmail program, used to send notices (`-i -f <>` and the address)."},
+     "How notices are sent: the MTA's sendmail program (`-i -f <>` and the address), or "
+     "`smtp:HOST:PORT` to submit them by SMTP from the null sender. Under the shipped systemd "
+     "unit use `smtp:127.0.0.1:25`: its NoNewPrivileges stops Postfix's setgid postdrop."},
     // --- autoreply gate ---
     {"autoreply.gate", Type::kString, R"("enforce")",
      "The outbound gate for automated responses (out-of-office, challenges, virus notices, "

@@ -155,6 +155,11 @@ def write_message(path, text):
 
 
 def main():
+    # --notify-smtp: notices are submitted by SMTP to the instance
+    # (limits.sendmail = "smtp:127.0.0.1:PORT"), as under the shipped
+    # systemd unit, instead of through its sendmail program.
+    notify_smtp = "--notify-smtp" in sys.argv[2:]
+    sys.argv = [a for a in sys.argv if a != "--notify-smtp"]
     if len(sys.argv) != 2:
         print(__doc__)
         return 2
@@ -187,7 +192,8 @@ def main():
         with open(wrapper, "w") as f:
             f.write(f"#!/bin/sh\nexec sendmail -C {pf.etc} \"$@\"\n")
         os.chmod(wrapper, 0o755)
-        bs = Backstop(binary, tmp, milter_port, wrapper)
+        bs = Backstop(binary, tmp, milter_port, f"smtp:127.0.0.1:{smtp_port}" if notify_smtp else wrapper)
+        say("notices by " + ("SMTP" if notify_smtp else "the sendmail program"))
         check = pf.check_async()
         bs.start()
         pf.start(check)
