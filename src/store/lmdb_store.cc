@@ -23,6 +23,16 @@ using namespace internal;
 
 // Sub-databases we open (MDB_env needs the count up front), with headroom.
 constexpr unsigned kMaxDbs = 16;
+// Reader slots (LMDB's default is 126): a read transaction takes one, and with
+// MDB_NOTLS every thread of every process using the environment may hold one
+// at once: up to 256 milter threads, the writers, DNSBL, HTTP and command-line
+// readers. 64 bytes each in lock.mdb.
+constexpr unsigned kMaxReaders = 1024;
+// Purge chunks: deletions per write transaction, and entries looked at per
+// transaction of a database scanned in key order. A chunk holds the write
+// lock for milliseconds, so outbound commits wait at most that long.
+constexpr std::size_t kPurgeChunk = 1000;
+constexpr std::size_t kPurgeScan = 10000;
 constexpr std::string_view kFirstTimeKey = "ledger.first_time";
 
 MDB_val val(std::string_view s) {
@@ -135,11 +145,16 @@ class LmdbStore final : public Store {
     int rc = mdb_env_create(&env_);
     if (rc == 0) rc = mdb_env_set_maxdbs(env_, kMaxDbs);
     if (rc == 0) rc = mdb_env_set_mapsize(env_, lmdb_.map_size);
+    if (rc == 0) rc = mdb_env_set_maxreaders(env_, kMaxReaders);
     unsigned flags = MDB_NOTLS | (lmdb_.sync ? 0u : MDB_NOSYNC);
     if (rc == 0) rc = mdb_env_open(env_, lmdb_.dir.c_str(), flags, 0600);
     if (rc != 0) {
       return fail(Code::kEnvironment, "cannot open LMDB in " + lmdb_.dir + ": " + mdb_strerror(rc));
     }
+    // Slots of readers that died (a killed process) are freed now, not
+    // when the table fills.
+    int dead = 0;
+    mdb_reader_check(env_, &dead);
     MDB_envinfo info{};
     mdb_env_info(env_, &info);
     map_size_ = info.me_mapsize;
@@ -440,27 +455,43 @@ class LmdbStore final : public Store {
     });
   }
 
+  // In chunks of at most kPurgeChunk deletions (kPurgeScan entries looked
+  // at), each its own write transaction: the BatchWriter's commits (the
+  // outbound ledger among them) interleave instead of waiting for one long
+  // transaction over every expired item.
   Result<std::size_t> purge_expired() override {
     std::size_t removed = 0;
-    if (Status w = write([&](Txn& t) -> Status {
-      removed = 0;
-      BACKSTOP_TRY(purge_ledger(t, &removed));
-      BACKSTOP_TRY(purge_db(t, corr_, &removed, [&](std::string_view v) -> Result<bool> {
+    auto chunks = [&](auto&& one) -> Status {
+      std::string resume;
+      bool done = false;
+      while (!done) {
+        BACKSTOP_TRY(write([&](Txn& t) -> Status { return one(t, &resume, &done); }));
+      }
+      return {};
+    };
+    BACKSTOP_TRY(chunks([&](Txn& t, std::string*, bool* done) { return purge_ledger(t, &removed, done); }));
+    auto counter_expired = [&](std::string_view v) -> Result<bool> {
+      auto c = codec::decode_counter(v);
+      if (!c) return unexpected<Error>(std::move(c).error());
+      return expired_at(c->expires_at, now());
+    };
+    BACKSTOP_TRY(chunks([&](Txn& t, std::string* resume, bool* done) {
+      return purge_db(t, corr_, &removed, resume, done, [&](std::string_view v) -> Result<bool> {
         auto c = codec::decode_counter(v);
         if (!c) return unexpected<Error>(std::move(c).error());
         return corr_expired(c->value);
-      }));
-      BACKSTOP_TRY(purge_db(t, counters_, &removed, [&](std::string_view v) -> Result<bool> {
-        auto c = codec::decode_counter(v);
-        if (!c) return unexpected<Error>(std::move(c).error());
-        return expired_at(c->expires_at, now());
-      }));
-      return purge_db(t, records_, &removed, [&](std::string_view v) -> Result<bool> {
+      });
+    }));
+    BACKSTOP_TRY(chunks([&](Txn& t, std::string* resume, bool* done) {
+      return purge_db(t, counters_, &removed, resume, done, counter_expired);
+    }));
+    BACKSTOP_TRY(chunks([&](Txn& t, std::string* resume, bool* done) {
+      return purge_db(t, records_, &removed, resume, done, [&](std::string_view v) -> Result<bool> {
         auto r = codec::decode_record(v);
         if (!r) return unexpected<Error>(std::move(r).error());
         return expired_at(r->expires_at, now());
       });
-    }); !w) return unexpected<Error>(std::move(w).error());
+    }));
     return removed;
   }
 
@@ -474,6 +505,10 @@ class LmdbStore final : public Store {
     for (int attempt = 0; attempt < 2; ++attempt) {
       int rc = mdb_txn_begin(env_, nullptr, flags, &t.txn);
       if (rc == MDB_SUCCESS) return {};
+      if (rc == MDB_READERS_FULL && attempt == 0) {
+        int dead = 0;  // free the slots of dead readers, then try once more
+        if (mdb_reader_check(env_, &dead) == 0 && dead > 0) continue;
+      }
       if (rc != MDB_MAP_RESIZED || attempt > 0) return mdb_error("txn begin", rc);
       lock.unlock();
       {
@@ -643,12 +678,21 @@ class LmdbStore final : public Store {
     return {};
   }
 
-  Status purge_ledger(Txn& t, std::size_t* removed) {
+  // Deletes expired ledger entries, oldest first, at most kPurgeChunk;
+  // *done once no expired entry is left.
+  Status purge_ledger(Txn& t, std::size_t* removed, bool* done) {
     BACKSTOP_CURSOR(c, t, by_time_);
     std::string_view k, v;
     bool more = false;
+    std::size_t chunk = 0;
+    *done = true;
     BACKSTOP_ASSIGN(more, c.step(MDB_FIRST, &k, &v));
     while (more) {
+      if (chunk == kPurgeChunk) {
+        *done = false;
+        break;
+      }
+      ++chunk;
       std::int64_t time = 0;
       std::string_view id;
       if (!codec::split_time_key(k, &time, &id) || !ledger_expired(time)) break;
@@ -662,13 +706,27 @@ class LmdbStore final : public Store {
     return {};
   }
 
+  // Deletes expired entries from *resume on (key order), looking at most at
+  // kPurgeScan entries; *resume becomes the next key to look at, and *done
+  // is set at the end of the database.
   template <class Pred>
-  Status purge_db(Txn& t, MDB_dbi dbi, std::size_t* removed, Pred expired) {
+  Status purge_db(Txn& t, MDB_dbi dbi, std::size_t* removed, std::string* resume, bool* done, Pred expired) {
     BACKSTOP_CURSOR(c, t, dbi);
     std::string_view k, v;
     bool more = false;
-    BACKSTOP_ASSIGN(more, c.step(MDB_FIRST, &k, &v));
+    std::size_t scanned = 0;
+    *done = true;
+    if (resume->empty()) {
+      BACKSTOP_ASSIGN(more, c.step(MDB_FIRST, &k, &v));
+    } else {
+      BACKSTOP_ASSIGN(more, c.step(MDB_SET_RANGE, &k, &v, *resume));
+    }
     while (more) {
+      if (scanned++ == kPurgeScan) {
+        *resume = std::string(k);
+        *done = false;
+        break;
+      }
       auto gone = expired(v);
       // Damaged values are purged too: nothing can read them.
       if (!gone || *gone) {

@@ -6,8 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
+#include <span>
+#include <vector>
 
 #include "store/store.h"
 #include "store/test_util.h"
@@ -79,6 +82,38 @@ TEST(Lmdb, MapFullBeyondMaximumIsUnavailable) {
   ASSERT_FALSE(last) << "8 MB of records cannot fit a 512 KiB map";
   EXPECT_EQ(last.error().code(), Code::kUnavailable);
   EXPECT_TRUE((*s)->record_get("k0")->has_value()) << "earlier commits are intact";
+}
+
+// The purge works in chunks (one write transaction each) and still removes
+// everything expired and nothing else, across chunk boundaries.
+TEST(Lmdb, PurgeInChunksRemovesEveryExpiredItemAndNothingElse) {
+  testing::TempDir dir;
+  ManualClock clock(kT0);
+  auto s = open_lmdb_store({.dir = dir.path(), .sync = false}, {.clock = &clock, .ledger_ttl = 100});
+  ASSERT_TRUE(s);
+  std::vector<WriteOp> ops;
+  constexpr int kLedger = 2500, kRecords = 25000;  // several chunks of each kind
+  for (int i = 0; i < kLedger; ++i) ops.push_back(LedgerPut{"old" + std::to_string(i) + "@x", {kT0, "a@b", {"c@d"}}});
+  for (int i = 0; i < kRecords; ++i) {
+    // every third one lives on; the others expire
+    ops.push_back(RecordPut{"r" + std::to_string(i), "v", i % 3 == 0 ? kT0 + 1000 : kT0 + 10});
+  }
+  for (std::size_t i = 0; i < ops.size(); i += 1000) {
+    ASSERT_TRUE((*s)->apply(std::span<const WriteOp>(ops).subspan(i, std::min<std::size_t>(1000, ops.size() - i))));
+  }
+  clock.advance(200);
+  ASSERT_TRUE((*s)->ledger_put("new@x", {kT0 + 200, "a@b", {"c@d"}}));
+  auto purged = (*s)->purge_expired();
+  ASSERT_TRUE(purged) << purged.error().to_string();
+  const std::size_t expired_records = kRecords - (kRecords + 2) / 3;
+  EXPECT_EQ(*purged, kLedger + expired_records);
+  EXPECT_FALSE((*s)->ledger_get("old0@x")->has_value());
+  EXPECT_FALSE((*s)->ledger_get("old2499@x")->has_value());
+  EXPECT_TRUE((*s)->ledger_get("new@x")->has_value());
+  EXPECT_TRUE((*s)->record_get("r0")->has_value());
+  EXPECT_TRUE((*s)->record_get("r24999")->has_value());  // 24999 % 3 == 0
+  EXPECT_FALSE((*s)->record_get("r24998")->has_value());
+  EXPECT_EQ(*(*s)->purge_expired(), 0u);
 }
 
 TEST(Lmdb, DamagedBytesAreMalformed) {
