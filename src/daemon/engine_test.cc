@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "batv/key_file.h"
@@ -74,6 +75,26 @@ TEST_F(EngineStart, ADamagedFirstStartRecordIsAnErrorNotACrash) {
   ASSERT_FALSE(damaged);
   EXPECT_EQ(damaged.error().code(), Code::kEnvironment);
   EXPECT_NE(damaged.error().message().find("serve:first_start"), std::string::npos) << damaged.error().message();
+}
+
+// A damaged state file is an error at start naming the directory (serve
+// exits 2 with it), not a crash that systemd would restart in a loop.
+TEST_F(EngineStart, ADamagedStateFileIsAnErrorNotACrash) {
+  {
+    auto first = open();
+    ASSERT_TRUE(first) << first.error().to_string();
+  }
+  const std::string data = dir_ + "/state/data.mdb";
+  ASSERT_TRUE(std::filesystem::exists(data));
+  {  // garbage over the meta pages
+    std::ofstream f(data, std::ios::binary | std::ios::in | std::ios::out);
+    const std::string junk(8192, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto damaged = open();
+  ASSERT_FALSE(damaged);
+  EXPECT_EQ(damaged.error().code(), Code::kEnvironment);
+  EXPECT_NE(damaged.error().message().find(dir_ + "/state"), std::string::npos) << damaged.error().message();
 }
 
 }  // namespace
