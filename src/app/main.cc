@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <exception>
 
 #include "app/commands.h"
 #include "app/common_options.h"
@@ -29,6 +30,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = root.exit(e);
     return rc == 0 ? 0 : 2;
+  } catch (const std::exception& e) {
+    // Components return errors as values; an exception here is a bug. Say so
+    // in one line and exit EX_SOFTWARE rather than abort with a core dump.
+    std::fprintf(stderr, "backstop: internal error: %s\n", e.what());
+    return 70;
   }
   return exit_code;
 }
