@@ -158,7 +158,7 @@ class Handler final : public milter::Handler {
     begun_ = true;
     rcpts_seen_ = false;
     stripped_.clear();
-    sender_ = strip_brackets(ctx.msg.sender);
+    sender_ = path_address(ctx.msg.sender);
     role_ = Role::kInbound;
     auto authen = ctx.macros.get("{auth_authen}");
     auto daemon = ctx.macros.get("{daemon_name}");
@@ -225,7 +225,7 @@ class Handler final : public milter::Handler {
       if (a.kind == GuardAnswer::Kind::kHold) hold_ = a.text;
       return guard_action(a);
     }
-    const auto c = check_rcpt(*engine_, *snap_, sender_, strip_brackets(address),
+    const auto c = check_rcpt(*engine_, *snap_, sender_, path_address(address),
                               [&](std::string_view line) { log_line(ctx, line); });
     switch (c.kind) {
       case RcptCheck::Kind::kTrap:
@@ -256,7 +256,7 @@ class Handler final : public milter::Handler {
     mail::Envelope env;
     env.known = true;
     env.mail_from = sender_;
-    for (const auto& r : ctx.msg.rcpts) env.rcpts.push_back(strip_brackets(r.address));
+    for (const auto& r : ctx.msg.rcpts) env.rcpts.push_back(path_address(r.address));
     env.client_ip = ctx.conn.address;
     return env;
   }
@@ -361,7 +361,7 @@ class Handler final : public milter::Handler {
       out.mods.push_back(Modification::add_header("Message-ID", "<" + id + ">"));
     }
     std::vector<std::string> rcpts;
-    for (const auto& r : ctx.msg.rcpts) rcpts.push_back(strip_brackets(r.address));
+    for (const auto& r : ctx.msg.rcpts) rcpts.push_back(path_address(r.address));
     auto gate = gate_message(*engine_, *snap_, header_fields(ctx), ctx.msg.body, client_, rcpts, *log_,
                              log_prefix(ctx));
     if (gate.kind != GuardAnswer::Kind::kContinue && gate.kind != GuardAnswer::Kind::kHold) {
@@ -474,7 +474,7 @@ class Handler final : public milter::Handler {
 
 }  // namespace
 
-std::string strip_brackets(std::string_view path) {
+std::string path_address(std::string_view path) {
   auto t = text::strip_brackets(text::trim(path));
   auto colon = t.find(':');
   if (!t.empty() && t.front() == '@' && colon != std::string_view::npos) t = t.substr(colon + 1);

@@ -34,7 +34,8 @@ class BackstopFilter final : public milter::Filter {
   DnsblService* dnsbl_;
 };
 
-// "<a@b>" -> "a@b", "<>" -> "" (also strips a source route).
-std::string strip_brackets(std::string_view path);
+// The address of an SMTP reverse or forward path as the MTA gives it:
+// "<a@b>" -> "a@b", "<>" -> "", " <@r1,@r2:a@b> " -> "a@b" (source route dropped).
+std::string path_address(std::string_view path);
 
 }  // namespace backstop::daemon

@@ -513,11 +513,11 @@ TEST_F(FilterTest, TrapHitListsTheClient) {
   EXPECT_FALSE(*none);
 }
 
-TEST(StripBrackets, Forms) {
-  EXPECT_EQ(strip_brackets("<a@b>"), "a@b");
-  EXPECT_EQ(strip_brackets("<>"), "");
-  EXPECT_EQ(strip_brackets(" <@r1,@r2:a@b> "), "a@b");
-  EXPECT_EQ(strip_brackets("a@b"), "a@b");
+TEST(PathAddress, Forms) {
+  EXPECT_EQ(path_address("<a@b>"), "a@b");
+  EXPECT_EQ(path_address("<>"), "");
+  EXPECT_EQ(path_address(" <@r1,@r2:a@b> "), "a@b");
+  EXPECT_EQ(path_address("a@b"), "a@b");
 }
 
 }  // namespace
