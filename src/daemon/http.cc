@@ -1,5 +1,6 @@
 #include "daemon/http.h"
 
+#include "net/http_head.h"
 #include "net/listen.h"
 #include "net/protocol.h"
 
@@ -55,16 +56,18 @@ class Endpoint final : public HttpEndpoint {
   std::uint64_t refused() const override { return server_ ? server_->stats().refused : 0; }
 
  private:
-  std::string answer(std::string_view line) const {
-    if (line.starts_with("GET /metrics ") || line == "GET /metrics")
+  std::string answer(std::string_view head) const {
+    auto line = net::parse_request_line(head);
+    if (!line) return response(400, "Bad Request", "text/plain", "bad request\n");
+    if (line->method != "GET") return response(405, "Method Not Allowed", "text/plain", "GET only\n");
+    if (line->target == "/metrics")
       return response(200, "OK", "text/plain; version=0.0.4", handlers_.metrics ? handlers_.metrics() : "");
-    if (line.starts_with("GET /healthz ") || line == "GET /healthz") {
+    if (line->target == "/healthz") {
       const bool ok = !handlers_.healthy || handlers_.healthy();
       return ok ? response(200, "OK", "text/plain", "ok\n")
                 : response(503, "Service Unavailable", "text/plain", "unhealthy\n");
     }
-    if (line.starts_with("GET ")) return response(404, "Not Found", "text/plain", "not found\n");
-    return response(405, "Method Not Allowed", "text/plain", "GET only\n");
+    return response(404, "Not Found", "text/plain", "not found\n");
   }
 
   asio::awaitable<void> serve(std::shared_ptr<net::Conn> c) {
@@ -77,7 +80,7 @@ class Endpoint final : public HttpEndpoint {
     (void)n;
     if (c->timed_out() || c->closing()) co_return;
     const std::string reply = ec ? response(400, "Bad Request", "text/plain", "bad request\n")
-                                 : answer(std::string_view(head.data(), head.find("\r\n")));
+                                 : answer(head);
     auto [wec, wn] = co_await asio::async_write(c->sock, asio::buffer(reply), net::kTok);
     (void)wn;
     if (wec) co_return;
