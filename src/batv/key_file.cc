@@ -172,12 +172,9 @@ Result<KeyRing> load_or_create_key_file(const std::string& path, Random& random)
   if (ring || ring.error().code() != Code::kNotFound) return ring;
   struct stat st{};
   if (::lstat(path.c_str(), &st) == 0) return ring;  // exists but holds no key: do not overwrite
-  std::vector<std::uint8_t> secret(kGeneratedSecretBytes);
-  BACKSTOP_TRY(random.fill(secret));
-  bool existed = false;
-  BACKSTOP_TRY(create_exclusive(
-      path, format_key_file(0, std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size())),
-      &existed));
+  auto created = create_key_file(path, random);
+  // Another process may have created it meanwhile: load whichever is there.
+  if (!created && created.error().code() != Code::kInvalidArgument) return unexpected<Error>(created.error());
   return load_key_file(path);
 }
 

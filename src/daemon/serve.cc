@@ -25,6 +25,7 @@
 #include "daemon/milter_filter.h"
 #include "daemon/policy_handler.h"
 #include "milter/server.h"
+#include "net/server.h"
 #include "policyd/server.h"
 
 namespace backstop::daemon {
@@ -142,6 +143,22 @@ Result<std::vector<unsigned>> resolve_users(const std::vector<std::string>& name
   return out;
 }
 
+// The options `cfg` gives a front end's listener: PREFIX.listen,
+// PREFIX.allow_clients, PREFIX.allow_users (resolved to uids), the socket
+// mode (milter.socket_mode for both) and the warning log.
+Status listener_options(const config::Config& cfg, const std::string& prefix,
+                        const std::shared_ptr<spdlog::logger>& log, net::ServerOptions* o) {
+  o->listen = {cfg.get_string(prefix + ".listen")};
+  // Validated when the file was read (config::Syntax::kFileMode).
+  o->unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
+  o->log = [log](std::string_view w) { log->warn("{}", text::log_safe(w)); };
+  o->allow_networks = cfg.get_list(prefix + ".allow_clients");
+  auto uids = resolve_users(cfg.get_list(prefix + ".allow_users"));
+  if (!uids) return fail(uids.error().code(), prefix + ".allow_users: " + uids.error().message());
+  o->allow_uids = std::move(*uids);
+  return {};
+}
+
 // Builds and binds every listener `cfg` enables; nothing is served before
 // start(). `eng`, `dnsbl` and `log` outlive the result.
 Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Engine& eng, DnsblService* dnsbl,
@@ -152,15 +169,9 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Eng
   const auto& milter_listen = cfg.get_string("milter.listen");
   if (!milter_listen.empty()) {
     milter::ServerOptions so;
-    so.net.listen = {milter_listen};
+    BACKSTOP_TRY(listener_options(cfg, "milter", log, &so.net));
     so.net.threads = static_cast<unsigned>(cfg.get_int("milter.threads"));
-    so.net.unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
     so.session.max_body = static_cast<std::size_t>(cfg.get_int("classify.max_body"));
-    so.net.log = [log](std::string_view w) { log->warn("{}", text::log_safe(w)); };
-    so.net.allow_networks = cfg.get_list("milter.allow_clients");
-    auto uids = resolve_users(cfg.get_list("milter.allow_users"));
-    if (!uids) return unexpected<Error>(Error(uids.error().code(), "milter.allow_users: " + uids.error().message()));
-    so.net.allow_uids = std::move(*uids);
     auto s = milter::make_server(*out->filter, so);
     if (!s) return unexpected<Error>(Error(s.error().code(), "milter.listen: " + s.error().message()));
     out->milter_server = std::move(*s);
@@ -171,14 +182,8 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Eng
   const auto& policy_listen = cfg.get_string("policy.listen");
   if (!policy_listen.empty()) {
     policyd::ServerOptions po;
-    po.net.listen = {policy_listen};
+    BACKSTOP_TRY(listener_options(cfg, "policy", log, &po.net));
     po.net.threads = 1;  // policy requests are tiny; one loop serves thousands per second
-    po.net.unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
-    po.net.log = [log](std::string_view w) { log->warn("{}", text::log_safe(w)); };
-    po.net.allow_networks = cfg.get_list("policy.allow_clients");
-    auto uids = resolve_users(cfg.get_list("policy.allow_users"));
-    if (!uids) return unexpected<Error>(Error(uids.error().code(), "policy.allow_users: " + uids.error().message()));
-    po.net.allow_uids = std::move(*uids);
     auto p = policyd::make_server(*out->policy_handler, po);
     if (!p) return unexpected<Error>(Error(p.error().code(), "policy.listen: " + p.error().message()));
     out->policy_server = std::move(*p);

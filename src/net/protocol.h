@@ -76,4 +76,15 @@ using ServeFn = std::function<asio::awaitable<void>(std::shared_ptr<Conn>)>;
 // Binds every endpoint of opts.listen; nothing is served before start().
 Result<std::unique_ptr<Server>> create_server(ServerOptions opts, ServeFn serve);
 
+// The server of a protocol object: P has `ServerOptions`-typed `opts.net`,
+// `asio::awaitable<void> serve(std::shared_ptr<Conn>)` and `Server* net`,
+// which is set to the created server (the server shares ownership of P).
+template <class P>
+Result<std::unique_ptr<Server>> create_server_for(std::shared_ptr<P> proto) {
+  ServerOptions opts = proto->opts.net;
+  auto s = create_server(std::move(opts), [proto](std::shared_ptr<Conn> c) { return proto->serve(std::move(c)); });
+  if (s) proto->net = s->get();
+  return s;
+}
+
 }  // namespace backstop::net

@@ -104,12 +104,7 @@ struct Protocol {
 }  // namespace
 
 Result<std::unique_ptr<net::Server>> make_server(Handler& handler, ServerOptions opts) {
-  auto proto = std::make_shared<Protocol>(handler, std::move(opts));
-  net::ServerOptions no = proto->opts.net;
-  auto n = net::create_server(std::move(no), [proto](std::shared_ptr<net::Conn> c) { return proto->serve(std::move(c)); });
-  BACKSTOP_TRY(n);
-  proto->net = n->get();
-  return std::move(*n);
+  return net::create_server_for(std::make_shared<Protocol>(handler, std::move(opts)));
 }
 
 }  // namespace backstop::policyd

@@ -37,8 +37,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from pfharness import (BackstopServe, Fail, Postfix, free_ports, replies, reply_to, say,  # noqa: E402
-                       swaks, tail, wait_for)
+from pfharness import (BackstopServe, Checks, Fail, Postfix, free_ports, replies, reply_to, say,  # noqa: E402
+                       swaks, wait_for)
 
 N = int(os.environ.get("BACKSTOP_KILL9_MESSAGES", "200"))
 SESSIONS = 16
@@ -145,17 +145,8 @@ def main():
     pf = Postfix(os.path.join(tmp, "pf"), smtp_port, milter_port)
     os.makedirs(os.path.join(tmp, "bs"))
     bs = Backstop(binary, os.path.join(tmp, "bs"), milter_port)
-    failures = []
-
-    def check(cond, what, logs=()):
-        say(("ok   " if cond else "FAIL ") + what)
-        if not cond:
-            failures.append(what)
-            for label, path in logs:
-                print(f"    --- {label}, last lines:")
-                for line in tail(path, 30):
-                    print(f"    | {line}")
-        return cond
+    check = Checks()
+    failures = check.failures
 
     try:
         checker = pf.check_async()

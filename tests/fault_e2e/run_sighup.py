@@ -23,7 +23,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from pfharness import BackstopServe, Fail, Postfix, free_ports, say, tail, wait_for  # noqa: E402
+from pfharness import BackstopServe, Checks, Fail, Postfix, free_ports, say, wait_for  # noqa: E402
 
 N = 400
 HUPS = 50
@@ -62,22 +62,13 @@ def main():
     pf = Postfix(os.path.join(tmp, "pf"), smtp_port, milter_port)
     os.makedirs(os.path.join(tmp, "bs"))
     bs = BackstopServe(binary, os.path.join(tmp, "bs"), milter_port)
-    failures = []
+    check = Checks()
+    failures = check.failures
 
     def write_config(valid):
         with open(bs.config + ".new", "w") as f:
             f.write(config(milter_port, bs.state, bs.logfile, valid))
         os.replace(bs.config + ".new", bs.config)
-
-    def check(cond, what, logs=()):
-        say(("ok   " if cond else "FAIL ") + what)
-        if not cond:
-            failures.append(what)
-            for label, path in logs:
-                print(f"    --- {label}, last lines:")
-                for line in tail(path, 30):
-                    print(f"    | {line}")
-
     try:
         write_config(True)
         checker = pf.check_async()

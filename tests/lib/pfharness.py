@@ -21,6 +21,25 @@ def say(msg):
     print(f"[{time.monotonic() - T0:6.1f}s] {msg}", flush=True)
 
 
+class Checks:
+    """check(cond, what, logs=()): prints ok/FAIL, records a failure and, for
+    one, the last lines of each (label, path) in logs; returns cond. The
+    recorded failures are in .failures (scripts may append their own)."""
+
+    def __init__(self):
+        self.failures = []
+
+    def __call__(self, cond, what, logs=()):
+        say(("ok   " if cond else "FAIL ") + what)
+        if not cond:
+            self.failures.append(what)
+            for label, path in logs:
+                print(f"    --- {label}, last lines:")
+                for line in tail(path, 30):
+                    print(f"    | {line}")
+        return cond
+
+
 def tail(path, n=40):
     try:
         with open(path, errors="replace") as f:
