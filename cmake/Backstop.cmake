@@ -7,9 +7,13 @@ if(BACKSTOP_WERROR)
   target_compile_options(backstop_flags INTERFACE -Werror)
 endif()
 target_include_directories(backstop_flags INTERFACE ${PROJECT_SOURCE_DIR}/src)
-target_compile_definitions(backstop_flags INTERFACE
-  BACKSTOP_VERSION="${PROJECT_VERSION}"
-  BACKSTOP_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+target_compile_definitions(backstop_flags INTERFACE BACKSTOP_VERSION="${PROJECT_VERSION}")
+# Tests and benchmarks find the tree's docs and samples through
+# BACKSTOP_SOURCE_DIR. Libraries do not get it: a define holding the checkout's
+# path would make every compile of every library miss ccache in another
+# checkout (a CI clone, a second work tree).
+add_library(backstop_source_dir INTERFACE)
+target_compile_definitions(backstop_source_dir INTERFACE BACKSTOP_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 
 if(BACKSTOP_SANITIZE)
   add_compile_options(-fsanitize=${BACKSTOP_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
@@ -59,7 +63,7 @@ function(backstop_test name)
     return()
   endif()
   add_executable(${name} ${A_SOURCES})
-  target_link_libraries(${name} PRIVATE backstop_flags ${A_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
+  target_link_libraries(${name} PRIVATE backstop_flags backstop_source_dir ${A_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
   backstop_scope_warnings(${name})
   add_test(NAME ${name} COMMAND ${name})
   if(NOT A_LABELS)
@@ -84,6 +88,6 @@ endfunction()
 function(backstop_bench name)
   cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${A_SOURCES})
-  target_link_libraries(${name} PRIVATE backstop_flags ${A_DEPS} benchmark::benchmark)
+  target_link_libraries(${name} PRIVATE backstop_flags backstop_source_dir ${A_DEPS} benchmark::benchmark)
   backstop_scope_warnings(${name})
 endfunction()

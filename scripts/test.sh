@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 jobs=$(nproc)
+# ccache: paths relative to the checkout's parent and no working directory in
+# the hash, so that a fresh clone anywhere reuses what an earlier build of the
+# same sources compiled.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(dirname "$PWD")}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
 
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$jobs"

@@ -53,8 +53,8 @@ constexpr KeyDef kKeys[] = {
      "Store backend: `lmdb` (embedded, default) or `memory` (tests; nothing survives a restart).",
      "lmdb|memory"},
     {"state.map_size_mb", Type::kInt, "1024",
-     "Maximum size in MiB of each LMDB environment (the state, and the soft-state counters "
-     "beside it). The map starts at 256 MiB (sparse: disk is used as data grows) and doubles "
+     "Maximum size in MiB of each LMDB environment (the state, and beside it the soft-state "
+     "counters and inbound facts, each bounded on its own). The map starts at 256 MiB (sparse: disk is used as data grows) and doubles "
      "up to this; a store that reaches it fails its writes (outbound mail is deferred 4xx, "
      "`/healthz` answers 503) rather than filling the disk.", {}, 16, 1 << 20},
     // --- domains, relays ---
@@ -155,6 +155,11 @@ constexpr KeyDef kKeys[] = {
     {"trap.threshold", Type::kInt, "1", "Backscatter hits from one IP before it is listed.", {}, 1,
      1000000},
     {"trap.expire_days", Type::kInt, "28", "Quiet days after which a listing expires.", {}, 1, 3650},
+    {"trap.retention_days", Type::kInt, "90",
+     "Days a listing and its evidence are kept after it expired (last hit + `trap.expire_days`), "
+     "delisted or not, for `dnsbl list --all` and delisting requests; then the hourly purge of "
+     "`serve` removes it.",
+     {}, 0, 3650},
     {"trap.action", Type::kString, R"("reject")",
      "What the SMTP transaction of a trap hit gets after it is recorded: `reject` (550) or "
      "`discard` (accept and drop).",

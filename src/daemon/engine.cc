@@ -22,8 +22,12 @@ constexpr std::size_t kInitialMapSize = std::size_t{256} << 20;
 // is an error at start, never silently replaced (every outstanding tag would
 // then fail).
 constexpr std::string_view kKeyFileInUseKey = "batv:key_file";
-// Sub-directory of state.dir holding the outbound rate counters.
+// Sub-directories of state.dir: the outbound rate counters, and the facts
+// about inbound mail that the autoreply gate reads. Each is its own LMDB
+// environment with its own bound, so a flood of inbound mail can fill the
+// facts, never the counters that outbound mail needs.
 constexpr std::string_view kCountersDir = "counters";
+constexpr std::string_view kFactsDir = "facts";
 // How long soft-state writes gather before one commit: a trickle of inbound
 // messages then costs a transaction per 50 ms, not one per message. Readers
 // (the autoreply gate) flush on a miss, so nothing waits for it.
@@ -102,23 +106,32 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
     auto s = store::open_lmdb_store(lo, so);
     if (!s) return fail(s.error().code(), "state.dir " + lo.dir + ": " + s.error().message());
     e->store_ = std::move(*s);
-    // Rate counters are soft state in their own environment without fsync:
-    // a limit check costs microseconds, not a disk flush. After a power loss
-    // the environment may be damaged; it is then recreated empty (the
-    // windows start over), never a reason not to start.
-    store::LmdbOptions co;
-    co.dir = lo.dir + "/" + std::string(kCountersDir);
-    co.sync = false;
-    co.max_map_size = lo.max_map_size;  // its own bound: a flood of soft state cannot grow the disk without end
-    co.map_size = lo.map_size;
-    auto c = store::open_lmdb_store(co, so);
-    if (!c) {
-      std::error_code ec;
-      std::filesystem::remove_all(co.dir, ec);
-      c = store::open_lmdb_store(co, so);
-      if (!c) return fail(c.error().code(), "state.dir " + co.dir + ": " + c.error().message());
-    }
+    // Rate counters and inbound facts are soft state, each in its own
+    // environment without fsync: a limit check costs microseconds, not a
+    // disk flush. After a power loss such an environment may be damaged; it
+    // is then recreated empty (the windows start over, the gate knows less),
+    // never a reason not to start.
+    auto open_soft = [&](std::string_view sub) -> Result<std::unique_ptr<store::Store>> {
+      store::LmdbOptions co;
+      co.dir = lo.dir + "/" + std::string(sub);
+      co.sync = false;
+      co.max_map_size = lo.max_map_size;  // its own bound
+      co.map_size = lo.map_size;
+      auto c = store::open_lmdb_store(co, so);
+      if (!c) {
+        std::error_code ec;
+        std::filesystem::remove_all(co.dir, ec);
+        c = store::open_lmdb_store(co, so);
+        if (!c) return fail(c.error().code(), "state.dir " + co.dir + ": " + c.error().message());
+      }
+      return std::move(*c);
+    };
+    auto c = open_soft(kCountersDir);
+    BACKSTOP_TRY(c);
     e->counters_ = std::move(*c);
+    auto f = open_soft(kFactsDir);
+    BACKSTOP_TRY(f);
+    e->facts_ = std::move(*f);
   }
   // The first start time anchors the BATV grace period.
   auto first = e->store_->record_get(kFirstStartKey);
@@ -149,10 +162,11 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
   };
   e->writer_ = std::make_unique<store::BatchWriter>(*e->store_, std::chrono::milliseconds{0}, "bs-writer",
                                                     on_failure("state"));
-  if (e->counters_) {
-    e->soft_writer_ = std::make_unique<store::BatchWriter>(*e->counters_, kSoftWriteLinger, "bs-soft-writer",
-                                                           on_failure("soft"));
+  if (e->facts_) {
+    e->facts_writer_ = std::make_unique<store::BatchWriter>(*e->facts_, kSoftWriteLinger, "bs-facts-writer",
+                                                            on_failure("facts"));
   }
+  e->worker_ = std::make_unique<common::Worker>("bs-outbound");
   e->notifier_ = std::make_unique<Notifier>(opts.log);
   auto snap = e->build(cfg);
   BACKSTOP_TRY(snap);
@@ -162,14 +176,16 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
 }
 
 Engine::~Engine() {
-  if (soft_writer_) (void)soft_writer_->flush();
+  if (worker_) worker_->stop();  // its tasks write through the writers below
+  if (facts_writer_) (void)facts_writer_->flush();
   if (writer_) (void)writer_->flush();
 }
 
 bool Engine::healthy() {
   if (!store_->counter_get("health")) return false;
-  if (!writer_->healthy()) return false;
-  return !soft_writer_ || soft_writer_->healthy();
+  // The facts writer is left out: a lost fact only makes the autoreply gate
+  // know less about one message; it never costs a record or a reply.
+  return writer_->healthy();
 }
 
 std::shared_ptr<const Snapshot> Engine::snapshot() const {

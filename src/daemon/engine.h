@@ -18,6 +18,7 @@
 #include "classify/classifier.h"
 #include "common/clock.h"
 #include "common/ip.h"
+#include "common/worker.h"
 #include "common/result.h"
 #include "config/config.h"
 #include "correlate/correlate.h"
@@ -125,14 +126,21 @@ class Engine {
   // Soft state: outbound rate counters and the once-per-period autoreply
   // counter (state.dir/counters, not fsynced); the main store when in memory.
   store::Store& counters() { return counters_ ? *counters_ : *store_; }
+  // Soft state: the autoreply gate's facts about inbound mail
+  // (state.dir/facts, not fsynced, its own map bound); the main store when in
+  // memory.
+  store::Store& facts() { return facts_ ? *facts_ : *store_; }
   store::BatchWriter& writer() { return *writer_; }
-  // Batched writes to counters(): soft state that is written for every
-  // inbound message (the autoreply gate's facts) and must cost neither a
-  // transaction on the event loop nor an fsync. Writes linger up to
-  // kSoftWriteLinger before their commit; a reader that misses calls flush().
-  store::BatchWriter& soft_writer() { return soft_writer_ ? *soft_writer_ : *writer_; }
+  // Batched writes to facts(): written for every inbound message, so they
+  // must cost neither a transaction on the event loop nor an fsync. Writes
+  // linger up to kSoftWriteLinger before their commit; a reader that misses
+  // calls flush().
+  store::BatchWriter& facts_writer() { return facts_writer_ ? *facts_writer_ : *writer_; }
+  // Runs the outbound limits and the autoreply gate's store work off the
+  // event loops (thread bs-outbound); tasks answer the MTA themselves.
+  common::Worker& worker() { return *worker_; }
   Metrics& metrics() { return metrics_; }
-  // /healthz: the store answers a read, and neither writer has a failed
+  // /healthz: the store answers a read, and the state writer has no failed
   // commit since its last successful one.
   bool healthy();
   const Clock& clock() const { return *clock_; }
@@ -149,7 +157,9 @@ class Engine {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::Store> counters_;  // null: counters live in store_
   std::unique_ptr<store::BatchWriter> writer_;
-  std::unique_ptr<store::BatchWriter> soft_writer_;  // null: soft state goes through writer_
+  std::unique_ptr<store::Store> facts_;     // null: facts live in store_
+  std::unique_ptr<store::BatchWriter> facts_writer_;  // null: facts go through writer_
+  std::unique_ptr<common::Worker> worker_;  // stopped first in ~Engine: its tasks use the rest
   Metrics metrics_;
   std::unique_ptr<Notifier> notifier_;
   std::int64_t first_start_ = 0;

@@ -97,5 +97,33 @@ TEST_F(EngineStart, ADamagedStateFileIsAnErrorNotACrash) {
   EXPECT_NE(damaged.error().message().find(dir_ + "/state"), std::string::npos) << damaged.error().message();
 }
 
+// Inbound facts have their own environment and bound: a flood that fills it
+// leaves the outbound counters (and the state) writable, and /healthz well.
+TEST_F(EngineStart, InboundFactsFillingTheirBoundDoNotStarveTheLimiter) {
+  auto cfg = config::Config::parse("state.dir = \"" + dir_ + "/state\"\nstate.map_size_mb = 16\n"
+                                   "domains.local = [\"example.org\"]\n");
+  ASSERT_TRUE(cfg) << cfg.error().to_string();
+  auto e = Engine::create(*cfg);
+  ASSERT_TRUE(e) << e.error().to_string();
+  Engine& eng = **e;
+  ASSERT_NE(&eng.facts(), &eng.counters());
+  ASSERT_TRUE(std::filesystem::exists(dir_ + "/state/facts/data.mdb"));
+  const std::string value(16 * 1024, 'f');
+  Status last;
+  int written = 0;
+  for (int i = 0; i < 4096 && last; ++i, ++written) {
+    last = eng.facts().record_put("in:flood-" + std::to_string(i) + "@example.net", value, 0);
+  }
+  ASSERT_FALSE(last) << "the facts environment never filled up";
+  EXPECT_EQ(last.error().code(), Code::kUnavailable) << last.error().to_string();
+  EXPECT_GT(written, 100);
+  for (int i = 0; i < 100; ++i) {
+    auto ok = eng.counters().counter_add_if_below("lim:alice:" + std::to_string(i), 1, 10, 0);
+    ASSERT_TRUE(ok) << ok.error().to_string();
+    EXPECT_TRUE(*ok);
+  }
+  EXPECT_TRUE(eng.healthy());
+}
+
 }  // namespace
 }  // namespace backstop::daemon

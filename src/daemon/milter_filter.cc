@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <optional>
 #include <vector>
 
@@ -65,6 +66,201 @@ Action guard_action(const GuardAnswer& a) {
   return Action::cont();
 }
 
+// What the outbound limits said about the current message: written on the
+// engine's worker, read on the connection's thread once the answer it sent
+// came back (the session waits for it, so the two never overlap).
+struct OutboundState {
+  Action mail_answer;  // the message limits' answer (MAIL)
+  std::string hold;    // why to hold the message (a limit or the gate said hold), or empty
+  bool mail_limited = false;  // the message limits ran (or were posted) for this message
+};
+
+// The internal-failure answer (milter.on_error): 451 4.3.0, or continue.
+Action failure_action(const Snapshot& snap, std::string_view why) {
+  auto d = policy::internal_failure(why, snap.fail_open);
+  if (d.action == policy::Action::kTempfail) return Action::tempfail(451, d.reply.status, d.reply.text);
+  return Action::cont();
+}
+
+// Runs `task` on the engine's worker; if the worker refuses it (queue full,
+// stopping) or the task throws, `failed` answers instead, with the reason.
+// Both may run on either thread and must only touch what they captured.
+void off_loop(Engine& engine, std::function<void()> task, std::function<void(std::string_view)> failed) {
+  auto guarded = [task = std::move(task), failed]() {
+    try {
+      task();
+    } catch (const std::exception& e) {
+      failed(std::string("outbound check failed: ") + e.what());
+    }
+  };
+  if (!engine.worker().post(std::move(guarded))) {
+    engine.metrics().error("worker");
+    failed("outbound worker queue full or stopping");
+  }
+}
+
+// Everything the outbound end of message needs, copied from the connection
+// (so that it can finish on the worker or the store writer's thread after
+// the connection went away).
+struct OutboundEom {
+  Engine* engine = nullptr;
+  std::shared_ptr<const Snapshot> snap;
+  DecisionLog log;
+  std::string prefix;  // log_prefix() of the message
+  std::shared_ptr<OutboundState> ob;
+  outbound::Client client;
+  std::string sender;
+  std::string id;
+  std::vector<std::string> rcpts;
+  milter::EomResult out;       // the Message-ID header to add, if any
+  std::int64_t now = 0;
+  bool late_limits = false;    // RCPT was no-reply: the limits run here
+  std::optional<GateCase> gate;
+  std::chrono::steady_clock::time_point start;
+};
+
+// The outbound limits at end of message when RCPT (and maybe MAIL) was
+// no-reply (a reload turned the limits on during the SMTP session): the
+// message's refusal, or nullopt. With only some recipients refused, 451 so
+// that the client retries and the next session sorts them at RCPT.
+std::optional<Action> late_limits(OutboundEom& j) {
+  Engine& e = *j.engine;
+  std::optional<Action> out;
+  std::size_t refused = 0;
+  if (!j.ob->mail_limited) {
+    j.ob->mail_limited = true;
+    auto a = limit_message(e, *j.snap, j.client, j.log, j.prefix);
+    if (a.kind == GuardAnswer::Kind::kHold) j.ob->hold = a.text;
+    j.ob->mail_answer = guard_action(a);
+  }
+  if (j.ob->mail_answer.kind != Action::Kind::kContinue) {
+    out = j.ob->mail_answer;
+    refused = j.rcpts.size();
+  } else {
+    for (std::size_t i = 0; i < j.rcpts.size(); ++i) {
+      auto a = limit_recipients(e, *j.snap, j.client, 1, j.log, j.prefix);
+      if (a.kind == GuardAnswer::Kind::kHold) j.ob->hold = a.text;
+      Action act = guard_action(a);
+      if (act.kind == Action::Kind::kContinue) continue;
+      if (!out) out = act;
+      ++refused;
+    }
+    if (!out) return std::nullopt;
+    if (refused < j.rcpts.size()) {
+      out = Action::tempfail(451, "4.7.1", "some recipients must be checked again, try again later");
+    }
+  }
+  const char* action = out->kind == Action::Kind::kTempfail  ? "tempfail"
+                       : out->kind == Action::Kind::kDiscard ? "discard"
+                                                             : "reject";
+  e.metrics().message("outbound", "unknown", "unknown", action);
+  if (j.log) {
+    j.log(j.prefix + " role=outbound late_rcpt_refusal=" + std::to_string(refused) + "/" +
+          std::to_string(j.rcpts.size()) + " action=" + action);
+  }
+  return out;
+}
+
+// The last step of outbound end of message: hold, BATV signing, the
+// correspondents and the ledger record. The MTA is answered only after the
+// record is committed (group commit with every other message in flight): a
+// real bounce of a message we acknowledged must find its record, even after
+// a crash. If the commit fails for good, the message gets 451 4.3.0 (or
+// passes under milter.on_error = "accept") instead of an acknowledgement
+// whose record is missing. Never waits: `done` is called from the store
+// writer's thread.
+void finish_outbound(const std::shared_ptr<OutboundEom>& jp, milter::DecideEom done) {
+  OutboundEom& j = *jp;
+  Engine& e = *j.engine;
+  const Snapshot& snap = *j.snap;
+  milter::EomResult out = std::move(j.out);
+  if (!j.ob->hold.empty()) out.action = Action::quarantine("backstop: " + j.ob->hold);
+  std::string signed_from = "-";
+  if (snap.batv_sign && !j.sender.empty()) {
+    auto s = batv::sign(snap.keys, snap.signer, j.sender, e.clock().unix_day());
+    if (s.status == batv::SignStatus::kSigned) {
+      out.mods.push_back(Modification::change_from("<" + s.address + ">"));
+      e.metrics().batv_signed();
+      signed_from = s.address;
+    }
+  }
+  bool queued = true;
+  // Correspondents are best effort: a lost one only makes a later
+  // autoreply to that address wait for another message.
+  if (!j.sender.empty()) {
+    std::string local = mail::ascii_lower(j.sender);
+    for (const auto& r : j.rcpts) {
+      if (snap.correlator->is_local(r)) continue;
+      queued &= e.writer().enqueue(store::CorrespondentSeen{local, mail::ascii_lower(r), j.now});
+    }
+  }
+  if (!queued) e.metrics().error("store");
+  const std::string line = j.prefix + " role=outbound message_id=<" + j.id + "> signed=" + signed_from;
+  if (j.id.empty() || j.id.size() > store::kMaxMessageIdBytes) {  // nothing a bounce could quote
+    e.metrics().message("outbound", "none", "ours", "accept");
+    if (j.log) j.log(line);
+    return done(std::move(out));
+  }
+  store::LedgerPut put{j.id, {j.now, j.sender, j.rcpts}};
+  if (put.entry.recipients.size() > store::kMaxLedgerRecipients) {
+    put.entry.recipients.resize(store::kMaxLedgerRecipients);
+  }
+  // Runs on the writer thread; holds nothing of the connection.
+  auto shared_done = std::make_shared<milter::DecideEom>(std::move(done));
+  auto committed = [engine = &e, log = j.log, line, fail_open = snap.fail_open, shared_done, out = std::move(out),
+                    start = j.start](const Status& st) mutable {
+    engine->metrics().decision_latency(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (st) {
+      engine->metrics().ledger_recorded();
+      engine->metrics().message("outbound", "none", "ours", "accept");
+      if (log) log(line);
+      return (*shared_done)(std::move(out));
+    }
+    engine->metrics().ledger_failed();
+    engine->metrics().error("store");
+    auto d = policy::internal_failure("ledger record not committed: " + st.error().message(), fail_open);
+    engine->metrics().message("outbound", "none", "ours", policy::action_name(d.action));
+    if (log) log(line + " " + d.reason);
+    if (d.action == policy::Action::kTempfail) {
+      milter::EomResult refused;
+      refused.action = Action::tempfail(451, d.reply.status, d.reply.text);
+      return (*shared_done)(std::move(refused));
+    }
+    (*shared_done)(std::move(out));  // fail-open, as configured
+  };
+  if (!e.writer().enqueue(std::move(put), committed)) {
+    // Refused (queue full, stopping): the same answer as a failed commit.
+    committed(Status(fail(Code::kUnavailable, "store write queue full or stopping")));
+  }
+}
+
+// The worker's part of outbound end of message: late limits, the gate's
+// store half, then finish_outbound.
+void outbound_on_worker(const std::shared_ptr<OutboundEom>& jp, milter::DecideEom done) {
+  OutboundEom& j = *jp;
+  if (j.late_limits) {
+    if (auto refusal = late_limits(j)) {
+      milter::EomResult out;
+      out.action = *refusal;
+      return done(std::move(out));
+    }
+  }
+  if (j.gate) {
+    auto g = gate_decide(*j.engine, *j.snap, *j.gate, j.client, j.rcpts, j.log, j.prefix);
+    if (g.kind != GuardAnswer::Kind::kContinue && g.kind != GuardAnswer::Kind::kHold) {
+      milter::EomResult out;
+      out.action = guard_action(g);
+      j.engine->metrics().message("outbound", "automated", "ours",
+                                  g.kind == GuardAnswer::Kind::kDiscard ? "discard"
+                                  : g.kind == GuardAnswer::Kind::kReject ? "reject" : "tempfail");
+      return done(std::move(out));
+    }
+    if (g.kind == GuardAnswer::Kind::kHold && j.ob->hold.empty()) j.ob->hold = g.text;
+  }
+  finish_outbound(jp, std::move(done));
+}
+
 class Handler final : public milter::Handler {
  public:
   Handler(Engine* engine, const DecisionLog* log, DnsblService* dnsbl)
@@ -75,7 +271,7 @@ class Handler final : public milter::Handler {
 
   void on_mail(const milter::Context& ctx, milter::Decide done) override {
     begin(ctx);
-    if (role_ == Role::kOutbound) return done(mail_answer_);
+    if (role_ == Role::kOutbound) return limits(ctx, true, false, std::move(done));
     if (role_ == Role::kInbound && dnsbl_) {
       // The result outlives this handler if the connection goes away first.
       std::string line = log_prefix(ctx) + " role=dnsbl action=reject ";
@@ -103,15 +299,15 @@ class Handler final : public milter::Handler {
   void on_rcpt(const milter::Context& ctx, const milter::Recipient& r, milter::Decide done) override {
     if (!begun_) begin(ctx);
     rcpts_seen_ = true;
-    // MAIL negotiated no-reply: a refusal of the message by the outbound
-    // limits is given to each of its recipients instead.
-    if (mail_answer_.kind != Action::Kind::kContinue) return done(mail_answer_);
+    // MAIL negotiated no-reply: the message limits run with the first
+    // recipient's, and a refusal of the message is given to each recipient.
+    if (role_ == Role::kOutbound) return limits(ctx, !ob_->mail_limited, true, std::move(done));
     done(rcpt(ctx, r.address));
   }
 
   void on_eom(const milter::Context& ctx, milter::DecideEom done) override {
     if (!begun_) begin(ctx);
-    if (!rcpts_seen_) {
+    if (!rcpts_seen_ && role_ != Role::kOutbound) {
       // RCPT was negotiated no-reply (needs(): nothing refused there when the
       // session began): what it would have noted (traps, valid BATV tags to
       // strip, the BATV metrics) is noted now. If a refusal comes up after
@@ -128,7 +324,7 @@ class Handler final : public milter::Handler {
     }
     auto start = std::chrono::steady_clock::now();
     if (role_ == Role::kOutbound) {
-      // Answered once the ledger record is committed (see outbound()).
+      // Answered once the ledger record is committed (finish_outbound()).
       outbound(ctx, std::move(done));
       end();
       return;
@@ -150,7 +346,7 @@ class Handler final : public milter::Handler {
  private:
   // What MAIL FROM establishes for the message: the configuration snapshot it
   // is judged under, the sender, the role, the client and, for outbound mail,
-  // the message limits' answer (mail_answer_). Runs at MAIL, or at the first
+  // whether its limits ran (ob_). Runs at MAIL, or at the first
   // RCPT when MAIL was negotiated no-reply.
   void begin(const milter::Context& ctx) {
     snap_ = pinned_ ? std::move(pinned_) : engine_->snapshot();
@@ -171,34 +367,52 @@ class Handler final : public milter::Handler {
     }
     if (role_ == Role::kInbound && snap_->is_outbound_ip(ctx.conn.address)) role_ = Role::kOutbound;
     mail_check_ = std::make_shared<MailCheckResult>();
-    hold_.clear();
     client_ = {authen ? std::string(*authen) : std::string(), ctx.conn.address, sender_};
-    mail_answer_ = Action::cont();
-    if (role_ == Role::kOutbound) {
-      auto a = limit_message(*engine_, *snap_, client_, *log_, log_prefix(ctx));
-      if (a.kind == GuardAnswer::Kind::kHold) hold_ = a.text;
-      mail_answer_ = guard_action(a);
-    }
+    ob_ = std::make_shared<OutboundState>();
   }
 
-  // The message's refusal when RCPT was no-reply, or nullopt to go on.
+  bool limits_on() const { return snap_->limiter && snap_->limiter->enabled(); }
+
+  // The outbound limits at MAIL (`message`) and/or RCPT (`recipient`), run
+  // on the engine's worker: no event loop waits on the store. A refusal of
+  // the message is the answer to each of its recipients.
+  void limits(const milter::Context& ctx, bool message, bool recipient, milter::Decide done) {
+    if (!limits_on()) return done(Action::cont());
+    if (!message && ob_->mail_answer.kind != Action::Kind::kContinue) return done(ob_->mail_answer);
+    if (message) ob_->mail_limited = true;
+    auto shared_done = std::make_shared<milter::Decide>(std::move(done));
+    auto failed = [shared_done, snap = snap_](std::string_view why) { (*shared_done)(failure_action(*snap, why)); };
+    off_loop(
+        *engine_,
+        [engine = engine_, snap = snap_, client = client_, log = *log_, prefix = log_prefix(ctx), ob = ob_, message,
+         recipient, shared_done]() {
+          if (message) {
+            auto a = limit_message(*engine, *snap, client, log, prefix);
+            if (a.kind == GuardAnswer::Kind::kHold) ob->hold = a.text;
+            ob->mail_answer = guard_action(a);
+            if (!recipient || ob->mail_answer.kind != Action::Kind::kContinue) return (*shared_done)(ob->mail_answer);
+          }
+          auto a = limit_recipients(*engine, *snap, client, 1, log, prefix);
+          if (a.kind == GuardAnswer::Kind::kHold) ob->hold = a.text;
+          (*shared_done)(guard_action(a));
+        },
+        failed);
+  }
+
+  // The inbound message's refusal when RCPT was no-reply, or nullopt to go
+  // on. (Outbound mail: late_limits() on the worker.)
   std::optional<Action> late_refusal(const milter::Context& ctx) {
     std::optional<Action> out;
     std::size_t refused = 0;
-    if (mail_answer_.kind != Action::Kind::kContinue) {
-      out = mail_answer_;  // the outbound message limits refuse it all
-      refused = ctx.msg.rcpts.size();
-    } else {
-      for (const auto& r : ctx.msg.rcpts) {
-        Action a = rcpt(ctx, r.address);
-        if (a.kind == Action::Kind::kContinue) continue;
-        if (!out) out = a;
-        ++refused;
-      }
-      if (!out) return std::nullopt;
-      if (refused < ctx.msg.rcpts.size()) {
-        out = Action::tempfail(451, "4.7.1", "some recipients must be checked again, try again later");
-      }
+    for (const auto& r : ctx.msg.rcpts) {
+      Action a = rcpt(ctx, r.address);
+      if (a.kind == Action::Kind::kContinue) continue;
+      if (!out) out = a;
+      ++refused;
+    }
+    if (!out) return std::nullopt;
+    if (refused < ctx.msg.rcpts.size()) {
+      out = Action::tempfail(451, "4.7.1", "some recipients must be checked again, try again later");
     }
     const char* action = out->kind == Action::Kind::kTempfail  ? "tempfail"
                          : out->kind == Action::Kind::kDiscard ? "discard"
@@ -216,15 +430,9 @@ class Handler final : public milter::Handler {
     rcpts_seen_ = false;
   }
 
-  // One recipient: the outbound limits for outbound mail, else traps and
-  // BATV (check_rcpt). Also answers for recipients of RCPT no-reply at end
-  // of message (late_refusal()).
+  // One inbound recipient: traps and BATV (check_rcpt). Also answers for
+  // recipients of RCPT no-reply at end of message (late_refusal()).
   Action rcpt(const milter::Context& ctx, const std::string& address) {
-    if (role_ == Role::kOutbound) {
-      auto a = limit_recipients(*engine_, *snap_, client_, 1, *log_, log_prefix(ctx));
-      if (a.kind == GuardAnswer::Kind::kHold) hold_ = a.text;
-      return guard_action(a);
-    }
     const auto c = check_rcpt(*engine_, *snap_, sender_, path_address(address),
                               [&](std::string_view line) { log_line(ctx, line); });
     switch (c.kind) {
@@ -342,97 +550,40 @@ class Handler final : public milter::Handler {
     return std::nullopt;
   }
 
-  // Outbound end of message. The MTA is answered only after the message's
-  // ledger record is committed (group commit with every other message in
-  // flight): a real bounce of a message we acknowledged must find its record,
-  // even after a crash. If the commit fails for good, the message gets
-  // 451 4.3.0 (or passes under milter.on_error = "accept") instead of an
-  // acknowledgement whose record is missing. `done` may be called on the
-  // store writer's thread.
+  // Outbound end of message: the gate's CPU half here, then what needs the
+  // store (late limits, the gate's store half) on the worker, then
+  // finish_outbound(), which answers once the ledger record is committed.
   void outbound(const milter::Context& ctx, milter::DecideEom done) {
-    milter::EomResult out;
-    std::int64_t now = engine_->clock().now_unix();
-    std::string id;
+    auto j = std::make_shared<OutboundEom>();
+    j->engine = engine_;
+    j->snap = snap_;
+    j->log = *log_;
+    j->prefix = log_prefix(ctx);
+    j->ob = ob_;
+    j->client = client_;
+    j->sender = sender_;
+    j->now = engine_->clock().now_unix();
+    j->start = std::chrono::steady_clock::now();
     if (auto mid = find_header(ctx, "Message-ID")) {
-      id = bracket_id(*mid);
+      j->id = bracket_id(*mid);
     } else {
       auto host = ctx.macros.get("j");
-      id = new_message_id(host ? *host : std::string_view{});
-      out.mods.push_back(Modification::add_header("Message-ID", "<" + id + ">"));
+      j->id = new_message_id(host ? *host : std::string_view{});
+      j->out.mods.push_back(Modification::add_header("Message-ID", "<" + j->id + ">"));
     }
-    std::vector<std::string> rcpts;
-    for (const auto& r : ctx.msg.rcpts) rcpts.push_back(path_address(r.address));
-    auto gate = gate_message(*engine_, *snap_, header_fields(ctx), ctx.msg.body, client_, rcpts, *log_,
-                             log_prefix(ctx));
-    if (gate.kind != GuardAnswer::Kind::kContinue && gate.kind != GuardAnswer::Kind::kHold) {
-      out.mods.clear();
-      out.action = guard_action(gate);
-      engine_->metrics().message("outbound", "automated", "ours",
-                                 gate.kind == GuardAnswer::Kind::kDiscard ? "discard"
-                                 : gate.kind == GuardAnswer::Kind::kReject ? "reject" : "tempfail");
-      return done(std::move(out));
-    }
-    if (gate.kind == GuardAnswer::Kind::kHold && hold_.empty()) hold_ = gate.text;
-    if (!hold_.empty()) out.action = Action::quarantine("backstop: " + hold_);
-    std::string signed_from = "-";
-    if (snap_->batv_sign && !sender_.empty()) {
-      auto s = batv::sign(snap_->keys, snap_->signer, sender_, engine_->clock().unix_day());
-      if (s.status == batv::SignStatus::kSigned) {
-        out.mods.push_back(Modification::change_from("<" + s.address + ">"));
-        engine_->metrics().batv_signed();
-        signed_from = s.address;
-      }
-    }
-    bool queued = true;
-    // Correspondents are best effort: a lost one only makes a later
-    // autoreply to that address wait for another message.
-    if (!sender_.empty()) {
-      std::string local = mail::ascii_lower(sender_);
-      for (const auto& r : rcpts) {
-        if (snap_->correlator->is_local(r)) continue;
-        queued &= engine_->writer().enqueue(store::CorrespondentSeen{local, mail::ascii_lower(r), now});
-      }
-    }
-    if (!queued) engine_->metrics().error("store");
-    const std::string line = log_prefix(ctx) + " role=outbound message_id=<" + id + "> signed=" + signed_from;
-    if (id.empty() || id.size() > store::kMaxMessageIdBytes) {  // nothing a bounce could quote
-      engine_->metrics().message("outbound", "none", "ours", "accept");
-      if (*log_) (*log_)(line);
-      return done(std::move(out));
-    }
-    store::LedgerPut put{id, {now, sender_, rcpts}};
-    if (put.entry.recipients.size() > store::kMaxLedgerRecipients) {
-      put.entry.recipients.resize(store::kMaxLedgerRecipients);
-    }
-    // Runs on the writer thread; holds nothing of this handler, which may be
-    // gone by then (the connection closed).
+    for (const auto& r : ctx.msg.rcpts) j->rcpts.push_back(path_address(r.address));
+    j->late_limits = !rcpts_seen_ && limits_on();
+    j->gate = gate_classify(*snap_, header_fields(ctx), ctx.msg.body, client_, j->rcpts);
+    if (!j->late_limits && !j->gate) return finish_outbound(j, std::move(done));
     auto shared_done = std::make_shared<milter::DecideEom>(std::move(done));
-    auto committed = [engine = engine_, log = *log_, line, fail_open = snap_->fail_open, shared_done,
-                      out = std::move(out), start = std::chrono::steady_clock::now()](const Status& st) mutable {
-      engine->metrics().decision_latency(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      if (st) {
-        engine->metrics().ledger_recorded();
-        engine->metrics().message("outbound", "none", "ours", "accept");
-        if (log) log(line);
-        return (*shared_done)(std::move(out));
-      }
-      engine->metrics().ledger_failed();
-      engine->metrics().error("store");
-      auto d = policy::internal_failure("ledger record not committed: " + st.error().message(), fail_open);
-      engine->metrics().message("outbound", "none", "ours", policy::action_name(d.action));
-      if (log) log(line + " " + d.reason);
-      if (d.action == policy::Action::kTempfail) {
-        milter::EomResult refused;
-        refused.action = Action::tempfail(451, d.reply.status, d.reply.text);
-        return (*shared_done)(std::move(refused));
-      }
-      (*shared_done)(std::move(out));  // fail-open, as configured
-    };
-    if (!engine_->writer().enqueue(std::move(put), committed)) {
-      // Refused (queue full, stopping): the same answer as a failed commit.
-      committed(Status(fail(Code::kUnavailable, "store write queue full or stopping")));
-    }
+    off_loop(
+        *engine_, [j, shared_done] { outbound_on_worker(j, [shared_done](milter::EomResult r) { (*shared_done)(std::move(r)); }); },
+        [shared_done, snap = snap_, engine = engine_](std::string_view why) {
+          engine->metrics().message("outbound", "unknown", "ours", snap->fail_open ? "accept" : "tempfail");
+          milter::EomResult out;
+          out.action = failure_action(*snap, why);
+          (*shared_done)(std::move(out));
+        });
   }
 
   // "queue_id=... client=... from=<...> to=..." for a decision log line.
@@ -465,9 +616,8 @@ class Handler final : public milter::Handler {
   Role role_ = Role::kInbound;
   std::string sender_;
   outbound::Client client_;  // for the outbound limits and gate
-  std::string hold_;         // why to hold the message (a limit or the gate said hold), or empty
+  std::shared_ptr<OutboundState> ob_;  // the limits' answers for the current outbound message
   std::vector<std::pair<std::string, std::string>> stripped_;  // tagged -> plain, with <>
-  Action mail_answer_;       // the outbound limits' answer to this message's MAIL
   bool begun_ = false;       // begin() ran for the current message
   bool rcpts_seen_ = false;  // on_rcpt ran for the current message's recipients
 };

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <thread>
 #include <optional>
 #include <unistd.h>
 
@@ -93,15 +94,21 @@ class FilterTest : public ::testing::Test {
     return c;
   }
 
+  // An answer that may come later from another thread (the outbound limits
+  // run on the engine's worker).
+  static milter::Action wait_for(const std::function<void(milter::Decide)>& call) {
+    auto p = std::make_shared<std::promise<milter::Action>>();
+    call([p](milter::Action x) { p->set_value(std::move(x)); });
+    auto f = p->get_future();
+    EXPECT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "no answer";
+    return f.valid() && f.wait_for(std::chrono::seconds(0)) == std::future_status::ready ? f.get() : milter::Action{};
+  }
   static milter::Action decide_mail(Conversation& c) {
-    milter::Action a;
-    c.h->on_mail(c.ctx(), [&](milter::Action x) { a = x; });
-    return a;
+    return wait_for([&](milter::Decide d) { c.h->on_mail(c.ctx(), std::move(d)); });
   }
   static milter::Action decide_rcpt(Conversation& c, const std::string& rcpt) {
-    milter::Action a;
     milter::Recipient r{"<" + rcpt + ">", {}};
-    c.h->on_rcpt(c.ctx(), r, [&](milter::Action x) { a = x; });
+    auto a = wait_for([&](milter::Decide d) { c.h->on_rcpt(c.ctx(), r, std::move(d)); });
     if (a.kind == milter::Action::Kind::kContinue) c.msg.rcpts.push_back(r);
     return a;
   }
@@ -576,6 +583,25 @@ TEST_F(OutboundTest, MessageLimitTempfailsTheNPlusFirstAndLogsIt) {
   // Inbound mail is never limited.
   auto in = open("someone@remote.example");
   EXPECT_EQ(decide_mail(*in).kind, milter::Action::Kind::kContinue);
+}
+
+// The limits write to the store: they run on the engine's worker, and the
+// event loop (here, the test's thread) is answered from there.
+TEST_F(OutboundTest, LimitsAreAnsweredFromTheWorkerNotTheEventLoop) {
+  start("[[limits.rule]]\nscope = \"sasl_user\"\nmessages = \"3/1h\"\nrecipients = \"9/1h\"\n");
+  auto c = user("alice", "alice@example.org");
+  for (int step = 0; step < 2; ++step) {
+    auto p = std::make_shared<std::promise<std::thread::id>>();
+    milter::Decide d = [p](milter::Action) { p->set_value(std::this_thread::get_id()); };
+    if (step == 0) {
+      c->h->on_mail(c->ctx(), std::move(d));
+    } else {
+      c->h->on_rcpt(c->ctx(), {"<bob@remote.example>", {}}, std::move(d));
+    }
+    auto f = p->get_future();
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready) << step;
+    EXPECT_NE(f.get(), std::this_thread::get_id()) << step;
+  }
 }
 
 TEST_F(OutboundTest, HoldActionQuarantinesAtEndOfMessage) {

@@ -131,50 +131,67 @@ GuardAnswer limit_recipients(Engine& engine, const Snapshot& snap, const outboun
   return apply_limits(engine, snap, snap.limiter->recipients(client, n), client, log, log_prefix);
 }
 
-GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::span<const mail::FieldView> headers,
-                         std::string_view body, const outbound::Client& client,
-                         std::span<const std::string> rcpts, const DecisionLog& log,
-                         std::string_view log_prefix) {
+std::optional<GateCase> gate_classify(const Snapshot& snap, std::span<const mail::FieldView> headers,
+                                      std::string_view body, const outbound::Client& client,
+                                      std::span<const std::string> rcpts) {
   const auto& g = snap.gate;
-  if (g.mode == GateSettings::Mode::kOff || rcpts.empty()) return {};
+  if (g.mode == GateSettings::Mode::kOff || rcpts.empty()) return std::nullopt;
   mail::Limits limits = mail::kDefaultLimits;
   limits.max_body_text = snap.max_body;
   // The header section first: ordinary outbound mail costs no MIME walk.
   if (const auto hp = mail::parse_header_fields(headers, limits);
       hp && !says_automatic(hp->headers, client.sender)) {
-    return {};
+    return std::nullopt;
   }
   auto m = mail::parse_message(headers, body, limits);
-  if (!m || !says_automatic(m->headers, client.sender)) return {};
+  if (!m || !says_automatic(m->headers, client.sender)) return std::nullopt;
   mail::Envelope env;
   env.known = true;
   env.mail_from = client.sender;
   env.rcpts.assign(rcpts.begin(), rcpts.end());
   env.client_ip = client.ip;
   const auto verdict = snap.classifier->classify(*m, env);
-  const outbound::AutoKind kind = auto_kind(*m, verdict);
-  if (kind == outbound::AutoKind::kNone) return {};
-  const std::string kind_name(outbound::auto_kind_name(kind));
+  GateCase c;
+  c.kind = auto_kind(*m, verdict);
+  if (c.kind == outbound::AutoKind::kNone) return std::nullopt;
 
   // The answering user: the From address when it is ours, else the envelope
   // sender, else the SASL user.
-  std::string user;
-  std::string from_domain;
   if (auto from = m->headers.get("From")) {
     if (auto list = mail::parse_address_list(*from); list && !list->empty()) {
       std::string a = mail::ascii_lower((*list)[0].addr_spec());
-      from_domain = domain_of(a);
-      if (snap.correlator->is_local(a)) user = a;
+      c.from_domain = domain_of(a);
+      if (snap.correlator->is_local(a)) c.user = a;
     }
   }
-  if (user.empty()) user = mail::ascii_lower(client.sender);
-  if (user.empty()) user = mail::ascii_lower(client.sasl_user);
+  if (c.user.empty()) c.user = mail::ascii_lower(client.sender);
+  if (c.user.empty()) c.user = mail::ascii_lower(client.sasl_user);
+  c.ids = outbound::referenced_ids(m->headers);
+  return c;
+}
+
+GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::span<const mail::FieldView> headers,
+                         std::string_view body, const outbound::Client& client,
+                         std::span<const std::string> rcpts, const DecisionLog& log,
+                         std::string_view log_prefix) {
+  auto c = gate_classify(snap, headers, body, client, rcpts);
+  if (!c) return {};
+  return gate_decide(engine, snap, *c, client, rcpts, log, log_prefix);
+}
+
+GuardAnswer gate_decide(Engine& engine, const Snapshot& snap, const GateCase& gc, const outbound::Client& client,
+                        std::span<const std::string> rcpts, const DecisionLog& log, std::string_view log_prefix) {
+  const auto& g = snap.gate;
+  const outbound::AutoKind kind = gc.kind;
+  const std::string kind_name(outbound::auto_kind_name(kind));
+  const std::string& user = gc.user;
+  const std::string& from_domain = gc.from_domain;
+  const auto& ids = gc.ids;
 
   std::optional<outbound::InboundFacts> original;
-  const auto ids = outbound::referenced_ids(m->headers);
   auto look_up = [&]() -> Status {
     for (const auto& id : ids) {
-      auto r = engine.counters().record_get(std::string(kFactsPrefix) + id);
+      auto r = engine.facts().record_get(std::string(kFactsPrefix) + id);
       if (!r) return unexpected<Error>(r.error());
       if (*r) {
         original = outbound::decode_facts(**r);
@@ -188,7 +205,7 @@ GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::span<const m
     // The facts may still be lingering in the soft-state writer (at most
     // kSoftWriteLinger, one unsynced commit): automatic replies are rare
     // enough to wait for it here.
-    (void)engine.soft_writer().flush();
+    (void)engine.facts_writer().flush();
     st = look_up();
   }
   if (!st) return internal_failure(engine, snap, st.error(), log, log_prefix);
@@ -278,7 +295,7 @@ void remember_inbound(Engine& engine, const Snapshot& snap, const mail::HeaderLi
   facts.dnsbl = dnsbl;
   store::RecordPut put{std::string(kFactsPrefix) + id, outbound::encode(facts),
                        engine.clock().now_unix() + snap.gate.facts_ttl};
-  if (!engine.soft_writer().enqueue(std::move(put))) engine.metrics().error("store");
+  if (!engine.facts_writer().enqueue(std::move(put))) engine.metrics().error("store");
 }
 
 }  // namespace backstop::daemon

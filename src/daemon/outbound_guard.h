@@ -3,10 +3,13 @@
 // facts the gate needs. Each call logs one line per trip or refusal, counts
 // it in the metrics, and answers what the MTA should do. A store failure is
 // an internal failure: 451 4.3.0, or continue when milter.on_error = accept —
-// never 5xx. Thread-safety: the functions may be called from any thread.
+// never 5xx. Thread-safety: the functions may be called from any thread;
+// the ones that touch the store (limits, gate_decide) run on
+// Engine::worker() in the milter and the policy service.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -15,6 +18,7 @@
 #include "common/ip.h"
 #include "daemon/engine.h"
 #include "mail/header.h"
+#include "outbound/gate.h"
 #include "outbound/limits.h"
 
 namespace backstop::daemon {
@@ -35,8 +39,27 @@ GuardAnswer limit_message(Engine& engine, const Snapshot& snap, const outbound::
 GuardAnswer limit_recipients(Engine& engine, const Snapshot& snap, const outbound::Client& client,
                              std::int64_t n, const DecisionLog& log, std::string_view log_prefix);
 
-// The autoreply gate for one outbound message: its header fields and body
-// as received (mail::parse_message).
+// What the autoreply gate needs to decide on one automated outbound message,
+// found without the store.
+struct GateCase {
+  outbound::AutoKind kind = outbound::AutoKind::kNone;
+  std::string user;                // the answering user (lower-case)
+  std::string from_domain;         // of the From address, or empty
+  std::vector<std::string> ids;    // Message-IDs the message refers to
+};
+
+// The gate's first half, pure CPU (parse and classify; no store): nullopt
+// when the gate is off or the message is not an automated response, which
+// then passes. `headers` and `body` as received (mail::parse_message).
+std::optional<GateCase> gate_classify(const Snapshot& snap, std::span<const mail::FieldView> headers,
+                                      std::string_view body, const outbound::Client& client,
+                                      std::span<const std::string> rcpts);
+// The gate's second half: reads the inbound facts and correspondents and
+// counts the once-per-period replies in the store, so it runs on
+// Engine::worker(), never on an event loop.
+GuardAnswer gate_decide(Engine& engine, const Snapshot& snap, const GateCase& gc, const outbound::Client& client,
+                        std::span<const std::string> rcpts, const DecisionLog& log, std::string_view log_prefix);
+// Both halves in one call (tests, tools).
 GuardAnswer gate_message(Engine& engine, const Snapshot& snap, std::span<const mail::FieldView> headers,
                          std::string_view body, const outbound::Client& client,
                          std::span<const std::string> rcpts, const DecisionLog& log,

@@ -1,5 +1,7 @@
 #include "daemon/policy_handler.h"
 
+#include <exception>
+
 #include "daemon/outbound_guard.h"
 #include "daemon/rcpt_check.h"
 #include "mail/header.h"
@@ -15,6 +17,14 @@ std::string policy_action(const GuardAnswer& a) {
     case GuardAnswer::Kind::kDiscard: return "DISCARD " + a.text;
     case GuardAnswer::Kind::kContinue: break;
   }
+  return "DUNNO";
+}
+
+// The internal-failure answer (milter.on_error applies here too): 451 4.3.0,
+// or DUNNO.
+std::string failure_action(const Snapshot& snap, std::string_view why) {
+  auto d = policy::internal_failure(why, snap.fail_open);
+  if (d.action == policy::Action::kTempfail) return "451 " + d.reply.status + " " + d.reply.text;
   return "DUNNO";
 }
 
@@ -35,8 +45,10 @@ PolicyHandler::PolicyHandler(Engine* engine, DecisionLog log, DnsblService* dnsb
     : engine_(engine), log_(std::move(log)), dnsbl_(dnsbl) {}
 
 void PolicyHandler::check(const policyd::Request& req, policyd::Reply reply) {
-  auto answer = [this, reply](std::string action) {
-    engine_->metrics().policy_request(action.substr(0, action.find(' ')));
+  // May run on another thread (the worker, the DNSBL thread): holds
+  // nothing of this handler.
+  auto answer = [engine = engine_, reply](std::string action) {
+    engine->metrics().policy_request(action.substr(0, action.find(' ')));
     reply(std::move(action));
   };
   auto state = req.get("protocol_state").value_or("RCPT");
@@ -48,13 +60,27 @@ void PolicyHandler::check(const policyd::Request& req, policyd::Reply reply) {
   auto snap = engine_->snapshot();
   if (!sasl.empty() || snap->is_outbound_ip(client)) {
     outbound::Client c{sasl, client, sender};
-    const std::string prefix = "policy client=" + client + " from=<" + sender + "> to=<" + rcpt + ">";
+    std::string prefix = "policy client=" + client + " from=<" + sender + "> to=<" + rcpt + ">";
     std::string instance(req.get("instance").value_or(""));
-    if (instance.empty() || first_of_instance(instance)) {
-      auto a = limit_message(*engine_, *snap, c, log_, prefix);
-      if (a.kind != GuardAnswer::Kind::kContinue) return answer(policy_action(a));
+    const bool message = instance.empty() || first_of_instance(instance);
+    // The limits write to the store: on the engine's worker, never on the
+    // policy service's event loop.
+    auto task = [engine = engine_, snap, c = std::move(c), log = log_, prefix = std::move(prefix), message, answer]() {
+      try {
+        if (message) {
+          auto a = limit_message(*engine, *snap, c, log, prefix);
+          if (a.kind != GuardAnswer::Kind::kContinue) return answer(policy_action(a));
+        }
+        answer(policy_action(limit_recipients(*engine, *snap, c, 1, log, prefix)));
+      } catch (const std::exception& e) {
+        answer(failure_action(*snap, e.what()));
+      }
+    };
+    if (!engine_->worker().post(std::move(task))) {
+      engine_->metrics().error("worker");
+      answer(failure_action(*snap, "outbound worker queue full or stopping"));
     }
-    return answer(policy_action(limit_recipients(*engine_, *snap, c, 1, log_, prefix)));
+    return;
   }
 
   const auto c = check_rcpt(*engine_, *snap, sender, rcpt, [&](std::string_view line) {

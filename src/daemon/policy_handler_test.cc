@@ -1,5 +1,7 @@
 #include "daemon/policy_handler.h"
 
+#include <future>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -47,9 +49,12 @@ class PolicyHandlerTest : public ::testing::Test {
     r.add("request", "smtpd_access_policy");
     r.add("protocol_state", "RCPT");
     for (auto& [k, v] : attrs) r.add(k, v);
-    std::string answer = "<none>";
-    handler_->check(r, [&](std::string a) { answer = std::move(a); });
-    return answer;
+    // Outbound requests are answered from the engine's worker.
+    auto p = std::make_shared<std::promise<std::string>>();
+    handler_->check(r, [p](std::string a) { p->set_value(std::move(a)); });
+    auto f = p->get_future();
+    if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return "<none>";
+    return f.get();
   }
 
   std::filesystem::path dir_;

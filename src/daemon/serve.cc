@@ -24,6 +24,8 @@
 #include "daemon/http.h"
 #include "daemon/milter_filter.h"
 #include "daemon/policy_handler.h"
+#include "dnsbl/listings.h"
+#include "dnsbl/settings.h"
 #include "milter/server.h"
 #include "net/server.h"
 #include "policyd/server.h"
@@ -219,21 +221,10 @@ rlim_t raise_nofile_limit() {
   return r.rlim_cur;
 }
 
-void purge_expired(Engine& eng, spdlog::logger& log) {
-  auto n = eng.store().purge_expired();
-  if (n) {
-    log.info("purged {} expired store items", *n);
-  } else {
-    log.warn("purge failed: {}", n.error().message());
-  }
-  if (&eng.counters() != &eng.store()) {  // the soft-state environment expires too
-    auto c = eng.counters().purge_expired();
-    if (c) {
-      log.info("purged {} expired soft-state items", *c);
-    } else {
-      log.warn("soft-state purge failed: {}", c.error().message());
-    }
-  }
+void log_purge(const PurgeReport& r, spdlog::logger& log) {
+  log.info("purged expired items: state {}, counters {}, facts {}, trap listings {}", r.state, r.counters, r.facts,
+           r.listings);
+  for (const auto& e : r.errors) log.warn("purge: {}", e);
 }
 
 // Applies a configuration read on SIGHUP; `running` is the one serve started
@@ -319,14 +310,15 @@ Result<int> serve(const ServeOptions& o) {
   loop.wake = flush_ms > 0 ? std::min(std::chrono::milliseconds(flush_ms), kMaxWake) : kMaxWake;
   loop.flush = [&log] { log->flush(); };
   loop.reload = [&] { reload(o, *cfg, eng, *log); };
-  loop.purge = [&] { purge_expired(eng, *log); };
+  loop.purge = [&] { log_purge(purge_expired(eng), *log); };
   int sig = run_main_loop(loop);
   log->info("signal {}: draining", sig);
 
   net.stop();
   int rc = 0;
-  if (auto st = eng.soft_writer().flush(); !st) {
-    log->warn("soft-state writes failed at shutdown: {}", st.error().message());
+  eng.worker().stop();  // its last tasks may still write
+  if (auto st = eng.facts_writer().flush(); !st) {
+    log->warn("inbound facts writes failed at shutdown: {}", st.error().message());
   }
   if (auto st = eng.writer().flush(); !st) {
     log->error("store writes failed at shutdown: {}", st.error().message());
@@ -335,6 +327,30 @@ Result<int> serve(const ServeOptions& o) {
   log->info("stopped");
   log->flush();
   return rc;
+}
+
+PurgeReport purge_expired(Engine& eng) {
+  PurgeReport r;
+  auto one = [&r](store::Store& st, std::string_view name, std::size_t& count) {
+    auto n = st.purge_expired();
+    if (n) {
+      count = *n;
+    } else {
+      r.errors.push_back(std::string(name) + ": " + n.error().message());
+    }
+  };
+  one(eng.store(), "state", r.state);
+  // The soft-state environments expire too (the same store when in memory).
+  if (&eng.counters() != &eng.store()) one(eng.counters(), "counters", r.counters);
+  if (&eng.facts() != &eng.store()) one(eng.facts(), "facts", r.facts);
+  const auto snap = eng.snapshot();
+  dnsbl::Listings listings(eng.store(), eng.clock(), dnsbl::listing_policy(snap->cfg));
+  if (auto l = listings.purge(snap->cfg.get_int("trap.retention_days")); l) {
+    r.listings = *l;
+  } else {
+    r.errors.push_back("trap listings: " + l.error().message());
+  }
+  return r;
 }
 
 }  // namespace backstop::daemon

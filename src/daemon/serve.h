@@ -16,6 +16,8 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "config/config.h"
@@ -39,6 +41,19 @@ struct ServeOptions {
 // left running then. Otherwise the value is the exit status: 0, or 1 when
 // store writes failed at shutdown.
 Result<int> serve(const ServeOptions& o);
+
+class Engine;
+
+// What the hourly purge removed, and what failed (one line each).
+struct PurgeReport {
+  std::size_t state = 0, counters = 0, facts = 0, listings = 0;
+  std::vector<std::string> errors;
+};
+// The hourly purge of serve(): expired items in every store environment, and
+// trap listings trap.retention_days after they expired (with their
+// evidence). Runs on the main thread, never an event loop; each store
+// transaction is bounded (store::kPurgeChunk, one listing at a time).
+PurgeReport purge_expired(Engine& eng);
 
 // The main loop of serve(), apart from signals and time so that it can be
 // tested. Each wake-up calls `flush`; then SIGHUP calls `reload`, SIGTERM or

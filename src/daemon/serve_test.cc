@@ -3,9 +3,16 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <stdlib.h>
+
 #include <deque>
+#include <filesystem>
 #include <string>
 #include <vector>
+
+#include "config/config.h"
+#include "daemon/engine.h"
+#include "store/store.h"
 
 namespace backstop::daemon {
 namespace {
@@ -82,6 +89,45 @@ TEST(MainLoop, OtherSignalsCountAsQuietWakeUps) {
   s.steps = {{SIGUSR1, minutes(61)}, {SIGTERM, milliseconds(0)}};
   EXPECT_EQ(run_main_loop(s.loop()), SIGTERM);
   EXPECT_EQ(s.calls, (std::vector<std::string>{"flush", "purge", "flush"}));
+}
+
+// The hourly purge removes trap listings trap.retention_days after they
+// expired, delisted or not, and keeps the rest with their evidence.
+TEST(Purge, TrapListingsGoRetentionDaysAfterTheyExpired) {
+  std::string tmpl = std::filesystem::temp_directory_path().string() + "/backstop-purge-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const std::string dir = tmpl;
+  {
+    auto cfg = config::Config::parse("state.dir = \"" + dir + "/state\"\ndomains.local = [\"example.org\"]\n"
+                                     "trap.expire_days = 10\ntrap.retention_days = 30\n");
+    ASSERT_TRUE(cfg) << cfg.error().to_string();
+    auto e = Engine::create(*cfg);
+    ASSERT_TRUE(e) << e.error().to_string();
+    const std::int64_t now = (*e)->clock().now_unix();
+    auto put = [&](std::string ip, std::int64_t days_ago, bool listed) {
+      store::Listing l;
+      l.ip = std::move(ip);
+      l.hits["bounce"] = 3;
+      l.first_seen = l.last_seen = now - days_ago * 86400;
+      l.listed = listed;
+      ASSERT_TRUE((*e)->store().listing_put(l));
+    };
+    put("192.0.2.1", 1, true);     // active
+    put("192.0.2.2", 20, true);    // expired 10 days ago: kept
+    put("192.0.2.3", 41, true);    // expired 31 days ago: purged
+    put("192.0.2.4", 41, false);   // delisted, and as old: purged
+    put("192.0.2.5", 39, false);   // delisted, expired 29 days ago: kept
+    auto r = purge_expired(**e);
+    EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+    EXPECT_EQ(r.listings, 2u);
+    auto all = (*e)->store().listing_all();
+    ASSERT_TRUE(all);
+    std::vector<std::string> ips;
+    for (const auto& l : *all) ips.push_back(l.ip);
+    EXPECT_EQ(ips, (std::vector<std::string>{"192.0.2.1", "192.0.2.2", "192.0.2.5"}));
+    EXPECT_EQ(purge_expired(**e).listings, 0u);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -129,6 +129,10 @@ Result<std::size_t> Listings::purge(std::int64_t keep_days) {
   std::size_t n = 0;
   for (const auto& l : *all) {
     if (now < expires_at(l, policy_) + keep_days * 86400) continue;
+    // Read again just before removing: a hit since listing_all() keeps it.
+    auto fresh = store_.listing_get(l.ip);
+    if (!fresh) return unexpected<Error>(std::move(fresh).error());
+    if (!*fresh || now < expires_at(**fresh, policy_) + keep_days * 86400) continue;
     auto removed = store_.listing_remove(l.ip);
     if (!removed) return unexpected<Error>(std::move(removed).error());
     if (*removed) ++n;
