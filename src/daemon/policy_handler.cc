@@ -1,5 +1,9 @@
 #include "daemon/policy_handler.h"
 
+#include <atomic>
+#include <exception>
+#include <memory>
+
 #include "daemon/outbound_guard.h"
 #include "daemon/rcpt_check.h"
 #include "mail/header.h"
@@ -35,10 +39,31 @@ PolicyHandler::PolicyHandler(Engine* engine, DecisionLog log, DnsblService* dnsb
     : engine_(engine), log_(std::move(log)), dnsbl_(dnsbl) {}
 
 void PolicyHandler::check(const policyd::Request& req, policyd::Reply reply) {
-  auto answer = [this, reply](std::string action) {
+  // Answered once: by the check, or by the failure below if it throws first.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  auto answer = [this, reply, answered](std::string action) {
+    if (answered->exchange(true)) return;
     engine_->metrics().policy_request(action.substr(0, action.find(' ')));
     reply(std::move(action));
   };
+  try {
+    decide(req, answer);
+  } catch (const std::exception& e) {
+    // A bug or an allocation failure costs this request a 451 (or DUNNO under
+    // milter.on_error = "accept"), not the policy connection.
+    engine_->metrics().error("internal");
+    auto d = policy::internal_failure(std::string("exception while checking: ") + e.what(),
+                                      engine_->snapshot()->fail_open);
+    if (log_) {
+      log_("policy client=" + std::string(req.get("client_address").value_or("")) + " from=<" +
+           std::string(req.get("sender").value_or("")) + "> to=<" +
+           std::string(req.get("recipient").value_or("")) + "> " + d.reason);
+    }
+    answer(d.action == policy::Action::kTempfail ? d.reply.line() : "DUNNO");
+  }
+}
+
+void PolicyHandler::decide(const policyd::Request& req, const std::function<void(std::string)>& answer) {
   auto state = req.get("protocol_state").value_or("RCPT");
   if (!mail::iequals(state, "RCPT")) return answer("DUNNO");
   std::string sender(req.get("sender").value_or(""));
