@@ -108,6 +108,9 @@ struct EngineOptions {
   // Failures of background work (notice mails, failed store commits, logged
   // as they happen). May be empty.
   std::function<void(const std::string&)> log;
+  // Tests only: the fault-injection seam of every snapshot's Judge (see
+  // ClassifyHook). Empty in serve and check.
+  ClassifyHook classify_hook;
 };
 
 class Engine {
@@ -154,6 +157,7 @@ class Engine {
 
   bool create_keys_ = true;
   const Clock* clock_ = nullptr;
+  ClassifyHook classify_hook_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::Store> counters_;  // null: counters live in store_
   std::unique_ptr<store::BatchWriter> writer_;
