@@ -22,8 +22,6 @@ constexpr std::size_t kInitialMapSize = std::size_t{256} << 20;
 // is an error at start, never silently replaced (every outstanding tag would
 // then fail).
 constexpr std::string_view kKeyFileInUseKey = "batv:key_file";
-// Sub-directory of state.dir holding the outbound rate counters.
-constexpr std::string_view kCountersDir = "counters";
 // How long soft-state writes gather before one commit: a trickle of inbound
 // messages then costs a transaction per 50 ms, not one per message. Readers
 // (the autoreply gate) flush on a miss, so nothing waits for it.

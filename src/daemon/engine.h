@@ -160,4 +160,8 @@ class Engine {
 // Resolves batv.key_file ("" = <state.dir>/batv.keys).
 std::string key_file_path(const config::Config& cfg);
 
+// Sub-directory of state.dir holding the soft-state environment (outbound
+// rate counters, the autoreply gate's facts).
+inline constexpr std::string_view kCountersDir = "counters";
+
 }  // namespace backstop::daemon
