@@ -22,12 +22,6 @@ constexpr std::size_t kInitialMapSize = std::size_t{256} << 20;
 // is an error at start, never silently replaced (every outstanding tag would
 // then fail).
 constexpr std::string_view kKeyFileInUseKey = "batv:key_file";
-// Sub-directories of state.dir: the outbound rate counters, and the facts
-// about inbound mail that the autoreply gate reads. Each is its own LMDB
-// environment with its own bound, so a flood of inbound mail can fill the
-// facts, never the counters that outbound mail needs.
-constexpr std::string_view kCountersDir = "counters";
-constexpr std::string_view kFactsDir = "facts";
 // How long soft-state writes gather before one commit: a trickle of inbound
 // messages then costs a transaction per 50 ms, not one per message. Readers
 // (the autoreply gate) flush on a miss, so nothing waits for it.

@@ -174,4 +174,12 @@ class Engine {
 // Resolves batv.key_file ("" = <state.dir>/batv.keys).
 std::string key_file_path(const config::Config& cfg);
 
+// Sub-directories of state.dir: the outbound rate counters, and the facts
+// about inbound mail that the autoreply gate reads. Each is its own LMDB
+// environment with its own bound, so a flood of inbound mail can fill the
+// facts, never the counters that outbound mail needs.
+inline constexpr std::string_view kCountersDir = "counters";
+inline constexpr std::string_view kFactsDir = "facts";
+inline constexpr std::string_view kSoftStateDirs[] = {kCountersDir, kFactsDir};
+
 }  // namespace backstop::daemon

@@ -249,6 +249,9 @@ struct LmdbOptions {
   bool sync = true;
 };
 
+// The files of an LMDB environment in its directory.
+inline constexpr std::string_view kLmdbFiles[] = {"data.mdb", "lock.mdb"};
+
 // LMDB backend: one environment in `lmdb.dir` (data.mdb + lock.mdb), named
 // sub-databases, MDB_NOTLS; several processes may open the same directory.
 // kEnvironment if the directory or environment cannot be opened.
