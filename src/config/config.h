@@ -34,6 +34,9 @@ enum class Syntax {
   kListen,    // "" or a listener: inet:HOST:PORT / unix:PATH (net/listen.h)
   kHostPort,  // "" or HOST:PORT / [V6]:PORT
   kNetwork,   // an IP network or address (common/ip.h)
+  kServerAddress,  // HOST:PORT / [V6]:PORT (an IP address or localhost) or an absolute unix socket path
+  kPeerAddress,    // HOST:PORT / [V6]:PORT, never empty
+  kKeyPrefix,      // a Redis key prefix: 1 to store::kMaxRedisPrefixBytes printable ASCII bytes, no spaces
 };
 
 // A key of the table.
