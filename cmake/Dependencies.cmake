@@ -5,13 +5,13 @@ pkg_check_modules(GMIME REQUIRED IMPORTED_TARGET gmime-3.0)
 pkg_check_modules(HS REQUIRED IMPORTED_TARGET libhs)
 pkg_check_modules(CARES REQUIRED IMPORTED_TARGET libcares)
 pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb)
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)  # the store, also in the fuzz build
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(Threads REQUIRED)
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)  # also for the config fuzzer
 find_package(prometheus-cpp REQUIRED COMPONENTS core)  # also for the engine behind fuzz_session
 
 if(NOT BACKSTOP_FUZZ_ONLY)
-  pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
   find_package(fmt REQUIRED)
   find_package(spdlog REQUIRED)
   find_package(CLI11 REQUIRED)

@@ -90,8 +90,9 @@ int run_check(const CheckOptions& o) {
   if (!cfg) return report_error(cfg.error());
   daemon::EngineOptions eo;
   eo.create_keys = false;
-  // Without a state directory there is no ledger: judge against an empty one.
-  eo.memory_store = !state_exists(*cfg);
+  // Without a state directory there is no ledger: judge against an empty
+  // one. Redis state is always there to open.
+  eo.memory_store = cfg->get_string("state.backend") == "lmdb" && !state_exists(*cfg);
   auto engine = daemon::Engine::create(*cfg, std::move(eo));
   if (!engine) return report_error(engine.error());
 

@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/ip.h"
 #include "common/text.h"
+#include "daemon/state.h"
 #include "dnsbl/cares_resolver.h"
 #include "dnsbl/client.h"
 #include "dnsbl/export.h"
@@ -69,7 +70,7 @@ Result<Opened> open_state(const DnsblOptions& o) {
   auto cfg = load_config(o.shared);
   if (!cfg) return unexpected<Error>(cfg.error());
   Opened out{std::move(*cfg), nullptr, nullptr};
-  auto s = store::open_lmdb_store({.dir = out.cfg.get_string("state.dir")});
+  auto s = daemon::open_main_store(out.cfg);
   if (!s) return unexpected<Error>(s.error());
   out.store = std::move(*s);
   out.listings = std::make_unique<dnsbl::Listings>(*out.store, system_clock(), dnsbl::listing_policy(out.cfg));

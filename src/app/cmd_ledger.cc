@@ -10,6 +10,7 @@
 #include "app/common_options.h"
 #include "common/clock.h"
 #include "common/text.h"
+#include "daemon/state.h"
 #include "store/batch_writer.h"
 #include "store/postfix_log.h"
 #include "store/store.h"
@@ -48,12 +49,13 @@ void print_entry(const std::string& id, const store::LedgerEntry& e) {
   std::printf("\n");
 }
 
-// The store in --state, else in the configuration's state.dir. A
-// configuration that cannot be loaded is a usage error.
+// The store state.backend names: LMDB in --state, else in the
+// configuration's state.dir; or Redis. A configuration that cannot be loaded
+// is a usage error.
 Result<std::unique_ptr<store::Store>> open(const LedgerOptions& o) {
   auto cfg = load_config(o.shared);
   if (!cfg) return unexpected<Error>(Error(Code::kInvalidArgument, cfg.error().message()));
-  return store::open_lmdb_store({.dir = cfg->get_string("state.dir")});
+  return daemon::open_main_store(*cfg);
 }
 
 int run_add(const LedgerOptions& o) {

@@ -12,6 +12,7 @@
 #include "app/common_options.h"
 #include "classify/classifier.h"
 #include "common/clock.h"
+#include "daemon/state.h"
 #include "dnsbl/listings.h"
 #include "dnsbl/settings.h"
 #include "dnsbl/trap.h"
@@ -44,7 +45,7 @@ int run_ingest(const TrapOptions& o) {
   auto rules = classify::builtin_rules();
   if (!rules) return fail_with(rules.error());
   classify::Classifier classifier(*rules);
-  auto s = store::open_lmdb_store({.dir = cfg->get_string("state.dir")});
+  auto s = daemon::open_main_store(*cfg);
   if (!s) return fail_with(s.error());
   dnsbl::Listings listings(**s, system_clock(), dnsbl::listing_policy(*cfg));
   for (const auto& cidr : cfg->get_list("trap.allow")) {

@@ -5,9 +5,11 @@
 
 #include "common/ip.h"
 #include "net/listen.h"
+#include "store/redis_store.h"  // kMaxRedisPrefixBytes (a constant: no link dependency)
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -346,6 +348,20 @@ Status check_syntax(Syntax syntax, std::string_view value) {
       if (value.empty()) return {};
       if (auto r = parse_run_as(value); !r) return unexpected<Error>(r.error());
       return {};
+    case Syntax::kServerAddress:
+      if (value.starts_with('/')) return {};
+      [[fallthrough]];
+    case Syntax::kPeerAddress:
+      if (auto hp = net::split_host_port(value); !hp) return unexpected<Error>(hp.error());
+      return {};
+    case Syntax::kKeyPrefix: {
+      const bool printable = std::all_of(value.begin(), value.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; });
+      if (value.empty() || value.size() > store::kMaxRedisPrefixBytes || !printable) {
+        return fail(Code::kInvalidArgument, "a key prefix is 1 to " + std::to_string(store::kMaxRedisPrefixBytes) +
+                                                " printable ASCII characters without spaces");
+      }
+      return {};
+    }
   }
   return {};
 }

@@ -35,6 +35,9 @@ enum class Syntax {
   kHostPort,  // "" or HOST:PORT / [V6]:PORT
   kNetwork,   // an IP network or address (common/ip.h)
   kRunAs,     // "" or USER or USER:GROUP (parse_run_as)
+  kServerAddress,  // HOST:PORT / [V6]:PORT (an IP address or localhost) or an absolute unix socket path
+  kPeerAddress,    // HOST:PORT / [V6]:PORT, never empty
+  kKeyPrefix,      // a Redis key prefix: 1 to store::kMaxRedisPrefixBytes printable ASCII bytes, no spaces
 };
 
 // A key of the table.

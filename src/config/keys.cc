@@ -62,13 +62,50 @@ constexpr KeyDef kKeys[] = {
      "State directory: the LMDB environment (ledger, correspondents, counters, listings) and, "
      "by default, the BATV key file. Installed packages use `/var/lib/backstop`."},
     {"state.backend", Type::kString, R"("lmdb")",
-     "Store backend: `lmdb` (embedded, default) or `memory` (tests; nothing survives a restart).",
-     "lmdb|memory"},
+     "Store backend: `lmdb` (embedded in `state.dir`, one host; the default), `redis` (one state "
+     "shared by several hosts, on the Redis the `redis.*` keys name; docs/store.md) or `memory` "
+     "(tests; nothing survives a restart). Every command that opens the state (`serve`, `check`, "
+     "`ledger`, `dnsbl`, `trap`) follows it. With `redis`, the outbound counters and the inbound "
+     "facts live under their own prefixes (`<redis.prefix>counters:`, `<redis.prefix>facts:`), "
+     "and `state.dir` still holds the default BATV key file, which every host needs the same copy of.",
+     "lmdb|memory|redis"},
     {"state.map_size_mb", Type::kInt, "1024",
      "Maximum size in MiB of each LMDB environment (the state, and beside it the soft-state "
      "counters and inbound facts, each bounded on its own). The map starts at 256 MiB (sparse: disk is used as data grows) and doubles "
      "up to this; a store that reaches it fails its writes (outbound mail is deferred 4xx, "
      "`/healthz` answers 503) rather than filling the disk.", {}, 16, 1 << 20},
+    // --- Redis (state.backend = "redis") ---
+    {"redis.servers", Type::kStringList, R"(["127.0.0.1:6379"])",
+     "Redis servers, tried in order until one answers as a master: `HOST:PORT` or `[IPv6]:PORT` "
+     "(HOST an IP address or `localhost`: names would be resolved without a timeout) or an "
+     "absolute unix socket path (`/run/redis/redis-server.sock`). Not used when "
+     "`redis.sentinel_master` is set. Redis 6.2 or later, standalone or under Sentinel (not Redis "
+     "Cluster); run it with `appendonly yes` (docs/store.md).",
+     {}, 0, INT64_MAX, {}, Syntax::kServerAddress},
+    {"redis.sentinel_master", Type::kString, R"("")",
+     "Name of the master Redis Sentinel monitors. When set, `redis.sentinels` are asked for its "
+     "address (again after any connection failure and any READONLY or MASTERDOWN reply) and "
+     "`redis.servers` is not used."},
+    {"redis.sentinels", Type::kStringList, "[]",
+     "Sentinels (`HOST:PORT`), asked in order for `redis.sentinel_master`.",
+     {}, 0, INT64_MAX, {}, Syntax::kPeerAddress},
+    {"redis.password", Type::kString, R"("")",
+     "Password for Redis AUTH; empty: no AUTH. A configuration file holding it must be readable "
+     "only by root and backstop's group (mode 0640)."},
+    {"redis.user", Type::kString, R"("")",
+     "ACL user for AUTH (Redis 6 or later); empty: the password alone (the default user)."},
+    {"redis.db", Type::kInt, "0", "Redis database number (SELECT).", {}, 0, INT32_MAX},
+    {"redis.prefix", Type::kString, R"("backstop:")",
+     "Prefix of every key backstop writes (1 to 64 printable characters, no spaces): several "
+     "installations can share one database under different prefixes. A prefix holding data of "
+     "another layout version is refused at start.",
+     {}, 0, INT64_MAX, {}, Syntax::kKeyPrefix},
+    {"redis.timeout_ms", Type::kInt, "1000",
+     "Timeout of a connection attempt and of each network wait of a command. A Redis that does "
+     "not answer in time fails the call (mail is deferred with a 4xx, `/healthz` answers 503) "
+     "instead of holding the message; after a failure, connections are retried after 50 ms, "
+     "doubling to 2 s.",
+     {}, 10, 60000},
     // --- domains, relays ---
     {"domains.local", Type::kStringList, "[]",
      "Our domains: mail to them is inbound, and their senders are signed with BATV. "

@@ -7,6 +7,7 @@
 
 #include "batv/key_file.h"
 #include "common/random.h"
+#include "daemon/state.h"
 #include "mail/header.h"
 
 namespace backstop::daemon {
@@ -15,9 +16,6 @@ namespace {
 constexpr std::int64_t kDay = 86400;
 // Store record holding the unix time backstop first served (BATV grace period).
 constexpr std::string_view kFirstStartKey = "serve:first_start";
-// Starting LMDB map size: address space, not disk (the file is sparse);
-// enough for about a million ledger records before the first doubling.
-constexpr std::size_t kInitialMapSize = std::size_t{256} << 20;
 // The BATV key file this state has signed with: once set, a missing key file
 // is an error at start, never silently replaced (every outstanding tag would
 // then fail).
@@ -83,50 +81,19 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
   e->create_keys_ = opts.create_keys;
   e->classify_hook_ = std::move(opts.classify_hook);
   e->clock_ = opts.clock ? opts.clock : &system_clock();
-  store::Options so;
-  so.clock = e->clock_;
-  so.ledger_ttl = cfg.get_int("ledger.ttl_days") * kDay;
+  const store::Options so = store_options(cfg, e->clock_);
   if (opts.store) {
     e->store_ = std::move(opts.store);
-  } else if (opts.memory_store || cfg.get_string("state.backend") == "memory") {
+  } else if (opts.memory_store) {
     e->store_ = store::make_memory_store(so);
   } else {
-    store::LmdbOptions lo;
-    lo.dir = cfg.get_string("state.dir");
-    // state.map_size_mb is the ceiling: the map starts small and doubles
-    // on demand up to it; beyond, writes fail (deferred mail, /healthz 503)
-    // instead of filling the disk.
-    lo.max_map_size = static_cast<std::size_t>(cfg.get_int("state.map_size_mb")) << 20;
-    lo.map_size = std::min(lo.max_map_size, kInitialMapSize);
-    auto s = store::open_lmdb_store(lo, so);
-    if (!s) return fail(s.error().code(), "state.dir " + lo.dir + ": " + s.error().message());
-    e->store_ = std::move(*s);
-    // Rate counters and inbound facts are soft state, each in its own
-    // environment without fsync: a limit check costs microseconds, not a
-    // disk flush. After a power loss such an environment may be damaged; it
-    // is then recreated empty (the windows start over, the gate knows less),
-    // never a reason not to start.
-    auto open_soft = [&](std::string_view sub) -> Result<std::unique_ptr<store::Store>> {
-      store::LmdbOptions co;
-      co.dir = lo.dir + "/" + std::string(sub);
-      co.sync = false;
-      co.max_map_size = lo.max_map_size;  // its own bound
-      co.map_size = lo.map_size;
-      auto c = store::open_lmdb_store(co, so);
-      if (!c) {
-        std::error_code ec;
-        std::filesystem::remove_all(co.dir, ec);
-        c = store::open_lmdb_store(co, so);
-        if (!c) return fail(c.error().code(), "state.dir " + co.dir + ": " + c.error().message());
-      }
-      return std::move(*c);
-    };
-    auto c = open_soft(kCountersDir);
-    BACKSTOP_TRY(c);
-    e->counters_ = std::move(*c);
-    auto f = open_soft(kFactsDir);
-    BACKSTOP_TRY(f);
-    e->facts_ = std::move(*f);
+    // state.backend: LMDB in state.dir (the counters and facts in their own
+    // environments beside it), Redis (under their own prefixes) or memory.
+    auto st = open_state(cfg, so, StateScope::kWithSoft);
+    BACKSTOP_TRY(st);
+    e->store_ = std::move(st->main);
+    e->counters_ = std::move(st->counters);
+    e->facts_ = std::move(st->facts);
   }
   // The first start time anchors the BATV grace period.
   auto first = e->store_->record_get(kFirstStartKey);
@@ -234,6 +201,14 @@ Result<std::shared_ptr<const Snapshot>> Engine::build(const config::Config& cfg)
                         ": a new key would make every outstanding tag fail (550 under batv.mode = "
                         "\"enforce\"). Restore the key file from your backup; to start over on purpose, "
                         "create one with `backstop batv keygen --key-file " + path + "`");
+      }
+      // LMDB creates state.dir; with Redis nothing else does, so the key
+      // file's directory is made here (private, as LMDB makes it).
+      if (auto parent = std::filesystem::path(path).parent_path(); !parent.empty()) {
+        std::error_code ec;
+        if (!std::filesystem::exists(parent, ec) && std::filesystem::create_directories(parent, ec)) {
+          std::filesystem::permissions(parent, std::filesystem::perms::owner_all, ec);
+        }
       }
       keys = batv::load_or_create_key_file(path, secure_random());
     }

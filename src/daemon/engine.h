@@ -115,8 +115,9 @@ struct EngineOptions {
 
 class Engine {
  public:
-  // Opens the store and builds the first snapshot. kEnvironment /
-  // kPermission / kInvalidArgument with a message naming the file or key.
+  // Opens the store state.backend names (daemon/state.h) and builds the
+  // first snapshot. kEnvironment / kPermission / kInvalidArgument with a
+  // message naming the file or key; kUnavailable when Redis is unreachable.
   static Result<std::unique_ptr<Engine>> create(const config::Config& cfg, EngineOptions opts = {});
   ~Engine();
 
@@ -127,11 +128,12 @@ class Engine {
 
   store::Store& store() { return *store_; }
   // Soft state: outbound rate counters and the once-per-period autoreply
-  // counter (state.dir/counters, not fsynced); the main store when in memory.
+  // counter (LMDB: state.dir/counters, not fsynced; Redis: under
+  // <redis.prefix>counters:); the main store when in memory.
   store::Store& counters() { return counters_ ? *counters_ : *store_; }
-  // Soft state: the autoreply gate's facts about inbound mail
-  // (state.dir/facts, not fsynced, its own map bound); the main store when in
-  // memory.
+  // Soft state: the autoreply gate's facts about inbound mail (LMDB:
+  // state.dir/facts, not fsynced, its own map bound; Redis: under
+  // <redis.prefix>facts:); the main store when in memory.
   store::Store& facts() { return facts_ ? *facts_ : *store_; }
   store::BatchWriter& writer() { return *writer_; }
   // Batched writes to facts(): written for every inbound message, so they
@@ -144,7 +146,9 @@ class Engine {
   common::Worker& worker() { return *worker_; }
   Metrics& metrics() { return metrics_; }
   // /healthz: the store answers a read, and the state writer has no failed
-  // commit since its last successful one.
+  // commit since its last successful one. With Redis the read is a round
+  // trip on the caller's thread (the HTTP endpoint's own loop), at most
+  // redis.timeout_ms; while Redis is down it fails at once (back-off).
   bool healthy();
   const Clock& clock() const { return *clock_; }
   Notifier& notifier() { return *notifier_; }

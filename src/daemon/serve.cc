@@ -25,6 +25,7 @@
 #include "daemon/milter_filter.h"
 #include "daemon/policy_handler.h"
 #include "daemon/privileges.h"
+#include "daemon/state.h"
 #include "dnsbl/listings.h"
 #include "dnsbl/settings.h"
 #include "milter/server.h"
@@ -356,8 +357,7 @@ Result<int> serve(const ServeOptions& o) {
   log->info("backstop {} serving: milter {}, policy {}, metrics {}, state {} ({})", BACKSTOP_VERSION,
             net.milter_server ? net.milter_server->endpoints().front() : std::string("off"),
             net.policy_server ? net.policy_server->endpoints().front() : std::string("off"),
-            metrics_listen.empty() ? std::string("off") : metrics_listen, cfg->get_string("state.dir"),
-            cfg->source());
+            metrics_listen.empty() ? std::string("off") : metrics_listen, describe_state(*cfg), cfg->source());
   log->info("file descriptor limit {}", static_cast<unsigned long long>(nofile));
 
   MainLoop loop;

@@ -1,13 +1,13 @@
 // The store: everything backstop remembers between messages, behind one
-// interface with several backends (LMDB embedded, in-memory for tests; a Redis
-// backend can follow — no backend type appears here).
+// interface with several backends (LMDB embedded, Redis shared by several
+// hosts in redis_store.h, in-memory for tests; no backend type appears here).
 //
 // Contents:
 //  - ledger: outbound Message-ID -> {time, envelope sender, recipients}, expired
 //    after Options::ledger_ttl (default 30 days) counted from the entry's time;
 //  - correspondents: local user -> external addresses written to, with last time;
-//  - counters: integer windows for rate limits, atomic across threads and (LMDB)
-//    processes, reset once their expiry has passed;
+//  - counters: integer windows for rate limits, atomic across threads and
+//    processes (LMDB) or hosts (Redis), reset once their expiry has passed;
 //  - records: small key -> bytes facts other features keep, with an expiry;
 //  - listings: DNSBL state per IP (hits by kind, first/last seen, evidence),
 //    plus an allowlist of CIDRs that are never listed.
@@ -139,7 +139,8 @@ struct RecordChange {
 // Gets the current value of each key, in the order given (nullopt: absent or
 // expired), and returns one change per key. It runs inside the write
 // transaction, so it must be quick, must not call the store, and may run more
-// than once (the LMDB map may grow and the transaction be retried).
+// than once (the LMDB map may grow and the transaction be retried; another
+// Redis client may change a key meanwhile and the update start over).
 using RecordUpdateFn = std::function<std::vector<RecordChange>(std::span<const std::optional<std::string>>)>;
 // Keys one records_update() may touch (a message's limit keys: scopes x measures x windows).
 inline constexpr std::size_t kMaxUpdateKeys = 64;
@@ -197,7 +198,8 @@ class Store {
   virtual Result<std::optional<std::string>> record_get(std::string_view key) = 0;
   virtual Status record_erase(std::string_view key) = 0;
   // Atomic read-modify-write of several records (one transaction; serialised
-  // against every other writer, across threads and, for LMDB, processes).
+  // against every other writer, across threads and, for LMDB, processes, for
+  // Redis, hosts).
   // kInvalidArgument, with nothing written, for 0 or more than kMaxUpdateKeys
   // keys, a bad key, a change list of the wrong length or an over-long value.
   virtual Status records_update(std::span<const std::string> keys, const RecordUpdateFn& fn) = 0;

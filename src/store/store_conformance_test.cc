@@ -1,13 +1,20 @@
 // One conformance suite that every Store backend must pass (value-parameterised
-// over a backend factory). Backend-specific tests live in lmdb_test.cc.
+// over a backend factory). Backend-specific tests live in lmdb_test.cc and
+// redis_test.cc. The Redis backend runs against a private redis-server
+// (redis_test_util.h), each test under a fresh key prefix; without
+// redis-server installed its tests are skipped, and a server that fails to
+// start fails them.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
 
+#include "store/redis_store.h"
+#include "store/redis_test_util.h"
 #include "store/store.h"
 #include "store/test_util.h"
 
@@ -19,6 +26,8 @@ constexpr std::int64_t kT0 = 1'700'000'000;
 struct Backend {
   const char* name;
   std::function<std::unique_ptr<Store>(const std::string& dir, Options)> open;
+  // Non-empty: why the backend cannot run on this machine (the test is skipped).
+  std::function<std::string()> skip_reason = {};
 };
 
 std::unique_ptr<Store> open_memory(const std::string&, Options o) { return make_memory_store(o); }
@@ -30,9 +39,33 @@ std::unique_ptr<Store> open_lmdb(const std::string& dir, Options o) {
   return s ? std::move(*s) : nullptr;
 }
 
+// Generous for sanitizer builds on a loaded machine; a healthy local server
+// answers in microseconds.
+constexpr std::chrono::milliseconds kRedisTestTimeout{5000};
+
+std::string redis_skip_reason() {
+  std::string why;
+  bool skip = false;
+  testing::shared_redis_server(&why, &skip);
+  return skip ? why : "";
+}
+
+std::unique_ptr<Store> open_redis(const std::string&, Options o) {
+  std::string why;
+  auto* server = testing::shared_redis_server(&why, nullptr);
+  EXPECT_NE(server, nullptr) << why;
+  if (!server) return nullptr;
+  auto s = open_redis_store({.servers = {server->socket()}, .prefix = testing::fresh_prefix(), .timeout = kRedisTestTimeout}, o);
+  EXPECT_TRUE(s.has_value()) << s.error().to_string();
+  return s ? std::move(*s) : nullptr;
+}
+
 class StoreConformance : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
+    if (GetParam().skip_reason) {
+      if (auto why = GetParam().skip_reason(); !why.empty()) GTEST_SKIP() << why;
+    }
     options_.clock = &clock_;
     store_ = GetParam().open(dir_.path(), options_);
     ASSERT_NE(store_, nullptr);
@@ -165,6 +198,24 @@ TEST_P(StoreConformance, CounterAddIfBelowExactUnderSixteenThreads) {
   EXPECT_FALSE(*store_->counter_add_if_below("rl:exact", 1, kLimit, kT0 + 3600));
   EXPECT_TRUE(*store_->counter_add_if_below("rl:exact", 1, kLimit + 1, kT0 + 3600));
   EXPECT_FALSE(*store_->counter_add_if_below("rl:big", 5, 4, kT0 + 3600)) << "a delta over the limit";
+}
+
+TEST_P(StoreConformance, PurgeRemovesExpiredCountersAndRecords) {
+  ASSERT_TRUE(store_->counter_add("c:short", 1, kT0 + 10));
+  ASSERT_TRUE(store_->counter_add("c:never", 1, 0));
+  ASSERT_TRUE(store_->record_put("r:short", "v", kT0 + 10));
+  ASSERT_TRUE(store_->record_put("r:long", "v", kT0 + 1000));
+  ASSERT_TRUE(store_->record_put("r:never", "v", 0));
+  EXPECT_EQ(*store_->purge_expired(), 0u);
+  clock_.advance(10);
+  auto purged = store_->purge_expired();
+  ASSERT_TRUE(purged) << purged.error().to_string();
+  EXPECT_EQ(*purged, 2u);
+  EXPECT_EQ(*store_->purge_expired(), 0u);
+  EXPECT_EQ(*store_->counter_get("c:never"), 1);
+  EXPECT_TRUE(store_->record_get("r:long")->has_value());
+  EXPECT_TRUE(store_->record_get("r:never")->has_value());
+  EXPECT_EQ(*store_->counter_add("c:short", 5, kT0 + 100), 5) << "a purged counter starts a new window";
 }
 
 TEST_P(StoreConformance, Records) {
@@ -339,7 +390,8 @@ TEST_P(StoreConformance, ManyEntriesGrowBeyondInitialSize) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
-                         ::testing::Values(Backend{"memory", open_memory}, Backend{"lmdb", open_lmdb}),
+                         ::testing::Values(Backend{"memory", open_memory}, Backend{"lmdb", open_lmdb},
+                                           Backend{"redis", open_redis, redis_skip_reason}),
                          [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace

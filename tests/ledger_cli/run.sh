@@ -1,6 +1,7 @@
 #!/bin/sh
 # Integration test of `backstop ledger add|show|import` on a fresh LMDB state
-# directory. Times are relative to now so entries are inside the 30-day TTL.
+# directory, then of ledger and dnsbl with state.backend = "redis". Times are
+# relative to now so entries are inside the 30-day TTL.
 set -u
 BIN=$1
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/backstop-ledger-cli.XXXXXX") || exit 2
@@ -46,6 +47,39 @@ lines=$("$BIN" ledger --state "$STATE" show | grep -c '^<')
 [ "$lines" = 3 ] || fail "show listed $lines entries, want 3"
 "$BIN" ledger --state "$STATE" import "$TMP/absent.log" 2>/dev/null; rc=$?
 [ "$rc" = 2 ] || fail "import of a missing file: rc=$rc"
+
+# state.backend = "redis": the same commands on a private redis-server (unix
+# socket in $TMP, no TCP, nothing persisted), stopped by PID at the end.
+if command -v redis-server >/dev/null 2>&1; then
+  SOCK="$TMP/redis.sock"
+  redis-server --port 0 --unixsocket "$SOCK" --unixsocketperm 700 --save "" --appendonly no \
+    --dir "$TMP" --logfile "$TMP/redis.log" --daemonize no &
+  REDIS_PID=$!
+  trap 'kill -9 "$REDIS_PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+  i=0
+  while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  cat > "$TMP/redis.toml" <<CONF
+state.dir = "$TMP/rstate"
+state.backend = "redis"
+redis.servers = ["$SOCK"]
+redis.prefix = "cli:"
+CONF
+  out=$("$BIN" ledger --config "$TMP/redis.toml" add '<r1@example.com>' --from alice@example.com \
+        --to bob@example.net --time "$now") || fail "redis: add rc=$?"
+  out=$("$BIN" ledger --config "$TMP/redis.toml" show r1@example.com) || fail "redis: show rc=$?"
+  [ "$out" = "<r1@example.com> $stamp from=<alice@example.com> to=<bob@example.net>" ] || fail "redis: show printed '$out'"
+  "$BIN" ledger --config "$TMP/redis.toml" show m1@example.com >/dev/null && fail "redis: an LMDB entry is visible"
+  [ -e "$TMP/rstate/data.mdb" ] && fail "redis: an LMDB environment was created"
+  "$BIN" dnsbl --config "$TMP/redis.toml" allow 192.0.2.0/24 >/dev/null || fail "redis: dnsbl allow rc=$?"
+  out=$("$BIN" dnsbl --config "$TMP/redis.toml" list --all) || fail "redis: dnsbl list rc=$?"
+  # Redis down: a clear error and a non-zero status, not a hang or a crash.
+  kill -9 "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null
+  err=$("$BIN" ledger --config "$TMP/redis.toml" show r1@example.com 2>&1 >/dev/null); rc=$?
+  [ "$rc" = 1 ] || fail "redis down: rc=$rc"
+  case $err in *redis*) ;; *) fail "redis down: message '$err'" ;; esac
+else
+  echo "redis-server not installed: Redis checks skipped"
+fi
 
 [ "$failures" = 0 ] || { echo "$failures failure(s)"; exit 1; }
 echo "all ledger CLI checks passed"

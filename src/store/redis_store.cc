@@ -1,0 +1,947 @@
+// Redis Store. Key layout (P = the prefix; docs/store.md has types and sizes):
+//   P v            layout version ("1"), set at the first open
+//   P l:<id>       ledger entry (codec), PX = ledger TTL + grace
+//   P lt           ledger index: zset id -> time sent
+//   P lf           zset {"t" -> time of the first entry ever}, kept with ZADD LT
+//   P cx           correspondents: zset "local NUL external" -> last seen (ZADD GT)
+//   P cl:<local>   one user's correspondents: zset, score 0, in address order
+//   P n:<key>      counter: "<value> <expires_at>" in decimal, PX = window + grace
+//   P r:<key>      record (codec: expiry + bytes), PX = expiry + grace
+//   P d:<ip>       listing (codec)
+//   P di           listing index: zset, score 0, in address order
+//   P da           allowlist: zset of CIDR texts, score 0
+// Writes of several keys are one MULTI/EXEC (blind writes; ZADD GT/LT keep
+// the max/min without reading) or one Lua script (counters, purge); writes
+// that depend on what they read (records_update, listing hits) WATCH their
+// keys and retry on conflict until the timeout.
+#include "store/redis_store.h"
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "common/ip.h"
+#include "store/codec.h"
+#include "store/internal.h"
+#include "store/redis_client.h"
+
+namespace backstop::store {
+namespace {
+
+using namespace internal;
+using redis::Command;
+using redis::Connection;
+using redis::Health;
+using redis::Reply;
+using SteadyClock = std::chrono::steady_clock;
+
+// The layout written under a prefix; a store refuses a prefix holding another.
+constexpr std::string_view kLayoutVersion = "1";
+// Items per read round trip (ledger_recent, correspondents, listings, the
+// allowlist): one page of typical items is tens of KiB, served by Redis in
+// well under a millisecond, so no call holds the server long.
+constexpr std::size_t kReadPage = 256;
+// Items a purge script deletes per call: a script blocks Redis while it
+// runs, and a thousand deletions take about a millisecond.
+constexpr std::size_t kPurgeChunk = 1000;
+// Keys SCAN looks at per round trip when purging counters and records.
+constexpr std::size_t kPurgeScan = 1000;
+// SCAN answers about COUNT keys; a reply far beyond is not from a sane server.
+constexpr std::size_t kMaxScanKeys = 64 * kPurgeScan;
+// A SCAN cursor is an unsigned 64-bit number in decimal.
+constexpr std::size_t kMaxCursorBytes = 20;
+// A script's SHA-1 in hex.
+constexpr std::size_t kShaHexBytes = 40;
+// Largest values the codec writes at the store's limits (a varint takes at
+// most 10 bytes): replies beyond are damaged, not read.
+constexpr std::size_t kVarint = 10;
+constexpr std::size_t kMaxLedgerValue =
+    1 + kVarint + (kVarint + kMaxAddressBytes) + kVarint + kMaxLedgerRecipients * (kVarint + kMaxAddressBytes);
+constexpr std::size_t kMaxRecordValue = 1 + kVarint + kVarint + kMaxRecordBytes;
+constexpr std::size_t kMaxListingValue = 4096;  // ~1.7 KiB at the limits (16 kinds, a 400-byte Message-ID)
+// "<value> <expires_at>", each at most 17 characters.
+constexpr std::size_t kMaxCounterValue = 40;
+// Texts of a canonical IP (INET6_ADDRSTRLEN) and of a CIDR with its prefix length.
+constexpr std::size_t kMaxIpText = 64;
+constexpr std::size_t kMaxCidrText = kMaxIpText + 4;
+// Expiries further away than this are not given to Redis (the key stays
+// until purged or rewritten): PX must stay within Redis's range.
+constexpr std::int64_t kMaxRedisTtl = 100 * 365 * kDay;
+// Pause between attempts of a write whose WATCHed keys changed: random, up
+// to this bound, so contenders spread out instead of colliding again.
+constexpr std::chrono::microseconds kMaxConflictPause{5000};
+
+// ---- Lua scripts. Keys and numbers come as arguments; `now` is the
+// store's clock (tests use a manual one), never Redis's.
+
+// KEYS[1] counter; ARGV delta, expires_at, now, grace, max_ttl, check (0|1), limit.
+// A counter that is absent, expired, damaged or of a foreign type starts a
+// new window (as in LMDB). Returns the new value, or 1/0 with check.
+constexpr std::string_view kCounterScript = R"lua(
+local MAX = 9007199254740991
+local delta, x, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local v, live = 0, false
+local cur = redis.pcall('GET', KEYS[1])
+if type(cur) == 'string' and #cur <= 40 then
+  local a, b = string.match(cur, '^(%-?%d+) (%-?%d+)$')
+  if a and #a <= 17 and #b <= 17 then
+    local av, bv = tonumber(a), tonumber(b)
+    if math.abs(av) <= MAX and math.abs(bv) <= MAX and (bv == 0 or bv > now) then
+      v, x, live = av, bv, true
+    end
+  end
+end
+if ARGV[6] == '1' and v + delta > tonumber(ARGV[7]) then return 0 end
+local nv = v + delta
+if math.abs(nv) > MAX then return redis.error_reply('BSRANGE counter beyond 2^53') end
+local text = string.format('%d %d', nv, x)
+if live then
+  redis.call('SET', KEYS[1], text, 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], text)
+  local left = x - now
+  if x ~= 0 and left < tonumber(ARGV[5]) then
+    if left < 0 then left = 0 end
+    redis.call('PEXPIRE', KEYS[1], string.format('%d', (left + tonumber(ARGV[4])) * 1000))
+  end
+end
+if ARGV[6] == '1' then return 1 end
+return nv
+)lua";
+
+// ARGV prefix, cutoff, chunk: deletes up to `chunk` ledger entries sent at
+// or before `cutoff`, oldest first; returns how many.
+constexpr std::string_view kPurgeLedgerScript = R"lua(
+local p = ARGV[1]
+local ids = redis.call('ZRANGEBYSCORE', p .. 'lt', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+for i = 1, #ids do redis.call('DEL', p .. 'l:' .. ids[i]) end
+if #ids > 0 then redis.call('ZREM', p .. 'lt', unpack(ids)) end
+return #ids
+)lua";
+
+// ARGV prefix, cutoff, chunk: deletes up to `chunk` correspondents last
+// seen at or before `cutoff`; returns how many.
+constexpr std::string_view kPurgeCorrespondentsScript = R"lua(
+local p = ARGV[1]
+local ms = redis.call('ZRANGEBYSCORE', p .. 'cx', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+for i = 1, #ms do
+  local z = string.find(ms[i], '\0', 1, true)
+  if z then redis.call('ZREM', p .. 'cl:' .. string.sub(ms[i], 1, z - 1), string.sub(ms[i], z + 1)) end
+end
+if #ms > 0 then redis.call('ZREM', p .. 'cx', unpack(ms)) end
+return #ms
+)lua";
+
+// KEYS counters; ARGV now: deletes the expired, damaged and foreign ones.
+constexpr std::string_view kPurgeCountersScript = R"lua(
+local now, n = tonumber(ARGV[1]), 0
+for i = 1, #KEYS do
+  local cur = redis.pcall('GET', KEYS[i])
+  local gone = cur ~= false
+  if type(cur) == 'string' then
+    local a, b = string.match(cur, '^(%-?%d+) (%-?%d+)$')
+    if a and #a <= 17 and #b <= 17 then
+      local bv = tonumber(b)
+      gone = bv ~= 0 and bv <= now
+    end
+  end
+  if gone then redis.call('DEL', KEYS[i]); n = n + 1 end
+end
+return n
+)lua";
+
+// KEYS records; ARGV now: deletes the expired, damaged and foreign ones.
+// A record is the codec's: version byte 1, then the expiry as a zig-zag
+// LEB128 varint.
+constexpr std::string_view kPurgeRecordsScript = R"lua(
+local function expiry(v)
+  if #v < 2 or string.byte(v, 1) ~= 1 then return nil end
+  local u, mul = 0, 1
+  for i = 2, math.min(#v, 11) do
+    local b = string.byte(v, i)
+    u = u + (b % 128) * mul
+    if b < 128 then
+      if u % 2 == 0 then return u / 2 end
+      return -(u + 1) / 2
+    end
+    mul = mul * 128
+  end
+  return nil
+end
+local now, n = tonumber(ARGV[1]), 0
+for i = 1, #KEYS do
+  local cur = redis.pcall('GET', KEYS[i])
+  local gone = cur ~= false
+  if type(cur) == 'string' then
+    local e = expiry(cur)
+    gone = e == nil or (e ~= 0 and e <= now)
+  end
+  if gone then redis.call('DEL', KEYS[i]); n = n + 1 end
+end
+return n
+)lua";
+
+struct Script {
+  std::string_view text;
+  std::string sha;  // from SCRIPT LOAD at open
+};
+
+unexpected<Error> unavailable(std::string msg) { return fail(Code::kUnavailable, std::move(msg)); }
+
+std::string num(std::int64_t v) { return std::to_string(v); }
+
+// SCAN MATCH is a glob: the prefix's glob characters are escaped.
+std::string glob_escape(std::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\') out.push_back('\\');
+    out.push_back(ch);
+  }
+  return out;
+}
+
+bool is_hex_sha(std::string_view s) {
+  return s.size() == kShaHexBytes && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+void conflict_pause(int attempt) {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  const auto cap = std::min<std::int64_t>(kMaxConflictPause.count(), std::int64_t{50} << std::min(attempt, 10));
+  std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<std::int64_t>(0, cap)(rng)));
+}
+
+bool expired_at(std::int64_t expires_at, std::int64_t now) { return expires_at != 0 && expires_at <= now; }
+
+Status check_exact(std::int64_t v, std::string_view what) {
+  if (v > kRedisMaxExactInt || v < -kRedisMaxExactInt) {
+    return fail(Code::kInvalidArgument, std::string(what) + " beyond the Redis backend's exact range (2^53)");
+  }
+  return {};
+}
+
+// Decodes a counter "<value> <expires_at>".
+Result<codec::Counter> parse_counter(std::string_view text) {
+  const auto space = text.find(' ');
+  if (space == std::string_view::npos) return fail(Code::kMalformed, "damaged stored counter");
+  auto v = redis::parse_exact_int(text.substr(0, space), "counter");
+  auto x = redis::parse_exact_int(text.substr(space + 1), "counter");
+  if (!v || !x) return fail(Code::kMalformed, "damaged stored counter");
+  return codec::Counter{*v, *x};
+}
+
+class RedisStore final : public Store {
+ public:
+  RedisStore(Options o, std::string prefix, redis::PoolOptions po)
+      : opt_(o), clock_(clock_of(o)), p_(std::move(prefix)), pool_(std::move(po)) {
+    scripts_[kCounter].text = kCounterScript;
+    scripts_[kPurgeLedger].text = kPurgeLedgerScript;
+    scripts_[kPurgeCorrespondents].text = kPurgeCorrespondentsScript;
+    scripts_[kPurgeCounters].text = kPurgeCountersScript;
+    scripts_[kPurgeRecords].text = kPurgeRecordsScript;
+  }
+
+  // Checks the layout version (writing it under a fresh prefix) and loads
+  // the scripts.
+  Status open() {
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    std::vector<Command> cmds{{"SET", key("v"), std::string(kLayoutVersion), "NX"}, {"GET", key("v")}};
+    for (const auto& s : scripts_) cmds.push_back({"SCRIPT", "LOAD", std::string(s.text)});
+    auto r = (*lease)->run(cmds);
+    BACKSTOP_TRY(r);
+    BACKSTOP_TRY(redis::check_reply((*r)[0].get()));
+    auto layout = redis::string_of((*r)[1].get(), kMaxCounterValue, "layout version");
+    BACKSTOP_TRY(layout);
+    if (*layout != kLayoutVersion) {
+      return fail(Code::kEnvironment, "redis prefix '" + p_ + "' holds data layout '" + redis::printable(*layout) +
+                                          "'; this backstop reads layout " + std::string(kLayoutVersion));
+    }
+    for (std::size_t i = 0; i < scripts_.size(); ++i) {
+      auto sha = redis::string_of((*r)[2 + i].get(), kShaHexBytes, "SCRIPT LOAD");
+      if (!sha) return unavailable("redis: cannot load scripts: " + sha.error().message());
+      if (!is_hex_sha(*sha)) return fail(Code::kMalformed, "redis: SCRIPT LOAD answered no SHA-1");
+      scripts_[i].sha = std::move(*sha);
+    }
+    return {};
+  }
+
+  // ---- ledger ----
+  Status ledger_put(std::string_view id, const LedgerEntry& e) override {
+    BACKSTOP_TRY(check_message_id(id));
+    BACKSTOP_TRY(check_ledger_entry(e));
+    const WriteOp op = LedgerPut{std::string(id), e};
+    return apply(std::span<const WriteOp>(&op, 1));
+  }
+  Result<std::optional<LedgerEntry>> ledger_get(std::string_view id) override {
+    BACKSTOP_TRY(check_message_id(id));
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto r = (*lease)->run1({"GET", key("l:", id)});
+    BACKSTOP_TRY(r);
+    auto bytes = redis::string_or_nil(r->get(), kMaxLedgerValue, "ledger entry");
+    BACKSTOP_TRY(bytes);
+    if (!*bytes) return std::optional<LedgerEntry>();
+    auto e = codec::decode_ledger(**bytes);
+    BACKSTOP_TRY(e);
+    if (ledger_expired(e->time)) return std::optional<LedgerEntry>();
+    return std::optional<LedgerEntry>(std::move(*e));
+  }
+  Result<std::vector<LedgerItem>> ledger_recent(std::size_t limit) override {
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    const std::string min = "(" + num(now() - opt_.ledger_ttl);  // live: time + ttl > now
+    std::vector<LedgerItem> out;
+    std::size_t offset = 0;
+    while (out.size() < limit) {
+      const std::size_t n = std::min(kReadPage, limit - out.size());
+      auto r = (*lease)->run1({"ZREVRANGEBYSCORE", key("lt"), "+inf", min, "LIMIT", num(static_cast<std::int64_t>(offset)),
+                               num(static_cast<std::int64_t>(n))});
+      BACKSTOP_TRY(r);
+      auto ids = redis::array_of(r->get(), n, "ledger index");
+      BACKSTOP_TRY(ids);
+      if (ids->empty()) break;
+      Command mget{"MGET"};
+      std::vector<std::string> names;
+      for (redisReply* e : *ids) {
+        auto id = redis::string_of(e, kMaxMessageIdBytes, "ledger index member");
+        BACKSTOP_TRY(id);
+        mget.push_back(key("l:", *id));
+        names.push_back(std::move(*id));
+      }
+      auto values = (*lease)->run1(mget);
+      BACKSTOP_TRY(values);
+      auto arr = redis::array_of(values->get(), names.size(), "ledger entries");
+      BACKSTOP_TRY(arr);
+      if (arr->size() != names.size()) return fail(Code::kMalformed, "redis: MGET answered the wrong count");
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        auto bytes = redis::string_or_nil((*arr)[i], kMaxLedgerValue, "ledger entry");
+        BACKSTOP_TRY(bytes);
+        if (!*bytes) continue;  // reclaimed by Redis, its index entry not purged yet
+        auto e = codec::decode_ledger(**bytes);
+        BACKSTOP_TRY(e);
+        out.push_back({std::move(names[i]), std::move(*e)});
+      }
+      offset += ids->size();
+      if (ids->size() < n) break;
+    }
+    return out;
+  }
+  Result<std::optional<std::int64_t>> ledger_first_time() override {
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto r = (*lease)->run1({"ZSCORE", key("lf"), "t"});
+    BACKSTOP_TRY(r);
+    auto text = redis::string_or_nil(r->get(), kMaxCounterValue, "ledger first time");
+    BACKSTOP_TRY(text);
+    if (!*text) return std::optional<std::int64_t>();
+    auto t = redis::parse_exact_int(**text, "ledger first time");
+    BACKSTOP_TRY(t);
+    return std::optional<std::int64_t>(*t);
+  }
+
+  // ---- correspondents ----
+  Status correspondent_record(std::string_view local, std::string_view external, std::int64_t time) override {
+    BACKSTOP_TRY(check_correspondent(local, external));
+    const WriteOp op = CorrespondentSeen{std::string(local), std::string(external), time};
+    return apply(std::span<const WriteOp>(&op, 1));
+  }
+  Result<std::optional<std::int64_t>> correspondent_last_seen(std::string_view local,
+                                                              std::string_view external) override {
+    BACKSTOP_TRY(check_correspondent(local, external));
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto r = (*lease)->run1({"ZSCORE", key("cx"), correspondent_key(local, external)});
+    BACKSTOP_TRY(r);
+    auto last = score_or_nil(r->get(), "correspondent");
+    BACKSTOP_TRY(last);
+    if (*last && corr_expired(**last)) return std::optional<std::int64_t>();
+    return *last;
+  }
+  Result<std::vector<Correspondent>> correspondents(std::string_view local, std::size_t limit) override {
+    BACKSTOP_TRY(check_address("local address", local));
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    std::vector<Correspondent> out;
+    std::string from = "-";
+    while (out.size() < limit) {
+      auto r = (*lease)->run1({"ZRANGEBYLEX", key("cl:", local), from, "+", "LIMIT", "0", num(kReadPage)});
+      BACKSTOP_TRY(r);
+      auto members = redis::array_of(r->get(), kReadPage, "correspondents");
+      BACKSTOP_TRY(members);
+      if (members->empty()) break;
+      Command zmscore{"ZMSCORE", key("cx")};
+      std::vector<std::string> names;
+      for (redisReply* m : *members) {
+        auto ext = redis::string_of(m, kMaxAddressBytes, "correspondent");
+        BACKSTOP_TRY(ext);
+        zmscore.push_back(correspondent_key(local, *ext));
+        names.push_back(std::move(*ext));
+      }
+      auto scores = (*lease)->run1(zmscore);
+      BACKSTOP_TRY(scores);
+      auto arr = redis::array_of(scores->get(), names.size(), "correspondent times");
+      BACKSTOP_TRY(arr);
+      if (arr->size() != names.size()) return fail(Code::kMalformed, "redis: ZMSCORE answered the wrong count");
+      for (std::size_t i = 0; i < names.size() && out.size() < limit; ++i) {
+        auto last = score_or_nil((*arr)[i], "correspondent");
+        BACKSTOP_TRY(last);
+        if (*last && !corr_expired(**last)) out.push_back({names[i], **last});
+      }
+      from = "(" + names.back();
+      if (members->size() < kReadPage) break;
+    }
+    return out;
+  }
+
+  // ---- counters ----
+  Result<std::int64_t> counter_add(std::string_view key_, std::int64_t delta, std::int64_t expires_at) override {
+    BACKSTOP_TRY(check_key(key_));
+    BACKSTOP_TRY(check_exact(delta, "counter delta"));
+    BACKSTOP_TRY(check_exact(expires_at, "counter expiry"));
+    auto r = counter_script(key_, delta, expires_at, false, 0);
+    BACKSTOP_TRY(r);
+    return static_cast<std::int64_t>(*r);
+  }
+  Result<bool> counter_add_if_below(std::string_view key_, std::int64_t delta, std::int64_t limit,
+                                    std::int64_t expires_at) override {
+    BACKSTOP_TRY(check_key(key_));
+    BACKSTOP_TRY(check_exact(delta, "counter delta"));
+    BACKSTOP_TRY(check_exact(limit, "counter limit"));
+    BACKSTOP_TRY(check_exact(expires_at, "counter expiry"));
+    auto r = counter_script(key_, delta, expires_at, true, limit);
+    BACKSTOP_TRY(r);
+    if (*r != 0 && *r != 1) return fail(Code::kMalformed, "redis: counter script answered " + num(*r));
+    return *r == 1;
+  }
+  Result<std::int64_t> counter_get(std::string_view key_) override {
+    BACKSTOP_TRY(check_key(key_));
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto r = (*lease)->run1({"GET", key("n:", key_)});
+    BACKSTOP_TRY(r);
+    auto text = redis::string_or_nil(r->get(), kMaxCounterValue, "counter");
+    BACKSTOP_TRY(text);
+    if (!*text) return std::int64_t{0};
+    auto c = parse_counter(**text);
+    BACKSTOP_TRY(c);
+    return expired_at(c->expires_at, now()) ? 0 : c->value;
+  }
+
+  // ---- records ----
+  Status record_put(std::string_view key_, std::string_view value, std::int64_t expires_at) override {
+    BACKSTOP_TRY(check_record(key_, value));
+    const WriteOp op = RecordPut{std::string(key_), std::string(value), expires_at};
+    return apply(std::span<const WriteOp>(&op, 1));
+  }
+  Result<std::optional<std::string>> record_get(std::string_view key_) override {
+    BACKSTOP_TRY(check_key(key_));
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto r = (*lease)->run1({"GET", key("r:", key_)});
+    BACKSTOP_TRY(r);
+    auto bytes = redis::string_or_nil(r->get(), kMaxRecordValue, "record");
+    BACKSTOP_TRY(bytes);
+    if (!*bytes) return std::optional<std::string>();
+    auto rec = codec::decode_record(**bytes);
+    BACKSTOP_TRY(rec);
+    if (expired_at(rec->expires_at, now())) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(rec->value));
+  }
+  Status record_erase(std::string_view key_) override {
+    BACKSTOP_TRY(check_key(key_));
+    const WriteOp op = RecordErase{std::string(key_)};
+    return apply(std::span<const WriteOp>(&op, 1));
+  }
+  // WATCH the keys, read, let `fn` decide, write in MULTI/EXEC; a conflict
+  // (another writer changed a key) starts over, until the timeout.
+  Status records_update(std::span<const std::string> keys, const RecordUpdateFn& fn) override {
+    BACKSTOP_TRY(check_update_keys(keys));
+    const auto deadline = SteadyClock::now() + pool_.options().timeout;
+    for (int attempt = 0;; ++attempt) {
+      auto lease = pool_.acquire();
+      BACKSTOP_TRY(lease);
+      Connection& c = **lease;
+      Command watch{"WATCH"}, mget{"MGET"};
+      for (const auto& k : keys) {
+        watch.push_back(key("r:", k));
+        mget.push_back(key("r:", k));
+      }
+      auto r = c.run(std::vector<Command>{watch, mget});
+      BACKSTOP_TRY(r);
+      c.set_health(Health::kDiscard);  // until EXEC or UNWATCH ends the WATCH
+      BACKSTOP_TRY(redis::check_reply((*r)[0].get()));
+      auto arr = redis::array_of((*r)[1].get(), keys.size(), "records");
+      BACKSTOP_TRY(arr);
+      if (arr->size() != keys.size()) return fail(Code::kMalformed, "redis: MGET answered the wrong count");
+      std::vector<std::optional<std::string>> current;
+      current.reserve(keys.size());
+      for (redisReply* e : *arr) {
+        auto bytes = redis::string_or_nil(e, kMaxRecordValue, "record");
+        BACKSTOP_TRY(bytes);
+        if (!*bytes) {
+          current.emplace_back();
+          continue;
+        }
+        auto rec = codec::decode_record(**bytes);
+        BACKSTOP_TRY(rec);
+        if (expired_at(rec->expires_at, now())) current.emplace_back();
+        else current.emplace_back(std::move(rec->value));
+      }
+      std::vector<RecordChange> changes = fn(current);
+      BACKSTOP_TRY(check_update_changes(keys, changes));
+      std::vector<Command> tx{{"MULTI"}};
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (changes[i].op == RecordChange::Op::kPut) {
+          tx.push_back(record_set(keys[i], changes[i].value, changes[i].expires_at));
+        } else if (changes[i].op == RecordChange::Op::kErase) {
+          tx.push_back({"DEL", key("r:", keys[i])});
+        }
+      }
+      if (tx.size() == 1) {  // nothing to write
+        auto u = c.run1({"UNWATCH"});
+        BACKSTOP_TRY(u);
+        BACKSTOP_TRY(redis::check_reply(u->get()));
+        c.set_health(Health::kOk);
+        return {};
+      }
+      tx.push_back({"EXEC"});
+      auto done = exec(c, tx);
+      BACKSTOP_TRY(done);
+      if (done->has_value()) return {};
+      if (SteadyClock::now() >= deadline) {
+        return unavailable("redis: records_update kept conflicting with other writers for " +
+                           num(pool_.options().timeout.count()) + " ms");
+      }
+      conflict_pause(attempt);
+    }
+  }
+
+  // ---- listings ----
+  Result<Listing> listing_hit(std::string_view ip, const Evidence& e) override {
+    auto addr = ip::parse(ip);
+    if (!addr) return unexpected<Error>(std::move(addr).error());
+    BACKSTOP_TRY(check_evidence(e));
+    const WriteOp op = ListingHit{std::string(ip), e};
+    Listing out;
+    BACKSTOP_TRY(apply_ops(std::span<const WriteOp>(&op, 1), &out));
+    return out;
+  }
+  Result<std::optional<Listing>> listing_get(std::string_view ip) override {
+    auto k = ip::canonical(ip);
+    if (!k) return unexpected<Error>(std::move(k).error());
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto r = (*lease)->run1({"GET", key("d:", *k)});
+    BACKSTOP_TRY(r);
+    return decode_listing_reply(r->get());
+  }
+  Status listing_put(const Listing& l) override {
+    auto k = ip::canonical(l.ip);
+    if (!k) return unexpected<Error>(std::move(k).error());
+    Listing copy = l;
+    copy.ip = *k;
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto done = exec(**lease, {{"MULTI"}, {"SET", key("d:", *k), codec::encode_listing(copy)}, {"ZADD", key("di"), "0", *k}, {"EXEC"}});
+    BACKSTOP_TRY(done);
+    return {};
+  }
+  Result<std::vector<Listing>> listing_all() override {
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    std::vector<Listing> out;
+    std::string from = "-";
+    for (;;) {
+      auto ips = lex_page(**lease, key("di"), from, kMaxIpText, "listing index");
+      BACKSTOP_TRY(ips);
+      if (ips->empty()) break;
+      Command mget{"MGET"};
+      for (const auto& ip : *ips) mget.push_back(key("d:", ip));
+      auto r = (*lease)->run1(mget);
+      BACKSTOP_TRY(r);
+      auto arr = redis::array_of(r->get(), ips->size(), "listings");
+      BACKSTOP_TRY(arr);
+      if (arr->size() != ips->size()) return fail(Code::kMalformed, "redis: MGET answered the wrong count");
+      for (redisReply* e : *arr) {
+        auto l = decode_listing_reply(e);
+        BACKSTOP_TRY(l);
+        if (*l) out.push_back(std::move(**l));
+      }
+      from = "(" + ips->back();
+      if (ips->size() < kReadPage) break;
+    }
+    return out;
+  }
+  Result<bool> listing_remove(std::string_view ip) override {
+    auto k = ip::canonical(ip);
+    if (!k) return unexpected<Error>(std::move(k).error());
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto done = exec(**lease, {{"MULTI"}, {"DEL", key("d:", *k)}, {"ZREM", key("di"), *k}, {"EXEC"}});
+    BACKSTOP_TRY(done);
+    if (!*done) return unavailable("redis: transaction aborted");  // nothing was WATCHed
+    auto n = redis::integer_of((**done)->element[0], "DEL");
+    BACKSTOP_TRY(n);
+    return *n > 0;
+  }
+  Status allowlist_add(std::string_view cidr) override {
+    auto c = ip::parse_network(cidr);
+    if (!c) return unexpected<Error>(std::move(c).error());
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto r = (*lease)->run1({"ZADD", key("da"), "0", ip::to_string(*c)});
+    BACKSTOP_TRY(r);
+    BACKSTOP_TRY(redis::integer_of(r->get(), "ZADD"));
+    return {};
+  }
+  Result<bool> allowlist_remove(std::string_view cidr) override {
+    auto c = ip::parse_network(cidr);
+    if (!c) return unexpected<Error>(std::move(c).error());
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto r = (*lease)->run1({"ZREM", key("da"), ip::to_string(*c)});
+    BACKSTOP_TRY(r);
+    auto n = redis::integer_of(r->get(), "ZREM");
+    BACKSTOP_TRY(n);
+    return *n > 0;
+  }
+  Result<std::vector<std::string>> allowlist() override {
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    return read_allowlist(**lease);
+  }
+  Result<bool> allowlisted(std::string_view ip) override {
+    auto addr = ip::parse(ip);
+    if (!addr) return unexpected<Error>(std::move(addr).error());
+    auto list = allowlist();
+    BACKSTOP_TRY(list);
+    return contains(*list, *addr);
+  }
+
+  // ---- maintenance ----
+  Status apply(std::span<const WriteOp> ops) override { return apply_ops(ops, nullptr); }
+
+  Result<std::size_t> purge_expired() override {
+    const std::int64_t t = now();
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    Connection& c = **lease;
+    std::size_t removed = 0;
+    for (auto [script, cutoff] : {std::pair{kPurgeLedger, t - opt_.ledger_ttl},
+                                  std::pair{kPurgeCorrespondents, t - opt_.correspondent_ttl}}) {
+      for (;;) {
+        auto n = run_script(c, script, {}, {p_, num(cutoff), num(kPurgeChunk)});
+        BACKSTOP_TRY(n);
+        removed += static_cast<std::size_t>(*n);
+        if (static_cast<std::size_t>(*n) < kPurgeChunk) break;
+      }
+    }
+    for (auto [script, tag] : {std::pair{kPurgeCounters, "n:"}, std::pair{kPurgeRecords, "r:"}}) {
+      const std::string match = glob_escape(p_ + tag) + "*";
+      std::string cursor = "0";
+      do {
+        auto r = c.run1({"SCAN", cursor, "MATCH", match, "COUNT", num(kPurgeScan)});
+        BACKSTOP_TRY(r);
+        auto parts = redis::array_of(r->get(), 2, "SCAN");
+        BACKSTOP_TRY(parts);
+        if (parts->size() != 2) return fail(Code::kMalformed, "redis: SCAN answered no cursor");
+        auto next = redis::string_of((*parts)[0], kMaxCursorBytes, "SCAN cursor");
+        BACKSTOP_TRY(next);
+        auto keys = redis::array_of((*parts)[1], kMaxScanKeys, "SCAN keys");
+        BACKSTOP_TRY(keys);
+        std::vector<std::string> batch;
+        for (redisReply* k : *keys) {
+          auto name = redis::string_of(k, p_.size() + 3 + kMaxKeyBytes, "SCAN key");
+          BACKSTOP_TRY(name);
+          batch.push_back(std::move(*name));
+        }
+        if (!batch.empty()) {
+          auto n = run_script(c, script, std::move(batch), {num(t)});
+          BACKSTOP_TRY(n);
+          removed += static_cast<std::size_t>(*n);
+        }
+        cursor = std::move(*next);
+      } while (cursor != "0");
+    }
+    return removed;
+  }
+
+ private:
+  enum ScriptId { kCounter, kPurgeLedger, kPurgeCorrespondents, kPurgeCounters, kPurgeRecords, kScriptCount };
+
+  std::int64_t now() const { return clock_.now_unix(); }
+  bool ledger_expired(std::int64_t time) const { return time + opt_.ledger_ttl <= now(); }
+  bool corr_expired(std::int64_t last) const { return last + opt_.correspondent_ttl <= now(); }
+
+  std::string key(std::string_view tag, std::string_view rest = {}) const {
+    std::string k;
+    k.reserve(p_.size() + tag.size() + rest.size());
+    k.append(p_).append(tag).append(rest);
+    return k;
+  }
+
+  // PX in milliseconds for an item expiring at `expires_at` (our clock):
+  // what is left of its life plus the grace; nullopt for no expiry.
+  std::optional<std::int64_t> px(std::int64_t expires_at) const {
+    if (expires_at == 0) return std::nullopt;
+    const std::int64_t t = now();
+    if (expires_at > t && expires_at - t > kMaxRedisTtl) return std::nullopt;
+    const std::int64_t left = expires_at > t ? expires_at - t : 0;
+    return (left + kRedisExpiryGrace) * 1000;
+  }
+
+  Command record_set(std::string_view k, std::string_view value, std::int64_t expires_at) const {
+    Command set{"SET", key("r:", k), codec::encode_record(expires_at, value)};
+    if (auto ms = px(expires_at)) {
+      set.push_back("PX");
+      set.push_back(num(*ms));
+    }
+    return set;
+  }
+
+  Result<std::optional<std::int64_t>> score_or_nil(const redisReply* r, std::string_view what) {
+    auto text = redis::string_or_nil(r, kMaxCounterValue, what);
+    BACKSTOP_TRY(text);
+    if (!*text) return std::optional<std::int64_t>();
+    auto v = redis::parse_exact_int(**text, what);
+    BACKSTOP_TRY(v);
+    return std::optional<std::int64_t>(*v);
+  }
+
+  Result<std::optional<Listing>> decode_listing_reply(const redisReply* r) {
+    auto bytes = redis::string_or_nil(r, kMaxListingValue, "listing");
+    BACKSTOP_TRY(bytes);
+    if (!*bytes) return std::optional<Listing>();
+    auto l = codec::decode_listing(**bytes);
+    BACKSTOP_TRY(l);
+    return std::optional<Listing>(std::move(*l));
+  }
+
+  // Up to kReadPage members of a score-0 zset after `from` ("-" or "(member").
+  Result<std::vector<std::string>> lex_page(Connection& c, const std::string& zset, const std::string& from,
+                                            std::size_t max_member, std::string_view what) {
+    auto r = c.run1({"ZRANGEBYLEX", zset, from, "+", "LIMIT", "0", num(kReadPage)});
+    BACKSTOP_TRY(r);
+    auto arr = redis::array_of(r->get(), kReadPage, what);
+    BACKSTOP_TRY(arr);
+    std::vector<std::string> out;
+    for (redisReply* m : *arr) {
+      auto s = redis::string_of(m, max_member, what);
+      BACKSTOP_TRY(s);
+      out.push_back(std::move(*s));
+    }
+    return out;
+  }
+
+  Result<std::vector<std::string>> read_allowlist(Connection& c) {
+    std::vector<std::string> out;
+    std::string from = "-";
+    for (;;) {
+      auto page = lex_page(c, key("da"), from, kMaxCidrText, "allowlist");
+      BACKSTOP_TRY(page);
+      for (auto& cidr : *page) out.push_back(std::move(cidr));
+      if (page->size() < kReadPage) break;
+      from = "(" + out.back();
+    }
+    return out;
+  }
+
+  static bool contains(const std::vector<std::string>& allow, const ip::Address& a) {
+    for (const auto& text : allow) {
+      auto net = ip::parse_network(text);
+      if (net && ip::contains(*net, a)) return true;
+    }
+    return false;
+  }
+
+  // Runs MULTI ... EXEC (already in `tx`, first and last) in one round trip.
+  // The EXEC reply (one checked element per queued command) when committed;
+  // nullopt when a WATCHed key changed. An error reply inside is returned as
+  // an error (Redis has applied the transaction's other commands: possible
+  // only when one of our keys holds a foreign type).
+  Result<std::optional<Reply>> exec(Connection& c, const std::vector<Command>& tx) {
+    auto r = c.run(tx);
+    BACKSTOP_TRY(r);
+    c.set_health(Health::kOk);  // EXEC ends MULTI and WATCH whatever it answers
+    for (std::size_t i = 0; i + 1 < r->size(); ++i) BACKSTOP_TRY(redis::check_reply((*r)[i].get()));
+    Reply e = std::move(r->back());
+    if (e->type == REDIS_REPLY_NIL) return std::optional<Reply>();
+    auto arr = redis::array_of(e.get(), tx.size() - 2, "EXEC");
+    BACKSTOP_TRY(arr);
+    if (arr->size() != tx.size() - 2) return fail(Code::kMalformed, "redis: EXEC answered the wrong count");
+    for (redisReply* x : *arr) BACKSTOP_TRY(redis::check_reply(x));
+    return std::optional<Reply>(std::move(e));
+  }
+
+  // EVALSHA, or EVAL when the server does not know the script (restarted,
+  // failed over, SCRIPT FLUSH). Returns the script's integer answer.
+  Result<long long> run_script(Connection& c, ScriptId id, std::vector<std::string> keys,
+                               std::vector<std::string> args) {
+    const Script& s = scripts_[id];
+    Command cmd{"EVALSHA", s.sha, num(static_cast<std::int64_t>(keys.size()))};
+    for (auto& k : keys) cmd.push_back(std::move(k));
+    for (auto& a : args) cmd.push_back(std::move(a));
+    auto r = c.run1(cmd);
+    BACKSTOP_TRY(r);
+    const redisReply* rep = r->get();
+    if (rep->type == REDIS_REPLY_ERROR && std::string_view(rep->str, rep->len).starts_with("NOSCRIPT")) {
+      cmd[0] = "EVAL";
+      cmd[1] = std::string(s.text);
+      r = c.run1(cmd);
+      BACKSTOP_TRY(r);
+      rep = r->get();
+    }
+    if (rep->type == REDIS_REPLY_ERROR && std::string_view(rep->str, rep->len).find("BSRANGE") != std::string_view::npos) {
+      return fail(Code::kInvalidArgument, "counter would leave the Redis backend's exact range (2^53)");
+    }
+    return redis::integer_of(rep, "script");
+  }
+
+  Result<long long> counter_script(std::string_view k, std::int64_t delta, std::int64_t expires_at, bool check,
+                                   std::int64_t limit) {
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    return run_script(**lease, kCounter, {key("n:", k)},
+                      {num(delta), num(expires_at), num(now()), num(kRedisExpiryGrace), num(kMaxRedisTtl),
+                       check ? "1" : "0", num(limit)});
+  }
+
+  // All ops in one MULTI/EXEC. Listing hits read their listings and the
+  // allowlist first, under WATCH, and the whole batch starts over when
+  // another writer changed them. `last_hit` gets the listing after the
+  // last ListingHit.
+  Status apply_ops(std::span<const WriteOp> ops, Listing* last_hit) {
+    for (const auto& op : ops) BACKSTOP_TRY(check_op(op));
+    if (ops.empty()) return {};
+    std::set<std::string> hit_ips;
+    for (const auto& op : ops) {
+      if (const auto* h = std::get_if<ListingHit>(&op)) hit_ips.insert(ip::to_string(ip::parse(h->ip).value()));
+    }
+    const auto deadline = SteadyClock::now() + pool_.options().timeout;
+    for (int attempt = 0;; ++attempt) {
+      auto lease = pool_.acquire();
+      BACKSTOP_TRY(lease);
+      auto done = apply_once(**lease, ops, hit_ips, last_hit);
+      BACKSTOP_TRY(done);
+      if (*done) return {};
+      if (SteadyClock::now() >= deadline) {
+        return unavailable("redis: listing update kept conflicting with other writers for " +
+                           num(pool_.options().timeout.count()) + " ms");
+      }
+      conflict_pause(attempt);
+    }
+  }
+
+  Result<bool> apply_once(Connection& c, std::span<const WriteOp> ops, const std::set<std::string>& hit_ips,
+                          Listing* last_hit) {
+    std::map<std::string, Listing> listings;
+    std::vector<std::string> allow;
+    if (!hit_ips.empty()) {
+      Command watch{"WATCH", key("da")}, mget{"MGET"};
+      for (const auto& ip : hit_ips) {
+        watch.push_back(key("d:", ip));
+        mget.push_back(key("d:", ip));
+      }
+      auto r = c.run(std::vector<Command>{watch, mget});
+      BACKSTOP_TRY(r);
+      c.set_health(Health::kDiscard);  // until EXEC ends the WATCH
+      BACKSTOP_TRY(redis::check_reply((*r)[0].get()));
+      auto arr = redis::array_of((*r)[1].get(), hit_ips.size(), "listings");
+      BACKSTOP_TRY(arr);
+      if (arr->size() != hit_ips.size()) return fail(Code::kMalformed, "redis: MGET answered the wrong count");
+      std::size_t i = 0;
+      for (const auto& ip : hit_ips) {
+        auto l = decode_listing_reply((*arr)[i++]);
+        BACKSTOP_TRY(l);
+        listings[ip] = l->value_or(Listing{});
+      }
+      auto a = read_allowlist(c);
+      BACKSTOP_TRY(a);
+      allow = std::move(*a);
+    }
+    std::vector<Command> tx{{"MULTI"}};
+    for (const auto& op : ops) {
+      if (const auto* p = std::get_if<LedgerPut>(&op)) {
+        Command set{"SET", key("l:", p->message_id), codec::encode_ledger(p->entry)};
+        if (auto ms = px(p->entry.time + opt_.ledger_ttl)) {
+          set.push_back("PX");
+          set.push_back(num(*ms));
+        }
+        tx.push_back(std::move(set));
+        tx.push_back({"ZADD", key("lt"), num(p->entry.time), p->message_id});
+        tx.push_back({"ZADD", key("lf"), "LT", num(p->entry.time), "t"});
+      } else if (const auto* s = std::get_if<CorrespondentSeen>(&op)) {
+        tx.push_back({"ZADD", key("cx"), "GT", num(s->time), correspondent_key(s->local, s->external)});
+        tx.push_back({"ZADD", key("cl:", s->local), "0", s->external});
+      } else if (const auto* rp = std::get_if<RecordPut>(&op)) {
+        tx.push_back(record_set(rp->key, rp->value, rp->expires_at));
+      } else if (const auto* re = std::get_if<RecordErase>(&op)) {
+        tx.push_back({"DEL", key("r:", re->key)});
+      } else {
+        const auto& h = std::get<ListingHit>(op);
+        const ip::Address a = ip::parse(h.ip).value();
+        const std::string k = ip::to_string(a);
+        Listing& l = listings[k];
+        l.ip = k;
+        apply_hit(l, h.evidence, contains(allow, a));
+        if (last_hit) *last_hit = l;
+        tx.push_back({"SET", key("d:", k), codec::encode_listing(l)});
+        tx.push_back({"ZADD", key("di"), "0", k});
+      }
+    }
+    tx.push_back({"EXEC"});
+    auto done = exec(c, tx);
+    BACKSTOP_TRY(done);
+    return done->has_value();
+  }
+
+  const Options opt_;
+  const Clock& clock_;
+  const std::string p_;
+  redis::Pool pool_;
+  std::array<Script, kScriptCount> scripts_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_redis_store(const RedisOptions& redis, Options options) {
+  redis::PoolOptions po;
+  if (redis.sentinel_master.empty()) {
+    if (redis.servers.empty()) return fail(Code::kInvalidArgument, "redis: no server and no Sentinel master");
+    for (const auto& s : redis.servers) {
+      auto e = parse_redis_endpoint(s);
+      BACKSTOP_TRY(e);
+      po.servers.push_back(std::move(*e));
+    }
+  } else {
+    if (redis.sentinels.empty()) return fail(Code::kInvalidArgument, "redis: a Sentinel master but no sentinels");
+    for (const auto& s : redis.sentinels) {
+      auto e = parse_redis_endpoint(s);
+      BACKSTOP_TRY(e);
+      if (!e->path.empty()) return fail(Code::kInvalidArgument, "redis: sentinels are HOST:PORT, not " + s);
+      po.sentinels.push_back(std::move(*e));
+    }
+  }
+  BACKSTOP_TRY(check_redis_prefix(redis.prefix));
+  if (redis.db < 0) return fail(Code::kInvalidArgument, "redis: negative database number");
+  if (redis.timeout.count() <= 0) return fail(Code::kInvalidArgument, "redis: the timeout must be positive");
+  if (redis.max_connections == 0 || redis.max_connections > kMaxRedisConnections) {
+    return fail(Code::kInvalidArgument, "redis: 1 to " + std::to_string(kMaxRedisConnections) + " connections");
+  }
+  po.sentinel_master = redis.sentinel_master;
+  po.user = redis.user;
+  po.password = redis.password;
+  po.db = redis.db;
+  po.timeout = redis.timeout;
+  po.max_connections = redis.max_connections;
+  auto s = std::make_unique<RedisStore>(options, redis.prefix, std::move(po));
+  BACKSTOP_TRY(s->open());
+  return std::unique_ptr<Store>(std::move(s));
+}
+
+}  // namespace backstop::store
