@@ -374,6 +374,12 @@ Result<int> serve(const ServeOptions& o) {
   int sig = run_main_loop(loop);
   log->info("signal {}: draining", sig);
 
+  // Commits that failed while serving were logged, counted and answered
+  // (451) as they happened, and may be long past (a disk that was full):
+  // forget them, so that what the flushes below report, and the exit status,
+  // are the writes that fail at shutdown.
+  (void)eng.soft_writer().flush();
+  (void)eng.writer().flush();
   net.stop();
   int rc = 0;
   eng.worker().stop();  // its last tasks may still write

@@ -5,8 +5,10 @@
 // MDB_MAP_RESIZED. Cross-process write serialisation is LMDB's own lock file.
 #include <lmdb.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <mutex>
 #include <shared_mutex>
@@ -29,6 +31,10 @@ constexpr unsigned kMaxDbs = 16;
 constexpr std::size_t kPurgeChunk = 1000;
 constexpr std::size_t kPurgeScan = 10000;
 constexpr std::string_view kFirstTimeKey = "ledger.first_time";
+// A file system with less free space than this counts as full when a commit
+// fails with EIO or ENOSPC: a commit writes a few 4 KiB pages per database
+// it touches.
+constexpr std::uint64_t kFullBelow = 1 << 20;
 
 MDB_val val(std::string_view s) {
   return MDB_val{s.size(), const_cast<char*>(s.data())};
@@ -543,7 +549,7 @@ class LmdbStore final : public Store {
         if (s) {
           int rc = mdb_txn_commit(t.txn);
           if (rc == MDB_SUCCESS) return {};
-          if (rc != MDB_MAP_FULL) return mdb_error("commit", rc);
+          if (rc != MDB_MAP_FULL) return commit_error(rc);
           t.map_full = true;
         } else {
           mdb_txn_abort(t.txn);
@@ -552,6 +558,22 @@ class LmdbStore final : public Store {
       }
       BACKSTOP_TRY(grow(seen_size));
     }
+  }
+
+  // A failed commit's error. LMDB reports a short write as EIO, so on a full
+  // file system "Input/output error" alone would point at the hardware: the
+  // message then says that the file system is full.
+  unexpected<Error> commit_error(int rc) const {
+    auto e = mdb_error("commit", rc);
+    struct statvfs st {};
+    if ((rc == EIO || rc == ENOSPC) && ::statvfs(lmdb_.dir.c_str(), &st) == 0) {
+      const std::uint64_t free = std::uint64_t{st.f_bavail} * st.f_frsize;
+      if (free < kFullBelow) {
+        return fail(Code::kUnavailable, e.error().message() + " (the file system holding " + lmdb_.dir +
+                                            " is full: " + std::to_string(free) + " bytes free)");
+      }
+    }
+    return e;
   }
 
   Status grow(std::size_t seen_size) {

@@ -37,7 +37,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from pfharness import (DAEMON_TOML, BackstopServe, Checks, Fail, Postfix, free_ports, replies, reply_to, say,  # noqa: E402
+from pfharness import (DAEMON_TOML, BackstopServe, Checks, Fail, Postfix, dsn, free_ports, replies, reply_to, say,  # noqa: E402
                        swaks, wait_for)
 
 N = int(os.environ.get("BACKSTOP_KILL9_MESSAGES", "200"))
@@ -76,59 +76,6 @@ flush_ms = 0
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
-
-
-def dsn(mid, rcpt="alice@example.test"):
-    """A bounce of message `mid` in the format Postfix's bounce(8) writes."""
-    return f"""\
-From: MAILER-DAEMON@mx.remote.example (Mail Delivery System)
-To: {rcpt}
-Subject: Undelivered Mail Returned to Sender
-Auto-Submitted: auto-replied
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status;
-\tboundary="B1.{mid}"
-Message-Id: <dsn.{mid}>
-Date: Sun,  6 Dec 2026 04:00:00 +0000 (UTC)
-
-This is a MIME-encapsulated message.
-
---B1.{mid}
-Content-Description: Notification
-Content-Type: text/plain; charset=us-ascii
-
-This is the mail system at host mx.remote.example.
-
-I'm sorry to have to inform you that your message could not
-be delivered to one or more recipients. It's attached below.
-
-<bob@remote.example>: unknown user: "bob"
-
---B1.{mid}
-Content-Description: Delivery report
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.remote.example
-Arrival-Date: Sun,  6 Dec 2026 03:59:59 +0000 (UTC)
-
-Final-Recipient: rfc822; bob@remote.example
-Original-Recipient: rfc822;bob@remote.example
-Action: failed
-Status: 5.1.1
-Diagnostic-Code: X-Postfix; unknown user: "bob"
-
---B1.{mid}
-Content-Description: Undelivered Message Headers
-Content-Type: text/rfc822-headers
-
-From: alice@example.test
-To: bob@remote.example
-Subject: kill9 test
-Message-Id: <{mid}>
-Date: Sun,  6 Dec 2026 03:59:58 +0000
-
---B1.{mid}--
-""".replace("\n", "\r\n")
 
 
 def main():

@@ -261,10 +261,13 @@ class BackstopServe:
     stderr in TMP/backstop.stderr; started and stopped (SIGTERM, by PID) by the
     test. Subclasses write the configuration in __init__ before start(),
     beginning with DAEMON_TOML (serve runs as RUN_AS after binding).
-    extra_ports: further 127.0.0.1 ports (e.g. /metrics) start() waits for."""
+    extra_ports: further 127.0.0.1 ports (e.g. /metrics) start() waits for.
+    prefix: a command line the daemon is started under, which must exec it
+    (keeping its PID), e.g. ("prlimit", "--nofile=256:256", "--")."""
 
-    def __init__(self, binary, tmp, milter_port, extra_ports=()):
+    def __init__(self, binary, tmp, milter_port, extra_ports=(), prefix=()):
         self.binary, self.tmp = binary, tmp
+        self.prefix = tuple(prefix)
         self.state = os.path.join(tmp, "state")
         self.config = os.path.join(tmp, "backstop.toml")
         self.logfile = os.path.join(tmp, "backstop.log")
@@ -279,7 +282,7 @@ class BackstopServe:
         env = dict(os.environ)
         # an ASan report must fail the test, and leaks show up at SIGTERM
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
-        self.proc = subprocess.Popen([self.binary, "serve", "--config", self.config],
+        self.proc = subprocess.Popen([*self.prefix, self.binary, "serve", "--config", self.config],
                                      stdout=err, stderr=err, stdin=subprocess.DEVNULL, env=env)
         err.close()
 
@@ -305,6 +308,62 @@ class BackstopServe:
     def log_lines(self, pattern):
         rx = re.compile(pattern)
         return [line for line in tail(self.logfile, 1000000) if rx.search(line)]
+
+
+def dsn(mid, rcpt="alice@example.test", subject="a test"):
+    """A bounce, to `rcpt`, of the message with Message-ID `mid` (sent by
+    alice@example.test to bob@remote.example) in the format Postfix's
+    bounce(8) writes: multipart/report with the original's headers. CRLF
+    line ends, for swaks --data."""
+    return f"""\
+From: MAILER-DAEMON@mx.remote.example (Mail Delivery System)
+To: {rcpt}
+Subject: Undelivered Mail Returned to Sender
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status;
+\tboundary="B1.{mid}"
+Message-Id: <dsn.{mid}>
+Date: Sun,  6 Dec 2026 04:00:00 +0000 (UTC)
+
+This is a MIME-encapsulated message.
+
+--B1.{mid}
+Content-Description: Notification
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host mx.remote.example.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients. It's attached below.
+
+<bob@remote.example>: unknown user: "bob"
+
+--B1.{mid}
+Content-Description: Delivery report
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.remote.example
+Arrival-Date: Sun,  6 Dec 2026 03:59:59 +0000 (UTC)
+
+Final-Recipient: rfc822; bob@remote.example
+Original-Recipient: rfc822;bob@remote.example
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: X-Postfix; unknown user: "bob"
+
+--B1.{mid}
+Content-Description: Undelivered Message Headers
+Content-Type: text/rfc822-headers
+
+From: alice@example.test
+To: bob@remote.example
+Subject: {subject}
+Message-Id: <{mid}>
+Date: Sun,  6 Dec 2026 03:59:58 +0000
+
+--B1.{mid}--
+""".replace("\n", "\r\n")
 
 
 def swaks(port, frm, to, src=None, data=None, extra=(), timeout=30):
