@@ -8,13 +8,13 @@ pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(Threads REQUIRED)
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)  # also for the config fuzzer
+find_package(prometheus-cpp REQUIRED COMPONENTS core)  # also for the engine behind fuzz_session
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)  # the store's Redis backend, in the fuzz build too
 
 if(NOT BACKSTOP_FUZZ_ONLY)
-  pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
   find_package(fmt REQUIRED)
   find_package(spdlog REQUIRED)
   find_package(CLI11 REQUIRED)
-  find_package(prometheus-cpp REQUIRED COMPONENTS core)
   if(BACKSTOP_BUILD_TESTS)
     find_package(GTest REQUIRED)
   endif()

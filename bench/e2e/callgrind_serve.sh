@@ -14,8 +14,14 @@ set -euo pipefail
 b=$1 secs=${2:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d -t backstop-cg-XXXXXX)
+# serve will not keep root: as root it binds, then drops to nobody (which
+# must reach its state here).
+run_as=()
+if [[ $(id -u) -eq 0 ]]; then run_as=(--run-as nobody); chmod 755 "$T"; fi
 out=${OUT:-$T/out}
 mkdir -p "$out"
+# callgrind writes its profiles at exit, as the user the daemon dropped to.
+[[ ${#run_as[@]} -eq 0 ]] || chown nobody "$out"
 read -r mport hport <<<"$(python3 "$here/e2e_util.py" ports 2)"
 cat >"$T/backstop.toml" <<CONF
 [milter]
@@ -34,7 +40,7 @@ target = "$T/backstop.log"
 level = "info"
 CONF
 valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$out/callgrind.out.%p" \
-  "${BACKSTOP:-$b/src/app/backstop}" serve --config "$T/backstop.toml" >"$T/stderr" 2>&1 </dev/null &
+  "${BACKSTOP:-$b/src/app/backstop}" serve "${run_as[@]}" --config "$T/backstop.toml" >"$T/stderr" 2>&1 </dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$T"' EXIT
 python3 "$here/e2e_util.py" wait-port "$mport" 600 || { cat "$T/stderr" >&2; exit 1; }

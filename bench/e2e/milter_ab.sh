@@ -12,6 +12,7 @@ base_bin=$1 new_bin=$2 load=$3
 here=$(cd "$(dirname "$0")" && pwd)
 tck=$(getconf CLK_TCK)
 T=$(mktemp -d -t backstop-ab-XXXXXX)
+chmod 755 "$T"
 declare -A pid mlisten
 for which in base new; do
   if [[ $which == base ]]; then bin=$base_bin; else bin=$new_bin; fi
@@ -33,7 +34,11 @@ local = ["example.net"]
 [log]
 target = "$T/$which/log"
 CONF
-  $bin serve --config $T/$which/c.toml >$T/$which/err 2>&1 </dev/null &
+  # A binary with the privilege drop will not keep root: as root, it drops
+  # to nobody after binding (an older one runs as root).
+  run_as=()
+  if [[ $(id -u) -eq 0 ]] && $bin serve --help 2>/dev/null | grep -q -- --run-as; then run_as=(--run-as nobody); fi
+  $bin serve "${run_as[@]}" --config $T/$which/c.toml >$T/$which/err 2>&1 </dev/null &
   pid[$which]=$!; mlisten[$which]=$l
 done
 trap 'kill ${pid[base]} ${pid[new]} 2>/dev/null; wait 2>/dev/null; rm -rf $T' EXIT

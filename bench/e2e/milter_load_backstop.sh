@@ -14,6 +14,10 @@ b=$1 secs=${2:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 tck=$(getconf CLK_TCK)
 T=$(mktemp -d -t backstop-mload-XXXXXX)
+# serve will not keep root: as root it binds, then drops to nobody (which
+# must reach its state here).
+run_as=()
+if [[ $(id -u) -eq 0 ]]; then run_as=(--run-as nobody); chmod 755 "$T"; fi
 read -r mport hport <<<"$(python3 "$here/e2e_util.py" ports 2)"
 if [[ ${TRANSPORT:-tcp} == unix ]]; then
   mlisten="unix:$T/milter.sock"
@@ -36,7 +40,7 @@ local = ["example.net"]
 target = "$T/backstop.log"
 level = "${LOG_LEVEL:-info}"
 CONF
-"${BACKSTOP:-$b/src/app/backstop}" serve --config "$T/backstop.toml" >"$T/stderr" 2>&1 </dev/null &
+"${BACKSTOP:-$b/src/app/backstop}" serve "${run_as[@]}" --config "$T/backstop.toml" >"$T/stderr" 2>&1 </dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$T"' EXIT
 if [[ ${TRANSPORT:-tcp} == unix ]]; then

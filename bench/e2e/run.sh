@@ -63,6 +63,9 @@ done
 mkdir -p "$OUT"
 T=$(mktemp -d -t backstop-e2e-XXXXXX)
 chmod 755 "$T"
+# serve will not keep root: as root it binds, then drops to nobody.
+run_as=()
+[[ $(id -u) -eq 0 ]] && run_as=(--run-as nobody)
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/run.log" >&2; }
 
 read -r SMTP SINK BMIL BMET RPROXY RNORM RCTL SPAMD SAMIL BUMET TMIL <<<"$(util ports 11)"
@@ -189,7 +192,7 @@ local = ["example.net"]
 target = "$d/backstop.log"
 level = "info"
 CONF
-  "$backstop" serve --config "$d/backstop.toml" >"$d/stderr" 2>&1 </dev/null &
+  "$backstop" serve "${run_as[@]}" --config "$d/backstop.toml" >"$d/stderr" 2>&1 </dev/null &
   started=$!
   pids+=("$started")
   util wait-port "$metrics" 60 || { cat "$d/stderr" >&2; exit 1; }

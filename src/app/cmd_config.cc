@@ -5,6 +5,7 @@
 #include "app/commands.h"
 #include "app/common_options.h"
 #include "config/config.h"
+#include "daemon/privileges.h"
 
 namespace backstop::app {
 namespace {
@@ -33,6 +34,13 @@ void add_config(CLI::App& root, int* exit_code) {
     auto cfg = load(opts->shared.config);
     if (!cfg) {
       std::fprintf(stderr, "backstop: %s\n", cfg.error().message().c_str());
+      *exit_code = 2;
+      return;
+    }
+    // daemon.run_as must name an account of this system (serve looks it up
+    // at start, before it binds anything).
+    if (auto account = daemon::run_as_account(*cfg); !account) {
+      std::fprintf(stderr, "backstop: %s\n", account.error().message().c_str());
       *exit_code = 2;
       return;
     }

@@ -62,7 +62,10 @@ void add_shared_options(CLI::App* cmd, SharedOptions* o, SharedOptionHelp help) 
 Result<config::Config> load_config(const std::string& file, const std::string& state_dir) {
   std::string path = file;
   std::error_code ec;
-  if (path.empty() && std::filesystem::exists(kDefaultConfigFile, ec)) path = kDefaultConfigFile;
+  // The default file is read when it exists, and also when whether it does
+  // cannot be told (an unreadable /etc/backstop after serve dropped root):
+  // then reading it reports why, instead of silently using the defaults.
+  if (path.empty() && (std::filesystem::exists(kDefaultConfigFile, ec) || ec)) path = kDefaultConfigFile;
   auto cfg = path.empty() ? Result<config::Config>(config::Config::defaults())
                           : config::Config::load_file(path);
   if (!cfg || state_dir.empty()) return cfg;

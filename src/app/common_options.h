@@ -44,7 +44,8 @@ void add_top_level_options(CLI::App& root);
 // the root; `*o` outlives the parse and the run.
 void add_shared_options(CLI::App* cmd, SharedOptions* o, SharedOptionHelp help = {});
 
-// --config FILE if given; else /etc/backstop/backstop.toml if it exists; else
+// --config FILE if given; else /etc/backstop/backstop.toml if it exists (or
+// if whether it exists cannot be told: reading it then says why); else
 // the embedded defaults. `state_dir`, when not empty, overrides state.dir.
 Result<config::Config> load_config(const std::string& file, const std::string& state_dir = {});
 inline Result<config::Config> load_config(const SharedOptions& o) { return load_config(o.config, o.state); }

@@ -52,8 +52,10 @@ Status write_all(int fd, std::string_view data) {
 }
 
 // Creates `path` exclusively (mode 0600) holding `text`; *existed = true if
-// something was already there (nothing is written then).
-Status create_exclusive(const std::string& path, std::string_view text, bool* existed) {
+// something was already there (nothing is written then). With `owner` and
+// when running as root, the file gets owner's user and group.
+Status create_exclusive(const std::string& path, std::string_view text, bool* existed,
+                        const struct stat* owner = nullptr) {
   *existed = false;
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -64,6 +66,8 @@ Status create_exclusive(const std::string& path, std::string_view text, bool* ex
     return errno_error(Code::kEnvironment, "cannot create BATV key file", path);
   }
   Status s = ::fchmod(fd, 0600) == 0 ? Status{} : errno_error(Code::kEnvironment, "chmod", path);
+  if (s && owner && ::geteuid() == 0 && ::fchown(fd, owner->st_uid, owner->st_gid) != 0)
+    s = errno_error(Code::kEnvironment, "chown", path);
   if (s) s = write_all(fd, text);
   if (s && ::fsync(fd) != 0) s = errno_error(Code::kEnvironment, "fsync", path);
   ::close(fd);
@@ -228,8 +232,12 @@ Result<std::string> rotated_key_file(std::string_view text, Random& random, int*
 Status replace_key_file(const std::string& path, std::string_view text) {
   const std::string tmp = path + ".new";
   ::unlink(tmp.c_str());
+  // The replacement keeps the owner of the file it replaces: `batv rotate`
+  // run as root must not take the key file from the user serve runs as.
+  struct stat old {};
+  const bool had = ::lstat(path.c_str(), &old) == 0 && S_ISREG(old.st_mode);
   bool existed = false;
-  BACKSTOP_TRY(create_exclusive(tmp, text, &existed));
+  BACKSTOP_TRY(create_exclusive(tmp, text, &existed, had ? &old : nullptr));
   if (existed) return fail(Code::kEnvironment, "cannot create " + tmp);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     Status s = errno_error(Code::kEnvironment, "cannot rename over BATV key file", path);

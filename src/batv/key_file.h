@@ -56,7 +56,9 @@ Status create_key_file(const std::string& path, Random& random);
 Result<std::string> rotated_key_file(std::string_view text, Random& random, int* new_key);
 
 // Replaces `path` with `text` atomically (a temporary file in the same
-// directory, mode 0600, fsynced, then renamed over it). For `batv rotate`.
+// directory, mode 0600, fsynced, then renamed over it). Run as root, the new
+// file keeps the old one's owner and group, so the user `backstop serve`
+// runs as can still read it. For `batv rotate`.
 Status replace_key_file(const std::string& path, std::string_view text);
 
 // Reads `path` as load_key_file checks it, returning its text.

@@ -148,6 +148,22 @@ TEST_F(KeyFile, KeygenThenRotateKeepsOldKeysVerifying) {
   EXPECT_NE(*after->find(1), old_secret);
 }
 
+// `batv rotate` run as root keeps the key file the daemon's user's: serve
+// runs as daemon.run_as and re-reads the file on SIGHUP.
+TEST_F(KeyFile, ReplacingAsRootKeepsTheOwner) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to own a file for another user";
+  constexpr unsigned kNobody = 65534;
+  const std::string path = write("keys", "0 6b6579\n", 0600);
+  ASSERT_EQ(::chown(path.c_str(), kNobody, kNobody), 0);
+  ASSERT_TRUE(replace_key_file(path, "0 6b6579\n1 736563726574\nsign 1\n"));
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, kNobody);
+  EXPECT_EQ(st.st_gid, kNobody);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(*load_key_file(path)->signing_key(), 1);
+}
+
 TEST_F(KeyFile, RotationWrapsAndStopsWhenEveryDigitIsUsed) {
   SeededRandom random(2);
   std::string text = "8 00aa\n9 00bb\nsign 9\n";

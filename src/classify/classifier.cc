@@ -247,7 +247,10 @@ Verdict Classifier::classify(const mail::Message& message, const mail::Envelope&
   bool arf = false;
   structural(message, envelope, s, &arf);
   std::vector<char> fired(rules_->rules().size(), 0);
-  if (!run_rules(*rules_, message, fired)) s.signals.push_back("matcher-error");
+  if (!run_rules(*rules_, message, fired)) {
+    s.signals.push_back("matcher-error");
+    v.scan_failed = true;
+  }
   // auto_not[k]: auto evidence from rules that do not also count for kind k
   // (a rule must not corroborate itself).
   std::array<double, kBucketCount> auto_not{};

@@ -40,9 +40,10 @@ class Classifier {
   Classifier(const Classifier&) = delete;
   Classifier& operator=(const Classifier&) = delete;
 
-  // Classifies one parsed message. Never fails: damage in the message lowers
-  // confidence or adds a signal, it does not stop classification. The
-  // envelope counts only when `envelope.known`.
+  // Classifies one parsed message. Damage in the message lowers confidence
+  // or adds a signal, it does not stop classification; a pattern scan that
+  // fails (out of memory) sets Verdict::scan_failed. The envelope counts
+  // only when `envelope.known`.
   Verdict classify(const mail::Message& message, const mail::Envelope& envelope = {}) const;
 
   const Rules& rules() const noexcept { return *rules_; }

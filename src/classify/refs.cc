@@ -11,11 +11,6 @@
 namespace backstop::classify {
 namespace {
 
-// Message ids kept per field: References of a long thread can list hundreds;
-// the newest few are enough for correlation.
-constexpr std::size_t kMaxIds = 32;
-// Received hops kept from the original: real chains are < 20 hops.
-constexpr std::size_t kMaxHops = 32;
 // Text scanned for inline quoted headers: quoted originals sit near the top.
 constexpr std::size_t kMaxQuotedScan = 64 * 1024;
 // A quoted header value longer than this is not a header line.
@@ -65,10 +60,14 @@ void from_original_headers(const mail::HeaderList& h, References& r) {
     if (auto v = h.get(name); v) r.original_sender = strip_angle(*v);
   }
   if (!r.original_received_ips.empty() || !r.original_received_hosts.empty()) return;
+  // Hops, not hosts, are counted: a hop may state an IP and no "by" (quoted
+  // inline, a folded Received keeps its "by" on a line of its own).
+  std::size_t hops = 0;
   for (std::string_view value : h.all("Received")) {
-    if (r.original_received_hosts.size() >= kMaxHops) break;
+    if (hops >= kMaxHops) break;
     auto rcv = mail::parse_received(value);
     if (!rcv) continue;
+    ++hops;
     if (!rcv->from_ip.empty()) r.original_received_ips.push_back(rcv->from_ip);
     if (!rcv->by.empty()) r.original_received_hosts.push_back(rcv->by);
   }

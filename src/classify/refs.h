@@ -4,6 +4,7 @@
 // Thread-safety: stateless.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,13 @@
 #include "mail/message.h"
 
 namespace backstop::classify {
+
+// Message ids kept per In-Reply-To / References field: References of a long
+// thread can list hundreds; the newest few are enough for correlation.
+inline constexpr std::size_t kMaxIds = 32;
+// Received hops kept from the original's chain (IPs and "by" hosts each):
+// real chains are < 20 hops.
+inline constexpr std::size_t kMaxHops = 32;
 
 // Fills every reference the message states. Never fails; absent data stays empty.
 References extract_references(const mail::Message& message);

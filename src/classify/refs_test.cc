@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace backstop::classify {
 namespace {
 
@@ -67,6 +69,45 @@ TEST(Refs, RecipientsListedByAPlainTextNdr) {
   ASSERT_EQ(r.recipients.size(), 2u);
   EXPECT_EQ(r.recipients[0].final_recipient, "first@example.net");
   EXPECT_EQ(r.recipients[1].final_recipient, "second@example.net");
+}
+
+// A bounce of a mail loop quotes a long Received chain whose "by" clauses sit
+// on folded lines that the inline scan does not join: every hop has an IP
+// and no host. At most kMaxHops of them are kept (found by fuzz_received_inline).
+TEST(Refs, QuotedReceivedChainIsBoundedByHopsNotHosts) {
+  std::string raw =
+      "From: MAILER-DAEMON@mx.example.net\n"
+      "Subject: Mail delivery failed: too many hops\n"
+      "\n"
+      "Too many \"Received\" headers - suspected mail loop.\n"
+      "------ This is a copy of the message, including all the headers. ------\n";
+  for (int i = 0; i < 100; ++i) {
+    raw += "Received: from h" + std::to_string(i) + ".example.org (h" + std::to_string(i) +
+           ".example.org [192.0.2." + std::to_string(i) + "])\n\tby mx.example.net with ESMTP\n";
+  }
+  auto m = mail::parse_message(raw);
+  ASSERT_TRUE(m);
+  const References r = extract_references(*m);
+  ASSERT_EQ(r.original_received_ips.size(), kMaxHops);
+  EXPECT_EQ(r.original_received_ips.front(), "192.0.2.0");
+  EXPECT_TRUE(r.original_received_hosts.empty());
+
+  // The same chain attached (headers unfolded): hops with both, bounded too.
+  std::string attached =
+      "From: MAILER-DAEMON@mx.example.net\nSubject: Undelivered\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+      "--b\nContent-Type: text/rfc822-headers\n\n";
+  for (int i = 0; i < 100; ++i) {
+    attached += "Received: from h" + std::to_string(i) + ".example.org ([192.0.2." + std::to_string(i) +
+                "]) by mx" + std::to_string(i) + ".example.net\n";
+  }
+  attached += "\n--b--\n";
+  m = mail::parse_message(attached);
+  ASSERT_TRUE(m);
+  const References a = extract_references(*m);
+  EXPECT_EQ(a.original_received_ips.size(), kMaxHops);
+  ASSERT_EQ(a.original_received_hosts.size(), kMaxHops);
+  EXPECT_EQ(a.original_received_hosts.front(), "mx0.example.net");
 }
 
 }  // namespace

@@ -149,8 +149,10 @@ Result<Rule> parse_line(std::string_view line, int lineno) {
   char* end = nullptr;
   errno = 0;
   r.weight = std::strtod(wtext.c_str(), &end);
-  if (errno != 0 || end == wtext.c_str() || *end != '\0' || r.weight > kMaxAbsWeight ||
-      r.weight < -kMaxAbsWeight) {
+  // Decimal only: strtod also reads "nan", "inf" and hex floats. The range is
+  // tested so that a NaN (which compares false) fails it.
+  if (wtext.find_first_not_of("0123456789+-.eE") != std::string::npos || errno != 0 ||
+      end == wtext.c_str() || *end != '\0' || !(r.weight >= -kMaxAbsWeight && r.weight <= kMaxAbsWeight)) {
     return bad(lineno, "bad weight '" + wtext + "'");
   }
   if (pattern.size() > kMaxPatternBytes) return bad(lineno, "pattern too long");

@@ -50,6 +50,13 @@ TEST(RulesParse, ErrorsNameTheLine) {
       {"a subject nokind 1 /x/\n", "unknown kind"},
       {"a subject bounce heavy /x/\n", "bad weight"},
       {"a subject bounce 99 /x/\n", "bad weight"},
+      // strtod reads these. A NaN weight passed the range check, and when its
+      // rule fired no kind it counted for could win (fuzz_rules checks that
+      // every parsed weight is a number in range).
+      {"a subject bounce nan /x/\n", "bad weight"},
+      {"a subject bounce -NAN /x/\n", "bad weight"},
+      {"a subject bounce inf /x/\n", "bad weight"},
+      {"a subject bounce 0x1p3 /x/\n", "bad weight"},
       {"a subject bounce 1 x\n", "pattern must be"},
       {"a subject bounce 1 /x/q\n", "unknown regex flag"},
       {"a subject bounce 1 exists\n", "exists applies only"},

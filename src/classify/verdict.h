@@ -50,6 +50,11 @@ struct Verdict {
   std::vector<std::string> signals; // names of the signals that fired, in order
   References refs;
   bool feedback_report = false;     // an ARF (RFC 5965) report: kind stays kNone
+  // A pattern scan failed (the matcher could not get memory): some rules may
+  // not have fired, so `kind` may be wrong. Also reported as the signal
+  // "matcher-error". A caller that acts on the kind (serve) treats the
+  // message as not judged; reports (scan, classify) show it and go on.
+  bool scan_failed = false;
 };
 
 }  // namespace backstop::classify

@@ -10,6 +10,8 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -220,8 +222,16 @@ Status Config::override(std::string_view key, std::string_view toml_value) {
 }
 
 Result<Config> Config::load_file(const std::string& path) {
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(Code::kNotFound, "cannot read configuration file " + path);
+  if (!in) {
+    // The reason matters: after serve drops privileges, a reload may find the
+    // file unreadable for its user (EACCES), which is not "missing".
+    const int err = errno;
+    const std::string why = err ? std::string(": ") + std::strerror(err) : std::string();
+    return fail(err == 0 || err == ENOENT ? Code::kNotFound : Code::kEnvironment,
+                "cannot read configuration file " + path + why);
+  }
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return fail(Code::kEnvironment, "error reading configuration file " + path);
@@ -334,6 +344,10 @@ Status check_syntax(Syntax syntax, std::string_view value) {
     case Syntax::kNetwork:
       if (auto n = ip::parse_network(value); !n) return unexpected<Error>(n.error());
       return {};
+    case Syntax::kRunAs:
+      if (value.empty()) return {};
+      if (auto r = parse_run_as(value); !r) return unexpected<Error>(r.error());
+      return {};
     case Syntax::kServerAddress:
       if (value.starts_with('/')) return {};
       [[fallthrough]];
@@ -350,6 +364,28 @@ Status check_syntax(Syntax syntax, std::string_view value) {
     }
   }
   return {};
+}
+
+Result<RunAs> parse_run_as(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return fail(Code::kInvalidArgument, "'" + text::log_safe(text.substr(0, 64)) + "' is not USER or USER:GROUP (" +
+                                            std::string(why) + ")");
+  };
+  auto valid_name = [](std::string_view n) {
+    if (n.empty() || n.size() > kMaxAccountName) return false;
+    for (char c : n)
+      if (c <= ' ' || c > '~' || c == ':') return false;
+    return true;
+  };
+  const auto colon = text.find(':');
+  RunAs r;
+  r.user = std::string(text.substr(0, colon));
+  if (colon != std::string_view::npos) {
+    r.group = std::string(text.substr(colon + 1));
+    if (!valid_name(r.group)) return bad("a group name is printable, without spaces or ':'");
+  }
+  if (!valid_name(r.user)) return bad("a user name is printable, without spaces or ':'");
+  return r;
 }
 
 }  // namespace backstop::config

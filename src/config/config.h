@@ -34,6 +34,7 @@ enum class Syntax {
   kListen,    // "" or a listener: inet:HOST:PORT / unix:PATH (net/listen.h)
   kHostPort,  // "" or HOST:PORT / [V6]:PORT
   kNetwork,   // an IP network or address (common/ip.h)
+  kRunAs,     // "" or USER or USER:GROUP (parse_run_as)
   kServerAddress,  // HOST:PORT / [V6]:PORT (an IP address or localhost) or an absolute unix socket path
   kPeerAddress,    // HOST:PORT / [V6]:PORT, never empty
   kKeyPrefix,      // a Redis key prefix: 1 to store::kMaxRedisPrefixBytes printable ASCII bytes, no spaces
@@ -51,6 +52,18 @@ struct KeyDef {
   std::string_view table_keys = {};  // for table lists: "zone|action|codes|..." legal sub-keys
   Syntax syntax = Syntax::kAny;      // for strings and string lists
 };
+
+// An account as daemon.run_as names it: "USER" or "USER:GROUP".
+struct RunAs {
+  std::string user;
+  std::string group;  // empty: the user's primary group
+};
+
+// Splits daemon.run_as. Each name is 1 to kMaxAccountName printable ASCII
+// characters other than ':' and spaces; kInvalidArgument otherwise (also for
+// ""). Pure: whether the names exist is for the account database to say.
+inline constexpr std::size_t kMaxAccountName = 256;
+Result<RunAs> parse_run_as(std::string_view text);
 
 // Whether `value` has `syntax`; kInvalidArgument explaining why not.
 Status check_syntax(Syntax syntax, std::string_view value);

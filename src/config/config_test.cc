@@ -121,7 +121,8 @@ TEST(Config, ValuesAreCheckedForTheirSyntax) {
            "milter.socket_mode = \"\"", "milter.listen = \"tcp:1.2.3.4:5\"", "milter.listen = \"inet:h:99999\"",
            "policy.listen = \"unix:\"", "metrics.listen = \"localhost\"", "metrics.listen = \"[::1]80\"",
            "milter.allow_clients = [\"10.0.0.0/33\"]", "outbound.networks = [\"example.org\"]",
-           "trap.allow = [\"::ffff:192.0.2.0/64\"]", "redis.servers = [\"redis.example.org:6379\"]",
+           "trap.allow = [\"::ffff:192.0.2.0/64\"]", "daemon.run_as = \"a:b:c\"", "daemon.run_as = \"back stop\"",
+           "redis.servers = [\"redis.example.org:6379\"]",
            "redis.servers = [\"\"]", "redis.servers = [\"relative.sock\"]", "redis.servers = [\"10.0.0.1\"]",
            "redis.sentinels = [\"/run/s.sock\"]", "redis.sentinels = [\"\"]", "redis.prefix = \"\"",
            "redis.prefix = \"a b\"", "redis.prefix = \"x\\u00e9\"", "state.backend = \"cluster\"",
@@ -136,10 +137,32 @@ TEST(Config, ValuesAreCheckedForTheirSyntax) {
                            "milter.listen = \"\"", "milter.listen = \"unix:/run/b/m.sock\"",
                            "milter.listen = \"inet:8895@[::1]\"", "metrics.listen = \"[::1]:9895\"",
                            "metrics.listen = \"\"", "milter.allow_clients = [\"192.0.2.1\", \"::ffff:10.0.0.0/104\"]",
+                           "daemon.run_as = \"\"", "daemon.run_as = \"backstop:postfix\"",
                            "state.backend = \"redis\"", "redis.servers = [\"10.0.0.5:6379\", \"[2001:db8::5]:6379\"]",
                            "redis.servers = [\"/run/redis/redis-server.sock\"]", "redis.sentinels = [\"10.0.0.6:26379\"]",
                            "redis.prefix = \"{mx}:backstop:\""}) {
     EXPECT_TRUE(Config::parse(good)) << good;
+  }
+}
+
+// daemon.run_as: USER or USER:GROUP, each a printable name without spaces
+// or ':'. Whether they exist is not the parser's business.
+TEST(Config, RunAsIsUserOrUserColonGroup) {
+  auto u = parse_run_as("backstop");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->user, "backstop");
+  EXPECT_EQ(u->group, "");
+  auto ug = parse_run_as("backstop:postfix");
+  ASSERT_TRUE(ug);
+  EXPECT_EQ(ug->user, "backstop");
+  EXPECT_EQ(ug->group, "postfix");
+  EXPECT_TRUE(parse_run_as("no-such.user_1$"));
+  for (const std::string& bad : std::vector<std::string>{"", ":", "backstop:", ":postfix", "a:b:c", "back stop", "tab\there", "nul\x01",
+                          "\xc3\xa9t\xc3\xa9", std::string(kMaxAccountName + 1, 'a')}) {
+    auto r = parse_run_as(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code(), Code::kInvalidArgument);
+    EXPECT_NE(r.error().message().find("is not USER or USER:GROUP"), std::string::npos) << r.error().message();
   }
 }
 

@@ -6,6 +6,18 @@ namespace backstop::config {
 namespace {
 
 constexpr KeyDef kKeys[] = {
+    // --- the process ---
+    {"daemon.run_as", Type::kString, R"("")",
+     "The user `backstop serve` runs as: `USER`, or `USER:GROUP` for another primary group (the "
+     "user's supplementary groups apply either way). Started as root, serve reads this file, "
+     "opens the log, binds every listener (ports below 1024 too), makes this user the owner of "
+     "`state.dir`, of the stores in it, of the BATV key file when it lies there and of `unix:` "
+     "socket files, then drops root for good before it starts a thread or opens the store. "
+     "Started as root with this empty (or naming root), serve refuses to start (exit 2). Started "
+     "as any other user (the shipped systemd unit's `User=backstop`), it must be empty or name "
+     "that user. The user must be able to read this file, the rules file and a BATV key file "
+     "outside `state.dir`, or a reload (SIGHUP) is refused. Takes effect on restart.",
+     {}, 0, INT64_MAX, {}, Syntax::kRunAs},
     // --- listeners ---
     {"milter.listen", Type::kString, R"("inet:127.0.0.1:8895")",
      "Where the milter listens: `inet:HOST:PORT` (IPv6 as `inet:[::1]:8895`) or "

@@ -79,6 +79,7 @@ std::string key_file_path(const config::Config& cfg) {
 Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, EngineOptions opts) {
   std::unique_ptr<Engine> e(new Engine());
   e->create_keys_ = opts.create_keys;
+  e->classify_hook_ = std::move(opts.classify_hook);
   e->clock_ = opts.clock ? opts.clock : &system_clock();
   const store::Options so = store_options(cfg, e->clock_);
   if (opts.store) {
@@ -241,7 +242,7 @@ Result<std::shared_ptr<const Snapshot>> Engine::build(const config::Config& cfg)
   mail::Limits limits = mail::kDefaultLimits;
   s->max_body = static_cast<std::size_t>(cfg.get_int("classify.max_body"));
   limits.max_body_text = s->max_body;
-  s->judge = std::make_unique<Judge>(s->classifier.get(), s->correlator.get(), &s->table, limits);
+  s->judge = std::make_unique<Judge>(s->classifier.get(), s->correlator.get(), &s->table, limits, classify_hook_);
 
   s->daemon_names = cfg.get_list("outbound.daemon_names");
   for (const auto& n : cfg.get_list("outbound.networks")) {

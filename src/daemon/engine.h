@@ -25,6 +25,7 @@
 #include "daemon/judge.h"
 #include "daemon/metrics.h"
 #include "daemon/notifier.h"
+#include "daemon/state.h"
 #include "outbound/limits.h"
 #include "policy/policy.h"
 #include "store/batch_writer.h"
@@ -108,6 +109,9 @@ struct EngineOptions {
   // Failures of background work (notice mails, failed store commits, logged
   // as they happen). May be empty.
   std::function<void(const std::string&)> log;
+  // Tests only: the fault-injection seam of every snapshot's Judge (see
+  // ClassifyHook). Empty in serve and check.
+  ClassifyHook classify_hook;
 };
 
 class Engine {
@@ -158,6 +162,7 @@ class Engine {
 
   bool create_keys_ = true;
   const Clock* clock_ = nullptr;
+  ClassifyHook classify_hook_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::Store> counters_;  // null: counters live in store_
   std::unique_ptr<store::BatchWriter> writer_;
@@ -173,5 +178,7 @@ class Engine {
 
 // Resolves batv.key_file ("" = <state.dir>/batv.keys).
 std::string key_file_path(const config::Config& cfg);
+
+// kCountersDir, kFactsDir and kSoftStateDirs: daemon/state.h.
 
 }  // namespace backstop::daemon

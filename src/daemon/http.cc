@@ -27,14 +27,15 @@ class Endpoint final : public HttpEndpoint {
   }
 
   Status listen(const std::string& text) {
-    auto hp = net::split_host_port(text);
-    if (!hp) return fail(Code::kInvalidArgument, "metrics.listen: " + hp.error().message());
-    net::ListenSpec spec;
-    spec.host = hp->first;
-    spec.port = hp->second;
+    std::shared_ptr<net::Listening> bound = opts_.bound;
+    if (!bound) {
+      auto b = HttpEndpoint::bind(text);
+      BACKSTOP_TRY(b);
+      bound = std::move(*b);
+    }
     net::ServerOptions so;
     so.name = "http";
-    so.listen = {spec.to_string()};
+    so.bound = std::move(bound);
     so.threads = 1;  // scrapes are rare and cheap
     so.max_connections = opts_.max_connections;
     so.drain_timeout = opts_.request_timeout;
@@ -95,6 +96,17 @@ class Endpoint final : public HttpEndpoint {
 };
 
 }  // namespace
+
+Result<std::shared_ptr<net::Listening>> HttpEndpoint::bind(const std::string& listen) {
+  auto hp = net::split_host_port(listen);
+  if (!hp) return fail(Code::kInvalidArgument, "metrics.listen: " + hp.error().message());
+  net::ListenSpec spec;
+  spec.host = hp->first;
+  spec.port = hp->second;
+  auto l = net::Listening::bind("http", {spec.to_string()}, 0);
+  if (!l) return fail(l.error().code(), "metrics.listen: " + l.error().message());
+  return l;
+}
 
 Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::string& listen, HttpHandlers handlers,
                                                           HttpOptions options) {

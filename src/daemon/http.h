@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "net/server.h"
 
 namespace backstop::daemon {
 
@@ -39,6 +40,9 @@ struct HttpOptions {
   std::chrono::milliseconds request_timeout = kRequestTimeout;
   std::function<void(std::string_view)> log;  // warnings (accept errors)
   std::vector<std::string> allow_clients;      // CIDRs; empty = any client
+  // The socket bound ahead by HttpEndpoint::bind(); when set, start() serves
+  // it and does not bind its `listen` argument.
+  std::shared_ptr<net::Listening> bound;
 };
 
 class HttpEndpoint {
@@ -46,6 +50,9 @@ class HttpEndpoint {
   // Listens on "HOST:PORT" ("[::1]:9895" for IPv6; port 0 picks one) and
   // serves at once. kInvalidArgument on bad syntax, kEnvironment when the
   // address cannot be bound.
+  // Binds "HOST:PORT" ahead of start() (net::Listening), for a daemon that
+  // binds before it drops privileges. Errors as start().
+  static Result<std::shared_ptr<net::Listening>> bind(const std::string& listen);
   static Result<std::unique_ptr<HttpEndpoint>> start(const std::string& listen, HttpHandlers handlers,
                                                      HttpOptions options = {});
   // Stops and joins the endpoint's thread.

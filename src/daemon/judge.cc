@@ -3,8 +3,8 @@
 namespace backstop::daemon {
 
 Judge::Judge(const classify::Classifier* classifier, const correlate::Correlator* correlator,
-             const policy::Table* table, mail::Limits limits)
-    : classifier_(classifier), correlator_(correlator), table_(table), limits_(limits) {}
+             const policy::Table* table, mail::Limits limits, ClassifyHook hook)
+    : classifier_(classifier), correlator_(correlator), table_(table), limits_(limits), hook_(std::move(hook)) {}
 
 Result<Judgement> Judge::judge(std::string_view raw, const mail::Envelope& envelope) const {
   return judge_parsed(mail::parse_message(raw, limits_), envelope);
@@ -25,6 +25,10 @@ Result<Judgement> Judge::judge_parsed(Result<mail::Message> message, const mail:
   j.parsed = true;
   j.conditions = message->conditions;
   j.verdict = classifier_->classify(*message, envelope);
+  if (hook_) hook_(*message, j.verdict);
+  // A kind from a partial scan could turn a real bounce into a 550, or let
+  // backscatter through: the message is not judged at all.
+  if (j.verdict.scan_failed) return fail(Code::kInternal, "classification failed: a pattern scan failed");
   if (j.verdict.kind != classify::Kind::kNone) {
     auto outcome = correlator_->correlate(j.verdict, envelope, &*message);
     BACKSTOP_TRY(outcome);
@@ -33,6 +37,10 @@ Result<Judgement> Judge::judge_parsed(Result<mail::Message> message, const mail:
   j.decision = table_->decide(j.verdict, j.outcome);
   j.headers = std::move(message->headers);
   return j;
+}
+
+std::string_view failure_place(const Error& error) {
+  return error.code() == Code::kInternal ? "classify" : "store";
 }
 
 std::string summary(const Judgement& j) {

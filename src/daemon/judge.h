@@ -4,6 +4,7 @@
 // is safe to call concurrently (the classifier, correlator and table are).
 #pragma once
 
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -27,17 +28,29 @@ struct Judgement {
   mail::HeaderList headers;                 // the top-level header section (empty if !parsed)
 };
 
+// A fault-injection seam for tests, in the style of store::FaultStore: runs
+// after classification and before correlation, with the parsed message and
+// its verdict, and may change the verdict (scan_failed = true stands for a
+// failed pattern scan) or throw (stands for a bug). Production code never
+// sets one: serve and check leave EngineOptions::classify_hook empty.
+using ClassifyHook = std::function<void(const mail::Message&, classify::Verdict&)>;
+
 class Judge {
  public:
-  // Not owned; all must outlive the Judge.
+  // Not owned; all must outlive the Judge. `hook`: tests only (ClassifyHook).
   Judge(const classify::Classifier* classifier, const correlate::Correlator* correlator,
-        const policy::Table* table, mail::Limits limits = mail::kDefaultLimits);
+        const policy::Table* table, mail::Limits limits = mail::kDefaultLimits, ClassifyHook hook = {});
 
   // Judges one message (header section + the first bytes of the body) with
   // its SMTP envelope (`known` set: serve and `backstop check` always know
   // the sender they judge for).
-  // kUnavailable when the store behind the correlator fails: the caller
-  // answers policy::internal_failure (4xx or fail-open), never 5xx.
+  // Errors, for which the caller answers policy::internal_failure (4xx or
+  // fail-open), never 5xx: kInternal when classification failed (a pattern
+  // scan failed: Verdict::scan_failed), so the kind cannot be trusted;
+  // kUnavailable (or kMalformed: damaged bytes) when the store behind the
+  // correlator fails. failure_place() names which for the metrics.
+  // Exceptions (none are expected: a bug, or an allocation failure)
+  // propagate to the caller, which answers the same way for that message.
   Result<Judgement> judge(std::string_view raw, const mail::Envelope& envelope) const;
   // The same for a message whose header section arrives as fields (the
   // milter's): the judgement of the text those fields stand for
@@ -52,7 +65,12 @@ class Judge {
   const correlate::Correlator* correlator_;
   const policy::Table* table_;
   mail::Limits limits_;
+  ClassifyHook hook_;
 };
+
+// Where a judge() error arose, as backstop_errors_total's `where` label:
+// "classify" for kInternal (a failed classification), else "store".
+std::string_view failure_place(const Error& error);
 
 // A one-line summary of a judgement for the decision log:
 // "kind=bounce verdict=not_ours action=reject signals=a,b evidence=ledger:..."

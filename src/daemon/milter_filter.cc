@@ -325,11 +325,29 @@ class Handler final : public milter::Handler {
     auto start = std::chrono::steady_clock::now();
     if (role_ == Role::kOutbound) {
       // Answered once the ledger record is committed (finish_outbound()).
-      outbound(ctx, std::move(done));
+      // An exception (a bug, no memory) costs this message a 451 (or
+      // fail-open), not the connection.
+      auto shared = std::make_shared<milter::DecideEom>(std::move(done));
+      try {
+        outbound(ctx, [shared](milter::EomResult r) { (*shared)(std::move(r)); });
+      } catch (const std::exception& e) {
+        engine_->metrics().error("internal");
+        log(ctx, "outbound", std::string("error=\"exception: ") + e.what() + "\"");
+        milter::EomResult out;
+        out.action = failure_action(*snap_, e.what());
+        (*shared)(std::move(out));
+      }
       end();
       return;
     }
-    milter::EomResult result = judge(ctx);
+    milter::EomResult result;
+    try {
+      result = judge(ctx);
+    } catch (const std::exception& e) {
+      // A bug or an allocation failure while judging costs this message a
+      // 451 (or fail-open), not the connection and every message after it.
+      result = not_judged(ctx, "internal", std::string("exception while judging: ") + e.what());
+    }
     engine_->metrics().decision_latency(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     end();
@@ -469,20 +487,26 @@ class Handler final : public milter::Handler {
     return env;
   }
 
+  // The answer for a message that could not be judged: 451 4.3.0, or
+  // accepted unchanged under milter.on_error = "accept"; never 5xx. Counted
+  // (backstop_errors_total{where}, the message with kind "unknown") and logged.
+  milter::EomResult not_judged(const milter::Context& ctx, std::string_view where, const std::string& what) {
+    milter::EomResult out;
+    engine_->metrics().error(where);
+    auto d = policy::internal_failure(what, snap_->fail_open);
+    engine_->metrics().message(role_name(role_), "unknown", "unknown", policy::action_name(d.action));
+    log(ctx, role_name(role_), d.reason);
+    if (d.action == policy::Action::kTempfail) {
+      out.action = Action::tempfail(451, d.reply.status, d.reply.text);
+    }
+    return out;
+  }
+
   milter::EomResult judge(const milter::Context& ctx) {
     milter::EomResult out;
     auto env = envelope(ctx);
     auto j = snap_->judge->judge(header_fields(ctx), ctx.msg.body, env);
-    if (!j) {
-      engine_->metrics().error("store");
-      auto d = policy::internal_failure(j.error().message(), snap_->fail_open);
-      engine_->metrics().message(role_name(role_), "unknown", "unknown", policy::action_name(d.action));
-      log(ctx, role_name(role_), d.reason);
-      if (d.action == policy::Action::kTempfail) {
-        out.action = Action::tempfail(451, d.reply.status, d.reply.text);
-      }
-      return out;
-    }
+    if (!j) return not_judged(ctx, failure_place(j.error()), j.error().message());
     std::string kind(classify::kind_name(j->verdict.kind));
     if (role_ == Role::kTrap) return trap(ctx, *j, kind);
     if (j->parsed) {

@@ -1,6 +1,8 @@
 #include "daemon/policy_handler.h"
 
+#include <atomic>
 #include <exception>
+#include <memory>
 
 #include "daemon/outbound_guard.h"
 #include "daemon/rcpt_check.h"
@@ -45,12 +47,33 @@ PolicyHandler::PolicyHandler(Engine* engine, DecisionLog log, DnsblService* dnsb
     : engine_(engine), log_(std::move(log)), dnsbl_(dnsbl) {}
 
 void PolicyHandler::check(const policyd::Request& req, policyd::Reply reply) {
-  // May run on another thread (the worker, the DNSBL thread): holds
+  // Answered once: by the check, or by the failure below if it throws
+  // first. May run on another thread (the worker, the DNSBL thread): holds
   // nothing of this handler.
-  auto answer = [engine = engine_, reply](std::string action) {
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  auto answer = [engine = engine_, reply, answered](std::string action) {
+    if (answered->exchange(true)) return;
     engine->metrics().policy_request(action.substr(0, action.find(' ')));
     reply(std::move(action));
   };
+  try {
+    decide(req, answer);
+  } catch (const std::exception& e) {
+    // A bug or an allocation failure costs this request a 451 (or DUNNO under
+    // milter.on_error = "accept"), not the policy connection.
+    engine_->metrics().error("internal");
+    auto d = policy::internal_failure(std::string("exception while checking: ") + e.what(),
+                                      engine_->snapshot()->fail_open);
+    if (log_) {
+      log_("policy client=" + std::string(req.get("client_address").value_or("")) + " from=<" +
+           std::string(req.get("sender").value_or("")) + "> to=<" +
+           std::string(req.get("recipient").value_or("")) + "> " + d.reason);
+    }
+    answer(d.action == policy::Action::kTempfail ? d.reply.line() : "DUNNO");
+  }
+}
+
+void PolicyHandler::decide(const policyd::Request& req, const std::function<void(std::string)>& answer) {
   auto state = req.get("protocol_state").value_or("RCPT");
   if (!mail::iequals(state, "RCPT")) return answer("DUNNO");
   std::string sender(req.get("sender").value_or(""));
@@ -72,8 +95,11 @@ void PolicyHandler::check(const policyd::Request& req, policyd::Reply reply) {
           if (a.kind != GuardAnswer::Kind::kContinue) return answer(policy_action(a));
         }
         answer(policy_action(limit_recipients(*engine, *snap, c, 1, log, prefix)));
-      } catch (const std::exception& e) {
-        answer(failure_action(*snap, e.what()));
+      } catch (const std::exception& e) {  // as in check(), on this thread
+        engine->metrics().error("internal");
+        auto d = policy::internal_failure(std::string("exception while checking: ") + e.what(), snap->fail_open);
+        if (log) log(prefix + " " + d.reason);
+        answer(d.action == policy::Action::kTempfail ? d.reply.line() : "DUNNO");
       }
     };
     if (!engine_->worker().post(std::move(task))) {

@@ -6,10 +6,15 @@
 // attribute) counts the message and its sender, every RCPT counts one
 // recipient. The autoreply gate needs the message content: milter only.
 // Answers are access(5) actions: "DUNNO", "550 5.7.1 ...", "451 4.7.1 ...", "HOLD ...".
+// A request whose check throws (a bug, an allocation failure) is answered
+// like an internal failure: "451 4.3.0 ...", or "DUNNO" under
+// milter.on_error = "accept"; counted (backstop_errors_total{where="internal"})
+// and logged; the connection and later requests are served as usual.
 // Thread-safety: check() may be called from any server thread.
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <unordered_set>
@@ -28,6 +33,9 @@ class PolicyHandler final : public policyd::Handler {
   void check(const policyd::Request& request, policyd::Reply reply) override;
 
  private:
+  // The check itself; calls `answer` once (possibly later, from the DNSBL
+  // lookup's thread).
+  void decide(const policyd::Request& request, const std::function<void(std::string)>& answer);
   // True the first time `instance` is seen (bounded memory, oldest forgotten).
   bool first_of_instance(const std::string& instance);
 

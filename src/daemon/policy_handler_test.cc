@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <mutex>
 #include <unistd.h>
+
+#include "store/fault_store.h"
 
 namespace backstop::daemon {
 namespace {
@@ -22,11 +25,12 @@ class PolicyHandlerTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  // The handler over a new engine with BATV enforced after `grace_days`.
-  void start(int grace_days) {
+  // The handler over a new engine with BATV enforced after `grace_days`,
+  // the top-level keys `extra`, and `store` (null: a memory store).
+  void start(int grace_days, std::unique_ptr<store::Store> store = nullptr, const std::string& extra = "") {
     handler_.reset();
     engine_.reset();
-    auto cfg = config::Config::parse("state.dir = \"" + dir_.string() +
+    auto cfg = config::Config::parse(extra + "state.dir = \"" + dir_.string() +
                                      "\"\ndomains.local = [\"example.org\"]\nbatv.mode = \"enforce\"\n"
                                      "batv.grace_days = " + std::to_string(grace_days) +
                                      "\noutbound.networks = [\"192.0.2.0/24\"]\n"
@@ -38,10 +42,14 @@ class PolicyHandlerTest : public ::testing::Test {
     EngineOptions o;
     o.clock = &clock_;
     o.memory_store = true;
+    o.store = std::move(store);
     auto e = Engine::create(*cfg, std::move(o));
     ASSERT_TRUE(e) << e.error().to_string();
     engine_ = std::move(*e);
-    handler_ = std::make_unique<PolicyHandler>(engine_.get(), nullptr);
+    handler_ = std::make_unique<PolicyHandler>(engine_.get(), [this](std::string_view line) {
+      std::lock_guard lock(mu_);
+      logs_.emplace_back(line);
+    });
   }
 
   std::string ask(std::vector<std::pair<std::string, std::string>> attrs) {
@@ -61,6 +69,8 @@ class PolicyHandlerTest : public ::testing::Test {
   ManualClock clock_{kT0};
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<PolicyHandler> handler_;
+  std::mutex mu_;
+  std::vector<std::string> logs_;
 };
 
 TEST_F(PolicyHandlerTest, BatvAtRcpt) {
@@ -124,6 +134,41 @@ TEST_F(PolicyHandlerTest, OutboundLimitsPerInstance) {
   };
   EXPECT_EQ(net("n1"), "DUNNO");
   EXPECT_EQ(net("n2").substr(0, 5), "HOLD ");
+}
+
+// A request whose check throws (here the store, as a bug would) is answered
+// 451 4.3.0 for itself alone, counted and logged; the requests after it are
+// checked as usual. Under milter.on_error = "accept" the answer is DUNNO.
+TEST_F(PolicyHandlerTest, AnExceptionWhileCheckingIsATempfailForThatRequestOnly) {
+  for (const bool fail_open : {false, true}) {
+    SCOPED_TRACE(fail_open ? "fail open" : "tempfail");
+    auto fault = std::make_unique<store::FaultStore>(store::make_memory_store());
+    store::FaultStore* fs = fault.get();
+    start(0, std::move(fault), fail_open ? "milter.on_error = \"accept\"\n" : "");
+    logs_.clear();
+    auto outbound = [&](const std::string& instance) {
+      return ask({{"sender", "alice@example.org"}, {"recipient", "a@remote.example"}, {"sasl_username", "alice"},
+                  {"client_address", "203.0.113.50"}, {"instance", instance}});
+    };
+    fs->throw_on_writes(1);  // the outbound limits' counting
+    EXPECT_EQ(outbound("t1"), fail_open ? "DUNNO" : "451 4.3.0 Temporary local problem, please try again later");
+    EXPECT_EQ(fs->failed_calls(), 1u) << "the check must really have thrown";
+    EXPECT_EQ(outbound("t2"), "DUNNO");
+    EXPECT_EQ(ask({{"sender", ""}, {"recipient", "alice@example.org"}, {"client_address", "203.0.113.7"}}).substr(0, 10),
+              "550 5.7.1 ");
+    const std::string text = engine_->metrics().render();
+    EXPECT_NE(text.find("backstop_errors_total{where=\"internal\"} 1\n"), std::string::npos) << text;
+    EXPECT_NE(text.find(fail_open ? "backstop_policy_requests_total{action=\"DUNNO\"} 2\n"
+                                  : "backstop_policy_requests_total{action=\"451\"} 1\n"),
+              std::string::npos)
+        << text;
+    std::lock_guard lock(mu_);
+    ASSERT_FALSE(logs_.empty());
+    EXPECT_NE(logs_.front().find("policy client=203.0.113.50 from=<alice@example.org> to=<a@remote.example> "
+                                 "internal failure: exception while checking: injected store exception"),
+              std::string::npos)
+        << logs_.front();
+  }
 }
 
 }  // namespace

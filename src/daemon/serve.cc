@@ -24,6 +24,7 @@
 #include "daemon/http.h"
 #include "daemon/milter_filter.h"
 #include "daemon/policy_handler.h"
+#include "daemon/privileges.h"
 #include "daemon/state.h"
 #include "dnsbl/listings.h"
 #include "dnsbl/settings.h"
@@ -146,14 +147,51 @@ Result<std::vector<unsigned>> resolve_users(const std::vector<std::string>& name
   return out;
 }
 
-// The options `cfg` gives a front end's listener: PREFIX.listen,
-// PREFIX.allow_clients, PREFIX.allow_users (resolved to uids), the socket
-// mode (milter.socket_mode for both) and the warning log.
-Status listener_options(const config::Config& cfg, const std::string& prefix,
-                        const std::shared_ptr<spdlog::logger>& log, net::ServerOptions* o) {
-  o->listen = {cfg.get_string(prefix + ".listen")};
+// The mode of unix: socket files, milter's and policy's alike.
+unsigned socket_mode(const config::Config& cfg) {
   // Validated when the file was read (config::Syntax::kFileMode).
-  o->unix_mode = static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
+  return static_cast<unsigned>(std::stoul(cfg.get_string("milter.socket_mode"), nullptr, 8));
+}
+
+// Every listener `cfg` enables, bound (serve binds them before it drops
+// privileges) and not yet served.
+struct Bound {
+  std::shared_ptr<net::Listening> milter, policy, metrics;
+
+  std::vector<std::string> unix_paths() const {
+    std::vector<std::string> out;
+    for (const auto* l : {&milter, &policy, &metrics}) {
+      if (*l) out.insert(out.end(), (*l)->unix_paths().begin(), (*l)->unix_paths().end());
+    }
+    return out;
+  }
+};
+
+// Binds milter.listen, policy.listen and metrics.listen (those not empty).
+// Errors name the key; then nothing stays bound.
+Result<Bound> bind_listeners(const config::Config& cfg) {
+  Bound b;
+  for (auto [prefix, slot] : {std::pair{"milter", &b.milter}, std::pair{"policy", &b.policy}}) {
+    const auto& listen = cfg.get_string(std::string(prefix) + ".listen");
+    if (listen.empty()) continue;
+    auto l = net::Listening::bind(prefix, {listen}, socket_mode(cfg));
+    if (!l) return fail(l.error().code(), std::string(prefix) + ".listen: " + l.error().message());
+    *slot = std::move(*l);
+  }
+  if (const auto& listen = cfg.get_string("metrics.listen"); !listen.empty()) {
+    auto l = HttpEndpoint::bind(listen);
+    BACKSTOP_TRY(l);
+    b.metrics = std::move(*l);
+  }
+  return b;
+}
+
+// The options `cfg` gives a front end's listener: the socket bound ahead,
+// PREFIX.allow_clients, PREFIX.allow_users (resolved to uids) and the
+// warning log.
+Status listener_options(const config::Config& cfg, const std::string& prefix, std::shared_ptr<net::Listening> bound,
+                        const std::shared_ptr<spdlog::logger>& log, net::ServerOptions* o) {
+  o->bound = std::move(bound);
   o->log = [log](std::string_view w) { log->warn("{}", text::log_safe(w)); };
   o->allow_networks = cfg.get_list(prefix + ".allow_clients");
   auto uids = resolve_users(cfg.get_list(prefix + ".allow_users"));
@@ -162,17 +200,17 @@ Status listener_options(const config::Config& cfg, const std::string& prefix,
   return {};
 }
 
-// Builds and binds every listener `cfg` enables; nothing is served before
-// start(). `eng`, `dnsbl` and `log` outlive the result.
-Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Engine& eng, DnsblService* dnsbl,
-                                                  const std::shared_ptr<spdlog::logger>& log) {
+// Builds the servers of the listeners in `bound` (bind_listeners(cfg)); the
+// milter and policy servers serve from start(). `eng`, `dnsbl` and `log`
+// outlive the result.
+Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, const Bound& bound, Engine& eng,
+                                                  DnsblService* dnsbl, const std::shared_ptr<spdlog::logger>& log) {
   auto out = std::make_unique<Listeners>();
   out->filter = std::make_unique<BackstopFilter>(&eng, [log](std::string_view line) { log->info("{}", text::log_safe(line)); },
                                                  dnsbl);
-  const auto& milter_listen = cfg.get_string("milter.listen");
-  if (!milter_listen.empty()) {
+  if (bound.milter) {
     milter::ServerOptions so;
-    BACKSTOP_TRY(listener_options(cfg, "milter", log, &so.net));
+    BACKSTOP_TRY(listener_options(cfg, "milter", bound.milter, log, &so.net));
     so.net.threads = static_cast<unsigned>(cfg.get_int("milter.threads"));
     so.session.max_body = static_cast<std::size_t>(cfg.get_int("classify.max_body"));
     auto s = milter::make_server(*out->filter, so);
@@ -182,22 +220,21 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, Eng
 
   out->policy_handler = std::make_unique<PolicyHandler>(
       &eng, [log](std::string_view line) { log->info("{}", text::log_safe(line)); }, dnsbl);
-  const auto& policy_listen = cfg.get_string("policy.listen");
-  if (!policy_listen.empty()) {
+  if (bound.policy) {
     policyd::ServerOptions po;
-    BACKSTOP_TRY(listener_options(cfg, "policy", log, &po.net));
+    BACKSTOP_TRY(listener_options(cfg, "policy", bound.policy, log, &po.net));
     po.net.threads = 1;  // policy requests are tiny; one loop serves thousands per second
     auto p = policyd::make_server(*out->policy_handler, po);
     if (!p) return unexpected<Error>(Error(p.error().code(), "policy.listen: " + p.error().message()));
     out->policy_server = std::move(*p);
   }
 
-  const auto& metrics_listen = cfg.get_string("metrics.listen");
-  if (!metrics_listen.empty()) {
+  if (bound.metrics) {
     HttpOptions ho;
     ho.log = [log](std::string_view w) { log->warn("{}", text::log_safe(w)); };
     ho.allow_clients = cfg.get_list("metrics.allow_clients");
-    auto h = HttpEndpoint::start(metrics_listen,
+    ho.bound = bound.metrics;
+    auto h = HttpEndpoint::start(cfg.get_string("metrics.listen"),
                                  {[&eng] { return eng.metrics().render(); },
                                   [&eng] { return eng.healthy(); }},
                                  ho);
@@ -237,7 +274,7 @@ void reload(const ServeOptions& o, const config::Config& running, Engine& eng, s
     log.error("reload refused, keeping the running configuration: {}", st.error().message());
     return;
   }
-  for (const char* prefix : {"milter.", "policy.", "metrics.", "state.", "dnsbl.", "log."}) {
+  for (const char* prefix : {"daemon.", "milter.", "policy.", "metrics.", "state.", "dnsbl.", "log."}) {
     if (keys_with_prefix(*fresh, prefix) != keys_with_prefix(running, prefix)) {
       log.warn("reload: {}* settings take effect only on restart", prefix);
     }
@@ -278,9 +315,32 @@ Result<int> serve(const ServeOptions& o) {
 
   auto cfg = o.load_config();
   if (!cfg) return unexpected<Error>(cfg.error());
+  // Who to serve as, decided before anything is opened: a root start without
+  // daemon.run_as is refused here (daemon/privileges.h).
+  auto account = run_as_account(*cfg);
+  if (!account) return unexpected<Error>(account.error());
+  auto action = decide_privileges(current_identity(), *account);
+  if (!action) return unexpected<Error>(action.error());
   auto logger = make_logger(*cfg);
   if (!logger) return unexpected<Error>(logger.error());
   const std::shared_ptr<spdlog::logger>& log = *logger;
+  auto bound = bind_listeners(*cfg);
+  if (!bound) return unexpected<Error>(bound.error());
+  if (*action == PrivilegeAction::kDrop) {
+    const Account& a = **account;
+    auto sockets = give_sockets(bound->unix_paths(), a);
+    if (!sockets) return unexpected<Error>(sockets.error());
+    for (const auto& line : *sockets) log->info("socket {}", text::log_safe(line));
+    auto state = give_state(*cfg, a);
+    if (!state) return unexpected<Error>(state.error());
+    for (const auto& line : state->changed) log->info("state {}", text::log_safe(line));
+    for (const auto& line : state->left) log->warn("state {}", text::log_safe(line));
+    BACKSTOP_TRY(drop_privileges(a));
+    log->info("dropped root: running as {} (uid {}, gid {}, {} groups)", text::log_safe(a.user), a.uid, a.gid,
+              a.groups.size());
+  }
+  // From here on as the user serve runs as (dropped to, or started as): the
+  // store's files are created as it, and threads start only now.
   EngineOptions eo;
   eo.log = [log](const std::string& line) { log->error("{}", text::log_safe(line)); };
   auto engine = Engine::create(*cfg, std::move(eo));
@@ -288,7 +348,7 @@ Result<int> serve(const ServeOptions& o) {
   Engine& eng = **engine;
   auto dnsbl = DnsblService::start(*cfg, &eng.metrics(), &eng.clock());
   if (!dnsbl) return unexpected<Error>(dnsbl.error());
-  auto listeners = open_listeners(*cfg, eng, dnsbl->get(), log);
+  auto listeners = open_listeners(*cfg, *bound, eng, dnsbl->get(), log);
   if (!listeners) return unexpected<Error>(listeners.error());
   Listeners& net = **listeners;
 

@@ -1,6 +1,14 @@
 // The lifecycle of `backstop serve`: build the engine and the listeners,
 // serve until told to stop, then stop in order.
 //
+// Start order, all on the calling thread until the store is open: read the
+// configuration; decide who to serve as (daemon.run_as; a root start without
+// it is refused); open the log; bind every listener; started as root, give
+// the unix socket files and the state to daemon.run_as and drop root for good
+// (daemon/privileges.h). Only then, as that user, open the store and the
+// BATV keys and start the threads (writers, DNSBL, servers, HTTP). A reload
+// runs as that user too and never binds: listener changes wait for a restart.
+//
 // Signals: SIGHUP re-reads the configuration file and the BATV keys (a file
 // with errors is refused and the running configuration stays); SIGTERM and
 // SIGINT drain (current messages finish, new connections are refused) and
@@ -37,8 +45,8 @@ struct ServeOptions {
 // Serves until SIGTERM or SIGINT. Blocks SIGHUP, SIGTERM and SIGINT in the
 // calling thread (and so in every thread it starts) and ignores SIGPIPE:
 // call it before any other thread is started. Errors are startup failures
-// (configuration, log target, store, DNSBL, listen addresses); nothing is
-// left running then. Otherwise the value is the exit status: 0, or 1 when
+// (configuration, privileges, log target, store, DNSBL, listen addresses);
+// nothing is left running then. Otherwise the value is the exit status: 0, or 1 when
 // store writes failed at shutdown.
 Result<int> serve(const ServeOptions& o);
 

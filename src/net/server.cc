@@ -1,5 +1,7 @@
 #include "net/protocol.h"
 
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -227,41 +229,79 @@ struct Server::Impl {
     for (Conn* c : left) c->close();
   }
 
-  Status bind(const std::string& spec_s) {
-    auto spec = parse_listen(spec_s);
-    BACKSTOP_TRY(spec);
+  // Serves the sockets of `l` (which must not have been taken yet): one
+  // acceptor each on worker 0, listening from now on. kEnvironment if a
+  // descriptor cannot be taken or listen() fails (another socket bound to
+  // the same address with SO_REUSEADDR listened first).
+  Status adopt(Listening& l) {
+    l.taken_ = true;
     asio::io_context& ioc0 = workers[0]->ioc;
-    asio::error_code ec;
-    Listener l;
-    l.acc = std::make_unique<Acceptor>(ioc0);
-    if (spec->kind == ListenSpec::Kind::kUnix) {
-      struct stat st {};
-      if (::lstat(spec->path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
-        ::unlink(spec->path.c_str());  // a stale socket of an earlier run
-      asio::local::stream_protocol::endpoint uep(spec->path);
-      Endpoint ep(uep);
-      if (l.acc->open(ep.protocol(), ec); !ec) l.acc->bind(ep, ec);
-      if (!ec) l.acc->listen(asio::socket_base::max_listen_connections, ec);
-      if (ec) return fail(Code::kEnvironment, opts.name + ": cannot listen on " + spec_s + ": " + ec.message());
-      if (::chmod(spec->path.c_str(), opts.unix_mode) != 0)
-        return fail(Code::kEnvironment, opts.name + ": cannot chmod " + spec->path + ": " + std::strerror(errno));
-      l.tcp = false;
-      unix_paths.push_back(spec->path);
-      bound.push_back(spec->to_string());
-      listeners.push_back(std::move(l));
-      return {};
+    for (std::size_t i = 0; i < l.sockets_.size(); ++i) {
+      const Listening::Socket& s = l.sockets_[i];
+      Listener lis;
+      lis.tcp = s.family != AF_UNIX;
+      lis.acc = std::make_unique<Acceptor>(ioc0);
+      asio::error_code ec;
+      lis.acc->assign(asio::generic::stream_protocol(s.family, s.protocol), s.fd, ec);
+      if (!ec) lis.acc->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) {
+        if (!lis.acc->is_open()) ::close(s.fd);
+        for (std::size_t j = i + 1; j < l.sockets_.size(); ++j) ::close(l.sockets_[j].fd);
+        for (const auto& p : l.unix_paths_) ::unlink(p.c_str());
+        return fail(Code::kEnvironment, opts.name + ": cannot listen on " + l.endpoints_[i] + ": " + ec.message());
+      }
+      listeners.push_back(std::move(lis));
     }
+    unix_paths = l.unix_paths_;
+    bound = l.endpoints_;
+    return {};
+  }
+};
+
+namespace {
+
+// One endpoint bound (not yet listening): its descriptor, its canonical text
+// (port resolved) and the socket file it created ("" for TCP).
+struct BoundOne {
+  Listening::Socket sock;
+  std::string endpoint;
+  std::string unix_path;
+};
+
+Result<BoundOne> bind_one(const std::string& name, const std::string& spec_s, unsigned unix_mode) {
+  auto spec = parse_listen(spec_s);
+  BACKSTOP_TRY(spec);
+  asio::io_context ioc;  // owns the acceptor only until its descriptor is released
+  asio::error_code ec;
+  Acceptor acc(ioc);
+  BoundOne out;
+  if (spec->kind == ListenSpec::Kind::kUnix) {
+    struct stat st {};
+    if (::lstat(spec->path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+      ::unlink(spec->path.c_str());  // a stale socket of an earlier run
+    asio::local::stream_protocol::endpoint uep(spec->path);
+    Endpoint ep(uep);
+    if (acc.open(ep.protocol(), ec); !ec) acc.bind(ep, ec);
+    if (ec) return fail(Code::kEnvironment, name + ": cannot listen on " + spec_s + ": " + ec.message());
+    out.unix_path = spec->path;  // created: removed on any failure below
+    if (::chmod(spec->path.c_str(), unix_mode) != 0) {
+      Error e(Code::kEnvironment, name + ": cannot chmod " + spec->path + ": " + std::strerror(errno));
+      ::unlink(out.unix_path.c_str());
+      return unexpected<Error>(std::move(e));
+    }
+    out.endpoint = spec->to_string();
+    out.sock.family = AF_UNIX;
+  } else {
     std::string host = spec->host == "localhost" ? "127.0.0.1" : spec->host;
     auto addr = asio::ip::make_address(host, ec);
-    if (ec) return fail(Code::kInvalidArgument, opts.name + ": '" + spec->host + "' is not an IP address");
+    if (ec) return fail(Code::kInvalidArgument, name + ": '" + spec->host + "' is not an IP address");
     asio::ip::tcp::endpoint tep(addr, spec->port);
     Endpoint ep(tep);
-    if (l.acc->open(ep.protocol(), ec); !ec) l.acc->set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec && addr.is_v6()) l.acc->set_option(asio::ip::v6_only(true), ec);
-    if (!ec) l.acc->bind(ep, ec);
-    if (!ec) l.acc->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return fail(Code::kEnvironment, opts.name + ": cannot listen on " + spec_s + ": " + ec.message());
-    Endpoint local = l.acc->local_endpoint(ec);
+    if (acc.open(ep.protocol(), ec); !ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && addr.is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acc.bind(ep, ec);
+    if (ec) return fail(Code::kEnvironment, name + ": cannot listen on " + spec_s + ": " + ec.message());
+    Endpoint local = acc.local_endpoint(ec);
     asio::ip::tcp::endpoint tlocal;
     if (!ec && local.size() <= tlocal.capacity()) {
       std::memcpy(tlocal.data(), local.data(), local.size());
@@ -270,11 +310,41 @@ struct Server::Impl {
     ListenSpec b = *spec;
     b.host = tlocal.address().to_string();
     b.port = tlocal.port();
-    bound.push_back(b.to_string());
-    listeners.push_back(std::move(l));
-    return {};
+    out.endpoint = b.to_string();
+    out.sock.family = addr.is_v6() ? AF_INET6 : AF_INET;
+    out.sock.protocol = IPPROTO_TCP;
   }
-};
+  out.sock.fd = acc.release(ec);
+  if (ec) {
+    if (!out.unix_path.empty()) ::unlink(out.unix_path.c_str());
+    return fail(Code::kEnvironment, name + ": cannot listen on " + spec_s + ": " + ec.message());
+  }
+  // Not inherited by programs the daemon runs (limits.sendmail).
+  ::fcntl(out.sock.fd, F_SETFD, FD_CLOEXEC);
+  return out;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Listening>> Listening::bind(const std::string& name, const std::vector<std::string>& specs,
+                                                   unsigned unix_mode) {
+  if (specs.empty()) return fail(Code::kInvalidArgument, name + ": no listen endpoint");
+  std::shared_ptr<Listening> l(new Listening());
+  for (const auto& spec : specs) {
+    auto one = bind_one(name, spec, unix_mode);
+    if (!one) return unexpected<Error>(one.error());  // l's destructor releases the earlier ones
+    l->sockets_.push_back(one->sock);
+    l->endpoints_.push_back(std::move(one->endpoint));
+    if (!one->unix_path.empty()) l->unix_paths_.push_back(std::move(one->unix_path));
+  }
+  return l;
+}
+
+Listening::~Listening() {
+  if (taken_) return;
+  for (const auto& s : sockets_) ::close(s.fd);
+  for (const auto& p : unix_paths_) ::unlink(p.c_str());
+}
 
 ServerOptions defaults(std::string name, std::chrono::milliseconds drain_timeout) {
   ServerOptions o;
@@ -292,7 +362,9 @@ Server::~Server() {
 
 Result<std::unique_ptr<Server>> create_server(ServerOptions opts, ServeFn serve) {
   const unsigned n = opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
-  if (opts.listen.empty()) return fail(Code::kInvalidArgument, opts.name + ": no listen endpoint");
+  if (!opts.bound && opts.listen.empty()) return fail(Code::kInvalidArgument, opts.name + ": no listen endpoint");
+  if (opts.bound && opts.bound->served())
+    return fail(Code::kInvalidArgument, opts.name + ": its listening sockets are served by another server");
   if (opts.max_connections == 0) return fail(Code::kInvalidArgument, opts.name + ": max_connections is 0");
   std::vector<ip::Network> nets;
   for (const auto& text : opts.allow_networks) {
@@ -300,15 +372,16 @@ Result<std::unique_ptr<Server>> create_server(ServerOptions opts, ServeFn serve)
     if (!net) return fail(Code::kInvalidArgument, opts.name + ": allowed client network: " + net.error().message());
     nets.push_back(*net);
   }
+  std::shared_ptr<Listening> bound = std::move(opts.bound);
+  if (!bound) {
+    auto b = Listening::bind(opts.name, opts.listen, opts.unix_mode);
+    BACKSTOP_TRY(b);
+    bound = std::move(*b);
+  }
   auto impl = std::make_unique<Server::Impl>(std::move(opts), std::move(serve));
   impl->allow_networks = std::move(nets);
   for (unsigned i = 0; i < n; ++i) impl->workers.push_back(std::make_unique<Worker>());
-  for (const auto& spec : impl->opts.listen) {
-    if (auto st = impl->bind(spec); !st) {
-      for (const auto& p : impl->unix_paths) ::unlink(p.c_str());
-      return unexpected<Error>(st.error());
-    }
-  }
+  BACKSTOP_TRY(impl->adopt(*bound));
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -17,6 +17,12 @@
 // back-off, so a descriptor shortage is never a busy loop and never ends the
 // process.
 //
+// Binding ahead: Listening::bind() binds endpoints without a server (and
+// without threads); a server given them in ServerOptions::bound listens on
+// and serves those sockets instead of binding its own. A daemon binds while it is privileged
+// (ports below 1024, root-only directories), drops its privileges, and only
+// then builds its servers.
+//
 // Lifecycle: start() launches the threads; stop() drains (acceptors close at
 // once; connections whose busy() is false are closed; busy ones get up to
 // drain_timeout, then are closed); wait() joins and removes unix socket
@@ -33,6 +39,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
+
 namespace backstop::net {
 
 // Concurrent connections per server, unless configured: each costs a socket
@@ -48,9 +56,15 @@ inline constexpr std::chrono::milliseconds kAcceptBackoffMax{1000};
 // as long as Postfix's milter_content_timeout (300 s).
 inline constexpr std::chrono::seconds kDefaultDrainTimeout{30};
 
+class Listening;
+
 struct ServerOptions {
   std::string name = "net";       // thread names "bs-NAME-i", log prefix
   std::vector<std::string> listen;  // net/listen.h syntax
+  // Sockets bound ahead (Listening::bind): when set, the server serves these
+  // and `listen` and `unix_mode` are not used. The server takes them over, so
+  // one Listening serves one server (a second is kInvalidArgument).
+  std::shared_ptr<Listening> bound;
   unsigned threads = 0;           // 0 = one per core
   unsigned unix_mode = 0660;      // mode of unix: socket files
   std::size_t max_connections = kDefaultMaxConnections;
@@ -111,6 +125,48 @@ class Server {
 
  private:
   std::unique_ptr<Impl> impl_;
+};
+
+// Sockets bound ahead of the server that will serve them. They listen only
+// once a server takes them over, so a client connecting earlier (while the
+// daemon still opens its store) is refused, not queued: an open port means
+// a server is serving it. Owns the descriptors (close-on-exec) until then;
+// destroyed before that, it closes them and removes its unix socket files.
+// Not thread-safe: a daemon uses it on its starting thread.
+class Listening {
+ public:
+  // Binds every endpoint of `specs` (net/listen.h syntax); a unix: socket
+  // file gets mode `unix_mode` (a stale socket file of an earlier run is
+  // replaced; anything else at the path is an error).
+  // kInvalidArgument for bad syntax or no endpoint, kEnvironment when one
+  // cannot be bound (address in use, no permission, bad directory), each
+  // prefixed "NAME: "; then nothing stays bound.
+  static Result<std::shared_ptr<Listening>> bind(const std::string& name, const std::vector<std::string>& specs,
+                                                 unsigned unix_mode);
+  ~Listening();
+  Listening(const Listening&) = delete;
+  Listening& operator=(const Listening&) = delete;
+
+  // The bound endpoints in net/listen.h syntax, ports resolved (port 0).
+  const std::vector<std::string>& endpoints() const { return endpoints_; }
+  // The unix socket files created, in `specs` order.
+  const std::vector<std::string>& unix_paths() const { return unix_paths_; }
+  // A server has taken the sockets over.
+  bool served() const { return taken_; }
+
+  struct Socket {
+    int fd = -1;
+    int family = 0;    // AF_INET, AF_INET6, AF_UNIX
+    int protocol = 0;  // IPPROTO_TCP for TCP, 0 for unix
+  };
+
+ private:
+  friend struct Server::Impl;
+  Listening() = default;
+  std::vector<Socket> sockets_;
+  std::vector<std::string> endpoints_;
+  std::vector<std::string> unix_paths_;
+  bool taken_ = false;
 };
 
 }  // namespace backstop::net

@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 #include <vector>
@@ -91,6 +94,96 @@ TEST(NetServer, ServesTcpAndUnixWithOneProtocol) {
   s->wait();
   EXPECT_FALSE(std::filesystem::exists(path));  // the socket file is removed
   EXPECT_EQ(s->stats().connections, 2u);
+}
+
+// Bound ahead (as serve does before dropping privileges), served later.
+TEST(NetServer, ServesSocketsBoundAhead) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("net-ahead-" + std::to_string(::getpid()) + ".sock")).string();
+  auto l = Listening::bind("t", {"inet:127.0.0.1:0", "unix:" + path}, 0640);
+  ASSERT_TRUE(l) << l.error().to_string();
+  ASSERT_EQ((*l)->endpoints().size(), 2u);
+  EXPECT_NE((*l)->endpoints()[0], "inet:127.0.0.1:0");
+  EXPECT_EQ((*l)->unix_paths(), std::vector<std::string>{path});
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  // Bound, not listening: a client is refused until a server serves them.
+  for (const auto& ep : (*l)->endpoints()) {
+    EXPECT_THROW(Client c(ep), asio::system_error) << ep;
+  }
+  ServerOptions o;
+  o.name = "t";
+  o.listen = {"inet:not-an-ip:1"};  // ignored: the bound sockets are served
+  o.bound = *l;
+  o.threads = 1;
+  auto s = make(o);
+  EXPECT_EQ(s->endpoints(), (*l)->endpoints());
+  for (const auto& ep : s->endpoints()) {
+    Client c(ep);
+    EXPECT_EQ(c.roundtrip("ahead\n"), "ahead\n") << ep;
+  }
+  // One Listening serves one server.
+  auto again = create_server(o, [](std::shared_ptr<Conn>) -> asio::awaitable<void> { co_return; });
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), Code::kInvalidArgument);
+  s->stop();
+  s->wait();
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(NetServer, SocketsBoundAheadAndNeverServedAreReleased) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("net-unserved-" + std::to_string(::getpid()) + ".sock")).string();
+  std::string tcp;
+  {
+    auto l = Listening::bind("t", {"inet:127.0.0.1:0", "unix:" + path}, 0600);
+    ASSERT_TRUE(l) << l.error().to_string();
+    tcp = (*l)->endpoints()[0];
+    EXPECT_TRUE(std::filesystem::exists(path));
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+  // The port is free again: a socket without SO_REUSEADDR can bind it.
+  {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(parse_listen(tcp)->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+    ::close(fd);
+  }
+  // A failure part-way releases what was bound before it.
+  auto bad = Listening::bind("t", {"unix:" + path, "unix:/nonexistent-dir/x.sock"}, 0600);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), Code::kEnvironment);
+  EXPECT_NE(bad.error().message().find("t: cannot listen on unix:/nonexistent-dir/x.sock"), std::string::npos)
+      << bad.error().message();
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_EQ(Listening::bind("t", {}, 0600).error().code(), Code::kInvalidArgument);
+}
+
+TEST(NetServer, ListeningSocketsAreNotInheritedByPrograms) {
+  auto l = Listening::bind("t", {"inet:127.0.0.1:0"}, 0600);
+  ASSERT_TRUE(l) << l.error().to_string();
+  ServerOptions o;
+  o.bound = *l;
+  o.threads = 1;
+  auto s = create_server(o, [](std::shared_ptr<Conn>) -> asio::awaitable<void> { co_return; });
+  ASSERT_TRUE(s);
+  // The listener is the only socket this test has open on that port: find it
+  // among the process's descriptors and check FD_CLOEXEC.
+  const auto port = parse_listen((*s)->endpoints()[0])->port;
+  bool found = false;
+  for (int fd = 0; fd < 1024; ++fd) {
+    sockaddr_storage a{};
+    socklen_t len = sizeof a;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 || a.ss_family != AF_INET) continue;
+    if (ntohs(reinterpret_cast<sockaddr_in*>(&a)->sin_port) != port) continue;
+    found = true;
+    EXPECT_NE(::fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+  }
+  EXPECT_TRUE(found);
 }
 
 TEST(NetServer, BadEndpointsAreErrorsNotCrashes) {

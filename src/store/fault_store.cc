@@ -1,16 +1,30 @@
 #include "store/fault_store.h"
 
+#include <stdexcept>
+
 namespace backstop::store {
 
 FaultStore::FaultStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
 
 void FaultStore::fail_writes(int n, Code code) {
   writes_.code.store(code);
+  writes_.throws.store(false);
   writes_.left.store(n);
 }
 
 void FaultStore::fail_reads(int n, Code code) {
   reads_.code.store(code);
+  reads_.throws.store(false);
+  reads_.left.store(n);
+}
+
+void FaultStore::throw_on_writes(int n) {
+  writes_.throws.store(true);
+  writes_.left.store(n);
+}
+
+void FaultStore::throw_on_reads(int n) {
+  reads_.throws.store(true);
   reads_.left.store(n);
 }
 
@@ -26,6 +40,7 @@ std::optional<Error> FaultStore::trip(Arm& a) {
     if (left < 0 || a.left.compare_exchange_weak(left, left - 1)) break;
   }
   failed_.fetch_add(1);
+  if (a.throws.load()) throw std::runtime_error("injected store exception");
   return Error(a.code.load(), "injected store fault");
 }
 

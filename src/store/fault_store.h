@@ -1,7 +1,8 @@
 // A Store decorator that fails on command, for fault tests: every call is
 // forwarded to the wrapped store unless a fault is armed for its kind
 // (writes: every mutating call and apply(); reads: the rest), in which case it
-// returns the armed error without touching the wrapped store.
+// returns the armed error, or throws std::runtime_error when armed with
+// throw_on_*(), without touching the wrapped store.
 // Thread-safety: as the wrapped store; arming is atomic and may happen from
 // any thread while others call.
 #pragma once
@@ -21,6 +22,10 @@ class FaultStore final : public Store {
   // The next `n` write calls fail (-1: every one until disarmed) with `code`.
   void fail_writes(int n, Code code = Code::kUnavailable);
   void fail_reads(int n, Code code = Code::kUnavailable);
+  // The next `n` write (read) calls throw std::runtime_error instead, as a
+  // bug or an allocation failure would: for the callers' exception edges.
+  void throw_on_writes(int n);
+  void throw_on_reads(int n);
   void disarm();
   std::uint64_t failed_calls() const { return failed_.load(); }
   Store& inner() { return *inner_; }
@@ -57,8 +62,10 @@ class FaultStore final : public Store {
   struct Arm {
     std::atomic<int> left{0};
     std::atomic<Code> code{Code::kUnavailable};
+    std::atomic<bool> throws{false};
   };
-  // The error to return now, if a fault of this kind is armed (consumes one).
+  // The error to return now, if a fault of this kind is armed (consumes one);
+  // throws instead when armed to.
   std::optional<Error> trip(Arm& a);
   std::optional<Error> w() { return trip(writes_); }
   std::optional<Error> r() { return trip(reads_); }

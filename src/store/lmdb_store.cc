@@ -23,11 +23,6 @@ using namespace internal;
 
 // Sub-databases we open (MDB_env needs the count up front), with headroom.
 constexpr unsigned kMaxDbs = 16;
-// Reader slots (LMDB's default is 126): a read transaction takes one, and with
-// MDB_NOTLS every thread of every process using the environment may hold one
-// at once: up to 256 milter threads, the writers, DNSBL, HTTP and command-line
-// readers. 64 bytes each in lock.mdb.
-constexpr unsigned kMaxReaders = 1024;
 // Purge chunks: deletions per write transaction, and entries looked at per
 // transaction of a database scanned in key order. A chunk holds the write
 // lock for milliseconds, so outbound commits wait at most that long.
@@ -145,7 +140,7 @@ class LmdbStore final : public Store {
     int rc = mdb_env_create(&env_);
     if (rc == 0) rc = mdb_env_set_maxdbs(env_, kMaxDbs);
     if (rc == 0) rc = mdb_env_set_mapsize(env_, lmdb_.map_size);
-    if (rc == 0) rc = mdb_env_set_maxreaders(env_, kMaxReaders);
+    if (rc == 0) rc = mdb_env_set_maxreaders(env_, kLmdbMaxReaders);
     unsigned flags = MDB_NOTLS | (lmdb_.sync ? 0u : MDB_NOSYNC);
     if (rc == 0) rc = mdb_env_open(env_, lmdb_.dir.c_str(), flags, 0600);
     if (rc != 0) {

@@ -1,5 +1,6 @@
 // LMDB-only behaviour: persistence across reopen, several processes, map
-// limits, damaged bytes, and no lost committed record after kill -9.
+// limits, damaged bytes, no lost committed record after kill -9, and reader
+// slots (stale ones freed, a full table a clean kUnavailable).
 #include <gtest/gtest.h>
 #include <lmdb.h>
 #include <signal.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <set>
 #include <span>
@@ -175,6 +177,176 @@ TEST(Lmdb, CounterLimitIsExactAcrossProcesses) {
   close(fds[0]);
   EXPECT_EQ(total, kLimit);
   EXPECT_EQ(*open_or_die(dir.path())->counter_get("shared"), kLimit);
+}
+
+// Another process holding LMDB reader slots: a forked child that opens the
+// environment with LMDB itself (as `backstop ledger show` or a second daemon
+// would) and begins read transactions, each taking one slot, until it holds
+// `want` or LMDB refuses one (MDB_READERS_FULL: every slot taken). held() is
+// how many it holds. release() aborts them all while the child lives on;
+// kill() ends it with SIGKILL, leaving its slots stale in lock.mdb; the
+// destructor ends it normally.
+class ReaderHog {
+ public:
+  static constexpr int kAll = -1;
+
+  ReaderHog(const std::string& dir, int want) {
+    int down[2], up[2];
+    if (pipe(down) != 0 || pipe(up) != 0) return;
+    pid_ = fork();
+    if (pid_ < 0) return;
+    if (pid_ == 0) {
+      close(down[1]);
+      close(up[0]);
+      child(dir, want, down[0], up[1]);
+    }
+    close(down[0]);
+    close(up[1]);
+    to_child_ = down[1];
+    from_child_ = up[0];
+    held_ = answer();
+  }
+  ~ReaderHog() {
+    if (pid_ > 0) {
+      command('q');
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+    if (to_child_ >= 0) close(to_child_);
+    if (from_child_ >= 0) close(from_child_);
+  }
+  ReaderHog(const ReaderHog&) = delete;
+  ReaderHog& operator=(const ReaderHog&) = delete;
+
+  // Slots held; -1 when the child failed.
+  int held() const { return held_; }
+  // Aborts every transaction; true once the child has.
+  bool release() { return command('r') && answer() == 0; }
+  // SIGKILL; true once the child is reaped, killed by it.
+  bool kill() {
+    if (pid_ <= 0 || ::kill(pid_, SIGKILL) != 0) return false;
+    int status = 0;
+    const bool killed = waitpid(pid_, &status, 0) == pid_ && WIFSIGNALED(status);
+    pid_ = -1;
+    return killed;
+  }
+
+ private:
+  [[noreturn]] static void child(const std::string& dir, int want, int in, int out) {
+    MDB_env* env = nullptr;
+    std::vector<MDB_txn*> txns;
+    int held = -1;
+    if (mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 16) == 0 &&
+        mdb_env_set_maxreaders(env, kLmdbMaxReaders) == 0 && mdb_env_open(env, dir.c_str(), MDB_NOTLS, 0600) == 0) {
+      held = 0;
+      // Far more than any table has slots: the loop ends at MDB_READERS_FULL.
+      while (want == kAll ? txns.size() < 100 * kLmdbMaxReaders : txns.size() < static_cast<std::size_t>(want)) {
+        MDB_txn* t = nullptr;
+        int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &t);
+        if (rc == MDB_READERS_FULL) break;
+        if (rc != 0) {
+          held = -1;
+          break;
+        }
+        txns.push_back(t);
+      }
+      if (held == 0) held = static_cast<int>(txns.size());
+    }
+    if (write(out, &held, sizeof held) != sizeof held) _exit(1);
+    char c = 0;
+    while (read(in, &c, 1) == 1 && c == 'r') {
+      for (MDB_txn* t : txns) mdb_txn_abort(t);
+      txns.clear();
+      int zero = 0;
+      if (write(out, &zero, sizeof zero) != sizeof zero) _exit(1);
+    }
+    _exit(0);  // 'q' or the parent gone; no destructors, no leak report
+  }
+  bool command(char c) { return to_child_ >= 0 && write(to_child_, &c, 1) == 1; }
+  int answer() {
+    int v = -1;
+    return read(from_child_, &v, sizeof v) == sizeof v ? v : -1;
+  }
+
+  pid_t pid_ = -1;
+  int to_child_ = -1, from_child_ = -1;
+  int held_ = -1;
+};
+
+// A process killed while it held every reader slot (SIGKILL: no chance to
+// free them) does not lock the running store out: the read that finds the
+// table full frees the dead process's slots and is retried, and every slot
+// is free again afterwards.
+TEST(Lmdb, ReaderSlotsOfAKilledProcessAreFreedWhenTheTableIsFull) {
+  testing::TempDir dir;
+  auto s = open_or_die(dir.path());
+  ASSERT_TRUE(s->record_put("k", "v", 0));
+  {
+    ReaderHog dead(dir.path(), ReaderHog::kAll);
+    ASSERT_EQ(dead.held(), static_cast<int>(kLmdbMaxReaders)) << "the hog must take every slot";
+    ASSERT_TRUE(dead.kill());
+  }
+  auto r = s->record_get("k");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->value_or(""), "v");
+  // Every stale slot was freed, not just one: another process gets them all.
+  ReaderHog next(dir.path(), ReaderHog::kAll);
+  EXPECT_EQ(next.held(), static_cast<int>(kLmdbMaxReaders));
+}
+
+// The same at open: a store opened while another process keeps the
+// environment open (so LMDB does not reset lock.mdb) frees the slots a killed
+// process left, before any read of its own.
+TEST(Lmdb, ReaderSlotsOfAKilledProcessAreFreedAtOpen) {
+  testing::TempDir dir;
+  ASSERT_NE(open_or_die(dir.path()), nullptr);  // create, then close before forking
+  ReaderHog keeper(dir.path(), 0);              // holds the environment open, no slot
+  ASSERT_EQ(keeper.held(), 0);
+  {
+    ReaderHog dead(dir.path(), ReaderHog::kAll);
+    ASSERT_EQ(dead.held(), static_cast<int>(kLmdbMaxReaders));
+    ASSERT_TRUE(dead.kill());
+  }
+  auto s = open_or_die(dir.path());
+  ASSERT_NE(s, nullptr);
+  // Freed by the open alone: this process uses LMDB directly, which never
+  // frees stale slots by itself, and gets every one.
+  ReaderHog next(dir.path(), ReaderHog::kAll);
+  EXPECT_EQ(next.held(), static_cast<int>(kLmdbMaxReaders));
+}
+
+// Live readers holding every slot: a read fails at once with kUnavailable
+// (the mail path's 4xx), neither a crash nor a wait; writes, which take no
+// reader slot, still commit; reads work again once the readers let go.
+TEST(Lmdb, ReadsAreUnavailableWhileLiveReadersHoldEverySlot) {
+  testing::TempDir dir;
+  ManualClock clock(kT0);
+  auto s = open_or_die(dir.path(), {.clock = &clock});
+  ASSERT_TRUE(s->record_put("k", "v", 0));
+  ASSERT_TRUE(s->ledger_put("held@x", {kT0, "a@b", {"c@d"}}));
+  ReaderHog live(dir.path(), ReaderHog::kAll);
+  ASSERT_EQ(live.held(), static_cast<int>(kLmdbMaxReaders));
+
+  const auto start = std::chrono::steady_clock::now();
+  auto r = s->record_get("k");
+  auto l = s->ledger_get("held@x");
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r) << "a read needs a slot and none is free";
+  EXPECT_EQ(r.error().code(), Code::kUnavailable) << r.error().to_string();
+  EXPECT_NE(r.error().message().find("MDB_READERS_FULL"), std::string::npos) << r.error().to_string();
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().code(), Code::kUnavailable);
+  EXPECT_LT(took, std::chrono::seconds(2)) << "a full table is an error now, not a wait";
+  EXPECT_TRUE(s->record_put("k2", "v2", 0)) << "writes take no reader slot";
+
+  ASSERT_TRUE(live.release());
+  r = s->record_get("k");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->value_or(""), "v");
+  auto r2 = s->record_get("k2");
+  ASSERT_TRUE(r2) << r2.error().to_string();
+  EXPECT_EQ(r2->value_or(""), "v2");
+  EXPECT_TRUE(s->ledger_get("held@x")->has_value());
 }
 
 // A child commits ledger entries one transaction at a time and reports each

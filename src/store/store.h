@@ -233,6 +233,14 @@ class Store {
 // In-memory backend for tests and `scan`: a mutex around maps.
 std::unique_ptr<Store> make_memory_store(Options options = {});
 
+// Reader slots of an LMDB environment (LMDB's default is 126): a read
+// transaction takes one, and with MDB_NOTLS every thread of every process
+// using the environment may hold one at once: up to 256 milter threads, the
+// writers, DNSBL, HTTP and command-line readers. 64 bytes each in lock.mdb.
+// Slots of dead processes are freed at open and when the table is full; a
+// read that finds every slot held by a live reader fails with kUnavailable.
+inline constexpr unsigned kLmdbMaxReaders = 1024;
+
 struct LmdbOptions {
   std::string dir;  // state directory; created (0700) if absent
   // Initial map size; LMDB files are sparse, so this is address space, not disk.
@@ -242,6 +250,9 @@ struct LmdbOptions {
   // fsync each commit (durable across power loss). Off: survives process crashes only.
   bool sync = true;
 };
+
+// The files of an LMDB environment in its directory.
+inline constexpr std::string_view kLmdbFiles[] = {"data.mdb", "lock.mdb"};
 
 // LMDB backend: one environment in `lmdb.dir` (data.mdb + lock.mdb), named
 // sub-databases, MDB_NOTLS; several processes may open the same directory.

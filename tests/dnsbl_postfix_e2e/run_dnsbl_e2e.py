@@ -39,7 +39,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from pfharness import (BackstopServe, Fail, Postfix, free_port_both, free_ports, listening, reply_to,  # noqa: E402
+from pfharness import (DAEMON_TOML, BackstopServe, Fail, Postfix, free_port_both, free_ports, listening, reply_to,  # noqa: E402
                        run, say, swaks, tail, wait_for)
 
 KEEP = os.environ.get("BACKSTOP_E2E_KEEP") == "1"
@@ -54,7 +54,7 @@ class Backstop(BackstopServe):
     def __init__(self, binary, tmp, milter_port, dns_port):
         super().__init__(binary, tmp, milter_port)
         with open(self.config, "w") as f:
-            f.write(f"""\
+            f.write(DAEMON_TOML + f"""\
 [milter]
 listen = "inet:127.0.0.1:{milter_port}"
 threads = 2

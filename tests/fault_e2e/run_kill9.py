@@ -37,7 +37,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from pfharness import (BackstopServe, Checks, Fail, Postfix, free_ports, replies, reply_to, say,  # noqa: E402
+from pfharness import (DAEMON_TOML, BackstopServe, Checks, Fail, Postfix, free_ports, replies, reply_to, say,  # noqa: E402
                        swaks, wait_for)
 
 N = int(os.environ.get("BACKSTOP_KILL9_MESSAGES", "200"))
@@ -49,7 +49,7 @@ class Backstop(BackstopServe):
     def __init__(self, binary, tmp, milter_port):
         super().__init__(binary, tmp, milter_port)
         with open(self.config, "w") as f:
-            f.write(f"""\
+            f.write(DAEMON_TOML + f"""\
 [milter]
 listen = "inet:127.0.0.1:{milter_port}"
 threads = 2

@@ -23,14 +23,14 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from pfharness import BackstopServe, Checks, Fail, Postfix, free_ports, say, wait_for  # noqa: E402
+from pfharness import DAEMON_TOML, BackstopServe, Checks, Fail, Postfix, free_ports, say, wait_for  # noqa: E402
 
 N = 400
 HUPS = 50
 
 
 def config(milter_port, state, logfile, valid=True):
-    return f"""\
+    return DAEMON_TOML + f"""\
 [milter]
 listen = "inet:127.0.0.1:{milter_port}"
 threads = 2

@@ -12,6 +12,15 @@ import time
 
 T0 = time.monotonic()
 
+# The tests start `backstop serve` as root, and serve will not keep root: it
+# binds, then drops to daemon.run_as. Every configuration the tests write
+# starts with DAEMON_TOML, and whatever the dropped daemon reads after the
+# drop (its configuration, on SIGHUP) must be readable by RUN_AS: the work
+# directories are 0755 and files are created with umask 022.
+RUN_AS = "nobody"
+DAEMON_TOML = f'[daemon]\nrun_as = "{RUN_AS}"\n'
+os.umask(0o022)
+
 
 class Fail(Exception):
     pass
@@ -250,7 +259,8 @@ smtpd_client_connection_rate_limit = 0
 class BackstopServe:
     """`backstop serve --config CONFIG` with its log in TMP/backstop.log and its
     stderr in TMP/backstop.stderr; started and stopped (SIGTERM, by PID) by the
-    test. Subclasses write the configuration in __init__ before start().
+    test. Subclasses write the configuration in __init__ before start(),
+    beginning with DAEMON_TOML (serve runs as RUN_AS after binding).
     extra_ports: further 127.0.0.1 ports (e.g. /metrics) start() waits for."""
 
     def __init__(self, binary, tmp, milter_port, extra_ports=()):

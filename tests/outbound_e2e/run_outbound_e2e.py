@@ -13,7 +13,8 @@ limits of one step do not touch another's.
 Steps:
   1  limit: the 6th message in an hour from limited.example.org (5/1h) gets
      451 4.7.1, and the first trip sends one notice mail (through the
-     instance's own sendmail) to postmaster@example.org;
+     limits.sendmail program, or by SMTP with --notify-smtp) to
+     postmaster@example.org;
   2  many senders: a client switching among 50 forged envelope senders trips
      the distinct-sender detector (20/1h) at the 21st; a client with one
      sender and 400 recipients (smtp-source) does not;
@@ -27,6 +28,7 @@ Steps:
 Exit status: 0 passed, 1 a check failed or a prerequisite is missing.
 """
 import os
+import pwd
 import shutil
 import signal
 import smtplib
@@ -37,7 +39,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from pfharness import (BackstopServe, Fail, Postfix, free_ports, listening, reply_to, say, swaks,  # noqa: E402
+from pfharness import (DAEMON_TOML, RUN_AS, BackstopServe, Fail, Postfix, free_ports, listening, reply_to, say, swaks,  # noqa: E402
                        tail, wait_for)
 
 KEEP = os.environ.get("BACKSTOP_E2E_KEEP") == "1"
@@ -47,7 +49,7 @@ class Backstop(BackstopServe):
     def __init__(self, binary, tmp, milter_port, sendmail):
         super().__init__(binary, tmp, milter_port)
         with open(self.config, "w") as f:
-            f.write(f"""\
+            f.write(DAEMON_TOML + f"""\
 [milter]
 listen = "inet:127.0.0.1:{milter_port}"
 threads = 4
@@ -167,7 +169,7 @@ def main():
     if os.geteuid() != 0:
         print("FAIL: needs root (private Postfix instance)")
         return 1
-    for tool in ("postfix", "swaks", "smtp-source", "sendmail"):
+    for tool in ("postfix", "swaks", "smtp-source"):
         if not shutil.which(tool):
             print(f"FAIL: {tool} not installed")
             return 1
@@ -187,10 +189,28 @@ def main():
     try:
         pf = Postfix(os.path.join(tmp, "pf"), smtp_port, milter_port, domains=("example.org",),
                      extra="smtpd_client_message_rate_limit = 0\n")
-        # Notices go through this instance's own sendmail (postdrop + pickup).
+        # limits.sendmail: a program backstop runs, as the user it dropped to
+        # (RUN_AS). Postfix's own sendmail would refuse this private
+        # instance's configuration directory to a user other than root (it
+        # must be listed in alternate_config_directories of the system's
+        # main.cf, which the test does not touch), so this one records who
+        # ran it with which arguments and hands the message to the instance
+        # by SMTP, as sendmail's pickup would.
         wrapper = os.path.join(tmp, "sendmail")
+        calls = os.path.join(tmp, "sendmail.calls")
+        open(calls, "w").close()
+        os.chmod(calls, 0o666)
         with open(wrapper, "w") as f:
-            f.write(f"#!/bin/sh\nexec sendmail -C {pf.etc} \"$@\"\n")
+            f.write(f"""#!/usr/bin/env python3
+import os, smtplib, sys
+args = sys.argv[1:]
+with open({calls!r}, "a") as log:
+    log.write(f"{{os.getuid()}} {{' '.join(args)}}\\n")
+sender = args[args.index("-f") + 1] if "-f" in args else ""
+rcpts = args[args.index("--") + 1:]
+with smtplib.SMTP("127.0.0.1", {smtp_port}) as s:
+    s.sendmail("" if sender == "<>" else sender, rcpts, sys.stdin.buffer.read())
+""")
         os.chmod(wrapper, 0o755)
         bs = Backstop(binary, tmp, milter_port, f"smtp:127.0.0.1:{smtp_port}" if notify_smtp else wrapper)
         say("notices by " + ("SMTP" if notify_smtp else "the sendmail program"))
@@ -222,6 +242,11 @@ def main():
                             found.append(text)
             return found
         expect(wait_for(lambda: len(notices()) >= 1, 30), "a notice mail reached postmaster@example.org")
+        if not notify_smtp:
+            with open(calls) as f:
+                ran = f.read().splitlines()
+            expect(ran == [f"{pwd.getpwnam(RUN_AS).pw_uid} -i -f <> -- postmaster@example.org"],
+                   f"limits.sendmail ran once, as {RUN_AS}, with -i -f <> -- postmaster@example.org: {ran}")
         reply_to(swaks(smtp_port, "ann@limited.example.org", "x@remote.example", "127.0.0.11"), "MAIL")
         time.sleep(2)
         expect(len(notices()) == 1, "only one notice per limit, client and window")

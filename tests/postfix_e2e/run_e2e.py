@@ -47,7 +47,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from pfharness import (BackstopServe, Fail, Postfix, free_ports, listening, replies,  # noqa: E402
+from pfharness import (DAEMON_TOML, BackstopServe, Fail, Postfix, free_ports, listening, replies,  # noqa: E402
                        reply_to, run, say, swaks, tail, wait_for)
 
 FAILURES = []
@@ -143,7 +143,7 @@ class Backstop(BackstopServe):
         # ends (the checks count lines); None leaves the buffered default.
         listen = listen or f"inet:127.0.0.1:{self.milter_port}"
         flush = "" if flush_ms is None else f"flush_ms = {flush_ms}\n"
-        text = f"""\
+        text = DAEMON_TOML + f"""\
 [milter]
 listen = "{listen}"
 socket_mode = "0666"
