@@ -5,11 +5,11 @@ pkg_check_modules(GMIME REQUIRED IMPORTED_TARGET gmime-3.0)
 pkg_check_modules(HS REQUIRED IMPORTED_TARGET libhs)
 pkg_check_modules(CARES REQUIRED IMPORTED_TARGET libcares)
 pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb)
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)  # the store, also in the fuzz build
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(Threads REQUIRED)
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)  # also for the config fuzzer
 find_package(prometheus-cpp REQUIRED COMPONENTS core)  # also for the engine behind fuzz_session
-pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)  # the store's Redis backend, in the fuzz build too
 
 if(NOT BACKSTOP_FUZZ_ONLY)
   find_package(fmt REQUIRED)
