@@ -25,6 +25,7 @@
 #include "daemon/judge.h"
 #include "daemon/metrics.h"
 #include "daemon/notifier.h"
+#include "daemon/state.h"
 #include "outbound/limits.h"
 #include "policy/policy.h"
 #include "store/batch_writer.h"
@@ -178,12 +179,6 @@ class Engine {
 // Resolves batv.key_file ("" = <state.dir>/batv.keys).
 std::string key_file_path(const config::Config& cfg);
 
-// Sub-directories of state.dir: the outbound rate counters, and the facts
-// about inbound mail that the autoreply gate reads. Each is its own LMDB
-// environment with its own bound, so a flood of inbound mail can fill the
-// facts, never the counters that outbound mail needs.
-inline constexpr std::string_view kCountersDir = "counters";
-inline constexpr std::string_view kFactsDir = "facts";
-inline constexpr std::string_view kSoftStateDirs[] = {kCountersDir, kFactsDir};
+// kCountersDir, kFactsDir and kSoftStateDirs: daemon/state.h.
 
 }  // namespace backstop::daemon

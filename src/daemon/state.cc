@@ -10,12 +10,6 @@ constexpr std::int64_t kDay = 86400;
 // Starting LMDB map size: address space, not disk (the file is sparse);
 // enough for about a million ledger records before the first doubling.
 constexpr std::size_t kInitialMapSize = std::size_t{256} << 20;
-// Where the soft state lives: sub-directories of state.dir (LMDB), or
-// sub-prefixes of redis.prefix. Each is a store of its own with its own
-// bound (LMDB), so a flood of inbound mail can fill the facts, never the
-// counters that outbound mail needs.
-constexpr std::string_view kCountersName = "counters";
-constexpr std::string_view kFactsName = "facts";
 
 Result<StateStores> open_lmdb(const config::Config& cfg, const store::Options& so, StateScope scope) {
   StateStores out;
@@ -50,10 +44,10 @@ Result<StateStores> open_lmdb(const config::Config& cfg, const store::Options& s
     }
     return std::move(*c);
   };
-  auto c = open_soft(kCountersName);
+  auto c = open_soft(kCountersDir);
   BACKSTOP_TRY(c);
   out.counters = std::move(*c);
-  auto f = open_soft(kFactsName);
+  auto f = open_soft(kFactsDir);
   BACKSTOP_TRY(f);
   out.facts = std::move(*f);
   return out;
@@ -76,10 +70,10 @@ Result<StateStores> open_redis(const config::Config& cfg, const store::Options& 
   if (scope == StateScope::kMain) return out;
   // Soft state under its own prefixes: Redis has no per-prefix bound, but
   // the purge and the keys' own expiry keep each one to its live windows.
-  auto c = open_one(kCountersName);
+  auto c = open_one(kCountersDir);
   BACKSTOP_TRY(c);
   out.counters = std::move(*c);
-  auto f = open_one(kFactsName);
+  auto f = open_one(kFactsDir);
   BACKSTOP_TRY(f);
   out.facts = std::move(*f);
   return out;

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/clock.h"
 #include "common/result.h"
@@ -18,6 +19,15 @@
 #include "store/store.h"
 
 namespace backstop::daemon {
+
+// Sub-directories of state.dir (LMDB) and sub-prefixes of redis.prefix
+// (Redis) of the soft state: the outbound rate counters, and the facts about
+// inbound mail that the autoreply gate reads. Each is a store of its own (an
+// LMDB environment with its own bound), so a flood of inbound mail can fill
+// the facts, never the counters that outbound mail needs.
+inline constexpr std::string_view kCountersDir = "counters";
+inline constexpr std::string_view kFactsDir = "facts";
+inline constexpr std::string_view kSoftStateDirs[] = {kCountersDir, kFactsDir};
 
 // The stores of one process. `counters` and `facts` are soft state (the
 // outbound rate windows and autoreply counters; the autoreply gate's facts
