@@ -16,6 +16,9 @@ b=$1 minutes=${2:-60} rate=${3:-500}
 here=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d -t backstop-soak-XXXXXX)
 read -r mport hport <<<"$(python3 "$here/e2e_util.py" ports 2)"
+# serve will not keep root: as root, it drops to nobody after binding.
+run_as=()
+if [[ $(id -u) -eq 0 ]]; then run_as=(--run-as nobody); chmod 755 "$T"; fi
 outbound=""
 if [[ ${OUTBOUND:-1} == 1 ]]; then
   outbound='[outbound]
@@ -40,7 +43,7 @@ local = ["example.net", "example.org"]
 target = "$T/backstop.log"
 $outbound
 CONF
-"${BACKSTOP:-$b/src/app/backstop}" serve --config "$T/backstop.toml" >"$T/stderr" 2>&1 </dev/null &
+"${BACKSTOP:-$b/src/app/backstop}" serve --config "$T/backstop.toml" "${run_as[@]}" >"$T/stderr" 2>&1 </dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$T"' EXIT
 python3 "$here/e2e_util.py" wait-port "$mport" 60 || { cat "$T/stderr" >&2; exit 1; }
