@@ -378,7 +378,7 @@ Result<int> serve(const ServeOptions& o) {
   // (451) as they happened, and may be long past (a disk that was full):
   // forget them, so that what the flushes below report, and the exit status,
   // are the writes that fail at shutdown.
-  (void)eng.soft_writer().flush();
+  (void)eng.facts_writer().flush();
   (void)eng.writer().flush();
   net.stop();
   int rc = 0;
