@@ -299,7 +299,7 @@ def main():
         say(f"FAIL {e}")
     finally:
         stop.set()
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup below must finish
         try:
             bs.stop()
         except Fail as e:
@@ -310,9 +310,9 @@ def main():
         pf.stop()
         for t in threads:
             t.join(timeout=90)
-        if mounted:
-            if subprocess.run(["umount", fs]).returncode != 0:
-                subprocess.run(["umount", "-l", fs])
+        if mounted and os.path.ismount(fs):
+            if subprocess.run(["umount", fs], stderr=subprocess.DEVNULL).returncode != 0:
+                subprocess.run(["umount", "-l", fs])  # busy: detach now, freed once unused
         if os.environ.get("BACKSTOP_E2E_KEEP") != "1":
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failure(s)")

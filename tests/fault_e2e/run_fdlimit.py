@@ -23,13 +23,14 @@ message (250, and its ledger record).
   5  once those connections are closed the daemon accepts again: mail gets
      its usual answers, /metrics scrapes, /healthz answers 200;
   6  the daemon never exited, and exits 0 on SIGTERM.
-Everything is stopped by PID. Exit status 0 when all checks pass, 1 otherwise
+Everything is stopped by PID, also on a failure or SIGTERM. Exit status 0 when all checks pass, 1 otherwise
 (also when it cannot run: not root, no postfix, swaks or prlimit).
 """
 import http.client
 import os
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -123,6 +124,14 @@ def close_all(socks):
     socks.clear()
 
 
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(signum, _frame):
+    raise Interrupted(f"signal {signum}")
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
@@ -131,6 +140,7 @@ def main():
     if os.geteuid() != 0 or not all(shutil.which(p) for p in ("postfix", "swaks", "prlimit")):
         print("needs root, postfix, swaks and prlimit")
         return 1
+    signal.signal(signal.SIGTERM, on_signal)  # ctest's timeout: still stop what was started
     # This process holds both floods at once.
     want = HTTP_FLOOD + MILTER_FLOOD + 256
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -252,10 +262,11 @@ def main():
         check(bs.proc.poll() is None, "the daemon never exited", logs=(("backstop stderr", bs.stderr),))
         bs.stop()
         say("ok   backstop exits 0 on SIGTERM")
-    except Fail as e:
+    except (Fail, Interrupted) as e:
         failures.append(str(e))
         say(f"FAIL {e}")
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup below must finish
         close_all(flood)
         try:
             bs.stop()
