@@ -14,8 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   auto c = Config::parse(text);
   if (!c) return 0;
-  const std::string dumped = c->dump();
+  const std::string dumped = c->dump(false, Config::Secrets::kShown);
   auto again = Config::parse(dumped);
-  if (!again || again->dump() != dumped) std::abort();
+  if (!again || again->dump(false, Config::Secrets::kShown) != dumped) std::abort();
   return 0;
 }

@@ -291,12 +291,16 @@ std::string value_toml(const Value& v) {
 }
 }  // namespace
 
-std::string Config::dump(bool only_changed) const {
+std::string Config::dump(bool only_changed, Secrets secrets) const {
   std::string out = "# backstop configuration (" + source_ + ")\n";
   for (const auto& k : keys()) {
     if (only_changed && !is_set(k.name)) continue;
     auto it = values_.find(k.name);
     if (it == values_.end()) continue;
+    if (k.secret && secrets == Secrets::kHidden && is_set(k.name)) {
+      out += "# " + std::string(k.name) + " is set (not shown)\n";
+      continue;
+    }
     out += std::string(k.name) + " = " + value_toml(it->second) + "\n";
   }
   return out;

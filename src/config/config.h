@@ -51,6 +51,7 @@ struct KeyDef {
   std::int64_t max = INT64_MAX;
   std::string_view table_keys = {};  // for table lists: "zone|action|codes|..." legal sub-keys
   Syntax syntax = Syntax::kAny;      // for strings and string lists
+  bool secret = false;               // a credential: `config dump` does not print it
 };
 
 // An account as daemon.run_as names it: "USER" or "USER:GROUP".
@@ -97,8 +98,15 @@ class Config {
   // override("state.dir", "\"/tmp/x\"")). Same checks as a file.
   Status override(std::string_view key, std::string_view toml_value);
 
-  // TOML text of every key (only_changed: keys set in the file).
-  std::string dump(bool only_changed = false) const;
+  // How dump() writes a secret key (redis.password) that is set.
+  enum class Secrets {
+    kHidden,  // a comment line saying it is set: `config dump` output may be pasted anywhere
+    kShown,   // the value: for comparing two configurations, never for printing
+  };
+  // TOML text of every key (only_changed: keys set in the file). With
+  // Secrets::kHidden the text is still valid TOML, but a secret set in the file
+  // reads back as its default.
+  std::string dump(bool only_changed = false, Secrets secrets = Secrets::kHidden) const;
 
  private:
   std::map<std::string, Value, std::less<>> values_;

@@ -87,6 +87,22 @@ action = "tag"
   EXPECT_EQ(changed.find("milter.listen"), std::string::npos);
 }
 
+TEST(Config, DumpDoesNotPrintThePassword) {
+  auto c = Config::parse("[redis]\npassword = \"s3cret-pw\"\nprefix = \"bs:\"\n");
+  ASSERT_TRUE(c);
+  for (bool changed : {false, true}) {
+    const std::string text = c->dump(changed);
+    EXPECT_EQ(text.find("s3cret-pw"), std::string::npos) << text;
+    EXPECT_NE(text.find("# redis.password is set (not shown)"), std::string::npos) << text;
+    EXPECT_NE(text.find("redis.prefix = \"bs:\""), std::string::npos) << text;
+    ASSERT_TRUE(Config::parse(text, "dump")) << text;  // still a valid file
+  }
+  // Unset, it is printed as its (empty) default; shown on request for comparisons.
+  EXPECT_NE(Config::defaults().dump().find("redis.password = \"\""), std::string::npos);
+  EXPECT_NE(c->dump(false, Config::Secrets::kShown).find("redis.password = \"s3cret-pw\""),
+            std::string::npos);
+}
+
 TEST(Config, DumpQuotesEveryStringAsValidToml) {
   Config c = Config::defaults();
   const std::string hostile = std::string("q\"b\\s\b\t\n\f\r") + std::string(1, '\0') +

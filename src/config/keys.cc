@@ -91,7 +91,8 @@ constexpr KeyDef kKeys[] = {
      {}, 0, INT64_MAX, {}, Syntax::kPeerAddress},
     {"redis.password", Type::kString, R"("")",
      "Password for Redis AUTH; empty: no AUTH. A configuration file holding it must be readable "
-     "only by root and backstop's group (mode 0640)."},
+     "only by root and backstop's group (mode 0640). `config dump` does not print it.",
+     {}, 0, INT64_MAX, {}, Syntax::kAny, true},
     {"redis.user", Type::kString, R"("")",
      "ACL user for AUTH (Redis 6 or later); empty: the password alone (the default user)."},
     {"redis.db", Type::kInt, "0", "Redis database number (SELECT).", {}, 0, INT32_MAX},

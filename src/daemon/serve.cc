@@ -71,7 +71,7 @@ Result<std::shared_ptr<spdlog::logger>> make_logger(const config::Config& cfg) {
 // The dump lines of keys starting with `prefix` (to tell what a reload changed).
 std::string keys_with_prefix(const config::Config& c, std::string_view prefix) {
   std::string out;
-  std::string dump = c.dump();
+  std::string dump = c.dump(false, config::Config::Secrets::kShown);
   std::size_t pos = 0;
   while (pos < dump.size()) {
     auto nl = dump.find('\n', pos);
@@ -274,7 +274,8 @@ void reload(const ServeOptions& o, const config::Config& running, Engine& eng, s
     log.error("reload refused, keeping the running configuration: {}", st.error().message());
     return;
   }
-  for (const char* prefix : {"daemon.", "milter.", "policy.", "metrics.", "state.", "dnsbl.", "log."}) {
+  for (const char* prefix : {"daemon.", "milter.", "policy.", "metrics.", "state.", "redis.", "dnsbl.",
+                             "log."}) {
     if (keys_with_prefix(*fresh, prefix) != keys_with_prefix(running, prefix)) {
       log.warn("reload: {}* settings take effect only on restart", prefix);
     }
