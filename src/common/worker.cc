@@ -1,5 +1,6 @@
 #include "common/worker.h"
 
+#include <algorithm>
 #include <exception>
 #include <utility>
 
@@ -7,8 +8,15 @@
 
 namespace backstop::common {
 
-Worker::Worker(std::string thread_name, std::size_t max_queued)
-    : max_queued_(max_queued), name_(std::move(thread_name)), thread_([this] { run(); }) {}
+Worker::Worker(std::string thread_name, std::size_t max_queued, std::size_t threads)
+    : max_queued_(max_queued) {
+  threads = std::clamp<std::size_t>(threads, 1, kMaxWorkerThreads);
+  threads_.reserve(threads);
+  for (std::size_t i = 0; i < threads; ++i) {
+    std::string name = threads == 1 ? thread_name : thread_name + "-" + std::to_string(i);
+    threads_.emplace_back([this, name = std::move(name)] { run(name); });
+  }
+}
 
 Worker::~Worker() { stop(); }
 
@@ -30,8 +38,10 @@ void Worker::stop() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_one();
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+  }
 }
 
 Worker::Stats Worker::stats() const {
@@ -41,8 +51,8 @@ Worker::Stats Worker::stats() const {
   return s;
 }
 
-void Worker::run() {
-  set_thread_name(name_);
+void Worker::run(std::string name) {
+  set_thread_name(name);
   for (;;) {
     std::function<void()> task;
     {

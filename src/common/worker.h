@@ -1,12 +1,15 @@
-// Worker: one background thread that runs posted tasks in order, so that an
-// event-loop thread hands off work that may wait (a store transaction, a
-// network round trip to a shared store) and is answered from the task.
+// Worker: background threads that run posted tasks, so that an event-loop
+// thread hands off work that may wait (a store transaction, a network round
+// trip to a shared store) and is answered from the task.
 //
 // Contract: post() never blocks on the work (it takes a short mutex). When
-// kMaxQueuedTasks tasks wait, or the worker is stopping, it refuses the task
-// (returns false) and the caller answers as for an internal failure. Tasks run
-// one at a time on the worker's thread, in the order posted; a task must not
-// post to its own worker and wait for that. An exception escaping a task is
+// `max_queued` tasks wait, or the worker is stopping, it refuses the task
+// (returns false) and the caller answers as for an internal failure. With
+// one thread (the default) tasks run one at a time, in the order posted; with
+// several, each thread takes the oldest waiting task, so tasks start in order
+// but overlap (a caller that needs an order waits for one task's answer
+// before it posts the next). A task must not post to its own worker and wait
+// for that. An exception escaping a task is
 // caught, counted in stats().exceptions and the worker goes on (the task's own
 // completion is then never called, so tasks that answer a peer catch their
 // own).
@@ -24,6 +27,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace backstop::common {
 
@@ -31,6 +35,9 @@ namespace backstop::common {
 // thousands of messages a second; beyond that the store is stuck and
 // queuing more only delays the 4xx.
 inline constexpr std::size_t kMaxQueuedTasks = 16 * 1024;
+// Threads one Worker may run: enough to keep a few hundred round trips to a
+// shared store in flight; more only adds context switches.
+inline constexpr std::size_t kMaxWorkerThreads = 64;
 
 class Worker {
  public:
@@ -41,8 +48,9 @@ class Worker {
     std::size_t queued = 0;
   };
 
-  // Starts the thread, named `thread_name` (see set_thread_name).
-  explicit Worker(std::string thread_name, std::size_t max_queued = kMaxQueuedTasks);
+  // Starts `threads` threads (at least one, at most kMaxWorkerThreads),
+  // named `thread_name` (see set_thread_name; with several, "-N" is added).
+  explicit Worker(std::string thread_name, std::size_t max_queued = kMaxQueuedTasks, std::size_t threads = 1);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -52,7 +60,7 @@ class Worker {
   Stats stats() const;
 
  private:
-  void run();
+  void run(std::string name);
 
   const std::size_t max_queued_;
   mutable std::mutex mu_;
@@ -60,8 +68,7 @@ class Worker {
   std::deque<std::function<void()>> queue_;
   bool stopping_ = false;
   Stats stats_;
-  std::string name_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace backstop::common

@@ -2,6 +2,9 @@
 
 #include <atomic>
 #include <future>
+#include <latch>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <vector>
 
@@ -64,6 +67,31 @@ TEST(Worker, AnExceptionInATaskIsCountedAndTheWorkerGoesOn) {
   w.stop();
   EXPECT_EQ(w.stats().exceptions, 1u);
   EXPECT_EQ(w.stats().run, 2u);
+}
+
+TEST(Worker, SeveralThreadsRunTasksAtOnce) {
+  Worker w("test-pool", kMaxQueuedTasks, 4);
+  // Four tasks that each wait for all four to have started: they finish
+  // only if four threads run them at once.
+  std::latch all_started(4);
+  std::atomic<int> done{0};
+  std::mutex mu;
+  std::set<std::thread::id> ids;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(w.post([&] {
+      {
+        std::lock_guard lock(mu);
+        ids.insert(std::this_thread::get_id());
+      }
+      all_started.count_down();
+      all_started.wait();
+      ++done;
+    }));
+  }
+  w.stop();
+  EXPECT_EQ(done.load(), 4);
+  EXPECT_EQ(ids.size(), 4u);
+  EXPECT_EQ(w.stats().run, 4u);
 }
 
 }  // namespace

@@ -129,6 +129,11 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
                                                             on_failure("facts"));
   }
   e->worker_ = std::make_unique<common::Worker>("bs-outbound");
+  const bool remote = !opts.store && !opts.memory_store && cfg.get_string("state.backend") == "redis";
+  const std::size_t judges = opts.judge_threads.value_or(remote ? kRemoteJudgeThreads : 0);
+  if (judges > 0) {
+    e->judge_worker_ = std::make_unique<common::Worker>("bs-judge", common::kMaxQueuedTasks, judges);
+  }
   e->notifier_ = std::make_unique<Notifier>(opts.log);
   auto snap = e->build(cfg);
   BACKSTOP_TRY(snap);
@@ -138,7 +143,8 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
 }
 
 Engine::~Engine() {
-  if (worker_) worker_->stop();  // its tasks write through the writers below
+  if (judge_worker_) judge_worker_->stop();  // its tasks write through the writers below
+  if (worker_) worker_->stop();
   if (facts_writer_) (void)facts_writer_->flush();
   if (writer_) (void)writer_->flush();
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -112,7 +113,17 @@ struct EngineOptions {
   // Tests only: the fault-injection seam of every snapshot's Judge (see
   // ClassifyHook). Empty in serve and check.
   ClassifyHook classify_hook;
+  // Threads that judge inbound mail off the event loops (judge_worker());
+  // nullopt: kRemoteJudgeThreads when the store is remote (state.backend =
+  // "redis"), none for LMDB and memory, whose reads take microseconds.
+  std::optional<std::size_t> judge_threads;
 };
+
+// Inbound messages judged at once with a remote store: each thread waits on
+// a few network round trips per message, so eight keep a LAN Redis busy at
+// thousands of messages a second while leaving most of the store's
+// connections (kDefaultRedisConnections) to the writers and the outbound worker.
+inline constexpr std::size_t kRemoteJudgeThreads = 8;
 
 class Engine {
  public:
@@ -145,6 +156,10 @@ class Engine {
   // Runs the outbound limits and the autoreply gate's store work off the
   // event loops (thread bs-outbound); tasks answer the MTA themselves.
   common::Worker& worker() { return *worker_; }
+  // Judges inbound mail when the store is remote (threads bs-judge-N), so
+  // that no event loop waits on a network round trip; null when inbound
+  // mail is judged on the event loop (LMDB, memory).
+  common::Worker* judge_worker() { return judge_worker_.get(); }
   Metrics& metrics() { return metrics_; }
   // /healthz: the store answers a read, and the state writer has no failed
   // commit since its last successful one. With Redis the read is a round
@@ -169,6 +184,7 @@ class Engine {
   std::unique_ptr<store::Store> facts_;     // null: facts live in store_
   std::unique_ptr<store::BatchWriter> facts_writer_;  // null: facts go through writer_
   std::unique_ptr<common::Worker> worker_;  // stopped first in ~Engine: its tasks use the rest
+  std::unique_ptr<common::Worker> judge_worker_;  // likewise; null: judged on the event loops
   Metrics metrics_;
   std::unique_ptr<Notifier> notifier_;
   std::int64_t first_start_ = 0;

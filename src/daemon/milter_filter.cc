@@ -261,6 +261,141 @@ void outbound_on_worker(const std::shared_ptr<OutboundEom>& jp, milter::DecideEo
   finish_outbound(jp, std::move(done));
 }
 
+// Everything inbound end of message needs to judge and answer a message,
+// taken from the connection: views into the milter context on the event
+// loop, or owned copies (own()) when it is judged on the judge worker, which
+// may finish after the connection went away.
+struct InboundEom {
+  Engine* engine = nullptr;
+  std::shared_ptr<const Snapshot> snap;
+  DecisionLog log;
+  std::string prefix;  // log_prefix() of the message
+  Role role = Role::kInbound;
+  std::string sender;
+  std::string client_ip;
+  mail::Envelope env;
+  std::vector<mail::FieldView> fields;  // views into ctx.msg, or into owned_fields
+  std::string_view body;                // likewise
+  std::shared_ptr<MailCheckResult> mail_check;
+  std::vector<std::pair<std::string, std::string>> stripped;  // tagged -> plain, with <>
+  std::chrono::steady_clock::time_point start;
+  std::vector<std::pair<std::string, std::string>> owned_fields;
+  std::string owned_body;
+
+  // Copies the header fields and body so that the views stay valid after
+  // the milter context is gone.
+  void own() {
+    owned_fields.reserve(fields.size());
+    for (const auto& f : fields) owned_fields.emplace_back(std::string(f.name), std::string(f.value));
+    owned_body.assign(body);
+    for (std::size_t i = 0; i < fields.size(); ++i) fields[i] = {owned_fields[i].first, owned_fields[i].second};
+    body = owned_body;
+  }
+
+  void note(std::string_view role_word, std::string_view what) const {
+    if (log) log(prefix + " role=" + std::string(role_word) + " " + std::string(what));
+  }
+
+  std::optional<std::string_view> header(std::string_view name) const {
+    for (const auto& f : fields) {
+      if (mail::iequals(f.name, name)) return f.value;
+    }
+    return std::nullopt;
+  }
+};
+
+// The answer for a message that could not be judged: 451 4.3.0, or
+// accepted unchanged under milter.on_error = "accept"; never 5xx. Counted
+// (backstop_errors_total{where}, the message with kind "unknown") and logged.
+milter::EomResult not_judged(const InboundEom& j, std::string_view where, const std::string& what) {
+  milter::EomResult out;
+  j.engine->metrics().error(where);
+  auto d = policy::internal_failure(what, j.snap->fail_open);
+  j.engine->metrics().message(role_name(j.role), "unknown", "unknown", policy::action_name(d.action));
+  j.note(role_name(j.role), d.reason);
+  if (d.action == policy::Action::kTempfail) {
+    out.action = Action::tempfail(451, d.reply.status, d.reply.text);
+  }
+  return out;
+}
+
+// A message to a spamtrap: backscatter lists its sender's IP (through the
+// state writer); the answer is the trap's (reject, or discard).
+milter::EomResult trap(const InboundEom& j, const Judgement& judged, const std::string& kind) {
+  Engine& e = *j.engine;
+  milter::EomResult out;
+  bool backscatter = judged.verdict.kind != classify::Kind::kNone;
+  if (backscatter) {
+    store::ListingHit hit;
+    hit.ip = j.client_ip;
+    hit.evidence = {kind, judged.verdict.refs.message_id, e.clock().now_unix()};
+    if (auto mid = j.header("Message-ID")) hit.evidence.message_id = bracket_id(*mid);
+    if (!e.writer().enqueue(std::move(hit))) e.metrics().error("store");
+  }
+  std::string action = j.snap->trap_discard ? "discard" : "reject";
+  out.action = j.snap->trap_discard ? Action::discard() : Action::reject(550, "5.7.1", "Mailbox unavailable");
+  e.metrics().message("trap", backscatter ? kind : "spam", "unknown", action);
+  j.note("trap", "kind=" + kind + " listed_ip=" + (backscatter ? j.client_ip : "-") + " action=" + action);
+  return out;
+}
+
+// Judges an inbound (or trap) message and makes the MTA's answer. Runs on
+// the event loop, or on the judge worker with j.own() done. Every failure
+// (the store, a failed classification, an exception) is that message's 451
+// (or fail-open), never 5xx.
+milter::EomResult judge_inbound(const InboundEom& j) {
+  Engine& e = *j.engine;
+  const Snapshot& snap = *j.snap;
+  milter::EomResult out;
+  try {
+    auto judged = snap.judge->judge(j.fields, j.body, j.env);
+    if (!judged) return not_judged(j, failure_place(judged.error()), judged.error().message());
+    std::string kind(classify::kind_name(judged->verdict.kind));
+    if (j.role == Role::kTrap) return trap(j, *judged, kind);
+    const bool dnsbl_tag = j.mail_check && !j.mail_check->header_name.empty();
+    if (judged->parsed) {
+      remember_inbound(e, snap, judged->headers, j.sender, j.env.rcpts,
+                       judged->verdict.kind != classify::Kind::kNone, dnsbl_tag);
+    }
+    const auto& d = judged->decision;
+    switch (d.action) {
+      case policy::Action::kAccept:
+        break;
+      case policy::Action::kTag:
+        out.mods.push_back(Modification::add_header(d.header_name, d.header_value));
+        break;
+      case policy::Action::kQuarantine:
+        out.mods.push_back(Modification::add_header(d.header_name, d.header_value));
+        out.action = Action::quarantine("backstop: " + kind);
+        break;
+      case policy::Action::kReject:
+        out.action = Action::reject(550, d.reply.status, d.reply.text);
+        break;
+      case policy::Action::kTempfail:
+        out.action = Action::tempfail(451, d.reply.status, d.reply.text);
+        break;
+    }
+    if (dnsbl_tag) {
+      out.mods.push_back(Modification::add_header(j.mail_check->header_name, j.mail_check->header_value));
+    }
+    if (out.action.kind == Action::Kind::kContinue || out.action.kind == Action::Kind::kQuarantine) {
+      // Deliver to the untagged address: no recipient map needed in the MTA.
+      for (const auto& [tagged, plain] : j.stripped) {
+        out.mods.push_back(Modification::delete_rcpt(tagged));
+        out.mods.push_back(Modification::add_rcpt(plain));
+      }
+    }
+    e.metrics().message(role_name(j.role), kind, correlate::verdict_name(judged->outcome.verdict),
+                        policy::action_name(d.action));
+    j.note(role_name(j.role), summary(*judged));
+    return out;
+  } catch (const std::exception& ex) {
+    // A bug or an allocation failure while judging costs this message a
+    // 451 (or fail-open), not the connection and every message after it.
+    return not_judged(j, "internal", std::string("exception while judging: ") + ex.what());
+  }
+}
+
 class Handler final : public milter::Handler {
  public:
   Handler(Engine* engine, const DecisionLog* log, DnsblService* dnsbl)
@@ -340,18 +475,36 @@ class Handler final : public milter::Handler {
       end();
       return;
     }
-    milter::EomResult result;
-    try {
-      result = judge(ctx);
-    } catch (const std::exception& e) {
-      // A bug or an allocation failure while judging costs this message a
-      // 451 (or fail-open), not the connection and every message after it.
-      result = not_judged(ctx, "internal", std::string("exception while judging: ") + e.what());
-    }
-    engine_->metrics().decision_latency(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    auto j = std::make_shared<InboundEom>();
+    j->engine = engine_;
+    j->snap = snap_;
+    j->log = *log_;
+    j->prefix = log_prefix(ctx);
+    j->role = role_;
+    j->sender = sender_;
+    j->client_ip = ctx.conn.address;
+    j->env = envelope(ctx);
+    j->fields = header_fields(ctx);
+    j->body = ctx.msg.body;
+    j->mail_check = mail_check_;
+    j->stripped = std::move(stripped_);
+    stripped_.clear();
+    j->start = start;
     end();
-    done(std::move(result));
+    auto finish = [](const InboundEom& job, milter::DecideEom& answer) {
+      milter::EomResult result = judge_inbound(job);
+      job.engine->metrics().decision_latency(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - job.start).count());
+      answer(std::move(result));
+    };
+    common::Worker* judges = engine_->judge_worker();
+    if (!judges) return finish(*j, done);
+    // A remote store: judged on the judge worker, which answers the MTA.
+    j->own();
+    auto shared_done = std::make_shared<milter::DecideEom>(std::move(done));
+    if (!judges->post([j, shared_done, finish] { finish(*j, *shared_done); })) {
+      (*shared_done)(not_judged(*j, "worker", "judge worker queue full or stopping"));
+    }
   }
 
   void on_abort(const milter::Context&) override {
@@ -485,86 +638,6 @@ class Handler final : public milter::Handler {
     for (const auto& r : ctx.msg.rcpts) env.rcpts.push_back(path_address(r.address));
     env.client_ip = ctx.conn.address;
     return env;
-  }
-
-  // The answer for a message that could not be judged: 451 4.3.0, or
-  // accepted unchanged under milter.on_error = "accept"; never 5xx. Counted
-  // (backstop_errors_total{where}, the message with kind "unknown") and logged.
-  milter::EomResult not_judged(const milter::Context& ctx, std::string_view where, const std::string& what) {
-    milter::EomResult out;
-    engine_->metrics().error(where);
-    auto d = policy::internal_failure(what, snap_->fail_open);
-    engine_->metrics().message(role_name(role_), "unknown", "unknown", policy::action_name(d.action));
-    log(ctx, role_name(role_), d.reason);
-    if (d.action == policy::Action::kTempfail) {
-      out.action = Action::tempfail(451, d.reply.status, d.reply.text);
-    }
-    return out;
-  }
-
-  milter::EomResult judge(const milter::Context& ctx) {
-    milter::EomResult out;
-    auto env = envelope(ctx);
-    auto j = snap_->judge->judge(header_fields(ctx), ctx.msg.body, env);
-    if (!j) return not_judged(ctx, failure_place(j.error()), j.error().message());
-    std::string kind(classify::kind_name(j->verdict.kind));
-    if (role_ == Role::kTrap) return trap(ctx, *j, kind);
-    if (j->parsed) {
-      remember_inbound(*engine_, *snap_, j->headers, sender_, env.rcpts, j->verdict.kind != classify::Kind::kNone,
-                       mail_check_ && !mail_check_->header_name.empty());
-    }
-
-    const auto& d = j->decision;
-    switch (d.action) {
-      case policy::Action::kAccept:
-        break;
-      case policy::Action::kTag:
-        out.mods.push_back(Modification::add_header(d.header_name, d.header_value));
-        break;
-      case policy::Action::kQuarantine:
-        out.mods.push_back(Modification::add_header(d.header_name, d.header_value));
-        out.action = Action::quarantine("backstop: " + kind);
-        break;
-      case policy::Action::kReject:
-        out.action = Action::reject(550, d.reply.status, d.reply.text);
-        break;
-      case policy::Action::kTempfail:
-        out.action = Action::tempfail(451, d.reply.status, d.reply.text);
-        break;
-    }
-    if (mail_check_ && !mail_check_->header_name.empty()) {
-      out.mods.push_back(Modification::add_header(mail_check_->header_name, mail_check_->header_value));
-    }
-    if (out.action.kind == Action::Kind::kContinue || out.action.kind == Action::Kind::kQuarantine) {
-      // Deliver to the untagged address: no recipient map needed in the MTA.
-      for (const auto& [tagged, plain] : stripped_) {
-        out.mods.push_back(Modification::delete_rcpt(tagged));
-        out.mods.push_back(Modification::add_rcpt(plain));
-      }
-    }
-    engine_->metrics().message(role_name(role_), kind, correlate::verdict_name(j->outcome.verdict),
-                               policy::action_name(d.action));
-    log(ctx, role_name(role_), summary(*j));
-    return out;
-  }
-
-  milter::EomResult trap(const milter::Context& ctx, const Judgement& j, const std::string& kind) {
-    milter::EomResult out;
-    bool backscatter = j.verdict.kind != classify::Kind::kNone;
-    if (backscatter) {
-      store::ListingHit hit;
-      hit.ip = ctx.conn.address;
-      hit.evidence = {kind, j.verdict.refs.message_id, engine_->clock().now_unix()};
-      if (auto mid = find_header(ctx, "Message-ID")) hit.evidence.message_id = bracket_id(*mid);
-      if (!engine_->writer().enqueue(std::move(hit))) engine_->metrics().error("store");
-    }
-    std::string action = snap_->trap_discard ? "discard" : "reject";
-    out.action = snap_->trap_discard ? Action::discard()
-                                     : Action::reject(550, "5.7.1", "Mailbox unavailable");
-    engine_->metrics().message("trap", backscatter ? kind : "spam", "unknown", action);
-    log(ctx, "trap", "kind=" + kind + " listed_ip=" + (backscatter ? ctx.conn.address : "-") +
-                         " action=" + action);
-    return out;
   }
 
   static std::optional<std::string_view> find_header(const milter::Context& ctx, std::string_view name) {

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <thread>
 #include <optional>
 #include <unistd.h>
@@ -64,6 +65,8 @@ class FilterTest : public ::testing::Test {
     o.clock = &clock_;
     o.memory_store = true;
     o.store = std::move(store);
+    o.judge_threads = judge_threads_;
+    o.classify_hook = hook_;
     auto e = Engine::create(*cfg, std::move(o));
     ASSERT_TRUE(e) << e.error().to_string();
     engine_ = std::move(*e);
@@ -154,6 +157,8 @@ class FilterTest : public ::testing::Test {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<BackstopFilter> filter_;
   std::vector<std::string> logs_;
+  std::optional<std::size_t> judge_threads_;  // set before start(): EngineOptions::judge_threads
+  ClassifyHook hook_;                         // set before start(): EngineOptions::classify_hook
 };
 
 TEST_F(FilterTest, EnforceRejectsUntaggedBounceAtRcpt) {
@@ -301,6 +306,59 @@ TEST_F(FilterTest, ForgedBounceRejectedAtEndOfData) {
   EXPECT_NE(r.action.text.find("Backscatter rejected: bounce"), std::string::npos);
   ASSERT_FALSE(logs_.empty());
   EXPECT_NE(logs_.back().find("kind=bounce verdict=not_ours action=reject"), std::string::npos) << logs_.back();
+}
+
+// With a remote store, inbound mail is judged on the judge worker (no event
+// loop waits on a round trip), with the same answers as on the loop.
+TEST_F(FilterTest, WithJudgeThreadsInboundIsJudgedOffTheEventLoop) {
+  judge_threads_ = 2;
+  auto where = std::make_shared<std::vector<std::thread::id>>();
+  auto mu = std::make_shared<std::mutex>();
+  hook_ = [where, mu](const mail::Message&, classify::Verdict&) {
+    std::lock_guard lock(*mu);
+    where->push_back(std::this_thread::get_id());
+  };
+  start("batv.mode = \"tag\"\nledger.warmup_days = 0\n");
+  ASSERT_NE(engine_->judge_worker(), nullptr);
+  ASSERT_TRUE(engine_->store().ledger_put("real@example.org", {kT0 - kDay, "alice@example.org", {"x@y.example"}}));
+  auto forged = open("");
+  decide_mail(*forged);
+  decide_rcpt(*forged, "alice@example.org");
+  auto r = decide_eom(*forged, testing::dsn("forged@example.org", "alice@example.org", "victim@remote.example"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kReject);
+  EXPECT_EQ(r.action.code, 550);
+  auto ours = open("");
+  decide_mail(*ours);
+  decide_rcpt(*ours, "alice@example.org");
+  auto a = decide_eom(*ours, testing::dsn("real@example.org", "alice@example.org", "x@y.example"));
+  EXPECT_EQ(a.action.kind, milter::Action::Kind::kContinue);
+  std::lock_guard lock(*mu);
+  ASSERT_EQ(where->size(), 2u);
+  for (auto id : *where) EXPECT_NE(id, std::this_thread::get_id());
+  EXPECT_GE(engine_->judge_worker()->stats().run, 2u);
+}
+
+// The judge worker owns what it judges: the connection may close (and the
+// milter context go) before the answer; the answer then goes nowhere, safely.
+TEST_F(FilterTest, JudgedOffTheLoopAfterTheConnectionWentAway) {
+  judge_threads_ = 1;
+  auto release = std::make_shared<std::promise<void>>();
+  auto gate = release->get_future().share();
+  hook_ = [gate](const mail::Message&, classify::Verdict&) { gate.wait(); };
+  start("batv.mode = \"tag\"\nledger.warmup_days = 0\n");
+  ASSERT_TRUE(engine_->store().ledger_put("real@example.org", {kT0 - kDay, "alice@example.org", {"x@y.example"}}));
+  auto answered = std::make_shared<std::promise<milter::EomResult>>();
+  {
+    auto c = open("");
+    decide_mail(*c);
+    decide_rcpt(*c, "alice@example.org");
+    load(&c->msg, testing::dsn("forged@example.org", "alice@example.org", "victim@remote.example"));
+    c->h->on_eom(c->ctx(), [answered](milter::EomResult x) { answered->set_value(std::move(x)); });
+  }  // the conversation, its handler and its message are destroyed here
+  release->set_value();
+  auto f = answered->get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(f.get().action.kind, milter::Action::Kind::kReject);
 }
 
 // MAIL is answered only when DNSBL zones or limits can refuse there; RCPT always.
@@ -495,6 +553,18 @@ TEST_F(FilterTest, StoreFailureFailsOpenWhenConfigured) {
   decide_rcpt(*c, "alice@example.org");
   auto r = decide_eom(*c, testing::dsn("x@example.org", "alice@example.org", "v@remote.example"));
   EXPECT_EQ(r.action.kind, milter::Action::Kind::kContinue);
+}
+
+TEST_F(FilterTest, WithJudgeThreadsAStoreFailureIsStillTempfail) {
+  judge_threads_ = 2;
+  start("", std::make_unique<BrokenStore>());
+  auto c = open("");
+  decide_mail(*c);
+  decide_rcpt(*c, "alice@example.org");
+  auto r = decide_eom(*c, testing::dsn("x@example.org", "alice@example.org", "v@remote.example"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kTempfail);
+  EXPECT_EQ(r.action.code, 451);
+  EXPECT_EQ(r.action.xcode, "4.3.0");
 }
 
 TEST_F(FilterTest, TrapHitListsTheClient) {

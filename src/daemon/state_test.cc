@@ -108,6 +108,8 @@ TEST_F(RedisEngine, SoftStateLivesUnderItsOwnPrefixes) {
   EXPECT_EQ(raw({"EXISTS", "eng:facts:r:f"}), "1");
   EXPECT_EQ(raw({"EXISTS", "eng:r:m"}), "1");
   EXPECT_EQ(raw({"EXISTS", "eng:r:serve:first_start"}), "1") << "the first start is the cluster's";
+  // No event loop waits on Redis: inbound mail is judged on the judge worker.
+  ASSERT_NE(eng.judge_worker(), nullptr);
 }
 
 TEST_F(RedisEngine, HealthzFollowsTheServer) {
