@@ -1,9 +1,12 @@
 // backstop config check|dump|doc
+#include <chrono>
 #include <cstdio>
 #include <string>
 
 #include "app/commands.h"
 #include "app/common_options.h"
+#include "classify/classifier.h"
+#include "classify/rules.h"
 #include "config/config.h"
 #include "daemon/privileges.h"
 
@@ -43,6 +46,20 @@ void add_config(CLI::App& root, int* exit_code) {
       std::fprintf(stderr, "backstop: %s\n", account.error().message().c_str());
       *exit_code = 2;
       return;
+    }
+    // The rules file is compiled as serve would at start or on SIGHUP: an
+    // error names its line, and the time tells how long a reload will take.
+    const auto& rules_file = cfg->get_string("classify.rules_file");
+    if (!rules_file.empty()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto rules = classify::load_rules_file(rules_file);
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (!rules) {
+        std::fprintf(stderr, "backstop: classify rules: %s\n", rules.error().message().c_str());
+        *exit_code = 2;
+        return;
+      }
+      std::printf("%s: %zu rules compiled in %.2f s\n", rules_file.c_str(), (*rules)->rules().size(), secs);
     }
     std::printf("%s: OK\n", cfg->source().c_str());
     *exit_code = 0;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -265,11 +266,17 @@ void log_purge(const PurgeReport& r, spdlog::logger& log) {
   for (const auto& e : r.errors) log.warn("purge: {}", e);
 }
 
+// A reload slower than this is logged as a warning: it holds up the main
+// thread's log flushing and purge, though not the mail.
+constexpr double kSlowReloadSeconds = 5.0;
+
 // Applies a configuration read on SIGHUP; `running` is the one serve started
 // with, whose listener, state and log settings stay.
 void reload(const ServeOptions& o, const config::Config& running, Engine& eng, spdlog::logger& log) {
+  const auto t0 = std::chrono::steady_clock::now();
   auto fresh = o.load_config();
   Status st = fresh ? eng.reload(*fresh) : Status(unexpected<Error>(fresh.error()));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!st) {
     log.error("reload refused, keeping the running configuration: {}", st.error().message());
     return;
@@ -280,7 +287,13 @@ void reload(const ServeOptions& o, const config::Config& running, Engine& eng, s
       log.warn("reload: {}* settings take effect only on restart", prefix);
     }
   }
-  log.info("reloaded configuration and BATV keys from {}", fresh->source());
+  // Mail is judged under the running snapshot meanwhile; a slow reload is
+  // almost always a rules file whose patterns are costly to compile.
+  if (secs >= kSlowReloadSeconds) {
+    log.warn("reload took {:.1f} s (classify.rules_file patterns with long repeats or wide alternations "
+             "are slow to compile; `backstop config check` times them)", secs);
+  }
+  log.info("reloaded configuration and BATV keys from {} in {:.2f} s", fresh->source(), secs);
 }
 
 }  // namespace

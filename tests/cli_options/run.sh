@@ -80,6 +80,17 @@ for args in "--config $TMP/bad.toml config check" "config --config $TMP/bad.toml
 done
 out=$("$BIN" -c "$TMP/top.toml" config check) || fail "-c before config check: rc=$?"
 [ "$out" = "$TMP/top.toml: OK" ] || fail "-c before config check printed '$out'"
+# config check compiles the rules file as serve would: a pattern the matcher
+# refuses is an error naming its line; a good file is timed.
+printf 'ok-rule header:x-test auto 0.5 /^yes/\nbad-rule header:x-test auto 0.5 /(?<=a+)b/\n' > "$TMP/bad.rules"
+printf 'classify.rules_file = "%s"\n' "$TMP/bad.rules" > "$TMP/rules.toml"
+out=$("$BIN" config check --config "$TMP/rules.toml" 2>&1); rc=$?
+[ "$rc" = 2 ] || fail "config check with a bad pattern: rc=$rc, want 2 ($out)"
+case $out in *"line 2"*) ;; *) fail "config check: the rules error does not name line 2: $out" ;; esac
+printf 'ok-rule header:x-test auto 0.5 /^yes/\n' > "$TMP/good.rules"
+printf 'classify.rules_file = "%s"\n' "$TMP/good.rules" > "$TMP/rules.toml"
+out=$("$BIN" config check --config "$TMP/rules.toml") || fail "config check with good rules: rc=$?"
+case $out in *"1 rules compiled in "*" s"*"$TMP/rules.toml: OK"*) ;; *) fail "config check with good rules printed '$out'" ;; esac
 
 # A repeatable option takes one value per use: it does not swallow the paths
 # after it.
