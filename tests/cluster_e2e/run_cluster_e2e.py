@@ -572,6 +572,10 @@ def scenario_redis_kill(binary, tmp, c, check):
           + ", ".join(f"{s} {t - t_restart:.1f} s" for s, t in first.items() if t), logs)
     check(all(s.proc.poll() is None for s in (sa, sb)) and pids == (sa.proc.pid, sb.proc.pid),
           "without a backstop restart (same serve processes)", logs)
+    judged = sb.log_lines(r"role=inbound .*kind=bounce ")
+    check(judged and all(" verdict=ours action=accept" in line for line in judged),
+          f"B judged every DSN it answered ours ({len(judged)} judged; the rest were deferred before judging)",
+          logs)
     listing = sa.ledger_show(limit=100000).stdout
     missing = [mid for mid in before if f"<{mid}>" not in listing]
     check(before and not missing, f"all {len(before)} Message-IDs acknowledged before the kill are in the ledger "
@@ -668,9 +672,13 @@ def scenario_failover(binary, tmp, c, check):
     check(tail_recs and all(r[4] == 250 for r in tail_recs),
           f"after it every message is accepted ({describe(tail_recs)})", logs)
     mids = [r[3] for r in tail_recs if r[0] == "out"]
-    if mids:
-        check(replica.cmd("EXISTS", f"{PREFIX}l:{mids[-1]}") == 1 or f"<{mids[-1]}>" in sa.ledger_show(mids[-1]).stdout,
-              "the ledger entries written after the failover are on the promoted replica", logs)
+    check(mids and all(replica.cmd("EXISTS", f"{PREFIX}l:{m}") == 1 for m in mids),
+          f"the {len(mids)} ledger entries written after the failover are on the promoted replica", logs)
+    # Replication is asynchronous: what the old master acknowledged just
+    # before its death may be missing. Reported, not asserted.
+    before = [mid for t, mid in traffic.acked if t < t_kill]
+    kept = sum(1 for m in before if replica.cmd("EXISTS", f"{PREFIX}l:{m}") == 1)
+    say(f"ledger entries acknowledged before the kill found on the new master: {kept} of {len(before)}")
 
 
 SCENARIOS = {"ledger": scenario_ledger, "limits": scenario_limits, "redis-kill": scenario_redis_kill,
