@@ -205,8 +205,52 @@ class Cluster:
 
 # ------------------------------------------------------------------ ledger --
 
+# Clones items N times under names of the same length (the last 6
+# characters replaced by a counter) and answers used_memory before and after;
+# a second call with ARGV[1] = "undo" deletes the clones. ARGV: mode, N, then
+# pairs (key, member): member "" clones the string key with its value and
+# expiry, otherwise the member of the sorted set key with its score.
+CLONE_LUA = """
+local mode, n = ARGV[1], tonumber(ARGV[2])
+local function used()
+  return tonumber(string.match(redis.call('INFO', 'memory'), 'used_memory:(%d+)'))
+end
+local before = used()
+for j = 3, #ARGV, 2 do
+  local key, member = ARGV[j], ARGV[j + 1]
+  local v, ttl, score
+  if member == '' then v = redis.call('GET', key); ttl = redis.call('PTTL', key)
+  else score = redis.call('ZSCORE', key, member) end
+  for i = 1, n do
+    local tailed = function(s) return string.sub(s, 1, #s - 6) .. string.format('%06d', i) end
+    if member == '' then
+      if mode == 'undo' then redis.call('DEL', tailed(key))
+      elseif ttl > 0 then redis.call('SET', tailed(key), v, 'PX', ttl)
+      else redis.call('SET', tailed(key), v) end
+    else
+      if mode == 'undo' then redis.call('ZREM', key, tailed(member))
+      else redis.call('ZADD', key, score, tailed(member)) end
+    end
+  end
+end
+return {before, used()}
+"""
+
+
+def clone_cost(r, items, n=20000):
+    """Bytes of Redis memory (used_memory) one more item costs: items is a
+    list of (key, member) making up one item (member "" for a string key);
+    measured by adding n clones, then removed again."""
+    args = [x for kv in items for x in kv]
+    before, after = r.cmd("EVAL", CLONE_LUA, "0", "add", n, *args, timeout=60)
+    r.cmd("EVAL", CLONE_LUA, "0", "undo", n, *args, timeout=60)
+    return (after - before) / n
+
+
 def memory_report(r, check):
-    """Prints MEMORY USAGE of every key of the run, by kind, for docs/cluster.md."""
+    """Prints MEMORY USAGE of every key of the run and, for each kind of
+    item, what one more of it costs in a Redis holding 20,000 of them (the
+    figures of docs/cluster.md)."""
     keys = []
     cursor = "0"
     while True:
@@ -222,6 +266,30 @@ def memory_report(r, check):
             extra = f" ({r.cmd('ZCARD', k)} members, {r.cmd('OBJECT', 'ENCODING', k)})"
         say(f"sizing:   {k[:70]:70} {kind:6} {r.cmd('MEMORY', 'USAGE', k, 'SAMPLES', '0')} bytes{extra}")
     check(any(k.startswith(PREFIX + "l:") for k in keys), "the ledger entry is a key of the shared Redis")
+
+    def first(pattern):
+        return next((k for k in sorted(keys) if re.match(pattern, k)), None)
+
+    def member(key):
+        m = r.cmd("ZRANGE", key, "0", "0")
+        return m[0] if m else None
+    kinds = []
+    led = first(re.escape(PREFIX) + "l:")
+    if led:
+        kinds.append(("ledger entry (l: key and its lt index member)",
+                      [(led, ""), (PREFIX + "lt", member(PREFIX + "lt"))]))
+    cl = first(re.escape(PREFIX) + "cl:")
+    if cl and member(PREFIX + "cx"):
+        kinds.append(("correspondent (cx member and cl: member)",
+                      [(PREFIX + "cx", member(PREFIX + "cx")), (cl, member(cl))]))
+    for label, pattern in (("limit window record (counters: r:)", re.escape(PREFIX) + "counters:r:"),
+                           ("counter (counters: n:)", re.escape(PREFIX) + "counters:n:"),
+                           ("inbound fact record (facts: r:)", re.escape(PREFIX) + "facts:r:")):
+        k = first(pattern)
+        if k:
+            kinds.append((label, [(k, "")]))
+    for label, items in kinds:
+        say(f"sizing: {label}: {clone_cost(r, items):.0f} bytes each (value {r.cmd('STRLEN', items[0][0]) if items[0][1] == '' else '-'} bytes)")
 
 
 def scenario_ledger(binary, tmp, c, check):
@@ -412,6 +480,7 @@ action = "tempfail"
     check(sum(trips) == 30, f"the serves logged 30 trips of the limit for alice (A {trips[0]}, C {trips[1]})", logs)
     auth = [len(s.log_lines(r"role=outbound .*message_id=")) for s in (sa, sc)]
     say(f"accepted by host: A {auth[0]}, C {auth[1]}")
+    memory_report(redis, check)
 
 
 # ---------------------------------------------------------- traffic driver --
