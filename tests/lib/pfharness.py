@@ -84,9 +84,9 @@ def free_port_both():
     raise Fail("no free port")
 
 
-def listening(port):
+def listening(port, host="127.0.0.1"):
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
+        with socket.create_connection((host, port), timeout=1):
             return True
     except OSError:
         return False
@@ -153,7 +153,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 
 class Postfix:
     """A Postfix instance under ROOT (etc/, spool/, data/, mail/, maillog) with an
-    smtpd on 127.0.0.1:smtp_port.
+    smtpd on addr:smtp_port.
 
     domains: the virtual(8) mailbox domains, delivered under ROOT/mail through
         virtual_mailbox_maps = mailbox_maps; none: no virtual(8) settings at all.
@@ -163,13 +163,19 @@ class Postfix:
     listeners: further master.cf service lines, after the smtpd on smtp_port.
     files: {name: text} written to ROOT/etc (maps named in extra or mailbox_maps).
     extra: appended to main.cf last.
+    addr: the loopback address of the smtpd (its master.cf line), so several
+        instances can stand for several hosts (127.0.0.2, 127.0.0.3...).
+        inet_interfaces stays 127.0.0.1, the one address lo has: Postfix
+        refuses to start with an address no interface holds, while Linux
+        accepts a bind to any of 127.0.0.0/8.
     """
 
     def __init__(self, root, smtp_port, milter_port, domains=("example.test",), extra="",
-                 hostname=None, mailbox_maps="static:sink/", listeners=(), files=None):
+                 hostname=None, mailbox_maps="static:sink/", listeners=(), files=None, addr="127.0.0.1"):
         import pwd
         self.root, self.etc = root, os.path.join(root, "etc")
         self.maillog = os.path.join(root, "maillog")
+        self.addr, self.smtp_port = addr, smtp_port
         for d in ("etc", "spool", "data", "mail"):
             os.makedirs(os.path.join(root, d), exist_ok=True)
         hostname = hostname or f"mx.{domains[0]}"
@@ -219,7 +225,7 @@ smtpd_hard_error_limit = 1000
 smtpd_client_connection_rate_limit = 0
 {milter}{extra}""")
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
-            f.write(f"127.0.0.1:{smtp_port} inet n - n - - smtpd\n"
+            f.write(f"{addr}:{smtp_port} inet n - n - - smtpd\n"
                     + "".join(line + "\n" for line in listeners) + MASTER_SERVICES)
         for name, text in (files or {}).items():
             with open(os.path.join(self.etc, name), "w") as f:
@@ -240,6 +246,13 @@ smtpd_client_connection_rate_limit = 0
         # `postfix check` just ran: skip postfix-script's second (slow) integrity check
         open(os.path.join(self.root, "spool", "quick-start"), "w").close()
         run(["postfix", "-c", self.etc, "start"])
+
+    def flush(self):
+        """Asks the queue manager to try every deferred message now."""
+        run(["postqueue", "-c", self.etc, "-f"], check_rc=False)
+
+    def queue(self):
+        return run(["postqueue", "-c", self.etc, "-p"], check_rc=False).stdout
 
     def master_pid(self):
         try:
@@ -366,12 +379,12 @@ Date: Sun,  6 Dec 2026 03:59:58 +0000
 """.replace("\n", "\r\n")
 
 
-def swaks(port, frm, to, src=None, data=None, extra=(), timeout=30):
-    """swaks's output (stdout and stderr) for one message to 127.0.0.1:port.
+def swaks(port, frm, to, src=None, data=None, extra=(), timeout=30, server="127.0.0.1"):
+    """swaks's output (stdout and stderr) for one message to server:port.
     src: the client's source address (any 127/8 on Linux), the kernel's choice
     when None; data: a message file; extra: further swaks arguments; timeout:
     swaks's own --timeout, the whole run is given 60 s more."""
-    cmd = ["swaks", "--server", f"127.0.0.1:{port}"]
+    cmd = ["swaks", "--server", f"{server}:{port}"]
     if src is not None:
         cmd += ["--local-interface", src]
     cmd += ["--helo", "client.test", "--from", frm, "--to", to, "--timeout", str(timeout),
@@ -411,3 +424,115 @@ def reply_to(out, verb):
         if c == verb or (verb != "." and c.startswith(verb)):
             return r
     return None
+
+
+def _die_with_parent():
+    """preexec_fn: the child gets SIGKILL when the test process dies, even by
+    SIGKILL (the test's own cleanup covers every other way out)."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def resp(host, port, *args, timeout=2.0):
+    """One Redis command over a fresh connection: the reply as a Python value
+    (str for simple and bulk strings, int, list, None); an error reply is
+    returned as RedisError, not raised. Raises OSError when the server does
+    not answer."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        out = f"*{len(args)}\r\n".encode()
+        for a in args:
+            b = a if isinstance(a, bytes) else str(a).encode()
+            out += f"${len(b)}\r\n".encode() + b + b"\r\n"
+        s.sendall(out)
+        f = s.makefile("rb")
+
+        def value():
+            line = f.readline()
+            if not line.endswith(b"\r\n"):
+                raise OSError("redis: connection closed")
+            kind, rest = line[:1], line[1:-2].decode("utf-8", "replace")
+            if kind == b"+":
+                return rest
+            if kind == b"-":
+                return RedisError(rest)
+            if kind == b":":
+                return int(rest)
+            if kind == b"$":
+                n = int(rest)
+                if n < 0:
+                    return None
+                data = f.read(n + 2)
+                return data[:-2].decode("utf-8", "replace")
+            if kind == b"*":
+                n = int(rest)
+                return None if n < 0 else [value() for _ in range(n)]
+            raise OSError(f"redis: unexpected reply {line!r}")
+        return value()
+
+
+class RedisError(str):
+    """An error reply of resp()."""
+
+
+class RedisProcess:
+    """A private redis-server, or with sentinel=True a redis-sentinel, on
+    127.0.0.1:port, its configuration (DIR/redis.conf), data and log
+    (DIR/redis.log) under DIR. The configuration starts with no persistence
+    (`save ""`, `appendonly no`); conf lines come after and override it.
+    start() again after kill() reuses the configuration and the data, as a
+    restarted server would. Stopped by PID only; the process also dies with
+    the test process."""
+
+    def __init__(self, directory, port, conf=(), sentinel=False):
+        self.dir, self.port, self.sentinel = directory, port, sentinel
+        os.makedirs(directory, exist_ok=True)
+        self.config = os.path.join(directory, "redis.conf")
+        self.logfile = os.path.join(directory, "redis.log")
+        base = [f"port {port}", "bind 127.0.0.1", "protected-mode no", "daemonize no",
+                f"dir {directory}", f"logfile {self.logfile}"]
+        if not sentinel:
+            base += ['save ""', "appendonly no"]
+        with open(self.config, "w") as f:
+            f.write("".join(line + "\n" for line in [*base, *conf]))
+        self.proc = None
+
+    def start(self, timeout=20):
+        """Raises Fail unless the server answers PING within timeout s."""
+        if self.sentinel:
+            binary = shutil_which("redis-sentinel")
+            cmd = [binary, self.config] if binary else [shutil_which("redis-server"), self.config, "--sentinel"]
+        else:
+            cmd = [shutil_which("redis-server"), self.config]
+        if not cmd[0]:
+            raise Fail("redis-server is not installed (scripts/install-deps.sh)")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        if not wait_for(lambda: self.proc.poll() is not None or self.ping(), timeout, 0.05) or not self.ping():
+            raise Fail(f"redis {'sentinel ' if self.sentinel else ''}on port {self.port} did not start "
+                       f"(exit {self.proc.poll()}):\n" + "\n".join(tail(self.logfile, 15)))
+
+    def ping(self):
+        try:
+            return self.cmd("PING") == "PONG"
+        except OSError:
+            return False
+
+    def cmd(self, *args, timeout=2.0):
+        return resp("127.0.0.1", self.port, *args, timeout=timeout)
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def kill(self):
+        """SIGKILL, and waits for it."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    stop = kill  # test data only: nothing to save at the end
+
+
+def shutil_which(name):
+    import shutil
+    return shutil.which(name)

@@ -89,13 +89,7 @@ def text_of(path):
 # ---------------------------------------------------------------- Postfix --
 
 class Instance(Postfix):
-    """A Postfix instance whose queue the test flushes and lists, and whose maillog it reads."""
-
-    def flush(self):
-        run(["postqueue", "-c", self.etc, "-f"], check_rc=False)
-
-    def queue(self):
-        return run(["postqueue", "-c", self.etc, "-p"], check_rc=False).stdout
+    """A Postfix instance whose maillog the test reads."""
 
     def log(self):
         return text_of(self.maillog)
