@@ -7,35 +7,51 @@ Judge::Judge(const classify::Classifier* classifier, const correlate::Correlator
     : classifier_(classifier), correlator_(correlator), table_(table), limits_(limits), hook_(std::move(hook)) {}
 
 Result<Judgement> Judge::judge(std::string_view raw, const mail::Envelope& envelope) const {
-  return judge_parsed(mail::parse_message(raw, limits_), envelope);
+  auto c = classify_parsed(mail::parse_message(raw, limits_), envelope);
+  BACKSTOP_TRY(c);
+  return decide(std::move(*c), envelope);
 }
 
 Result<Judgement> Judge::judge(std::span<const mail::FieldView> headers, std::string_view body,
                                const mail::Envelope& envelope) const {
-  return judge_parsed(mail::parse_message(headers, body, limits_), envelope);
+  auto c = classify(headers, body, envelope);
+  BACKSTOP_TRY(c);
+  return decide(std::move(*c), envelope);
 }
 
-Result<Judgement> Judge::judge_parsed(Result<mail::Message> message, const mail::Envelope& envelope) const {
-  Judgement j;
-  if (!message) {
-    // Nothing header-like: not an automated response we can recognise.
-    j.decision = table_->decide(j.verdict, j.outcome);
-    return j;
-  }
-  j.parsed = true;
-  j.conditions = message->conditions;
-  j.verdict = classifier_->classify(*message, envelope);
-  if (hook_) hook_(*message, j.verdict);
+Result<Classified> Judge::classify(std::span<const mail::FieldView> headers, std::string_view body,
+                                   const mail::Envelope& envelope) const {
+  return classify_parsed(mail::parse_message(headers, body, limits_), envelope);
+}
+
+Result<Classified> Judge::classify_parsed(Result<mail::Message> message, const mail::Envelope& envelope) const {
+  Classified c;
+  // Nothing header-like: not an automated response we can recognise.
+  if (!message) return c;
+  c.parsed = true;
+  c.message = std::move(*message);
+  c.verdict = classifier_->classify(c.message, envelope);
+  if (hook_) hook_(c.message, c.verdict);
   // A kind from a partial scan could turn a real bounce into a 550, or let
   // backscatter through: the message is not judged at all.
-  if (j.verdict.scan_failed) return fail(Code::kInternal, "classification failed: a pattern scan failed");
-  if (j.verdict.kind != classify::Kind::kNone) {
-    auto outcome = correlator_->correlate(j.verdict, envelope, &*message);
-    BACKSTOP_TRY(outcome);
-    j.outcome = std::move(*outcome);
+  if (c.verdict.scan_failed) return fail(Code::kInternal, "classification failed: a pattern scan failed");
+  return c;
+}
+
+Result<Judgement> Judge::decide(Classified c, const mail::Envelope& envelope) const {
+  Judgement j;
+  j.parsed = c.parsed;
+  j.verdict = std::move(c.verdict);
+  if (c.parsed) {
+    j.conditions = c.message.conditions;
+    if (j.verdict.kind != classify::Kind::kNone) {
+      auto outcome = correlator_->correlate(j.verdict, envelope, &c.message);
+      BACKSTOP_TRY(outcome);
+      j.outcome = std::move(*outcome);
+    }
+    j.headers = std::move(c.message.headers);
   }
   j.decision = table_->decide(j.verdict, j.outcome);
-  j.headers = std::move(message->headers);
   return j;
 }
 

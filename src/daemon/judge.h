@@ -35,6 +35,17 @@ struct Judgement {
 // sets one: serve and check leave EngineOptions::classify_hook empty.
 using ClassifyHook = std::function<void(const mail::Message&, classify::Verdict&)>;
 
+// The first half of a judgement: the message parsed and classified, with no
+// store access (CPU only). Owns everything it holds.
+struct Classified {
+  bool parsed = false;       // false: no header section; judged as kind none
+  mail::Message message;     // meaningful when parsed
+  classify::Verdict verdict;
+  // True when Judge::decide() will read the store: an automated response to
+  // correlate with what we sent.
+  bool needs_store() const noexcept { return parsed && verdict.kind != classify::Kind::kNone; }
+};
+
 class Judge {
  public:
   // Not owned; all must outlive the Judge. `hook`: tests only (ClassifyHook).
@@ -58,8 +69,17 @@ class Judge {
   Result<Judgement> judge(std::span<const mail::FieldView> headers, std::string_view body,
                           const mail::Envelope& envelope) const;
 
+  // judge() in two halves, for a caller that must not wait on the store
+  // where it classifies (an event loop over a remote store): classify() is
+  // CPU only (kInternal when a pattern scan failed); decide() correlates
+  // (reading the store when c.needs_store()) and applies the policy, with
+  // judge()'s errors. judge() == decide(classify()).
+  Result<Classified> classify(std::span<const mail::FieldView> headers, std::string_view body,
+                              const mail::Envelope& envelope) const;
+  Result<Judgement> decide(Classified c, const mail::Envelope& envelope) const;
+
  private:
-  Result<Judgement> judge_parsed(Result<mail::Message> message, const mail::Envelope& envelope) const;
+  Result<Classified> classify_parsed(Result<mail::Message> message, const mail::Envelope& envelope) const;
 
   const classify::Classifier* classifier_;
   const correlate::Correlator* correlator_;

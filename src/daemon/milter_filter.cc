@@ -261,10 +261,9 @@ void outbound_on_worker(const std::shared_ptr<OutboundEom>& jp, milter::DecideEo
   finish_outbound(jp, std::move(done));
 }
 
-// Everything inbound end of message needs to judge and answer a message,
-// taken from the connection: views into the milter context on the event
-// loop, or owned copies (own()) when it is judged on the judge worker, which
-// may finish after the connection went away.
+// Everything inbound end of message needs to answer a message once it is
+// classified, copied from the connection: it may be finished on the judge
+// worker after the connection went away.
 struct InboundEom {
   Engine* engine = nullptr;
   std::shared_ptr<const Snapshot> snap;
@@ -274,33 +273,12 @@ struct InboundEom {
   std::string sender;
   std::string client_ip;
   mail::Envelope env;
-  std::vector<mail::FieldView> fields;  // views into ctx.msg, or into owned_fields
-  std::string_view body;                // likewise
   std::shared_ptr<MailCheckResult> mail_check;
   std::vector<std::pair<std::string, std::string>> stripped;  // tagged -> plain, with <>
   std::chrono::steady_clock::time_point start;
-  std::vector<std::pair<std::string, std::string>> owned_fields;
-  std::string owned_body;
-
-  // Copies the header fields and body so that the views stay valid after
-  // the milter context is gone.
-  void own() {
-    owned_fields.reserve(fields.size());
-    for (const auto& f : fields) owned_fields.emplace_back(std::string(f.name), std::string(f.value));
-    owned_body.assign(body);
-    for (std::size_t i = 0; i < fields.size(); ++i) fields[i] = {owned_fields[i].first, owned_fields[i].second};
-    body = owned_body;
-  }
 
   void note(std::string_view role_word, std::string_view what) const {
     if (log) log(prefix + " role=" + std::string(role_word) + " " + std::string(what));
-  }
-
-  std::optional<std::string_view> header(std::string_view name) const {
-    for (const auto& f : fields) {
-      if (mail::iequals(f.name, name)) return f.value;
-    }
-    return std::nullopt;
   }
 };
 
@@ -329,7 +307,7 @@ milter::EomResult trap(const InboundEom& j, const Judgement& judged, const std::
     store::ListingHit hit;
     hit.ip = j.client_ip;
     hit.evidence = {kind, judged.verdict.refs.message_id, e.clock().now_unix()};
-    if (auto mid = j.header("Message-ID")) hit.evidence.message_id = bracket_id(*mid);
+    if (auto mid = judged.headers.get("message-id")) hit.evidence.message_id = bracket_id(*mid);
     if (!e.writer().enqueue(std::move(hit))) e.metrics().error("store");
   }
   std::string action = j.snap->trap_discard ? "discard" : "reject";
@@ -339,16 +317,16 @@ milter::EomResult trap(const InboundEom& j, const Judgement& judged, const std::
   return out;
 }
 
-// Judges an inbound (or trap) message and makes the MTA's answer. Runs on
-// the event loop, or on the judge worker with j.own() done. Every failure
-// (the store, a failed classification, an exception) is that message's 451
-// (or fail-open), never 5xx.
-milter::EomResult judge_inbound(const InboundEom& j) {
+// Finishes judging a classified inbound (or trap) message (correlation,
+// which may read the store, and policy) and makes the MTA's answer. Runs on
+// the event loop, or on the judge worker. Every failure (the store, an
+// exception) is that message's 451 (or fail-open), never 5xx.
+milter::EomResult judge_inbound(const InboundEom& j, Classified c) {
   Engine& e = *j.engine;
   const Snapshot& snap = *j.snap;
   milter::EomResult out;
   try {
-    auto judged = snap.judge->judge(j.fields, j.body, j.env);
+    auto judged = snap.judge->decide(std::move(c), j.env);
     if (!judged) return not_judged(j, failure_place(judged.error()), judged.error().message());
     std::string kind(classify::kind_name(judged->verdict.kind));
     if (j.role == Role::kTrap) return trap(j, *judged, kind);
@@ -484,26 +462,33 @@ class Handler final : public milter::Handler {
     j->sender = sender_;
     j->client_ip = ctx.conn.address;
     j->env = envelope(ctx);
-    j->fields = header_fields(ctx);
-    j->body = ctx.msg.body;
     j->mail_check = mail_check_;
     j->stripped = std::move(stripped_);
     stripped_.clear();
     j->start = start;
     end();
-    auto finish = [](const InboundEom& job, milter::DecideEom& answer) {
-      milter::EomResult result = judge_inbound(job);
+    auto answer = [](const InboundEom& job, milter::EomResult result, milter::DecideEom& decide) {
       job.engine->metrics().decision_latency(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - job.start).count());
-      answer(std::move(result));
+      decide(std::move(result));
     };
+    // Classification is CPU work, done here; what reads the store follows
+    // here too, unless the store is remote (the judge worker).
+    Result<Classified> c = fail(Code::kInternal, "not classified");
+    try {
+      c = j->snap->judge->classify(header_fields(ctx), ctx.msg.body, j->env);
+    } catch (const std::exception& e) {
+      return answer(*j, not_judged(*j, "internal", std::string("exception while judging: ") + e.what()), done);
+    }
+    if (!c) return answer(*j, not_judged(*j, failure_place(c.error()), c.error().message()), done);
     common::Worker* judges = engine_->judge_worker();
-    if (!judges) return finish(*j, done);
-    // A remote store: judged on the judge worker, which answers the MTA.
-    j->own();
+    if (!judges || !c->needs_store()) return answer(*j, judge_inbound(*j, std::move(*c)), done);
     auto shared_done = std::make_shared<milter::DecideEom>(std::move(done));
-    if (!judges->post([j, shared_done, finish] { finish(*j, *shared_done); })) {
-      (*shared_done)(not_judged(*j, "worker", "judge worker queue full or stopping"));
+    auto classified = std::make_shared<Classified>(std::move(*c));
+    if (!judges->post([j, classified, shared_done, answer] {
+          answer(*j, judge_inbound(*j, std::move(*classified)), *shared_done);
+        })) {
+      answer(*j, not_judged(*j, "worker", "judge worker queue full or stopping"), *shared_done);
     }
   }
 

@@ -312,15 +312,22 @@ TEST_F(FilterTest, ForgedBounceRejectedAtEndOfData) {
 // loop waits on a round trip), with the same answers as on the loop.
 TEST_F(FilterTest, WithJudgeThreadsInboundIsJudgedOffTheEventLoop) {
   judge_threads_ = 2;
-  auto where = std::make_shared<std::vector<std::thread::id>>();
+  auto reads = std::make_shared<std::vector<std::thread::id>>();
+  auto classified = std::make_shared<std::vector<std::thread::id>>();
   auto mu = std::make_shared<std::mutex>();
-  hook_ = [where, mu](const mail::Message&, classify::Verdict&) {
+  hook_ = [classified, mu](const mail::Message&, classify::Verdict&) {
     std::lock_guard lock(*mu);
-    where->push_back(std::this_thread::get_id());
+    classified->push_back(std::this_thread::get_id());
   };
-  start("batv.mode = \"tag\"\nledger.warmup_days = 0\n");
+  auto store = std::make_unique<store::FaultStore>(store::make_memory_store());
+  auto* fault = store.get();
+  start("batv.mode = \"tag\"\nledger.warmup_days = 0\n", std::move(store));
   ASSERT_NE(engine_->judge_worker(), nullptr);
   ASSERT_TRUE(engine_->store().ledger_put("real@example.org", {kT0 - kDay, "alice@example.org", {"x@y.example"}}));
+  fault->on_read([reads, mu] {
+    std::lock_guard lock(*mu);
+    reads->push_back(std::this_thread::get_id());
+  });
   auto forged = open("");
   decide_mail(*forged);
   decide_rcpt(*forged, "alice@example.org");
@@ -332,10 +339,23 @@ TEST_F(FilterTest, WithJudgeThreadsInboundIsJudgedOffTheEventLoop) {
   decide_rcpt(*ours, "alice@example.org");
   auto a = decide_eom(*ours, testing::dsn("real@example.org", "alice@example.org", "x@y.example"));
   EXPECT_EQ(a.action.kind, milter::Action::Kind::kContinue);
+  // Plain mail reads no store: judged where it arrived, without a hop.
+  auto plain = open("carol@remote.example");
+  decide_mail(*plain);
+  decide_rcpt(*plain, "alice@example.org");
+  std::size_t reads_before = 0;
+  {
+    std::lock_guard lock(*mu);
+    reads_before = reads->size();
+  }
+  auto p = decide_eom(*plain, "From: carol@remote.example\r\nTo: alice@example.org\r\nSubject: hi\r\n\r\nhello\r\n");
+  EXPECT_EQ(p.action.kind, milter::Action::Kind::kContinue);
   std::lock_guard lock(*mu);
-  ASSERT_EQ(where->size(), 2u);
-  for (auto id : *where) EXPECT_NE(id, std::this_thread::get_id());
-  EXPECT_GE(engine_->judge_worker()->stats().run, 2u);
+  EXPECT_EQ(reads->size(), reads_before);
+  EXPECT_EQ(classified->size(), 3u);
+  for (auto id : *classified) EXPECT_EQ(id, std::this_thread::get_id()) << "classified where it arrived";
+  EXPECT_FALSE(reads->empty());
+  for (auto id : *reads) EXPECT_NE(id, std::this_thread::get_id()) << "the store is read on the judge worker";
 }
 
 // The judge worker owns what it judges: the connection may close (and the
@@ -344,14 +364,17 @@ TEST_F(FilterTest, JudgedOffTheLoopAfterTheConnectionWentAway) {
   judge_threads_ = 1;
   auto release = std::make_shared<std::promise<void>>();
   auto gate = release->get_future().share();
-  hook_ = [gate](const mail::Message&, classify::Verdict&) { gate.wait(); };
-  start("batv.mode = \"tag\"\nledger.warmup_days = 0\n");
+  auto store = std::make_unique<store::FaultStore>(store::make_memory_store());
+  auto* fault = store.get();
+  start("batv.mode = \"tag\"\nledger.warmup_days = 0\n", std::move(store));
   ASSERT_TRUE(engine_->store().ledger_put("real@example.org", {kT0 - kDay, "alice@example.org", {"x@y.example"}}));
   auto answered = std::make_shared<std::promise<milter::EomResult>>();
   {
     auto c = open("");
     decide_mail(*c);
     decide_rcpt(*c, "alice@example.org");
+    // The judge worker's store reads wait until the connection is gone.
+    fault->on_read([gate] { gate.wait(); });
     load(&c->msg, testing::dsn("forged@example.org", "alice@example.org", "victim@remote.example"));
     c->h->on_eom(c->ctx(), [answered](milter::EomResult x) { answered->set_value(std::move(x)); });
   }  // the conversation, its handler and its message are destroyed here

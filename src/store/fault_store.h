@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "store/store.h"
@@ -27,6 +28,9 @@ class FaultStore final : public Store {
   void throw_on_writes(int n);
   void throw_on_reads(int n);
   void disarm();
+  // Calls `fn` at the start of every read call, on the caller's thread (tests
+  // that check where reads run). Set before the store is shared.
+  void on_read(std::function<void()> fn) { on_read_ = std::move(fn); }
   std::uint64_t failed_calls() const { return failed_.load(); }
   Store& inner() { return *inner_; }
 
@@ -68,10 +72,14 @@ class FaultStore final : public Store {
   // throws instead when armed to.
   std::optional<Error> trip(Arm& a);
   std::optional<Error> w() { return trip(writes_); }
-  std::optional<Error> r() { return trip(reads_); }
+  std::optional<Error> r() {
+    if (on_read_) on_read_();
+    return trip(reads_);
+  }
 
   std::unique_ptr<Store> inner_;
   Arm writes_, reads_;
+  std::function<void()> on_read_;
   std::atomic<std::uint64_t> failed_{0};
 };
 

@@ -28,10 +28,8 @@ checks pass, 1 otherwise (also when it cannot run: not root, no postfix or
 swaks, no tmpfs).
 """
 import errno
-import http.client
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,8 +37,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from pfharness import (DAEMON_TOML, BackstopServe, Checks, Fail, Postfix, free_ports, replies, reply_to, say,  # noqa: E402
-                       swaks, wait_for)
+from pfharness import (BackstopServe, Checks, Fail, Interrupted, Postfix, free_ports, http_get,  # noqa: E402
+                       ignore_signals, missing_prerequisites, replies, reply_to, say, serve_toml,
+                       stop_on_signals, swaks, wait_for)
 
 SESSIONS = 16
 # The tmpfs: far more than the state needs, small enough to fill in a moment.
@@ -62,40 +61,11 @@ class Backstop(BackstopServe):
         self.state = state
         self.metrics_port = metrics_port
         with open(self.config, "w") as f:
-            f.write(DAEMON_TOML + f"""\
-[milter]
-listen = "inet:127.0.0.1:{milter_port}"
-threads = 2
-[policy]
-listen = ""
-[metrics]
-listen = "127.0.0.1:{metrics_port}"
-[state]
-dir = "{state}"
-[domains]
-local = ["example.test"]
-[outbound]
-networks = ["{OUT_SRC}/32"]
-[batv]
-mode = "off"
-sign = false
-[ledger]
-warmup_days = 0
-[log]
-target = "{self.logfile}"
-flush_ms = 0
-""")
+            f.write(serve_toml(milter_port, metrics_port, state, self.logfile, outbound_src=OUT_SRC))
 
     def healthz(self):
         """/healthz's status code, or 0 when it does not answer."""
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=5)
-            c.request("GET", "/healthz")
-            status = c.getresponse().status
-            c.close()
-            return status
-        except OSError:
-            return 0
+        return http_get(self.metrics_port, "/healthz")[0]
 
 
 def fill(path):
@@ -118,23 +88,16 @@ def free_bytes(path):
     return st.f_bavail * st.f_frsize
 
 
-class Interrupted(Exception):
-    pass
-
-
-def on_signal(signum, _frame):
-    raise Interrupted(f"signal {signum}")
-
-
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
         return 1
     binary = os.path.abspath(sys.argv[1])
-    if os.geteuid() != 0 or not shutil.which("postfix") or not shutil.which("swaks"):
-        print("needs root, postfix and swaks")
+    why = missing_prerequisites("postfix", "swaks", "mount")
+    if why:
+        print(why)
         return 1
-    signal.signal(signal.SIGTERM, on_signal)
+    stop_on_signals()
     tmp = tempfile.mkdtemp(prefix="backstop-diskfull-")
     os.chmod(tmp, 0o755)  # Postfix's daemons run as postfix and must reach the queue
     fs = os.path.join(tmp, "statefs")
@@ -299,7 +262,7 @@ def main():
         say(f"FAIL {e}")
     finally:
         stop.set()
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup below must finish
+        ignore_signals()  # the cleanup below must finish
         try:
             bs.stop()
         except Fail as e:

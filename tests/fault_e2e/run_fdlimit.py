@@ -26,11 +26,9 @@ message (250, and its ledger record).
 Everything is stopped by PID, also on a failure or SIGTERM. Exit status 0 when all checks pass, 1 otherwise
 (also when it cannot run: not root, no postfix, swaks or prlimit).
 """
-import http.client
 import os
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -39,8 +37,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from pfharness import (DAEMON_TOML, BackstopServe, Checks, Fail, Postfix, dsn, free_ports, replies, reply_to, say,  # noqa: E402
-                       swaks, wait_for)
+from pfharness import (BackstopServe, Checks, Fail, Interrupted, Postfix, dsn, free_ports, http_get,  # noqa: E402
+                       ignore_signals, missing_prerequisites, replies, reply_to, say, serve_toml,
+                       stop_on_signals, swaks, wait_for)
 
 NOFILE = 256
 HTTP_FLOOD = 2000
@@ -58,41 +57,11 @@ class Backstop(BackstopServe):
                          prefix=("prlimit", f"--nofile={NOFILE}:{NOFILE}", "--"))
         self.metrics_port = metrics_port
         with open(self.config, "w") as f:
-            f.write(DAEMON_TOML + f"""\
-[milter]
-listen = "inet:127.0.0.1:{milter_port}"
-threads = 2
-[policy]
-listen = ""
-[metrics]
-listen = "127.0.0.1:{metrics_port}"
-[state]
-dir = "{self.state}"
-[domains]
-local = ["example.test"]
-[outbound]
-networks = ["{OUT_SRC}/32"]
-[batv]
-mode = "off"
-sign = false
-[ledger]
-warmup_days = 0
-[log]
-target = "{self.logfile}"
-flush_ms = 0
-""")
+            f.write(serve_toml(milter_port, metrics_port, self.state, self.logfile, outbound_src=OUT_SRC))
 
     def get(self, path):
         """(status, body) of GET path, or (0, error) when there is no answer."""
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=5)
-            c.request("GET", path)
-            r = c.getresponse()
-            out = (r.status, r.read().decode(errors="replace"))
-            c.close()
-            return out
-        except OSError as e:
-            return 0, str(e)
+        return http_get(self.metrics_port, path)
 
     def descriptors(self):
         try:
@@ -124,23 +93,16 @@ def close_all(socks):
     socks.clear()
 
 
-class Interrupted(Exception):
-    pass
-
-
-def on_signal(signum, _frame):
-    raise Interrupted(f"signal {signum}")
-
-
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
         return 1
     binary = os.path.abspath(sys.argv[1])
-    if os.geteuid() != 0 or not all(shutil.which(p) for p in ("postfix", "swaks", "prlimit")):
-        print("needs root, postfix, swaks and prlimit")
+    why = missing_prerequisites("postfix", "swaks", "prlimit")
+    if why:
+        print(why)
         return 1
-    signal.signal(signal.SIGTERM, on_signal)  # ctest's timeout: still stop what was started
+    stop_on_signals()  # ctest's timeout: still stop what was started
     # This process holds both floods at once.
     want = HTTP_FLOOD + MILTER_FLOOD + 256
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -266,7 +228,7 @@ def main():
         failures.append(str(e))
         say(f"FAIL {e}")
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup below must finish
+        ignore_signals()  # the cleanup below must finish
         close_all(flood)
         try:
             bs.stop()

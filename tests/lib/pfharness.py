@@ -3,8 +3,10 @@ and `backstop serve` on loopback (tests/*_e2e): process helpers, the Postfix
 instance (own config_directory, queue and maillog; stopped by PID) and the
 swaks driver. Imported by the test scripts; not a test itself.
 """
+import http.client
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +22,83 @@ T0 = time.monotonic()
 RUN_AS = "nobody"
 DAEMON_TOML = f'[daemon]\nrun_as = "{RUN_AS}"\n'
 os.umask(0o022)
+
+
+class Interrupted(Exception):
+    """SIGTERM (ctest's timeout) or SIGINT reached the test: it still stops
+    what it started (its `finally`), then fails."""
+
+
+def _interrupt(signum, _frame):
+    raise Interrupted(f"signal {signum}")
+
+
+def stop_on_signals():
+    """Turns SIGTERM and SIGINT into Interrupted, so that a test killed by
+    ctest's timeout still stops its Postfix and backstop processes."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+
+
+def ignore_signals():
+    """For the cleanup itself: a second SIGTERM must not cut it short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def missing_prerequisites(*programs):
+    """Why this test cannot run here (not root, a program not installed), or
+    None. The tests fail (never skip) on it: CI installs everything."""
+    if os.geteuid() != 0:
+        return "needs root (private Postfix instances, serve's privilege drop)"
+    missing = [p for p in programs if not shutil.which(p)]
+    if missing:
+        return f"needs {', '.join(missing)} (scripts/install-deps.sh installs them)"
+    return None
+
+
+def serve_toml(milter_port, metrics_port, state, logfile, outbound_src=None, domains=("example.test",)):
+    """The base configuration of a single-host `backstop serve` under test:
+    DAEMON_TOML, the milter on loopback (2 threads), no policy service,
+    metrics on loopback, LMDB state in `state`, BATV off (the ledger alone
+    tells our bounces), no ledger warm-up, the log flushed at once. Mail from
+    `outbound_src` (an address such as 127.0.0.2) is outbound."""
+    local = ", ".join(f'"{d}"' for d in domains)
+    outbound = f'[outbound]\nnetworks = ["{outbound_src}/32"]\n' if outbound_src else ""
+    return DAEMON_TOML + f"""\
+[milter]
+listen = "inet:127.0.0.1:{milter_port}"
+threads = 2
+[policy]
+listen = ""
+[metrics]
+listen = "127.0.0.1:{metrics_port}"
+[state]
+dir = "{state}"
+[domains]
+local = [{local}]
+{outbound}[batv]
+mode = "off"
+sign = false
+[ledger]
+warmup_days = 0
+[log]
+target = "{logfile}"
+flush_ms = 0
+"""
+
+
+def http_get(port, path, host="127.0.0.1", timeout=5):
+    """(status, body) of GET path, or (0, error text) when nothing answers."""
+    try:
+        c = http.client.HTTPConnection(host, port, timeout=timeout)
+        c.request("GET", path)
+        r = c.getresponse()
+        out = (r.status, r.read().decode(errors="replace"))
+        c.close()
+        return out
+    except OSError as e:
+        return 0, str(e)
 
 
 class Fail(Exception):
