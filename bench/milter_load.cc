@@ -29,11 +29,16 @@
 // measured from the scheduled start, so a message that had to wait for the
 // one before it counts that wait (no coordinated omission).
 //
+// --bounce: every message is a delivery status notification (null sender,
+// multipart/report) to user@example.test quoting the Message-ID
+// <load.bounced@example.org>: the filter classifies it as a bounce and
+// correlates it (a ledger look-up) before it answers.
+//
 // --connect takes inet:HOST:PORT or unix:PATH (Postfix's local milter socket).
 //
 // Usage: milter_load --connect inet:127.0.0.1:PORT|unix:PATH [--concurrency C]
 //        [--seconds S] [--headers H] [--body-bytes B] [--reconnect] [--idle N]
-//        [--nagle] [--message-id] [--rate R]
+//        [--nagle] [--message-id] [--rate R] [--bounce]
 // Prints one line: concurrency, messages, msgs/s, p50/p90/p99/max latency (µs).
 #include <algorithm>
 #include <asio.hpp>
@@ -42,6 +47,8 @@
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "milter/codec.h"
 #include "net/listen.h"
@@ -68,7 +75,27 @@ struct Options {
   int idle = 0;
   bool nagle = false;  // leave Nagle on, as Postfix does on its milter sockets
   bool message_id = false;  // every message carries its own Message-ID header
+  bool bounce = false;      // every message is a DSN (see --bounce)
 };
+
+// The header fields and body of the --bounce message.
+const std::vector<std::pair<std::string, std::string>> kBounceHeaders = {
+    {"From", "MAILER-DAEMON@mx.remote.example (Mail Delivery System)"},
+    {"To", "user@example.test"},
+    {"Subject", "Undelivered Mail Returned to Sender"},
+    {"Auto-Submitted", "auto-replied"},
+    {"MIME-Version", "1.0"},
+    {"Content-Type", "multipart/report; report-type=delivery-status; boundary=\"b1\""},
+};
+const std::string kBounceBody =
+    "--b1\r\nContent-Type: text/plain\r\n\r\nThis is the mail system at host mx.remote.example.\r\n\r\n"
+    "I'm sorry to have to inform you that your message could not be delivered.\r\n\r\n"
+    "<nobody@remote.example>: user unknown\r\n\r\n"
+    "--b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.remote.example\r\n\r\n"
+    "Final-Recipient: rfc822; nobody@remote.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
+    "--b1\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: user@example.test\r\nTo: nobody@remote.example\r\n"
+    "Subject: hello\r\nMessage-ID: <load.bounced@example.org>\r\n\r\n--b1--\r\n";
 
 struct Result {
   std::vector<std::uint32_t> lat_us;
@@ -146,11 +173,11 @@ asio::awaitable<bool> one_message(Peer& p, const Options& o, const std::string& 
   cm.emplace_back("j", "mx.example.test");
   cm.emplace_back("{daemon_name}", "MTA");
   cm.emplace_back("_", "client [192.0.2.1]");
-  mm.emplace_back("{mail_addr}", "sender@example.org");
+  mm.emplace_back("{mail_addr}", o.bounce ? "" : "sender@example.org");
   rm.emplace_back("i", "Q" + id);
   rm.emplace_back("{rcpt_addr}", "user@example.test");
   std::vector<std::string> mail_args, rcpt_args;
-  mail_args.push_back("<sender@example.org>");
+  mail_args.push_back(o.bounce ? "<>" : "<sender@example.org>");
   mail_args.push_back("SIZE=" + std::to_string(body.size()));
   rcpt_args.push_back("<user@example.test>");
   const Command c_macros = MacroDef{'C', std::move(cm)};
@@ -174,11 +201,19 @@ asio::awaitable<bool> one_message(Peer& p, const Options& o, const std::string& 
   ok = ok && co_await p.step(c_data, proto::kNrData, proto::kNoData);
   if (ok && o.message_id) {
     static std::uint64_t seq = 0;  // one io thread: no data race
-    const Command mid = Header{"Message-ID", "<load." + std::to_string(++seq) + "." + id + "@example.org>"};
+    // Unique across runs too (the process and its start), so that runs one
+    // after another (bench/e2e/soak.sh) add records instead of replacing them.
+    static const std::string run = std::to_string(::getpid()) + "." +
+                                   std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+    const Command mid = Header{"Message-ID", "<load." + run + "." + std::to_string(++seq) + "." + id + "@example.org>"};
     ok = co_await p.step(mid, proto::kNrHdr, proto::kNoHdrs);
   }
   for (int h = 0; ok && h < o.headers; ++h) {
     const Command hdr = Header{"X-Load-" + std::to_string(h), "value " + id};
+    ok = co_await p.step(hdr, proto::kNrHdr, proto::kNoHdrs);
+  }
+  for (std::size_t h = 0; ok && o.bounce && h < kBounceHeaders.size(); ++h) {
+    const Command hdr = Header{kBounceHeaders[h].first, kBounceHeaders[h].second};
     ok = co_await p.step(hdr, proto::kNrHdr, proto::kNoHdrs);
   }
   ok = ok && co_await p.step(c_eoh, proto::kNrEoh, proto::kNoEoh);
@@ -335,6 +370,7 @@ int main(int argc, char** argv) {
     else if (a == "--reconnect") o.reconnect = true;
     else if (a == "--nagle") o.nagle = true;
     else if (a == "--message-id") o.message_id = true;
+    else if (a == "--bounce") o.bounce = true;
     else if (a == "--idle") o.idle = std::stoi(val());
     else if (a == "--rate") o.rate = std::stod(val());
     else if (a == "--inproc") return inproc(o, std::stoi(val()));
@@ -365,6 +401,7 @@ int main(int argc, char** argv) {
   std::string body;
   while (body.size() < o.body_bytes) body += "This is a line of a load-test message body.\r\n";
   body.resize(o.body_bytes);
+  if (o.bounce) body = kBounceBody;
   std::vector<Result> results(static_cast<std::size_t>(o.concurrency));
   const auto t0 = Clock::now();
   const auto end = t0 + std::chrono::milliseconds(static_cast<long>(o.seconds * 1000));
