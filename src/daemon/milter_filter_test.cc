@@ -471,6 +471,7 @@ class BrokenStore : public store::Store {
   Result<std::vector<std::string>> allowlist() override { return down(); }
   Result<bool> allowlisted(std::string_view) override { return down(); }
   Status apply(std::span<const store::WriteOp>) override { return down(); }
+  Status export_all(store::ExportVisitor&) override { return down(); }
   Result<std::size_t> purge_expired() override { return down(); }
 
  private:
