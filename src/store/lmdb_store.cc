@@ -14,6 +14,7 @@
 #include <shared_mutex>
 
 #include "common/ip.h"
+#include "common/text.h"
 #include "store/codec.h"
 #include "store/internal.h"
 #include "store/store.h"
@@ -626,11 +627,18 @@ class LmdbStore final : public Store {
   }
 
   // Walks `dbi` in key order, calling one(key, value) for each entry; a
-  // cursor failure is kUnavailable naming `what`.
+  // cursor failure is kUnavailable naming `what` and the last key read.
+  // Each step seeks the next key (MDB_SET_RANGE) instead of MDB_NEXT: a
+  // seek that leaves the current page descends from the root, where LMDB
+  // answers a damaged page with MDB_CORRUPTED, while MDB_NEXT moves to the
+  // sibling page unchecked and LMDB 0.9.24 aborts the process on an
+  // assertion when that page is not a leaf (LmdbDamage.ZeroedDataPages).
   template <class F>
   Status walk(Txn& t, MDB_dbi dbi, std::string_view what, F&& one) {
+    std::string last;
     auto wrap = [&](const Error& e) {
-      return fail(Code::kUnavailable, "export " + std::string(what) + ": " + e.message());
+      return fail(Code::kUnavailable, "export " + std::string(what) + ": " + e.message() +
+                                          (last.empty() ? "" : " (after key " + text::log_safe(last) + ")"));
     };
     Cursor c(t, dbi);
     if (c.open_rc() != 0) return wrap(mdb_error("cursor", c.open_rc()).error());
@@ -638,7 +646,15 @@ class LmdbStore final : public Store {
     auto more = c.step(MDB_FIRST, &k, &v);
     while (more && *more) {
       BACKSTOP_TRY(one(k, v));
-      more = c.step(MDB_NEXT, &k, &v);
+      last.assign(k);
+      last.push_back('\0');  // the smallest key after k
+      more = c.step(MDB_SET_RANGE, &k, &v, last);
+      last.pop_back();
+      // A damaged page can send the seek back: never loop.
+      if (more && *more && k <= std::string_view(last)) {
+        return fail(Code::kUnavailable, "export " + std::string(what) + ": keys out of order after key " +
+                                            text::log_safe(last) + " (a damaged page)");
+      }
     }
     if (!more) return wrap(more.error());
     return {};
