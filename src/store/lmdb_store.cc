@@ -627,36 +627,30 @@ class LmdbStore final : public Store {
   }
 
   // Walks `dbi` in key order, calling one(key, value) for each entry; a
-  // cursor failure is kUnavailable naming `what` and the last key read.
-  // Each step seeks the next key (MDB_SET_RANGE) instead of MDB_NEXT: a
-  // seek that leaves the current page descends from the root, where LMDB
-  // answers a damaged page with MDB_CORRUPTED, while MDB_NEXT moves to the
-  // sibling page unchecked and LMDB 0.9.24 aborts the process on an
-  // assertion when that page is not a leaf (LmdbDamage.ZeroedDataPages).
+  // cursor failure, or keys out of order (a page of garbage taken for a
+  // leaf), is kUnavailable naming `what` and the last key read. LMDB 0.9.24
+  // aborts the process on an assertion when the walk reaches a page that is
+  // not a leaf (a zeroed page): LmdbDamage.* and docs/reliability.md.
   template <class F>
   Status walk(Txn& t, MDB_dbi dbi, std::string_view what, F&& one) {
     std::string last;
-    auto wrap = [&](const Error& e) {
-      return fail(Code::kUnavailable, "export " + std::string(what) + ": " + e.message() +
+    auto wrap = [&](const std::string& why) {
+      return fail(Code::kUnavailable, "export " + std::string(what) + ": " + why +
                                           (last.empty() ? "" : " (after key " + text::log_safe(last) + ")"));
     };
     Cursor c(t, dbi);
-    if (c.open_rc() != 0) return wrap(mdb_error("cursor", c.open_rc()).error());
+    if (c.open_rc() != 0) return wrap(mdb_error("cursor", c.open_rc()).error().message());
     std::string_view k, v;
+    bool first = true;
     auto more = c.step(MDB_FIRST, &k, &v);
     while (more && *more) {
+      if (!first && k <= std::string_view(last)) return wrap("keys out of order (a damaged page)");
+      first = false;
       BACKSTOP_TRY(one(k, v));
       last.assign(k);
-      last.push_back('\0');  // the smallest key after k
-      more = c.step(MDB_SET_RANGE, &k, &v, last);
-      last.pop_back();
-      // A damaged page can send the seek back: never loop.
-      if (more && *more && k <= std::string_view(last)) {
-        return fail(Code::kUnavailable, "export " + std::string(what) + ": keys out of order after key " +
-                                            text::log_safe(last) + " (a damaged page)");
-      }
+      more = c.step(MDB_NEXT, &k, &v);
     }
-    if (!more) return wrap(more.error());
+    if (!more) return wrap(more.error().message());
     return {};
   }
 
