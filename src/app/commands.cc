@@ -13,6 +13,7 @@ const Command kCommands[] = {
     {"trap", add_trap},
     {"batv", add_batv},
     {"ledger", add_ledger},
+    {"store", add_store},
 };
 const std::size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 

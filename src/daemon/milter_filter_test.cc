@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -13,6 +15,7 @@
 #include "batv/batv.h"
 #include "daemon/test_messages.h"
 #include "store/fault_store.h"
+#include "store/test_util.h"
 
 namespace backstop::daemon {
 namespace {
@@ -552,6 +555,7 @@ class BrokenStore : public store::Store {
   Result<std::vector<std::string>> allowlist() override { return down(); }
   Result<bool> allowlisted(std::string_view) override { return down(); }
   Status apply(std::span<const store::WriteOp>) override { return down(); }
+  Status export_all(store::ExportVisitor&) override { return down(); }
   Result<std::size_t> purge_expired() override { return down(); }
 
  private:
@@ -564,6 +568,41 @@ TEST_F(FilterTest, StoreFailureIsTempfailNeverReject) {
   decide_mail(*c);
   decide_rcpt(*c, "alice@example.org");
   auto r = decide_eom(*c, testing::dsn("x@example.org", "alice@example.org", "v@remote.example"));
+  EXPECT_EQ(r.action.kind, milter::Action::Kind::kTempfail);
+  EXPECT_EQ(r.action.code, 451);
+  EXPECT_EQ(r.action.xcode, "4.3.0");
+}
+
+// A real LMDB store whose ledger record of the bounced message is damaged
+// on disk (its version byte changed behind LMDB's back): the lookup fails
+// (kMalformed), and the bounce is deferred, never refused as forged.
+TEST_F(FilterTest, DamagedLedgerRecordIsTempfailNeverReject) {
+  store::testing::TempDir dir;
+  const std::string sender = "damaged-sender@example.org";
+  {
+    auto s = store::open_lmdb_store({.dir = dir.path(), .sync = true}, {});
+    ASSERT_TRUE(s);
+    ASSERT_TRUE((*s)->ledger_put("ours@example.org", {kT0 - kDay, sender, {"v@remote.example"}}));
+  }
+  {  // The value: version byte, the time (a 5-byte varint), the sender's length, the sender.
+    const std::string path = dir.path() + "/data.mdb";
+    std::ifstream in(path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto pos = bytes.find(sender);
+    ASSERT_NE(pos, std::string::npos);
+    ASSERT_EQ(bytes[pos - 7], '\x01');
+    std::fstream out(path, std::ios::binary | std::ios::in | std::ios::out);
+    out.seekp(static_cast<std::streamoff>(pos - 7));
+    out.put('\x7f');
+  }
+  auto s = store::open_lmdb_store({.dir = dir.path(), .sync = false}, {.clock = &clock_});
+  ASSERT_TRUE(s);
+  ASSERT_EQ((*s)->ledger_get("ours@example.org").error().code(), Code::kMalformed);
+  start("ledger.warmup_days = 0\n", std::move(*s));
+  auto c = open("");
+  decide_mail(*c);
+  decide_rcpt(*c, "alice@example.org");
+  auto r = decide_eom(*c, testing::dsn("ours@example.org", "alice@example.org", "v@remote.example"));
   EXPECT_EQ(r.action.kind, milter::Action::Kind::kTempfail);
   EXPECT_EQ(r.action.code, 451);
   EXPECT_EQ(r.action.xcode, "4.3.0");

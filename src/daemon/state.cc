@@ -36,6 +36,9 @@ Result<StateStores> open_lmdb(const config::Config& cfg, const store::Options& s
     co.max_map_size = lo.max_map_size;  // its own bound
     co.map_size = lo.map_size;
     auto c = store::open_lmdb_store(co, so);
+    if (!c && scope == StateScope::kWithSoftAsIs) {
+      return fail(c.error().code(), "state.dir " + co.dir + ": " + c.error().message());
+    }
     if (!c) {
       std::error_code ec;
       std::filesystem::remove_all(co.dir, ec);

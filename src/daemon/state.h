@@ -44,6 +44,9 @@ struct StateStores {
 enum class StateScope {
   kMain,       // the main store only (ledger, dnsbl and trap commands)
   kWithSoft,   // plus the counters and facts stores (serve, check)
+  // All three as they are (store copy, store verify): a counters or facts
+  // environment that cannot be opened is an error, never recreated empty.
+  kWithSoftAsIs,
 };
 
 // The redis.* keys as store options. kInvalidArgument naming the key when

@@ -164,6 +164,11 @@ Status FaultStore::apply(std::span<const WriteOp> ops) {
   return inner_->apply(ops);
 }
 
+Status FaultStore::export_all(ExportVisitor& visitor) {
+  if (auto fault = r()) return unexpected<Error>(std::move(*fault));
+  return inner_->export_all(visitor);
+}
+
 Result<std::size_t> FaultStore::purge_expired() {
   if (auto fault = w()) return unexpected<Error>(std::move(*fault));
   return inner_->purge_expired();

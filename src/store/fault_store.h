@@ -60,6 +60,7 @@ class FaultStore final : public Store {
   Result<std::vector<std::string>> allowlist() override;
   Result<bool> allowlisted(std::string_view ip) override;
   Status apply(std::span<const WriteOp> ops) override;
+  Status export_all(ExportVisitor& visitor) override;
   Result<std::size_t> purge_expired() override;
 
  private:

@@ -90,6 +90,18 @@ Status check_op(const WriteOp& op) {
   if (auto* p = std::get_if<CorrespondentSeen>(&op)) return check_correspondent(p->local, p->external);
   if (auto* p = std::get_if<RecordPut>(&op)) return check_record(p->key, p->value);
   if (auto* p = std::get_if<RecordErase>(&op)) return check_key(p->key);
+  if (std::holds_alternative<LedgerFirstTime>(op)) return {};
+  if (auto* p = std::get_if<CounterPut>(&op)) return check_key(p->key);
+  if (auto* p = std::get_if<ListingPut>(&op)) {
+    auto addr = ip::parse(p->listing.ip);
+    if (!addr) return unexpected<Error>(std::move(addr).error());
+    return {};
+  }
+  if (auto* p = std::get_if<AllowlistAdd>(&op)) {
+    auto net = ip::parse_network(p->cidr);
+    if (!net) return unexpected<Error>(std::move(net).error());
+    return {};
+  }
   const auto& h = std::get<ListingHit>(op);
   auto addr = ip::parse(h.ip);
   if (!addr) return unexpected<Error>(std::move(addr).error());

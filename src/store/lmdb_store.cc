@@ -14,6 +14,7 @@
 #include <shared_mutex>
 
 #include "common/ip.h"
+#include "common/text.h"
 #include "store/codec.h"
 #include "store/internal.h"
 #include "store/store.h"
@@ -456,6 +457,16 @@ class LmdbStore final : public Store {
     });
   }
 
+  // One read snapshot for the whole walk.
+  Status export_all(ExportVisitor& visitor) override {
+    auto r = read<bool>([&](Txn& t) -> Result<bool> {
+      BACKSTOP_TRY(export_in(t, visitor));
+      return true;
+    });
+    if (!r) return unexpected<Error>(std::move(r).error());
+    return {};
+  }
+
   // In chunks of at most kPurgeChunk deletions (kPurgeScan entries looked
   // at), each its own write transaction: the BatchWriter's commits (the
   // outbound ledger among them) interleave instead of waiting for one long
@@ -600,13 +611,142 @@ class LmdbStore final : public Store {
     }
     BACKSTOP_TRY(t.put(ledger_, id, codec::encode_ledger(e)));
     BACKSTOP_TRY(t.put(by_time_, codec::time_key(e.time, id), ""));
+    return keep_first_time(t, e.time);
+  }
+
+  // The ledger's first time becomes min(stored, time); a damaged one is replaced.
+  Status keep_first_time(Txn& t, std::int64_t time) {
     std::string_view first;
+    bool found = false;
     BACKSTOP_ASSIGN(found, t.get(meta_, kFirstTimeKey, &first));
     if (found) {
       auto c = codec::decode_counter(first);
-      if (c && c->value <= e.time) return {};
+      if (c && c->value <= time) return {};
     }
-    return t.put(meta_, kFirstTimeKey, codec::encode_counter({e.time, 0}));
+    return t.put(meta_, kFirstTimeKey, codec::encode_counter({time, 0}));
+  }
+
+  // Walks `dbi` in key order, calling one(key, value) for each entry; a
+  // cursor failure, or keys out of order (a page of garbage taken for a
+  // leaf), is kUnavailable naming `what` and the last key read. LMDB 0.9.24
+  // aborts the process on an assertion when the walk reaches a page that is
+  // not a leaf (a zeroed page): LmdbDamage.* and docs/reliability.md.
+  template <class F>
+  Status walk(Txn& t, MDB_dbi dbi, std::string_view what, F&& one) {
+    std::string last;
+    auto wrap = [&](const std::string& why) {
+      return fail(Code::kUnavailable, "export " + std::string(what) + ": " + why +
+                                          (last.empty() ? "" : " (after key " + text::log_safe(last) + ")"));
+    };
+    Cursor c(t, dbi);
+    if (c.open_rc() != 0) return wrap(mdb_error("cursor", c.open_rc()).error().message());
+    std::string_view k, v;
+    bool first = true;
+    auto more = c.step(MDB_FIRST, &k, &v);
+    while (more && *more) {
+      if (!first && k <= std::string_view(last)) return wrap("keys out of order (a damaged page)");
+      first = false;
+      BACKSTOP_TRY(one(k, v));
+      last.assign(k);
+      more = c.step(MDB_NEXT, &k, &v);
+    }
+    if (!more) return wrap(more.error().message());
+    return {};
+  }
+
+  Status export_in(Txn& t, ExportVisitor& visitor) {
+    const auto damaged = [&](std::string_view what, std::string_view key, const Error& e) {
+      visitor.damaged(what, key, e.message());
+    };
+    BACKSTOP_TRY(walk(t, ledger_, "ledger", [&](std::string_view k, std::string_view v) -> Status {
+      auto e = codec::decode_ledger(v);
+      if (!e) {
+        damaged("ledger", k, e.error());
+        return {};
+      }
+      if (ledger_expired(e->time)) return {};
+      return visitor.item(LedgerPut{std::string(k), std::move(*e)});
+    }));
+    // The time index serves ledger_recent() and the purge: each key must be
+    // a time and an id whose entry has that time.
+    BACKSTOP_TRY(walk(t, by_time_, "ledger index", [&](std::string_view k, std::string_view) -> Status {
+      std::int64_t time = 0;
+      std::string_view id;
+      if (!codec::split_time_key(k, &time, &id)) {
+        damaged("ledger index", k, Error(Code::kMalformed, "key shorter than a time"));
+        return {};
+      }
+      std::string_view bytes;
+      auto found = t.get(ledger_, id, &bytes);
+      if (!found) return fail(Code::kUnavailable, "export ledger index: " + found.error().message());
+      auto e = *found ? codec::decode_ledger(bytes) : Result<LedgerEntry>(LedgerEntry{});
+      if (!*found || (e && e->time != time)) {
+        damaged("ledger index", id, Error(Code::kMalformed, "no ledger entry of that time"));
+      }
+      return {};
+    }));
+    {
+      std::string_view bytes;
+      auto found = t.get(meta_, kFirstTimeKey, &bytes);
+      if (!found) return fail(Code::kUnavailable, "export ledger first time: " + found.error().message());
+      if (*found) {
+        auto c = codec::decode_counter(bytes);
+        if (!c) damaged("ledger first time", kFirstTimeKey, c.error());
+        else BACKSTOP_TRY(visitor.item(LedgerFirstTime{c->value}));
+      }
+    }
+    BACKSTOP_TRY(walk(t, corr_, "correspondents", [&](std::string_view k, std::string_view v) -> Status {
+      const auto nul = k.find('\0');
+      auto c = codec::decode_counter(v);
+      if (nul == std::string_view::npos) {
+        damaged("correspondent", k, Error(Code::kMalformed, "key without a local part"));
+        return {};
+      }
+      if (!c) {
+        damaged("correspondent", k, c.error());
+        return {};
+      }
+      if (corr_expired(c->value)) return {};
+      return visitor.item(CorrespondentSeen{std::string(k.substr(0, nul)), std::string(k.substr(nul + 1)), c->value});
+    }));
+    BACKSTOP_TRY(walk(t, counters_, "counters", [&](std::string_view k, std::string_view v) -> Status {
+      auto c = codec::decode_counter(v);
+      if (!c) {
+        damaged("counter", k, c.error());
+        return {};
+      }
+      if (expired_at(c->expires_at, now())) return {};
+      return visitor.item(CounterPut{std::string(k), c->value, c->expires_at});
+    }));
+    BACKSTOP_TRY(walk(t, records_, "records", [&](std::string_view k, std::string_view v) -> Status {
+      auto r = codec::decode_record(v);
+      if (!r) {
+        damaged("record", k, r.error());
+        return {};
+      }
+      if (expired_at(r->expires_at, now())) return {};
+      return visitor.item(RecordPut{std::string(k), std::move(r->value), r->expires_at});
+    }));
+    BACKSTOP_TRY(walk(t, listings_, "listings", [&](std::string_view k, std::string_view v) -> Status {
+      auto l = codec::decode_listing(v);
+      if (!l) {
+        damaged("listing", k, l.error());
+        return {};
+      }
+      if (l->ip != k) {
+        damaged("listing", k, Error(Code::kMalformed, "stored under another address"));
+        return {};
+      }
+      return visitor.item(ListingPut{std::move(*l)});
+    }));
+    return walk(t, allow_, "allowlist", [&](std::string_view k, std::string_view) -> Status {
+      auto c = ip::parse_network(k);
+      if (!c || ip::to_string(*c) != k) {
+        damaged("allowlist", k, Error(Code::kMalformed, "not a canonical CIDR"));
+        return {};
+      }
+      return visitor.item(AllowlistAdd{std::string(k)});
+    });
   }
 
   Result<std::optional<std::int64_t>> correspondent_time(Txn& t, std::string_view key) {
@@ -686,6 +826,22 @@ class LmdbStore final : public Store {
       auto d = t.del(records_, e->key);
       if (!d) return unexpected<Error>(std::move(d).error());
       return {};
+    }
+    if (auto* f = std::get_if<LedgerFirstTime>(&op)) return keep_first_time(t, f->time);
+    if (auto* n = std::get_if<CounterPut>(&op)) {
+      return t.put(counters_, n->key, codec::encode_counter({n->value, n->expires_at}));
+    }
+    if (auto* l = std::get_if<ListingPut>(&op)) {
+      Listing copy = l->listing;
+      auto key = ip::canonical(copy.ip);
+      if (!key) return unexpected<Error>(std::move(key).error());
+      copy.ip = *key;
+      return t.put(listings_, *key, codec::encode_listing(copy));
+    }
+    if (auto* a = std::get_if<AllowlistAdd>(&op)) {
+      auto c = ip::parse_network(a->cidr);
+      if (!c) return unexpected<Error>(std::move(c).error());
+      return t.put(allow_, ip::to_string(*c), "");
     }
     const auto& h = std::get<ListingHit>(op);
     auto addr = ip::parse(h.ip);

@@ -214,6 +214,34 @@ class MemoryStore final : public Store {
     return {};
   }
 
+  // A copy taken under the lock, visited outside it.
+  Status export_all(ExportVisitor& visitor) override {
+    std::vector<ExportItem> items;
+    {
+      std::lock_guard lock(mu_);
+      const auto t = now();
+      for (const auto& [id, e] : ledger_) {
+        if (!ledger_expired(e.time)) items.emplace_back(LedgerPut{id, e});
+      }
+      if (first_time_) items.emplace_back(LedgerFirstTime{*first_time_});
+      for (const auto& [k, last] : corr_) {
+        if (corr_expired(last)) continue;
+        const auto nul = k.find('\0');
+        items.emplace_back(CorrespondentSeen{k.substr(0, nul), k.substr(nul + 1), last});
+      }
+      for (const auto& [k, c] : counters_) {
+        if (!expired_at(c.expires_at, t)) items.emplace_back(CounterPut{k, c.value, c.expires_at});
+      }
+      for (const auto& [k, r] : records_) {
+        if (!expired_at(r.expires_at, t)) items.emplace_back(RecordPut{k, r.value, r.expires_at});
+      }
+      for (const auto& [k, l] : listings_) items.emplace_back(ListingPut{l});
+      for (const auto& cidr : allow_) items.emplace_back(AllowlistAdd{cidr});
+    }
+    for (const auto& item : items) BACKSTOP_TRY(visitor.item(item));
+    return {};
+  }
+
   Result<std::size_t> purge_expired() override {
     std::lock_guard lock(mu_);
     const auto t = now();
@@ -243,6 +271,16 @@ class MemoryStore final : public Store {
       records_[r->key] = {r->expires_at, r->value};
     } else if (auto* e = std::get_if<RecordErase>(&op)) {
       records_.erase(e->key);
+    } else if (auto* f = std::get_if<LedgerFirstTime>(&op)) {
+      if (!first_time_ || f->time < *first_time_) first_time_ = f->time;
+    } else if (auto* n = std::get_if<CounterPut>(&op)) {
+      counters_[n->key] = {n->value, n->expires_at};
+    } else if (auto* l = std::get_if<ListingPut>(&op)) {
+      Listing copy = l->listing;
+      copy.ip = ip::canonical(copy.ip).value();
+      listings_[copy.ip] = std::move(copy);
+    } else if (auto* a = std::get_if<AllowlistAdd>(&op)) {
+      allow_.insert(ip::to_string(ip::parse_network(a->cidr).value()));
     } else {
       const auto& h = std::get<ListingHit>(op);
       hit_locked(ip::parse(h.ip).value(), h.evidence);

@@ -24,6 +24,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <unordered_set>
 
 #include "common/ip.h"
 #include "store/codec.h"
@@ -51,6 +52,9 @@ constexpr std::size_t kReadPage = 256;
 constexpr std::size_t kPurgeChunk = 1000;
 // Keys SCAN looks at per round trip when purging counters and records.
 constexpr std::size_t kPurgeScan = 1000;
+// Keys (and correspondents) export_all() asks SCAN for per round trip: a
+// page of values is at most ~1 MiB at typical sizes (~200 bytes each).
+constexpr std::size_t kExportScan = 1000;
 // SCAN answers about COUNT keys; a reply far beyond is not from a sane server.
 constexpr std::size_t kMaxScanKeys = 64 * kPurgeScan;
 // A SCAN cursor is an unsigned 64-bit number in decimal.
@@ -626,6 +630,102 @@ class RedisStore final : public Store {
   // ---- maintenance ----
   Status apply(std::span<const WriteOp> ops) override { return apply_ops(ops, nullptr); }
 
+  // One SCAN over the prefix for the ledger, counters, records and listings
+  // (values fetched with one MGET per page), a ZSCAN of the correspondents,
+  // then the first time and the allowlist. SCAN may return a key twice
+  // (while Redis rehashes): keys already visited are skipped by a 64-bit
+  // hash of each, 8 bytes per item.
+  Status export_all(ExportVisitor& visitor) override {
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    Connection& c = **lease;
+    std::unordered_set<std::uint64_t> seen;
+    const auto first_visit = [&](std::string_view k) { return seen.insert(std::hash<std::string_view>{}(k)).second; };
+    const auto broken = [](std::string_view what, const Error& e) {
+      return fail(Code::kUnavailable, "export " + std::string(what) + ": " + e.message());
+    };
+    std::string cursor = "0";
+    do {
+      auto r = c.run1({"SCAN", cursor, "MATCH", glob_escape(p_) + "*", "COUNT", num(kExportScan)});
+      if (!r) return broken("keys", r.error());
+      auto parts = redis::array_of(r->get(), 2, "SCAN");
+      if (!parts) return broken("keys", parts.error());
+      if (parts->size() != 2) return fail(Code::kUnavailable, "export keys: SCAN answered no cursor");
+      auto next = redis::string_of((*parts)[0], kMaxCursorBytes, "SCAN cursor");
+      if (!next) return broken("keys", next.error());
+      auto keys = redis::array_of((*parts)[1], kMaxScanKeys, "SCAN keys");
+      if (!keys) return broken("keys", keys.error());
+      Command mget{"MGET"};
+      for (redisReply* k : *keys) {
+        if (k->type != REDIS_REPLY_STRING) return fail(Code::kUnavailable, "export keys: SCAN answered a non-string");
+        const std::string_view name(k->str, k->len);
+        if (!name.starts_with(p_)) continue;
+        const std::string_view rest = name.substr(p_.size());
+        const bool ours = rest.starts_with("l:") || rest.starts_with("n:") || rest.starts_with("r:") ||
+                          rest.starts_with("d:");
+        if (ours && first_visit(name)) mget.emplace_back(name);
+      }
+      if (mget.size() > 1) {
+        auto values = c.run1(mget);
+        if (!values) return broken("values", values.error());
+        auto arr = redis::array_of(values->get(), mget.size() - 1, "MGET");
+        if (!arr) return broken("values", arr.error());
+        if (arr->size() != mget.size() - 1) return fail(Code::kUnavailable, "export values: MGET answered the wrong count");
+        for (std::size_t i = 0; i < arr->size(); ++i) {
+          BACKSTOP_TRY(export_value(visitor, std::string_view(mget[i + 1]).substr(p_.size()), (*arr)[i]));
+        }
+      }
+      cursor = std::move(*next);
+    } while (cursor != "0");
+
+    cursor = "0";
+    do {
+      auto r = c.run1({"ZSCAN", key("cx"), cursor, "COUNT", num(kExportScan)});
+      if (!r) return broken("correspondents", r.error());
+      auto parts = redis::array_of(r->get(), 2, "ZSCAN");
+      if (!parts) return broken("correspondents", parts.error());
+      if (parts->size() != 2) return fail(Code::kUnavailable, "export correspondents: ZSCAN answered no cursor");
+      auto next = redis::string_of((*parts)[0], kMaxCursorBytes, "ZSCAN cursor");
+      if (!next) return broken("correspondents", next.error());
+      auto pairs = redis::array_of((*parts)[1], 2 * kMaxScanKeys, "ZSCAN members");
+      if (!pairs) return broken("correspondents", pairs.error());
+      for (std::size_t i = 0; i + 1 < pairs->size(); i += 2) {
+        const redisReply* m = (*pairs)[i];
+        if (m->type != REDIS_REPLY_STRING) return fail(Code::kUnavailable, "export correspondents: ZSCAN answered a non-string");
+        const std::string_view member(m->str, m->len);
+        if (!first_visit(key("cx", member))) continue;
+        const auto nul = member.find('\0');
+        auto score = redis::string_of((*pairs)[i + 1], kMaxCounterValue, "correspondent");
+        auto last = score ? redis::parse_exact_int(*score, "correspondent") : Result<std::int64_t>(unexpected<Error>(score.error()));
+        if (nul == std::string_view::npos) {
+          visitor.damaged("correspondent", member, "member without a local part");
+        } else if (!last) {
+          visitor.damaged("correspondent", member, last.error().message());
+        } else if (!corr_expired(*last)) {
+          BACKSTOP_TRY(visitor.item(CorrespondentSeen{std::string(member.substr(0, nul)), std::string(member.substr(nul + 1)), *last}));
+        }
+      }
+      cursor = std::move(*next);
+    } while (cursor != "0");
+
+    auto r = c.run1({"ZSCORE", key("lf"), "t"});
+    if (!r) return broken("ledger first time", r.error());
+    if ((*r)->type != REDIS_REPLY_NIL) {
+      auto text = redis::string_of(r->get(), kMaxCounterValue, "ledger first time");
+      auto t = text ? redis::parse_exact_int(*text, "ledger first time") : Result<std::int64_t>(unexpected<Error>(text.error()));
+      if (!t) visitor.damaged("ledger first time", "lf", t.error().message());
+      else BACKSTOP_TRY(visitor.item(LedgerFirstTime{*t}));
+    }
+    auto allow = read_allowlist(c);
+    if (!allow) return broken("allowlist", allow.error());
+    for (auto& cidr : *allow) {
+      auto net = ip::parse_network(cidr);
+      if (!net || ip::to_string(*net) != cidr) visitor.damaged("allowlist", cidr, "not a canonical CIDR");
+      else BACKSTOP_TRY(visitor.item(AllowlistAdd{std::move(cidr)}));
+    }
+    return {};
+  }
+
   Result<std::size_t> purge_expired() override {
     const std::int64_t t = now();
     auto lease = pool_.acquire();
@@ -693,6 +793,41 @@ class RedisStore final : public Store {
     if (expires_at > t && expires_at - t > kMaxRedisTtl) return std::nullopt;
     const std::int64_t left = expires_at > t ? expires_at - t : 0;
     return (left + kRedisExpiryGrace) * 1000;
+  }
+
+  // One value of export_all's SCAN: `rest` is the key after the prefix
+  // ("l:<id>", "n:<key>", "r:<key>", "d:<ip>"). Nil: deleted since the SCAN.
+  Status export_value(ExportVisitor& visitor, std::string_view rest, const redisReply* v) {
+    const std::string_view tag = rest.substr(0, 2), k = rest.substr(2);
+    const std::string_view what = tag == "l:" ? "ledger" : tag == "n:" ? "counter" : tag == "r:" ? "record" : "listing";
+    if (v->type == REDIS_REPLY_NIL) return {};
+    if (v->type != REDIS_REPLY_STRING) {
+      visitor.damaged(what, k, "not a string");
+      return {};
+    }
+    const std::string_view bytes(v->str, v->len);
+    if (tag == "l:") {
+      auto e = codec::decode_ledger(bytes);
+      if (!e) visitor.damaged(what, k, e.error().message());
+      else if (!ledger_expired(e->time)) return visitor.item(LedgerPut{std::string(k), std::move(*e)});
+    } else if (tag == "n:") {
+      Result<codec::Counter> c = fail(Code::kMalformed, "counter too long");
+      if (bytes.size() <= kMaxCounterValue) c = parse_counter(bytes);
+      if (!c) visitor.damaged(what, k, c.error().message());
+      else if (!expired_at(c->expires_at, now())) return visitor.item(CounterPut{std::string(k), c->value, c->expires_at});
+    } else if (tag == "r:") {
+      auto r = codec::decode_record(bytes);
+      if (!r) visitor.damaged(what, k, r.error().message());
+      else if (!expired_at(r->expires_at, now())) {
+        return visitor.item(RecordPut{std::string(k), std::move(r->value), r->expires_at});
+      }
+    } else {
+      auto l = codec::decode_listing(bytes);
+      if (!l) visitor.damaged(what, k, l.error().message());
+      else if (l->ip != k) visitor.damaged(what, k, "stored under another address");
+      else return visitor.item(ListingPut{std::move(*l)});
+    }
+    return {};
   }
 
   Command record_set(std::string_view k, std::string_view value, std::int64_t expires_at) const {
@@ -816,7 +951,13 @@ class RedisStore final : public Store {
   // another writer changed them. `last_hit` gets the listing after the
   // last ListingHit.
   Status apply_ops(std::span<const WriteOp> ops, Listing* last_hit) {
-    for (const auto& op : ops) BACKSTOP_TRY(check_op(op));
+    for (const auto& op : ops) {
+      BACKSTOP_TRY(check_op(op));
+      if (const auto* n = std::get_if<CounterPut>(&op)) {
+        BACKSTOP_TRY(check_exact(n->value, "counter value"));
+        BACKSTOP_TRY(check_exact(n->expires_at, "counter expiry"));
+      }
+    }
     if (ops.empty()) return {};
     std::set<std::string> hit_ips;
     for (const auto& op : ops) {
@@ -882,6 +1023,22 @@ class RedisStore final : public Store {
         tx.push_back(record_set(rp->key, rp->value, rp->expires_at));
       } else if (const auto* re = std::get_if<RecordErase>(&op)) {
         tx.push_back({"DEL", key("r:", re->key)});
+      } else if (const auto* f = std::get_if<LedgerFirstTime>(&op)) {
+        tx.push_back({"ZADD", key("lf"), "LT", num(f->time), "t"});
+      } else if (const auto* n = std::get_if<CounterPut>(&op)) {
+        Command set{"SET", key("n:", n->key), num(n->value) + " " + num(n->expires_at)};
+        if (auto ms = px(n->expires_at)) {
+          set.push_back("PX");
+          set.push_back(num(*ms));
+        }
+        tx.push_back(std::move(set));
+      } else if (const auto* lp = std::get_if<ListingPut>(&op)) {
+        Listing copy = lp->listing;
+        copy.ip = ip::canonical(copy.ip).value();
+        tx.push_back({"SET", key("d:", copy.ip), codec::encode_listing(copy)});
+        tx.push_back({"ZADD", key("di"), "0", copy.ip});
+      } else if (const auto* al = std::get_if<AllowlistAdd>(&op)) {
+        tx.push_back({"ZADD", key("da"), "0", ip::to_string(ip::parse_network(al->cidr).value())});
       } else {
         const auto& h = std::get<ListingHit>(op);
         const ip::Address a = ip::parse(h.ip).value();

@@ -6,6 +6,8 @@
 // again after a READONLY reply. Without redis-server installed these tests
 // are skipped; a server that does not start fails them.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -311,6 +313,38 @@ TEST_F(RedisShared, HostileValuesAreErrorsNotCrashes) {
   EXPECT_FALSE(s->record_get("h")->has_value());
   EXPECT_EQ(*s->counter_get("huge"), 0);
   EXPECT_TRUE(s->record_get("ok")->has_value());
+}
+
+TEST_F(RedisShared, ExportNamesDamagedValuesAndGoesOn) {
+  ManualClock clock(kT0);
+  auto s = open({.clock = &clock});
+  ASSERT_NE(s, nullptr);
+  const std::string& p = prefix_;
+  ASSERT_TRUE(s->ledger_put("good@x", {kT0, "a@b", {"c@d"}}));
+  ASSERT_EQ(raw({"SET", p + "l:junk", "junk"}), "OK");
+  ASSERT_EQ(raw({"SET", p + "n:c", "garbage"}), "OK");
+  ASSERT_EQ(raw({"SET", p + "r:bad", std::string("\x01", 1)}), "OK");
+  ASSERT_EQ(raw({"SET", p + "d:192.0.2.1", "junk"}), "OK");
+  ASSERT_EQ(raw({"ZADD", p + "cx", "0.5", std::string("a@b\0c@d", 7)}), "1");
+  // Keys of the soft-state stores under this prefix ("<prefix>counters:") are not this store's.
+  ASSERT_EQ(raw({"SET", p + "counters:n:x", "1 0"}), "OK");
+  struct Seen final : ExportVisitor {
+    std::vector<std::string> items, damage;
+    Status item(const ExportItem& i) override {
+      items.push_back(std::to_string(i.index()));
+      return {};
+    }
+    void damaged(std::string_view what, std::string_view key, std::string_view) override {
+      damage.push_back(std::string(what) + " " + std::string(key));
+    }
+  } seen;
+  auto r = s->export_all(seen);
+  ASSERT_TRUE(r) << r.error().to_string();
+  std::sort(seen.items.begin(), seen.items.end());
+  std::sort(seen.damage.begin(), seen.damage.end());
+  EXPECT_EQ(seen.items, (std::vector<std::string>{"0", "1"})) << "the good entry and the first time";
+  EXPECT_EQ(seen.damage, (std::vector<std::string>{std::string("correspondent a@b\0c@d", 21), "counter c",
+                                                   "ledger junk", "listing 192.0.2.1", "record bad"}));
 }
 
 TEST_F(RedisShared, ForeignLayoutIsRefused) {

@@ -127,7 +127,45 @@ struct ListingHit {
   std::string ip;
   Evidence evidence;
 };
-using WriteOp = std::variant<LedgerPut, CorrespondentSeen, RecordPut, RecordErase, ListingHit>;
+// For copying a state (export_all's items written back): the ledger's first
+// time, kept as the minimum of the stored one and `time`.
+struct LedgerFirstTime {
+  std::int64_t time = 0;
+};
+// Sets a counter's value and window as given, whatever it held.
+struct CounterPut {
+  std::string key;
+  std::int64_t value = 0;
+  std::int64_t expires_at = 0;  // unix seconds; 0 = never
+};
+// Replaces a listing as given (listing_put()).
+struct ListingPut {
+  Listing listing;
+};
+// Adds a CIDR to the allowlist (allowlist_add()).
+struct AllowlistAdd {
+  std::string cidr;
+};
+using WriteOp = std::variant<LedgerPut, CorrespondentSeen, RecordPut, RecordErase, ListingHit, LedgerFirstTime,
+                             CounterPut, ListingPut, AllowlistAdd>;
+
+// One unexpired item of a store, as export_all() visits it; each is also the
+// WriteOp that recreates it (a correspondent's time is its last_seen).
+using ExportItem =
+    std::variant<LedgerPut, LedgerFirstTime, CorrespondentSeen, CounterPut, RecordPut, ListingPut, AllowlistAdd>;
+
+// Receives export_all()'s items. Called on the exporting thread; must not
+// write to the store being exported.
+class ExportVisitor {
+ public:
+  virtual ~ExportVisitor() = default;
+  // One item. A non-ok status stops the walk; export_all() returns it.
+  virtual Status item(const ExportItem& item) = 0;
+  // One stored record that cannot be decoded: `what` its kind ("ledger",
+  // "counter"...), `key` its key (raw bytes), `why` the decoder's reason. The
+  // walk goes on past it.
+  virtual void damaged(std::string_view what, std::string_view key, std::string_view why) = 0;
+};
 
 // One record's fate, returned by a RecordUpdateFn for the key at the same index.
 struct RecordChange {
@@ -225,6 +263,16 @@ class Store {
   // ---- maintenance ----
   // Applies all ops atomically in one transaction (the BatchWriter's path).
   virtual Status apply(std::span<const WriteOp> ops) = 0;
+  // Visits every unexpired item: ledger entries, the ledger's first time,
+  // correspondents, counters, records, listings and allowlist entries, in no
+  // promised order. Undecodable records go to
+  // visitor.damaged() and the walk continues. A walk the backend cannot
+  // finish (LMDB: a damaged page, MDB_CORRUPTED / MDB_PAGE_NOTFOUND; Redis
+  // down) is kUnavailable naming the kind it was in; the visitor's own error
+  // is returned as is. LMDB walks one read snapshot; Redis walks with SCAN
+  // while others may write, so an item changed meanwhile may be seen old or
+  // new (never twice).
+  virtual Status export_all(ExportVisitor& visitor) = 0;
   // Removes expired ledger entries, correspondents, counters and records; returns
   // how many items were removed.
   virtual Result<std::size_t> purge_expired() = 0;

@@ -6,10 +6,12 @@
 // start fails them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -387,6 +389,175 @@ TEST_P(StoreConformance, ManyEntriesGrowBeyondInitialSize) {
   ASSERT_TRUE(s) << s.error().to_string();
   EXPECT_TRUE(store_->ledger_get("<bulk19999@example.com>")->has_value());
   EXPECT_EQ(store_->ledger_recent(50000)->size(), 20000u);
+}
+
+// An ExportItem as one comparable line.
+std::string describe(const ExportItem& item) {
+  auto e = [](const LedgerEntry& x) {
+    std::string s = std::to_string(x.time) + " <" + x.sender + ">";
+    for (const auto& r : x.recipients) s += " " + r;
+    return s;
+  };
+  if (auto* p = std::get_if<LedgerPut>(&item)) return "ledger " + p->message_id + " " + e(p->entry);
+  if (auto* f = std::get_if<LedgerFirstTime>(&item)) return "first " + std::to_string(f->time);
+  if (auto* c = std::get_if<CorrespondentSeen>(&item)) {
+    return "corr " + c->local + " " + c->external + " " + std::to_string(c->time);
+  }
+  if (auto* n = std::get_if<CounterPut>(&item)) {
+    return "counter " + n->key + " " + std::to_string(n->value) + " " + std::to_string(n->expires_at);
+  }
+  if (auto* r = std::get_if<RecordPut>(&item)) return "record " + r->key + " " + r->value + " " + std::to_string(r->expires_at);
+  if (auto* l = std::get_if<ListingPut>(&item)) {
+    std::string s = "listing " + l->listing.ip + (l->listing.listed ? " listed" : " delisted");
+    for (const auto& [k, n] : l->listing.hits) s += " " + k + "=" + std::to_string(n);
+    return s + " " + std::to_string(l->listing.first_seen) + "-" + std::to_string(l->listing.last_seen) + " " +
+           l->listing.last_evidence.message_id;
+  }
+  return "allow " + std::get<AllowlistAdd>(item).cidr;
+}
+
+// Collects a walk: items as sorted lines, damaged records as "what key: why".
+struct Collect final : ExportVisitor {
+  std::vector<std::string> lines;
+  std::vector<WriteOp> ops;
+  std::vector<std::string> damage;
+  Status item(const ExportItem& item) override {
+    lines.push_back(describe(item));
+    std::visit([&](const auto& x) { ops.emplace_back(x); }, item);
+    return {};
+  }
+  void damaged(std::string_view what, std::string_view key, std::string_view why) override {
+    damage.push_back(std::string(what) + " " + std::string(key) + ": " + std::string(why));
+  }
+  std::vector<std::string> sorted() const {
+    auto out = lines;
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+};
+
+// Writes one of each kind, some already expired at the export.
+void fill_every_kind(Store& s) {
+  ASSERT_TRUE(s.ledger_put("<old@x>", entry(kT0 - kDefaultLedgerTtl)));  // expired
+  ASSERT_TRUE(s.ledger_put("<m1@x>", entry(kT0 - 100)));
+  ASSERT_TRUE(s.ledger_put("<m2@x>", LedgerEntry{kT0, "", {"r@example.net"}}));
+  ASSERT_TRUE(s.correspondent_record("alice@ours", "bob@ext", kT0 - 5));
+  ASSERT_TRUE(s.correspondent_record("alice@ours", "gone@ext", kT0 - kDefaultCorrespondentTtl));  // expired
+  ASSERT_TRUE(s.counter_add("rl:a", 7, kT0 + 60));
+  ASSERT_TRUE(s.counter_add("rl:never", -2, 0));
+  ASSERT_TRUE(s.counter_add("rl:over", 1, kT0));  // expired
+  ASSERT_TRUE(s.record_put("fact:1", std::string("\0bin", 4), kT0 + 10));
+  ASSERT_TRUE(s.record_put("fact:never", "v", 0));
+  ASSERT_TRUE(s.record_put("fact:old", "v", kT0 - 1));  // expired
+  ASSERT_TRUE(s.listing_hit("192.0.2.7", {"bounce", "<t@x>", kT0}));
+  ASSERT_TRUE(s.listing_hit("2001:db8::1", {"autoreply", "", kT0 - 3}));
+  auto l = **s.listing_get("2001:db8::1");
+  l.listed = false;
+  ASSERT_TRUE(s.listing_put(l));
+  ASSERT_TRUE(s.allowlist_add("203.0.113.0/24"));
+  ASSERT_TRUE(s.allowlist_add("2001:db8:abcd::/48"));
+}
+
+const std::vector<std::string> kEveryKind = {
+    "allow 2001:db8:abcd::/48",
+    "allow 203.0.113.0/24",
+    "corr alice@ours bob@ext " + std::to_string(kT0 - 5),
+    "counter rl:a 7 " + std::to_string(kT0 + 60),
+    "counter rl:never -2 0",
+    "first " + std::to_string(kT0 - kDefaultLedgerTtl),
+    "ledger <m1@x> " + std::to_string(kT0 - 100) + " <alice@example.com> bob@example.net carol@example.org",
+    "ledger <m2@x> " + std::to_string(kT0) + " <> r@example.net",
+    "listing 192.0.2.7 listed bounce=1 " + std::to_string(kT0) + "-" + std::to_string(kT0) + " <t@x>",
+    "listing 2001:db8::1 delisted autoreply=1 " + std::to_string(kT0 - 3) + "-" + std::to_string(kT0 - 3) + " ",
+    "record fact:1 " + std::string("\0bin", 4) + " " + std::to_string(kT0 + 10),
+    "record fact:never v 0",
+};
+
+TEST_P(StoreConformance, ExportVisitsEveryUnexpiredItem) {
+  Collect empty;
+  ASSERT_TRUE(store_->export_all(empty));
+  EXPECT_TRUE(empty.lines.empty());
+  fill_every_kind(*store_);
+  Collect got;
+  auto s = store_->export_all(got);
+  ASSERT_TRUE(s) << s.error().to_string();
+  EXPECT_EQ(got.sorted(), kEveryKind);
+  EXPECT_TRUE(got.damage.empty());
+}
+
+TEST_P(StoreConformance, ExportedItemsWrittenBackRecreateTheState) {
+  fill_every_kind(*store_);
+  Collect first;
+  ASSERT_TRUE(store_->export_all(first));
+  testing::TempDir other_dir;
+  auto other = GetParam().open(other_dir.path(), options_);
+  ASSERT_NE(other, nullptr);
+  auto w = other->apply(first.ops);
+  ASSERT_TRUE(w) << w.error().to_string();
+  Collect second;
+  ASSERT_TRUE(other->export_all(second));
+  EXPECT_EQ(second.sorted(), kEveryKind);
+  // The reads agree too.
+  EXPECT_EQ(**other->ledger_get("<m1@x>"), entry(kT0 - 100));
+  EXPECT_EQ(**other->ledger_first_time(), kT0 - kDefaultLedgerTtl);
+  EXPECT_EQ(*other->counter_get("rl:a"), 7);
+  EXPECT_EQ(*other->counter_add("rl:a", 1, kT0 + 9999), 8) << "the copied window goes on";
+  EXPECT_EQ(**other->correspondent_last_seen("alice@ours", "bob@ext"), kT0 - 5);
+  EXPECT_EQ(other->correspondents("alice@ours", 10)->size(), 1u);
+  EXPECT_FALSE((*other->listing_get("2001:db8::1"))->listed);
+  EXPECT_EQ(other->listing_all()->size(), 2u);
+  EXPECT_TRUE(*other->allowlisted("203.0.113.9"));
+  EXPECT_EQ(other->ledger_recent(10)->size(), 2u);
+  clock_.advance(60);
+  EXPECT_EQ(*other->counter_get("rl:a"), 0) << "the copied expiry holds";
+}
+
+TEST_P(StoreConformance, ImportOpsKeepTheFirstTimeMinimumAndSetCounters) {
+  std::vector<WriteOp> ops = {LedgerFirstTime{kT0}, LedgerFirstTime{kT0 + 5}, CounterPut{"c", 41, kT0 + 10}};
+  ASSERT_TRUE(store_->apply(ops));
+  EXPECT_EQ(**store_->ledger_first_time(), kT0);
+  ASSERT_TRUE(store_->ledger_put("<later@x>", entry(kT0 + 100)));
+  EXPECT_EQ(**store_->ledger_first_time(), kT0) << "a later entry keeps the imported first time";
+  ASSERT_TRUE(store_->apply(std::vector<WriteOp>{LedgerFirstTime{kT0 - 1}}));
+  EXPECT_EQ(**store_->ledger_first_time(), kT0 - 1);
+  EXPECT_EQ(*store_->counter_get("c"), 41);
+  ASSERT_TRUE(store_->apply(std::vector<WriteOp>{CounterPut{"c", 3, kT0 + 20}}));
+  EXPECT_EQ(*store_->counter_get("c"), 3) << "CounterPut replaces";
+  clock_.advance(20);
+  EXPECT_EQ(*store_->counter_get("c"), 0);
+  EXPECT_EQ(store_->apply(std::vector<WriteOp>{CounterPut{"", 1, 0}}).error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->apply(std::vector<WriteOp>{AllowlistAdd{"10.0.0.0/33"}}).error().code(), Code::kInvalidArgument);
+  Listing bad;
+  bad.ip = "nope";
+  EXPECT_EQ(store_->apply(std::vector<WriteOp>{ListingPut{bad}}).error().code(), Code::kInvalidArgument);
+}
+
+TEST_P(StoreConformance, ExportStopsAtTheVisitorsError) {
+  fill_every_kind(*store_);
+  struct StopAtThird final : ExportVisitor {
+    int seen = 0;
+    Status item(const ExportItem&) override {
+      if (++seen == 3) return fail(Code::kInternal, "enough");
+      return {};
+    }
+    void damaged(std::string_view, std::string_view, std::string_view) override {}
+  } stop;
+  auto s = store_->export_all(stop);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message(), "enough");
+  EXPECT_EQ(stop.seen, 3);
+}
+
+TEST_P(StoreConformance, ExportOfManyEntries) {
+  constexpr int kEntries = 5000;
+  std::vector<WriteOp> ops;
+  for (int i = 0; i < kEntries; ++i) ops.push_back(LedgerPut{"<e" + std::to_string(i) + "@x>", entry(kT0 + i)});
+  ASSERT_TRUE(store_->apply(ops));
+  Collect got;
+  ASSERT_TRUE(store_->export_all(got));
+  std::set<std::string> distinct(got.lines.begin(), got.lines.end());
+  EXPECT_EQ(got.lines.size(), kEntries + 1u) << "each entry once, and the first time";
+  EXPECT_EQ(distinct.size(), got.lines.size());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance,
