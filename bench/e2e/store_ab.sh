@@ -116,7 +116,7 @@ for kind in inbound bounce outbound; do
       rcpu=$(awk -v a="$r0" -v b="$r1" -v m="$msgs" -v t="$tck" 'BEGIN { printf "%.0f", (b - a) / t / m * 1e6 }')
     fi
     printf '%-8s %-6s %-9s %-11s %-7s %-7s %-13s %-12s %-12s %-11s %-10s\n' "$kind" "$backend" "$(get msgs_per_s "$closed")" \
-      "$(awk -v a="$c0" -v b="$c1" -v m="$msgs" -v t="$tck" 'BEGIN { s = (b - a) / t; printf "%.0f", s > 0 ? m / s : 0 }')" \
+      "$(awk -v a="$c0" -v b="$c1" -v m="$msgs" -v t="$tck" 'BEGIN { s = (b - a) / t; printf "%.0f", (s > 0 ? m / s : 0) }')" \
       "$(get p50_us "$closed")" "$(get p99_us "$closed")" "$(get p50_us "$open")" "$(get p99_us "$open")" \
       "$(get max_us "$open")" "$cmds" "$rcpu"
   done
