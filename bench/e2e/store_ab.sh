@@ -9,7 +9,7 @@
 #   closed loop for SECONDS (default 10): messages/s, messages per server
 #   CPU-second (serve's utime+stime from /proc), p50/p99;
 #   open loop at RATE messages/s offered (default 2000): p50/p99/max.
-# Kinds of mail:
+# Kinds of mail (KINDS="..." runs some of them):
 #   inbound   plain mail with a Message-ID: classified, an inbound fact queued;
 #   bounce    a DSN to a local user: classified, then correlated (the ledger
 #             look-up: on the judge worker with Redis);
@@ -18,7 +18,8 @@
 # Redis: a private redis-server 7 on a loopback port with the persistence
 # docs/cluster.md requires (appendonly yes, appendfsync always); its own CPU
 # per message and the commands per message (INFO commandstats) are printed
-# too. Every process is stopped by PID.
+# too. APPENDFSYNC=everysec runs Redis with that setting instead (to see
+# what the fsync of each transaction costs). Every process is stopped by PID.
 set -euo pipefail
 b=$1 secs=${2:-10} rate=${3:-2000}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +31,7 @@ if [[ $(id -u) -eq 0 ]]; then run_as=(--run-as nobody); fi
 read -r rport mport hport <<<"$(python3 "$here/e2e_util.py" ports 3)"
 mkdir -p "$T/redis"
 redis-server --port "$rport" --bind 127.0.0.1 --dir "$T/redis" --save "" --appendonly yes \
-  --appendfsync always --daemonize no --logfile "$T/redis/log" &
+  --appendfsync "${APPENDFSYNC:-always}" --daemonize no --logfile "$T/redis/log" &
 rpid=$!
 spid=""
 cleanup() {
@@ -94,7 +95,7 @@ echo "store_ab: ${secs}s closed loop and ${secs}s at $rate msg/s offered, 16 con
   "load $(cut -d' ' -f1-3 /proc/loadavg); $(redis-server --version | cut -d' ' -f1-3)"
 printf '%-8s %-6s %-9s %-11s %-7s %-7s %-13s %-12s %-12s %-11s %-10s\n' kind store msgs_s msgs_cpu_s p50_us p99_us \
   open_p50_us open_p99_us open_max_us redis_cmds redis_cpu_us
-for kind in inbound bounce outbound; do
+for kind in ${KINDS:-inbound bounce outbound}; do
   flags=(--message-id)
   [[ $kind == bounce ]] && flags=(--message-id --bounce)
   for backend in lmdb redis; do
