@@ -65,7 +65,7 @@ constexpr KeyDef kKeys[] = {
      "Store backend: `lmdb` (embedded in `state.dir`, one host; the default), `redis` (one state "
      "shared by several hosts, on the Redis the `redis.*` keys name; docs/store.md) or `memory` "
      "(tests; nothing survives a restart). Every command that opens the state (`serve`, `check`, "
-     "`ledger`, `dnsbl`, `trap`) follows it. With `redis`, the outbound counters and the inbound "
+     "`ledger`, `dnsbl`, `trap`, `store`) follows it. With `redis`, the outbound counters and the inbound "
      "facts live under their own prefixes (`<redis.prefix>counters:`, `<redis.prefix>facts:`), "
      "and `state.dir` still holds the default BATV key file, which every host needs the same copy of.",
      "lmdb|memory|redis"},
