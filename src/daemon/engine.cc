@@ -128,8 +128,9 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, Engine
     e->facts_writer_ = std::make_unique<store::BatchWriter>(*e->facts_, kSoftWriteLinger, "bs-facts-writer",
                                                             on_failure("facts"));
   }
-  e->worker_ = std::make_unique<common::Worker>("bs-outbound");
   const bool remote = !opts.store && !opts.memory_store && cfg.get_string("state.backend") == "redis";
+  e->worker_ = std::make_unique<common::Worker>("bs-outbound", common::kMaxQueuedTasks,
+                                                opts.outbound_threads.value_or(remote ? kRemoteOutboundThreads : 1));
   const std::size_t judges = opts.judge_threads.value_or(remote ? kRemoteJudgeThreads : 0);
   if (judges > 0) {
     e->judge_worker_ = std::make_unique<common::Worker>("bs-judge", common::kMaxQueuedTasks, judges);

@@ -117,6 +117,11 @@ struct EngineOptions {
   // nullopt: kRemoteJudgeThreads when the store is remote (state.backend =
   // "redis"), none for LMDB and memory, whose reads take microseconds.
   std::optional<std::size_t> judge_threads;
+  // Threads of the outbound worker (limits, the autoreply gate's reads);
+  // nullopt: kRemoteOutboundThreads with a remote store, else one (LMDB
+  // answers in microseconds, and one thread keeps its write transactions
+  // from queueing behind each other).
+  std::optional<std::size_t> outbound_threads;
 };
 
 // Inbound messages judged at once with a remote store: each thread waits on
@@ -124,6 +129,12 @@ struct EngineOptions {
 // thousands of messages a second while leaving most of the store's
 // connections (kDefaultRedisConnections) to the writers and the outbound worker.
 inline constexpr std::size_t kRemoteJudgeThreads = 8;
+// Outbound messages limited at once with a remote store: a limit check is
+// one script round trip, and Redis fsyncs the scripts of all the threads
+// waiting at once together (appendfsync always), so a few threads multiply
+// the rate one thread gets. Judges, these and the two store writers use
+// kDefaultRedisConnections (16) between them.
+inline constexpr std::size_t kRemoteOutboundThreads = 6;
 
 class Engine {
  public:

@@ -15,9 +15,6 @@ constexpr char kDistinctFormat = 'd';
 constexpr char kExactTag = 'e';
 constexpr char kRegisterTag = 'r';
 
-std::int64_t step_of(std::int64_t seconds, std::int64_t slots) {
-  return std::max<std::int64_t>(1, (seconds + slots - 1) / slots);
-}
 
 // Steps that overlap the last `seconds`, plus the current partial one.
 std::int64_t live_steps(std::int64_t seconds, std::int64_t step) { return (seconds + step - 1) / step + 1; }
@@ -91,6 +88,10 @@ Result<std::vector<Window>> parse_windows(std::string_view text) {
   return out;
 }
 
+std::int64_t window_step(std::int64_t seconds, std::int64_t slots) {
+  return std::max<std::int64_t>(1, (seconds + slots - 1) / slots);
+}
+
 // ---- SlidingCount ----
 
 SlidingCount SlidingCount::decode(std::string_view bytes) {
@@ -120,7 +121,7 @@ std::string SlidingCount::encode() const {
 }
 
 std::int64_t SlidingCount::total(std::int64_t now, std::int64_t seconds) const {
-  const std::int64_t step = step_of(seconds, kSlots);
+  const std::int64_t step = window_step(seconds, kSlots);
   const std::int64_t current = now / step;
   const std::int64_t oldest = current - live_steps(seconds, step) + 1;
   std::int64_t sum = 0;
@@ -131,7 +132,7 @@ std::int64_t SlidingCount::total(std::int64_t now, std::int64_t seconds) const {
 }
 
 void SlidingCount::add(std::int64_t now, std::int64_t seconds, std::int64_t n) {
-  const std::int64_t step = step_of(seconds, kSlots);
+  const std::int64_t step = window_step(seconds, kSlots);
   const std::int64_t current = now / step;
   const std::int64_t oldest = current - live_steps(seconds, step) + 1;
   std::erase_if(slots_, [&](const auto& p) { return p.first < oldest || p.first > current; });
@@ -287,7 +288,7 @@ std::string SlidingDistinct::encode() const {
 }
 
 Sketch SlidingDistinct::live(std::int64_t now, std::int64_t seconds) const {
-  const std::int64_t step = step_of(seconds, kSketchSlots);
+  const std::int64_t step = window_step(seconds, kSketchSlots);
   const std::int64_t current = now / step;
   const std::int64_t oldest = current - live_steps(seconds, step) + 1;
   Sketch all;
@@ -298,7 +299,7 @@ Sketch SlidingDistinct::live(std::int64_t now, std::int64_t seconds) const {
 }
 
 void SlidingDistinct::add(std::int64_t now, std::int64_t seconds, std::uint64_t h) {
-  const std::int64_t step = step_of(seconds, kSketchSlots);
+  const std::int64_t step = window_step(seconds, kSketchSlots);
   const std::int64_t current = now / step;
   const std::int64_t oldest = current - live_steps(seconds, step) + 1;
   std::erase_if(slots_, [&](const auto& p) { return p.first < oldest || p.first > current; });

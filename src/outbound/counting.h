@@ -46,6 +46,10 @@ Result<Window> parse_window(std::string_view text);
 // Comma- or space-separated windows; at most kMaxWindows.
 Result<std::vector<Window>> parse_windows(std::string_view text);
 
+// The step a window of `seconds` moves in when it keeps `slots` steps
+// (kSlots, kSketchSlots): at least one second.
+std::int64_t window_step(std::int64_t seconds, std::int64_t slots);
+
 // Events in the last `seconds` (see kSlots). Damaged state decodes as empty.
 class SlidingCount {
  public:

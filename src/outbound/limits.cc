@@ -265,12 +265,59 @@ Result<Verdict> Limiter::count(const Client& c, bool message, std::int64_t rcpts
 
   const std::int64_t now = clock_->now_unix();
   const std::uint64_t sender_hash = hash64(c.sender.empty() ? std::string("<>") : text::ascii_lower(c.sender));
+  auto trip_of = [&](const Slot& sl, std::int64_t after) {
+    Trip t;
+    t.rule = sl.rule->name;
+    t.scope = sl.scope;
+    t.identity = sl.identity;
+    t.measure = sl.measure;
+    t.window = *sl.window;
+    t.count = after;
+    t.action = sl.rule->action;
+    if (t.action != Action::kAlert) verdict.refused = true;
+    if (verdict.trips.empty() || strength(t.action) > strength(verdict.action)) verdict.action = t.action;
+    verdict.trips.push_back(std::move(t));
+  };
+  auto slot_key = [&](std::string_view tag, const Slot& sl) {
+    return std::string(tag) + sl.rule->name + ":" + std::string(measure_name(sl.measure)) + ":" +
+           std::to_string(sl.window->seconds) + ":" + key_identity(sl.identity);
+  };
+
+  // A store that counts windows itself: one atomic call, the trips' first
+  // marks included.
+  store::WindowCounter* native = store_->window_counter();
+  for (const auto& sl : slots) {
+    if (sl.measure == Measure::kSenders && sl.window->limit >= store::kMaxNativeDistinct) native = nullptr;
+  }
+  if (native) {
+    std::vector<store::WindowSpec> specs(slots.size());
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      const Slot& sl = slots[i];
+      store::WindowSpec& w = specs[i];
+      const bool distinct = sl.measure == Measure::kSenders;
+      w.key = slot_key("ow:", sl);
+      w.alert_key = slot_key("oa:", sl);
+      w.kind = distinct ? store::WindowSpec::Kind::kDistinct : store::WindowSpec::Kind::kCount;
+      w.seconds = sl.window->seconds;
+      w.step = window_step(w.seconds, distinct ? kSketchSlots : kSlots);
+      w.limit = sl.window->limit;
+      w.amount = sl.measure == Measure::kMessages ? 1 : rcpts;
+      w.member = sender_hash;
+      w.enforcing = sl.rule->action != Action::kAlert;
+    }
+    auto results = native->check_and_count(specs, now);
+    BACKSTOP_TRY(results);
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      if (!(*results)[i].exceeded) continue;
+      trip_of(slots[i], (*results)[i].count);
+      verdict.trips.back().first = (*results)[i].first;
+    }
+    return verdict;
+  }
+
   std::vector<std::string> keys;
   keys.reserve(slots.size());
-  for (const auto& sl : slots) {
-    keys.push_back("ol:" + sl.rule->name + ":" + std::string(measure_name(sl.measure)) + ":" +
-                   std::to_string(sl.window->seconds) + ":" + key_identity(sl.identity));
-  }
+  for (const auto& sl : slots) keys.push_back(slot_key("ol:", sl));
   auto update = [&](std::span<const std::optional<std::string>> current) {
     verdict = Verdict{};
     std::vector<store::RecordChange> changes(slots.size());
@@ -305,19 +352,7 @@ Result<Verdict> Limiter::count(const Client& c, bool message, std::int64_t rcpts
         sc.add(now, w.seconds, delta);
         next[i] = sc.encode();
       }
-      if (exceeded) {
-        Trip t;
-        t.rule = sl.rule->name;
-        t.scope = sl.scope;
-        t.identity = sl.identity;
-        t.measure = sl.measure;
-        t.window = w;
-        t.count = after;
-        t.action = sl.rule->action;
-        if (t.action != Action::kAlert) verdict.refused = true;
-        if (verdict.trips.empty() || strength(t.action) > strength(verdict.action)) verdict.action = t.action;
-        verdict.trips.push_back(std::move(t));
-      }
+      if (exceeded) trip_of(sl, after);
     }
     if (!verdict.refused) {
       for (std::size_t i = 0; i < slots.size(); ++i) {

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <thread>
 
+#include "store/redis_store.h"
+#include "store/redis_test_util.h"
 #include "store/test_util.h"
 
 namespace backstop::outbound {
@@ -18,8 +20,24 @@ Rule rule(const std::map<std::string, std::string>& t) {
   return r ? *r : Rule{};
 }
 
-class LimiterTest : public ::testing::Test {
+// Every behaviour on the memory store (records_update(), as LMDB) and on a
+// real redis-server (its own window counting, one script per event).
+class LimiterTest : public ::testing::TestWithParam<std::string> {
  protected:
+  void SetUp() override {
+    if (GetParam() == "memory") return;
+    std::string why;
+    bool skip = false;
+    auto* server = store::testing::shared_redis_server(&why, &skip);
+    if (!server && skip) GTEST_SKIP() << why;
+    ASSERT_NE(server, nullptr) << why;
+    auto s = store::open_redis_store({.servers = {server->socket()}, .prefix = store::testing::fresh_prefix(),
+                                      .timeout = std::chrono::milliseconds(5000)},
+                                     {.clock = &clock_});
+    ASSERT_TRUE(s) << s.error().to_string();
+    store_ = std::move(*s);
+    ASSERT_NE(store_->window_counter(), nullptr);
+  }
   Limiter make(std::vector<Rule> rules, std::vector<std::string> exempt = {}) {
     auto l = Limiter::create({std::move(rules), std::move(exempt)}, store_.get(), &clock_);
     EXPECT_TRUE(l) << l.error().to_string();
@@ -48,7 +66,7 @@ TEST(Rules, ParseAndRefuse) {
   EXPECT_FALSE(Limiter::create({{*r, *r}, {}}, nullptr, nullptr)) << "duplicate names";
 }
 
-TEST_F(LimiterTest, ExactlyNMessagesPerWindowAndRefusedOnesDoNotCount) {
+TEST_P(LimiterTest, ExactlyNMessagesPerWindowAndRefusedOnesDoNotCount) {
   auto l = make({rule({{"scope", "sasl_user"}, {"messages", "5/1h"}})});
   Client alice{"Alice", "192.0.2.1", "alice@example.org"};
   for (int i = 0; i < 5; ++i) {
@@ -73,7 +91,7 @@ TEST_F(LimiterTest, ExactlyNMessagesPerWindowAndRefusedOnesDoNotCount) {
   EXPECT_FALSE(l.message(alice)->refused);
 }
 
-TEST_F(LimiterTest, RecipientsSeveralWindowsOverridesAndExemptions) {
+TEST_P(LimiterTest, RecipientsSeveralWindowsOverridesAndExemptions) {
   auto l = make({rule({{"scope", "sender_domain"}, {"recipients", "10/1m, 15/1h"}}),
                  rule({{"name", "big"}, {"scope", "sender_domain"}, {"match", "big.example"},
                        {"recipients", "1000/1m"}})},
@@ -96,7 +114,7 @@ TEST_F(LimiterTest, RecipientsSeveralWindowsOverridesAndExemptions) {
   }
 }
 
-TEST_F(LimiterTest, ManyEnvelopeSendersTripOneSenderDoesNot) {
+TEST_P(LimiterTest, ManyEnvelopeSendersTripOneSenderDoesNot) {
   auto l = make({rule({{"scope", "client_ip"}, {"senders", "20/1h"}})});
   // One sender, many messages: never trips.
   for (int i = 0; i < 200; ++i) ASSERT_FALSE(l.message({"", "192.0.2.7", "alice@example.org"})->refused);
@@ -121,7 +139,7 @@ TEST_F(LimiterTest, ManyEnvelopeSendersTripOneSenderDoesNot) {
   EXPECT_TRUE(l.message({"", "2001:db8::ffff", "s99@x"})->refused);
 }
 
-TEST_F(LimiterTest, AlertOnlyRulesCountButNeverRefuse) {
+TEST_P(LimiterTest, AlertOnlyRulesCountButNeverRefuse) {
   auto l = make({rule({{"scope", "sasl_user"}, {"messages", "2/1h"}, {"action", "alert"}})});
   Client c{"carol", "192.0.2.1", "carol@example.org"};
   EXPECT_TRUE(l.message(c)->trips.empty());
@@ -135,6 +153,9 @@ TEST_F(LimiterTest, AlertOnlyRulesCountButNeverRefuse) {
 }
 
 // 16 threads against one limit on LMDB: exactly N get through.
+INSTANTIATE_TEST_SUITE_P(Backends, LimiterTest, ::testing::Values("memory", "redis"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
 TEST(LimiterConcurrency, SixteenThreadsLetExactlyNThroughOnLmdb) {
   store::testing::TempDir dir;
   ManualClock clock{kT0};
@@ -159,7 +180,24 @@ TEST(LimiterConcurrency, SixteenThreadsLetExactlyNThroughOnLmdb) {
   EXPECT_EQ(passed.load(), 100);
 }
 
-TEST_F(LimiterTest, NoRulesNeverTouchTheStore) {
+TEST_P(LimiterTest, LargeDistinctLimitsUseRecordsAndStillCount) {
+  // 600 senders is beyond what a Redis window holds exactly (kMaxNativeDistinct):
+  // that window is a record, and the message window beside it stays native.
+  auto l = make({rule({{"scope", "client_ip"}, {"senders", "600/1h"}, {"messages", "400/1h"}})});
+  for (int i = 0; i < 400; ++i) {
+    auto v = l.message({"", "192.0.2.9", "user" + std::to_string(i) + "@forged.example"});
+    ASSERT_TRUE(v) << v.error().to_string();
+    ASSERT_FALSE(v->refused) << i;
+  }
+  auto v = l.message({"", "192.0.2.9", "one-more@forged.example"});
+  ASSERT_TRUE(v);
+  EXPECT_TRUE(v->refused);
+  ASSERT_EQ(v->trips.size(), 1u);
+  EXPECT_EQ(v->trips[0].measure, Measure::kMessages);
+  EXPECT_EQ(v->trips[0].count, 401);
+}
+
+TEST_P(LimiterTest, NoRulesNeverTouchTheStore) {
   auto l = Limiter::create({}, nullptr, &clock_);
   ASSERT_TRUE(l);
   EXPECT_FALSE(l->enabled());

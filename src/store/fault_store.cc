@@ -114,6 +114,12 @@ Status FaultStore::records_update(std::span<const std::string> keys, const Recor
   return inner_->records_update(keys, fn);
 }
 
+Result<std::vector<WindowResult>> FaultStore::Windows::check_and_count(std::span<const WindowSpec> windows,
+                                                                     std::int64_t now) {
+  if (auto fault = s_->w()) return unexpected<Error>(std::move(*fault));
+  return s_->inner_->window_counter()->check_and_count(windows, now);
+}
+
 Result<Listing> FaultStore::listing_hit(std::string_view ip, const Evidence& evidence) {
   if (auto fault = w()) return unexpected<Error>(std::move(*fault));
   return inner_->listing_hit(ip, evidence);

@@ -60,6 +60,8 @@ class FaultStore final : public Store {
   Result<std::vector<std::string>> allowlist() override;
   Result<bool> allowlisted(std::string_view ip) override;
   Status apply(std::span<const WriteOp> ops) override;
+  // The wrapped store's counter, behind the write faults (null when it has none).
+  WindowCounter* window_counter() override { return inner_->window_counter() ? &windows_ : nullptr; }
   Status export_all(ExportVisitor& visitor) override;
   Result<std::size_t> purge_expired() override;
 
@@ -78,7 +80,18 @@ class FaultStore final : public Store {
     return trip(reads_);
   }
 
+  class Windows final : public WindowCounter {
+   public:
+    explicit Windows(FaultStore* s) : s_(s) {}
+    Result<std::vector<WindowResult>> check_and_count(std::span<const WindowSpec> windows,
+                                                      std::int64_t now) override;
+
+   private:
+    FaultStore* s_;
+  };
+
   std::unique_ptr<Store> inner_;
+  Windows windows_{this};
   Arm writes_, reads_;
   std::function<void()> on_read_;
   std::atomic<std::uint64_t> failed_{0};

@@ -62,6 +62,24 @@ Status check_update_keys(std::span<const std::string> keys) {
   return {};
 }
 
+Status check_window_specs(std::span<const WindowSpec> windows, std::int64_t max_exact) {
+  if (windows.empty() || windows.size() > kMaxNativeWindows) {
+    return bad("check_and_count takes 1 to " + std::to_string(kMaxNativeWindows) + " windows");
+  }
+  for (const auto& w : windows) {
+    BACKSTOP_TRY(check_key(w.key));
+    BACKSTOP_TRY(check_key(w.alert_key));
+    if (w.seconds < 1 || w.seconds > kMaxWindowStateSeconds) return bad("window of " + w.key + ": bad length");
+    if (w.step < 1 || w.step > w.seconds) return bad("window of " + w.key + ": bad step");
+    const std::int64_t max_limit = w.kind == WindowSpec::Kind::kDistinct ? kMaxNativeDistinct - 1 : max_exact;
+    if (w.limit < 1 || w.limit > max_limit) return bad("window of " + w.key + ": limit out of range");
+    if (w.kind == WindowSpec::Kind::kCount && (w.amount < 0 || w.amount > max_exact)) {
+      return bad("window of " + w.key + ": amount out of range");
+    }
+  }
+  return {};
+}
+
 Status check_update_changes(std::span<const std::string> keys, std::span<const RecordChange> changes) {
   if (changes.size() != keys.size()) return bad("records_update: one change per key");
   for (std::size_t i = 0; i < keys.size(); ++i) {

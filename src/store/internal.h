@@ -19,6 +19,8 @@ Status check_record(std::string_view key, std::string_view value);
 Status check_evidence(const Evidence& e);
 // records_update(): 1..kMaxUpdateKeys valid keys; one valid change per key.
 Status check_update_keys(std::span<const std::string> keys);
+// check_and_count()'s arguments; counts, limits and amounts up to `max_exact`.
+Status check_window_specs(std::span<const WindowSpec> windows, std::int64_t max_exact);
 Status check_update_changes(std::span<const std::string> keys, std::span<const RecordChange> changes);
 Status check_correspondent(std::string_view local, std::string_view external);
 // Checks one batched write as the matching single call would.

@@ -190,6 +190,80 @@ end
 return n
 )lua";
 
+// Sliding windows (WindowCounter). KEYS: n window keys, then their n alert
+// keys. ARGV: now, grace, cap, then 7 per window: kind ('c' | 'd'), seconds,
+// step, limit, amount, member (16 hex digits), enforcing ('1' | '0').
+// A count window is a hash step -> events; a distinct window a hash
+// member -> last step seen, holding at most `cap` members. Steps outside the
+// window (and fields that do not parse) are deleted when the event is
+// counted; a key of a foreign type reads as empty and is replaced. An alert
+// key holds the time its mark ends. Returns count, exceeded, first per window.
+constexpr std::string_view kWindowsScript = R"lua(
+local now, grace, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local n = #KEYS / 2
+local out, plan, refused = {}, {}, false
+for i = 1, n do
+  local b = 3 + (i - 1) * 7
+  local kind, secs, step, limit = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+  local amount, member, enforcing = tonumber(ARGV[b + 5]), ARGV[b + 6], ARGV[b + 7] == '1'
+  local cur = math.floor(now / step)
+  local oldest = cur - math.floor((secs + step - 1) / step)
+  local h = redis.pcall('HGETALL', KEYS[i])
+  local foreign = type(h) ~= 'table' or h.err ~= nil
+  if foreign then h = {} end
+  local stale, count, new = {}, 0, true
+  if kind == 'c' then
+    for j = 1, #h, 2 do
+      local s, v = tonumber(h[j]), tonumber(h[j + 1])
+      if s and v and v >= 0 and v == math.floor(v) and s >= oldest and s <= cur then count = count + v else stale[#stale + 1] = h[j] end
+    end
+    count = count + amount
+  else
+    for j = 1, #h, 2 do
+      local s = tonumber(h[j + 1])
+      if s and s >= oldest and s <= cur and #h[j] == 16 then
+        count = count + 1
+        if h[j] == member then new = false end
+      else
+        stale[#stale + 1] = h[j]
+      end
+    end
+    if new then count = count + 1 end
+  end
+  local exceeded = new and count > limit
+  if exceeded and enforcing then refused = true end
+  plan[i] = {kind = kind, secs = secs, step = step, cur = cur, amount = amount, member = member,
+             new = new, live = count, stale = stale, foreign = foreign, exceeded = exceeded}
+  out[3 * i - 2], out[3 * i - 1], out[3 * i] = count, exceeded and 1 or 0, 0
+end
+for i = 1, n do
+  local p, k = plan[i], KEYS[i]
+  if not refused then
+    if p.foreign then redis.call('DEL', k) end
+    for j = 1, #p.stale, 500 do
+      redis.call('HDEL', k, unpack(p.stale, j, math.min(j + 499, #p.stale)))
+    end
+    local field = string.format('%d', p.cur)
+    if p.kind == 'c' then
+      if p.amount > 0 then redis.call('HINCRBY', k, field, string.format('%d', p.amount)) end
+    elseif not p.new or p.live <= cap then
+      redis.call('HSET', k, p.member, field)
+    end
+    redis.call('PEXPIRE', k, string.format('%d', (p.secs + p.step + grace) * 1000))
+  end
+  if p.exceeded then
+    local ak = KEYS[n + i]
+    local v = redis.pcall('GET', ak)
+    local until_ = type(v) == 'string' and tonumber(v) or nil
+    if not until_ or until_ <= now then
+      out[3 * i] = 1
+      redis.call('SET', ak, string.format('%d', now + p.secs), 'PX', string.format('%d', (p.secs + grace) * 1000))
+    end
+  end
+end
+return out
+)lua";
+
 struct Script {
   std::string_view text;
   std::string sha;  // from SCRIPT LOAD at open
@@ -238,7 +312,7 @@ Result<codec::Counter> parse_counter(std::string_view text) {
   return codec::Counter{*v, *x};
 }
 
-class RedisStore final : public Store {
+class RedisStore final : public Store, public WindowCounter {
  public:
   RedisStore(Options o, std::string prefix, redis::PoolOptions po)
       : opt_(o), clock_(clock_of(o)), p_(std::move(prefix)), pool_(std::move(po)) {
@@ -247,6 +321,7 @@ class RedisStore final : public Store {
     scripts_[kPurgeCorrespondents].text = kPurgeCorrespondentsScript;
     scripts_[kPurgeCounters].text = kPurgeCountersScript;
     scripts_[kPurgeRecords].text = kPurgeRecordsScript;
+    scripts_[kWindows].text = kWindowsScript;
   }
 
   // Checks the layout version (writing it under a fresh prefix) and loads
@@ -272,6 +347,47 @@ class RedisStore final : public Store {
       scripts_[i].sha = std::move(*sha);
     }
     return {};
+  }
+
+  // ---- sliding windows: one script per event ----
+  WindowCounter* window_counter() override { return this; }
+  Result<std::vector<WindowResult>> check_and_count(std::span<const WindowSpec> windows,
+                                                    std::int64_t now) override {
+    BACKSTOP_TRY(check_window_specs(windows, kRedisMaxExactInt));
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::vector<std::string> keys, args{num(now), num(kRedisExpiryGrace), num(kMaxNativeDistinct)};
+    keys.reserve(2 * windows.size());
+    args.reserve(3 + 7 * windows.size());
+    for (const auto& w : windows) keys.push_back(key("w:", w.key));
+    for (const auto& w : windows) keys.push_back(key("w:", w.alert_key));
+    for (const auto& w : windows) {
+      std::string member(16, '0');
+      for (int i = 0; i < 16; ++i) member[static_cast<std::size_t>(15 - i)] = kHex[(w.member >> (4 * i)) & 15];
+      args.insert(args.end(), {w.kind == WindowSpec::Kind::kCount ? "c" : "d", num(w.seconds), num(w.step),
+                               num(w.limit), num(w.amount), std::move(member), w.enforcing ? "1" : "0"});
+    }
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto r = eval(**lease, kWindows, std::move(keys), std::move(args));
+    BACKSTOP_TRY(r);
+    BACKSTOP_TRY(redis::check_reply(r->get()));
+    auto arr = redis::array_of(r->get(), 3 * windows.size(), "windows");
+    BACKSTOP_TRY(arr);
+    if (arr->size() != 3 * windows.size()) return fail(Code::kMalformed, "redis: the window script answered the wrong count");
+    std::vector<WindowResult> out(windows.size());
+    for (std::size_t i = 0; i < windows.size(); ++i) {
+      auto count = redis::integer_of((*arr)[3 * i], "window count");
+      auto exceeded = redis::integer_of((*arr)[3 * i + 1], "window flag");
+      auto first = redis::integer_of((*arr)[3 * i + 2], "window flag");
+      BACKSTOP_TRY(count);
+      BACKSTOP_TRY(exceeded);
+      BACKSTOP_TRY(first);
+      if (*count < 0 || *count > kRedisMaxExactInt || (*exceeded != 0 && *exceeded != 1) || (*first != 0 && *first != 1)) {
+        return fail(Code::kMalformed, "redis: the window script answered out of range");
+      }
+      out[i] = {*count, *exceeded == 1, *first == 1};
+    }
+    return out;
   }
 
   // ---- ledger ----
@@ -772,7 +888,7 @@ class RedisStore final : public Store {
   }
 
  private:
-  enum ScriptId { kCounter, kPurgeLedger, kPurgeCorrespondents, kPurgeCounters, kPurgeRecords, kScriptCount };
+  enum ScriptId { kCounter, kPurgeLedger, kPurgeCorrespondents, kPurgeCounters, kPurgeRecords, kWindows, kScriptCount };
 
   std::int64_t now() const { return clock_.now_unix(); }
   bool ledger_expired(std::int64_t time) const { return time + opt_.ledger_ttl <= now(); }
@@ -914,9 +1030,8 @@ class RedisStore final : public Store {
   }
 
   // EVALSHA, or EVAL when the server does not know the script (restarted,
-  // failed over, SCRIPT FLUSH). Returns the script's integer answer.
-  Result<long long> run_script(Connection& c, ScriptId id, std::vector<std::string> keys,
-                               std::vector<std::string> args) {
+  // failed over, SCRIPT FLUSH). Returns the script's reply, error or not.
+  Result<Reply> eval(Connection& c, ScriptId id, std::vector<std::string> keys, std::vector<std::string> args) {
     const Script& s = scripts_[id];
     Command cmd{"EVALSHA", s.sha, num(static_cast<std::int64_t>(keys.size()))};
     for (auto& k : keys) cmd.push_back(std::move(k));
@@ -929,8 +1044,16 @@ class RedisStore final : public Store {
       cmd[1] = std::string(s.text);
       r = c.run1(cmd);
       BACKSTOP_TRY(r);
-      rep = r->get();
     }
+    return r;
+  }
+
+  // A script's integer answer.
+  Result<long long> run_script(Connection& c, ScriptId id, std::vector<std::string> keys,
+                               std::vector<std::string> args) {
+    auto r = eval(c, id, std::move(keys), std::move(args));
+    BACKSTOP_TRY(r);
+    const redisReply* rep = r->get();
     if (rep->type == REDIS_REPLY_ERROR && std::string_view(rep->str, rep->len).find("BSRANGE") != std::string_view::npos) {
       return fail(Code::kInvalidArgument, "counter would leave the Redis backend's exact range (2^53)");
     }

@@ -230,6 +230,196 @@ TEST_F(RedisShared, CounterLimitExactAcrossTwoHosts) {
   EXPECT_EQ(*b->counter_get("rl:shared"), kLimit);
 }
 
+WindowSpec count_window(std::string key, std::int64_t limit, std::int64_t seconds = 3600, bool enforcing = true) {
+  WindowSpec w;
+  w.key = key;
+  w.alert_key = key + ":alert";
+  w.kind = WindowSpec::Kind::kCount;
+  w.seconds = seconds;
+  w.step = std::max<std::int64_t>(1, seconds / 10);
+  w.limit = limit;
+  w.enforcing = enforcing;
+  return w;
+}
+
+WindowSpec distinct_window(std::string key, std::int64_t limit, std::uint64_t member, std::int64_t seconds = 3600) {
+  WindowSpec w = count_window(std::move(key), limit, seconds);
+  w.kind = WindowSpec::Kind::kDistinct;
+  w.step = std::max<std::int64_t>(1, seconds / 4);
+  w.member = member;
+  return w;
+}
+
+TEST_F(RedisShared, WindowsCountExactlyAndMarkTheFirstTrip) {
+  ManualClock clock(kT0);
+  auto s = open({.clock = &clock});
+  ASSERT_TRUE(s);
+  WindowCounter* wc = s->window_counter();
+  ASSERT_NE(wc, nullptr);
+  const std::vector<WindowSpec> one{count_window("w1", 3)};
+  for (int i = 1; i <= 3; ++i) {
+    auto r = wc->check_and_count(one, kT0);
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ((*r)[0].count, i);
+    EXPECT_FALSE((*r)[0].exceeded);
+  }
+  auto r = wc->check_and_count(one, kT0 + 1);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE((*r)[0].exceeded);
+  EXPECT_TRUE((*r)[0].first);
+  EXPECT_EQ((*r)[0].count, 4);
+  r = wc->check_and_count(one, kT0 + 2);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE((*r)[0].exceeded);
+  EXPECT_FALSE((*r)[0].first) << "the trip is marked for the window's length";
+  EXPECT_EQ((*r)[0].count, 4) << "a refused event is not counted";
+  // The three events leave the window between one hour and one hour plus a step.
+  r = wc->check_and_count(one, kT0 + 3600 + 360);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE((*r)[0].exceeded);
+  EXPECT_EQ((*r)[0].count, 1);
+}
+
+TEST_F(RedisShared, WindowsRefuseAllOrNothingAndAlertWindowsDoNotRefuse) {
+  ManualClock clock(kT0);
+  auto s = open({.clock = &clock});
+  ASSERT_TRUE(s);
+  WindowCounter* wc = s->window_counter();
+  // An alert-only window of 1 and an enforcing window of 2.
+  std::vector<WindowSpec> both{count_window("alert", 1, 3600, false), count_window("hard", 2)};
+  auto r = wc->check_and_count(both, kT0);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE((*r)[0].exceeded);
+  r = wc->check_and_count(both, kT0);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE((*r)[0].exceeded) << "alert windows trip but do not refuse";
+  EXPECT_TRUE((*r)[0].first);
+  EXPECT_FALSE((*r)[1].exceeded);
+  r = wc->check_and_count(both, kT0);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE((*r)[1].exceeded);
+  EXPECT_EQ((*r)[0].count, 3);
+  // Refused: neither window counted it.
+  r = wc->check_and_count(both, kT0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)[0].count, 3);
+  EXPECT_EQ((*r)[1].count, 3);
+  // Recipients: an amount at once.
+  std::vector<WindowSpec> rcpts{count_window("rcpt", 10)};
+  rcpts[0].amount = 8;
+  EXPECT_FALSE((*wc->check_and_count(rcpts, kT0))[0].exceeded);
+  EXPECT_TRUE((*wc->check_and_count(rcpts, kT0))[0].exceeded);
+  rcpts[0].amount = 2;
+  EXPECT_FALSE((*wc->check_and_count(rcpts, kT0))[0].exceeded);
+}
+
+TEST_F(RedisShared, DistinctWindowsCountNewValuesOnly) {
+  ManualClock clock(kT0);
+  auto s = open({.clock = &clock});
+  ASSERT_TRUE(s);
+  WindowCounter* wc = s->window_counter();
+  for (std::uint64_t m = 1; m <= 5; ++m) {
+    for (int again = 0; again < 2; ++again) {
+      auto r = wc->check_and_count(std::vector{distinct_window("senders", 5, m)}, kT0);
+      ASSERT_TRUE(r) << r.error().to_string();
+      EXPECT_EQ((*r)[0].count, static_cast<std::int64_t>(m));
+      EXPECT_FALSE((*r)[0].exceeded);
+    }
+  }
+  auto r = wc->check_and_count(std::vector{distinct_window("senders", 5, 99)}, kT0);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE((*r)[0].exceeded);
+  EXPECT_EQ((*r)[0].count, 6);
+  // A known value still passes, and the refused one was not kept.
+  EXPECT_FALSE((*wc->check_and_count(std::vector{distinct_window("senders", 5, 3)}, kT0))[0].exceeded);
+  EXPECT_TRUE((*wc->check_and_count(std::vector{distinct_window("senders", 5, 99)}, kT0))[0].exceeded);
+  // Values seen only before the window slid out are forgotten.
+  r = wc->check_and_count(std::vector{distinct_window("senders", 5, 99)}, kT0 + 3600 + 900);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE((*r)[0].exceeded);
+  EXPECT_EQ((*r)[0].count, 1);
+}
+
+TEST_F(RedisShared, WindowLimitExactAcrossTwoHosts) {
+  ManualClock clock(kT0);
+  auto a = open({.clock = &clock});
+  auto b = open({.clock = &clock});
+  ASSERT_TRUE(a && b);
+  constexpr int kThreadsPerHost = 8, kTries = 30, kLimit = 100;
+  std::atomic<int> admitted{0}, errors{0};
+  std::vector<std::thread> threads;
+  for (Store* host : {a.get(), b.get()}) {
+    for (int i = 0; i < kThreadsPerHost; ++i) {
+      threads.emplace_back([&, host] {
+        const std::vector<WindowSpec> w{count_window("shared", kLimit), count_window("daily", 1000, 86400)};
+        for (int j = 0; j < kTries; ++j) {
+          auto r = host->window_counter()->check_and_count(w, kT0);
+          if (!r) ++errors;
+          else if (!(*r)[0].exceeded) ++admitted;
+        }
+      });
+    }
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(admitted.load(), kLimit);
+  auto r = a->window_counter()->check_and_count(std::vector{count_window("daily", 1000, 86400)}, kT0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)[0].count, kLimit + 1) << "the refused events were not counted in the other window either";
+}
+
+TEST_F(RedisShared, WindowsSurviveHostileStateAndRefuseBadSpecs) {
+  ManualClock clock(kT0);
+  auto s = open({.clock = &clock});
+  ASSERT_TRUE(s);
+  WindowCounter* wc = s->window_counter();
+  // A foreign type, garbage fields and a non-integer count under our keys.
+  raw({"SET", prefix_ + "w:str", "x"});
+  raw({"HSET", prefix_ + "w:hash", "junk", "junk", "abc", "1", std::to_string(kT0 / 360), "1.5"});
+  raw({"HSET", prefix_ + "w:dist", "short", std::to_string(kT0 / 900), "0123456789abcdef", "x"});
+  raw({"HSET", prefix_ + "w:str:alert", "f", "v"});
+  for (const char* k : {"str", "hash"}) {
+    auto r = wc->check_and_count(std::vector{count_window(k, 1)}, kT0);
+    ASSERT_TRUE(r) << k << ": " << r.error().to_string();
+    EXPECT_EQ((*r)[0].count, 1) << k;
+    r = wc->check_and_count(std::vector{count_window(k, 1)}, kT0);
+    ASSERT_TRUE(r) << k << ": " << r.error().to_string();
+    EXPECT_TRUE((*r)[0].exceeded) << k;
+    EXPECT_TRUE((*r)[0].first) << k;
+  }
+  auto r = wc->check_and_count(std::vector{distinct_window("dist", 3, 7)}, kT0);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ((*r)[0].count, 1);
+  // Out-of-range specs are refused before anything is sent.
+  WindowSpec bad = count_window("bad", 0);
+  EXPECT_EQ(wc->check_and_count(std::vector{bad}, kT0).error().code(), Code::kInvalidArgument);
+  bad = distinct_window("bad", kMaxNativeDistinct, 1);
+  EXPECT_EQ(wc->check_and_count(std::vector{bad}, kT0).error().code(), Code::kInvalidArgument);
+  bad = count_window("bad", 1);
+  bad.step = 0;
+  EXPECT_EQ(wc->check_and_count(std::vector{bad}, kT0).error().code(), Code::kInvalidArgument);
+  bad = count_window("", 1);
+  EXPECT_EQ(wc->check_and_count(std::vector{bad}, kT0).error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(wc->check_and_count(std::vector<WindowSpec>{}, kT0).error().code(), Code::kInvalidArgument);
+  std::vector<WindowSpec> many(kMaxNativeWindows + 1, count_window("m", 5));
+  EXPECT_EQ(wc->check_and_count(many, kT0).error().code(), Code::kInvalidArgument);
+}
+
+TEST_F(RedisShared, DistinctWindowsHoldAtMostTheirCap) {
+  ManualClock clock(kT0);
+  auto s = open({.clock = &clock});
+  ASSERT_TRUE(s);
+  WindowCounter* wc = s->window_counter();
+  // An alert window keeps counting past its limit, up to the cap of kept values.
+  for (std::uint64_t m = 1; m <= kMaxNativeDistinct + 50; ++m) {
+    WindowSpec w = distinct_window("many", 10, m);
+    w.enforcing = false;
+    auto r = wc->check_and_count(std::vector{w}, kT0);
+    ASSERT_TRUE(r) << r.error().to_string();
+  }
+  EXPECT_EQ(raw({"HLEN", prefix_ + "w:many"}), std::to_string(kMaxNativeDistinct));
+}
+
 TEST_F(RedisShared, RecordsUpdateAtomicAcrossTwoHosts) {
   auto a = open();
   auto b = open();

@@ -183,6 +183,51 @@ using RecordUpdateFn = std::function<std::vector<RecordChange>(std::span<const s
 // Keys one records_update() may touch (a message's limit keys: scopes x measures x windows).
 inline constexpr std::size_t kMaxUpdateKeys = 64;
 
+// ---- sliding windows counted by the backend ----
+// One rate window of a limit (outbound/limits.h), for a backend that checks
+// and counts windows where the state lives, in one round trip (Redis: one
+// Lua script per event, no optimistic retry). A window moves in steps of
+// `step` seconds: an event is remembered for between `seconds` and
+// `seconds + step`, like outbound::SlidingCount.
+struct WindowSpec {
+  enum class Kind { kCount, kDistinct };
+  std::string key;            // the window's state; 1..kMaxKeyBytes
+  Kind kind = Kind::kCount;
+  std::int64_t seconds = 0;   // 1..kMaxWindowStateSeconds
+  std::int64_t step = 1;      // 1..seconds
+  std::int64_t limit = 0;     // kCount: 1..2^53; kDistinct: 1..kMaxNativeDistinct-1
+  std::int64_t amount = 1;    // kCount: events this call adds, 0..2^53
+  std::uint64_t member = 0;   // kDistinct: the value's 64-bit hash
+  bool enforcing = true;      // exceeding it refuses the event
+  std::string alert_key;      // 1..kMaxKeyBytes: remembers that the window tripped
+};
+// Distinct values a native window holds exactly; rules with a larger
+// distinct limit use records_update() (a bound on the work one event costs
+// the server: a window is read whole).
+inline constexpr std::int64_t kMaxNativeDistinct = 512;
+inline constexpr std::int64_t kMaxWindowStateSeconds = 31 * kDay;
+// Windows one check_and_count() may touch (the same bound as records_update).
+inline constexpr std::size_t kMaxNativeWindows = kMaxUpdateKeys;
+
+struct WindowResult {
+  std::int64_t count = 0;  // the window's count with this event (kDistinct: with it if new)
+  bool exceeded = false;   // count > limit (kDistinct: only when the value is new)
+  bool first = false;      // exceeded, and the first trip of this alert_key in `seconds`
+};
+
+class WindowCounter {
+ public:
+  virtual ~WindowCounter() = default;
+  // Atomically: computes each window's count with the event at `now`; when
+  // no enforcing window is exceeded, counts the event in every window, else
+  // in none; and marks each exceeded window's alert_key for `seconds`
+  // (first = it was not marked). One result per window, in order.
+  // kInvalidArgument (nothing written) for 0 or more than kMaxNativeWindows
+  // windows or a spec out of range; kUnavailable when the backend cannot serve.
+  virtual Result<std::vector<WindowResult>> check_and_count(std::span<const WindowSpec> windows,
+                                                            std::int64_t now) = 0;
+};
+
 struct Options {
   const Clock* clock = nullptr;  // not owned, outlives the store; null = system_clock()
   std::int64_t ledger_ttl = kDefaultLedgerTtl;
@@ -241,6 +286,11 @@ class Store {
   // kInvalidArgument, with nothing written, for 0 or more than kMaxUpdateKeys
   // keys, a bad key, a change list of the wrong length or an over-long value.
   virtual Status records_update(std::span<const std::string> keys, const RecordUpdateFn& fn) = 0;
+  // The backend's own window counting, or null when windows are best kept as
+  // records (LMDB and memory: a records_update() costs no round trip there).
+  // Owned by the store. Windows kept here and records kept by records_update()
+  // are separate state.
+  virtual WindowCounter* window_counter() { return nullptr; }
 
   // ---- DNSBL listings ----
   // Counts one hit for `ip` (canonicalised; kInvalidArgument if not an IP):
