@@ -12,7 +12,8 @@ usage: run_package_e2e.py build SOURCE_DIR WORK_DIR    (steps 1-2)
 4. `backstop config check` accepts the installed conffile;
 5. `backstop serve` runs as the unit's ExecStart says, as the unit's user
    (setpriv: systemd is not PID 1 here), with the unit's umask and
-   descriptor limit, on the installed configuration's ports;
+   descriptor limit, on the installed configuration's ports; beside it the
+   dnsbl export unit's ExecStart writes its zone files;
 6. a private Postfix on loopback (port chosen free) with backstop as its
    milter delivers a message and hands a forged bounce to backstop, which
    logs a decision for each;
@@ -211,6 +212,28 @@ def install(src, work):
               "the BATV key file was created in /var/lib/backstop, owned by backstop, mode 0600",
               [("serve stderr", stderr_path)])
 
+        # 5b. the export unit's command, beside the running serve
+        export_cmd = " ".join(unit_value(EXPORT_UNIT, "ExecStart"))
+        interval = [v for v in unit_value(EXPORT_UNIT, "Environment") if v.startswith("BACKSTOP_DNSBL_EXPORT_INTERVAL=")]
+        export_cmd = (export_cmd.replace("%i", "bl.example.org")
+                      .replace("${BACKSTOP_DNSBL_EXPORT_INTERVAL}", interval[0].split("=", 1)[1])
+                      .replace("$BACKSTOP_DNSBL_EXPORT_OPTIONS", "")).split()
+        # StateDirectory=backstop-dnsbl, StateDirectoryMode=0755, as systemd would create it
+        os.makedirs("/var/lib/backstop-dnsbl", exist_ok=True)
+        shutil.chown("/var/lib/backstop-dnsbl", user, group)
+        os.chmod("/var/lib/backstop-dnsbl", 0o755)
+        export_umask = int(unit_value(EXPORT_UNIT, "UMask")[0], 8)
+        exp = subprocess.Popen(["setpriv", f"--reuid={user}", f"--regid={group}", "--init-groups", "--no-new-privs",
+                                "--", *export_cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               cwd="/", env=env, preexec_fn=lambda: os.umask(export_umask))
+        first = exp.stdout.readline()
+        zone_file = "/var/lib/backstop-dnsbl/bl.example.org.ip4set"
+        check(first.startswith("exported") and os.path.exists(zone_file)
+              and os.stat(zone_file).st_mode & 0o777 == 0o644,
+              f"the dnsbl export unit's command exports, world-readable, beside serve: {first.strip()}")
+        exp.terminate()
+        check(exp.wait(15) == 0, "...and exits 0 on SIGTERM")
+
         # 6. mail through a private Postfix with the installed milter
         (smtp_port,) = free_ports(1)
         pf = Postfix(os.path.join(tmp, "postfix"), smtp_port, ports["milter"], domains=("example.org",),
@@ -261,7 +284,7 @@ def install(src, work):
             p = sh("dpkg", "--purge", "backstop", check=False)
             print(p.stdout)
             check(p.returncode == 0, "dpkg --purge backstop")
-        gone = ["/usr/sbin/backstop", "/etc/backstop", "/var/lib/backstop", "/var/log/backstop",
+        gone = ["/usr/sbin/backstop", "/etc/backstop", "/var/lib/backstop", "/var/log/backstop", "/var/lib/backstop-dnsbl",
                 "/etc/logrotate.d/backstop", UNIT, EXPORT_UNIT, "/etc/default/backstop-dnsbl-export",
                 "/etc/systemd/system/multi-user.target.wants/backstop.service",
                 "/usr/share/doc/backstop", "/usr/share/man/man8/backstop.8.gz"]
