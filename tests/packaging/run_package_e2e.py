@@ -16,7 +16,8 @@ usage: run_package_e2e.py build SOURCE_DIR WORK_DIR    (steps 1-2)
    dnsbl export unit's ExecStart writes its zone files;
 6. a private Postfix on loopback (port chosen free) with backstop as its
    milter delivers a message and hands a forged bounce to backstop, which
-   logs a decision for each;
+   logs a decision for each; `dpkg -i` again (as an upgrade) keeps a
+   changed conffile and the BATV keys;
 7. `dpkg --purge`: binary, configuration, state, logs and unit links gone.
 
 `build` needs no root and changes nothing outside WORK_DIR. `install` is
@@ -98,6 +99,8 @@ def build(src, work):
                check=False, timeout=300)
         print(p.stdout)
         check(p.returncode == 0, "lintian: no error, no warning without an override")
+        # the copy and its build directory (500 MB); ccache keeps what matters
+        shutil.rmtree(os.path.join(work, "deb", "src"), ignore_errors=True)
     except Fail as e:
         check.failures.append(str(e))
         print(e)
@@ -268,6 +271,18 @@ def install(src, work):
         rc = serve.wait(30)
         check(rc == 0, f"serve exits 0 on SIGTERM (exit {rc})", [("serve stderr", stderr_path)])
         serve = None
+
+        # 6b. install over itself, as an upgrade does: a local change to the
+        # conffile and the state (the BATV keys) stay
+        with open(CONF, "a") as f:
+            f.write("# a local change\n")
+        keys_before = open("/var/lib/backstop/batv.keys").read()
+        p = sh("dpkg", "-i", deb, check=False, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        check(p.returncode == 0 and open(CONF).read().endswith("# a local change\n")
+              and open("/var/lib/backstop/batv.keys").read() == keys_before,
+              "installing again keeps the changed conffile and the BATV keys", [])
+        st = os.stat("/var/lib/backstop")
+        check(st.st_uid == uid and st.st_mode & 0o7777 == 0o700, "...and /var/lib/backstop as it was")
     except Exception as e:  # noqa: BLE001 - report, then clean up below
         import traceback
         traceback.print_exc()
