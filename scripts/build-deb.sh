@@ -3,8 +3,7 @@
 #   scripts/build-deb.sh [OUTDIR]     (default: build/deb)
 # copies the tracked and new files to OUTDIR/src, runs dpkg-buildpackage
 # there (binary only, unsigned) and leaves backstop_*.deb in OUTDIR.
-# Needs `scripts/install-deps.sh --build` plus debhelper (install-deps.sh
-# installs it). ccache, when installed, reuses earlier compilations: the copy
+# Needs what `scripts/install-deps.sh --build` installs (debhelper included). ccache, when installed, reuses earlier compilations: the copy
 # is always at the same place relative to CCACHE_BASEDIR.
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"

@@ -2,7 +2,7 @@
 # Installs what backstop needs to build and test, from Debian 12 packages only.
 # Idempotent: installs only what is missing. Must run as root (or with sudo).
 #   scripts/install-deps.sh          build + test dependencies
-#   scripts/install-deps.sh --build  only what building needs
+#   scripts/install-deps.sh --build  only what building needs (the binary, the .deb)
 set -euo pipefail
 
 build_pkgs=(
@@ -10,11 +10,12 @@ build_pkgs=(
   libgmime-3.0-dev libasio-dev libc-ares-dev liblmdb-dev libhiredis-dev libssl-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev prometheus-cpp-dev
   libvectorscan-dev libgtest-dev libgmock-dev libbenchmark-dev
+  debhelper
 )
 test_pkgs=(
   clang-14 libclang-rt-14-dev python3 lmdb-utils
   postfix swaks miltertest rbldnsd dnsutils redis-server redis-sentinel sasl2-bin procps iproute2 time systemd
-  debhelper lintian man-db groff-base util-linux adduser
+  lintian man-db groff-base util-linux adduser
   m4 libidn12 libwrap0 liblockfile1 libgnutls-dane0 libnsl2 libdb5.3
 )
 # Exim and Sendmail conflict with postfix: their packages are only downloaded
