@@ -20,10 +20,12 @@ usage: run_package_e2e.py build SOURCE_DIR WORK_DIR    (steps 1-2)
    changed conffile and the BATV keys;
 7. `dpkg --purge`: binary, configuration, state, logs and unit links gone.
 
-`build` needs no root and changes nothing outside WORK_DIR. `install` is
-root only: it exits 77 (ctest: skipped) otherwise, and when a backstop
-package or /etc/backstop is already on this machine (the test would remove
-it). It installs the package system-wide, so ctest runs it alone
+`build` needs no root and changes nothing outside WORK_DIR but ccache's
+cache. `install` is root only: it exits 77 (ctest: skipped) otherwise, and
+when a backstop package, /etc/backstop, /usr/sbin/backstop or
+/var/lib/backstop is already on this machine (the test would replace, then
+remove it). The binaries the tests build are never installed: every other
+test runs them by path. It installs the package system-wide, so ctest runs it alone
 (RUN_SERIAL); whatever happens, it purges what it installed and removes the
 `backstop` account if it created it.
 """
@@ -120,8 +122,11 @@ def install(src, work):
         print(f"FAIL: no package in {work}/deb (the package_build test makes it)")
         return 1
     deb = debs[0]
-    if installed() or os.path.exists("/etc/backstop"):
-        print("SKIP: a backstop package or /etc/backstop is already on this machine; the test would remove it")
+    # Anything the package would overwrite and its purge delete: a package,
+    # a configuration, or a binary installed by hand (docs/install.md).
+    if installed() or any(os.path.lexists(p) for p in ("/etc/backstop", "/usr/sbin/backstop", "/var/lib/backstop")):
+        print("SKIP: backstop (a package, /etc/backstop, /usr/sbin/backstop or /var/lib/backstop) is already "
+              "on this machine; the test would replace and then remove it")
         return SKIP
     user_before, group_before = exists_user("backstop"), exists_group("backstop")
     check = Checks()
@@ -133,8 +138,6 @@ def install(src, work):
     os.chmod(tmp, 0o755)
     try:
         # 3. install
-        for path in ("/usr/sbin/backstop", "/usr/bin/backstop"):
-            check(not os.path.exists(path), f"{path} is absent before the install (no clash with another copy)")
         p = sh("dpkg", "-i", deb, check=False, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
         print(p.stdout)
         check(p.returncode == 0 and installed(), "dpkg -i installs the package")
