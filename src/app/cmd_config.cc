@@ -8,6 +8,7 @@
 #include "classify/classifier.h"
 #include "classify/rules.h"
 #include "config/config.h"
+#include "config/man_page.h"
 #include "daemon/privileges.h"
 
 namespace backstop::app {
@@ -17,6 +18,7 @@ struct ConfigOptions {
   SharedOptions shared;  // --config only: the file checked or dumped
   bool defaults = false;
   bool changed = false;
+  bool man = false;  // config doc --man
 };
 
 // Loads --config FILE, or the defaults when no file is given.
@@ -80,9 +82,10 @@ void add_config(CLI::App& root, int* exit_code) {
   });
   add_shared_options(cmd, &opts->shared, {.config = "TOML file (default: the embedded defaults)", .state = nullptr});
 
-  auto* doc = cmd->add_subcommand("doc", "Print the Markdown reference of every key");
-  doc->callback([exit_code] {
-    std::fputs(config::markdown_reference().c_str(), stdout);
+  auto* doc = cmd->add_subcommand("doc", "Print the Markdown reference of every key (--man: the backstop.toml(5) page)");
+  doc->add_flag("--man", opts->man, "Print the whole backstop.toml(5) man page (roff) instead");
+  doc->callback([opts, exit_code] {
+    std::fputs((opts->man ? config::man_page() : config::markdown_reference()).c_str(), stdout);
     *exit_code = 0;
   });
 }

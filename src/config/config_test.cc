@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "config/man_page.h"
 
 #include <gtest/gtest.h>
 
@@ -196,6 +197,20 @@ TEST(Config, DocumentationMatchesTable) {
   EXPECT_NE(doc.find(markdown_reference()), std::string::npos)
       << "docs/configuration.md is out of date: regenerate the reference with "
          "`backstop config doc`";
+}
+
+// man/backstop.toml.5 is the generated page, byte for byte.
+TEST(Config, ManPageMatchesTable) {
+  std::ifstream in(std::string(BACKSTOP_SOURCE_DIR) + "/man/backstop.toml.5");
+  ASSERT_TRUE(in) << "man/backstop.toml.5 missing";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_TRUE(ss.str() == man_page())
+      << "man/backstop.toml.5 is out of date: regenerate it with "
+         "`backstop config doc --man > man/backstop.toml.5`";
+  for (const auto& k : keys()) {
+    EXPECT_NE(ss.str().find(".B " + std::string(k.name) + "\n"), std::string::npos) << k.name;
+  }
 }
 
 }  // namespace
