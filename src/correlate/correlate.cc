@@ -126,6 +126,51 @@ std::vector<InlineHop> inline_received(std::string_view text) {
   return hops;
 }
 
+namespace {
+
+// The Message-IDs a response quotes: its own, In-Reply-To and References,
+// sorted and unique.
+std::vector<std::string> quoted_ids(const classify::Verdict& v) {
+  std::vector<std::string> ids;
+  if (!v.refs.message_id.empty()) ids.push_back(v.refs.message_id);
+  for (const auto& id : v.refs.in_reply_to) ids.push_back(id);
+  for (const auto& id : v.refs.references) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+// A key the store takes (others cannot be in it: skipped, not an error).
+bool storable_id(std::string_view id) {
+  return !id.empty() && id.size() <= store::kMaxMessageIdBytes && id.find('\0') == std::string_view::npos;
+}
+bool storable_address(std::string_view a) {
+  return !a.empty() && a.size() <= store::kMaxAddressBytes && a.find('\0') == std::string_view::npos;
+}
+
+// Runs `batch` in pieces of at most store::kMaxBatchReads reads.
+Result<store::ReadBatchResult> read_all(store::Store& st, const store::ReadBatch& batch) {
+  store::ReadBatchResult all;
+  std::size_t i = 0, j = 0;
+  bool first = batch.ledger_first_time;
+  do {
+    store::ReadBatch part;
+    part.ledger_first_time = first;
+    std::size_t room = store::kMaxBatchReads - (first ? 1 : 0);
+    for (; i < batch.ledger_ids.size() && room > 0; ++i, --room) part.ledger_ids.push_back(batch.ledger_ids[i]);
+    for (; j < batch.correspondents.size() && room > 0; ++j, --room) part.correspondents.push_back(batch.correspondents[j]);
+    auto r = st.read_batch(part);
+    BACKSTOP_TRY(r);
+    for (auto& e : r->ledger) all.ledger.push_back(std::move(e));
+    for (auto& t : r->correspondents) all.correspondents.push_back(t);
+    if (first) all.first_time = r->first_time;
+    first = false;
+  } while (i < batch.ledger_ids.size() || j < batch.correspondents.size());
+  return all;
+}
+
+}  // namespace
+
 Correlator::Correlator(Settings settings, store::Store* store, const TagVerifier* tags,
                        const Clock* clock)
     : settings_(std::move(settings)), store_(store), tags_(tags), clock_(clock) {
@@ -145,34 +190,23 @@ bool Correlator::is_local(std::string_view address) const {
   return false;
 }
 
-Status Correlator::check_ledger(const classify::Verdict& v, Outcome* out) const {
-  std::vector<std::string> ids;
-  if (!v.refs.message_id.empty()) ids.push_back(v.refs.message_id);
-  for (const auto& id : v.refs.in_reply_to) ids.push_back(id);
-  for (const auto& id : v.refs.references) ids.push_back(id);
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  if (ids.empty()) return {};
-  for (const auto& id : ids) {
-    if (id.size() > store::kMaxMessageIdBytes) continue;
-    auto hit = store_->ledger_get(id);
-    if (!hit) return fail(Code::kUnavailable, "ledger lookup failed: " + hit.error().message());
-    if (*hit) {
-      out->evidence.push_back({"ledger", Verdict::kOurs, "message-id <" + id + "> was sent by us"});
-      return {};
+void Correlator::check_ledger(const std::vector<std::string>& ids, const std::vector<std::string>& asked,
+                              const store::ReadBatchResult& found, Outcome* out) const {
+  if (ids.empty()) return;
+  for (std::size_t i = 0; i < asked.size(); ++i) {
+    if (found.ledger[i]) {
+      out->evidence.push_back({"ledger", Verdict::kOurs, "message-id <" + asked[i] + "> was sent by us"});
+      return;
     }
   }
-  auto first = store_->ledger_first_time();
-  if (!first) return fail(Code::kUnavailable, "ledger lookup failed: " + first.error().message());
   std::int64_t now = clock_->now_unix();
   std::string what = ids.size() == 1 ? "message-id <" + ids[0] + "> is not in the ledger"
                                       : std::to_string(ids.size()) + " referenced message-ids are not in the ledger";
-  if (!*first || now - **first < settings_.warmup_seconds) {
+  if (!found.first_time || now - *found.first_time < settings_.warmup_seconds) {
     out->evidence.push_back({"warmup", Verdict::kUnknown, what + ", but the ledger is still warming up"});
   } else {
     out->evidence.push_back({"ledger", Verdict::kNotOurs, what});
   }
-  return {};
 }
 
 void Correlator::check_relays(const classify::Verdict& v, const mail::Message* m,
@@ -210,8 +244,7 @@ void Correlator::check_relays(const classify::Verdict& v, const mail::Message* m
   }
 }
 
-Status Correlator::check_correspondent(const mail::Envelope& e, const mail::Message* m,
-                                       Outcome* out) const {
+std::string Correlator::responder_of(const mail::Envelope& e, const mail::Message* m) const {
   // The responder: the From of the response (autoreplies often come from the
   // null sender, RFC 3834 §3.1.4), else the envelope sender.
   std::string responder;
@@ -223,17 +256,7 @@ Status Correlator::check_correspondent(const mail::Envelope& e, const mail::Mess
   }
   if (responder.empty()) responder = text::ascii_lower(e.mail_from);
   if (responder.empty() || responder.find('@') == std::string::npos) return {};
-  for (const auto& rcpt : e.rcpts) {
-    if (!is_local(rcpt)) continue;
-    auto seen = store_->correspondent_last_seen(text::ascii_lower(rcpt), responder);
-    if (!seen) return fail(Code::kUnavailable, "correspondent lookup failed: " + seen.error().message());
-    if (*seen) {
-      out->evidence.push_back({"correspondent", Verdict::kOurs,
-                               rcpt + " has written to " + responder});
-      return {};
-    }
-  }
-  return {};
+  return responder;
 }
 
 Result<Outcome> Correlator::correlate(const classify::Verdict& verdict, const mail::Envelope& envelope,
@@ -259,8 +282,36 @@ Result<Outcome> Correlator::correlate(const classify::Verdict& verdict, const ma
     }
   }
   if (store_) {
-    BACKSTOP_TRY(check_ledger(verdict, &out));
-    BACKSTOP_TRY(check_correspondent(envelope, message, &out));
+    // The store's reads in one batch (one round trip on a remote store): the
+    // ledger entries of the quoted Message-IDs, the ledger's first time, and
+    // whether each local recipient wrote to the responder.
+    const std::vector<std::string> ids = quoted_ids(verdict);
+    store::ReadBatch batch;
+    for (const auto& id : ids) {
+      if (storable_id(id)) batch.ledger_ids.push_back(id);
+    }
+    batch.ledger_first_time = !ids.empty();
+    const std::string responder = responder_of(envelope, message);
+    std::vector<std::string> rcpts;
+    if (storable_address(responder)) {
+      for (const auto& rcpt : envelope.rcpts) {
+        std::string local = text::ascii_lower(rcpt);
+        if (!is_local(rcpt) || !storable_address(local)) continue;
+        rcpts.push_back(rcpt);
+        batch.correspondents.emplace_back(std::move(local), responder);
+      }
+    }
+    if (!batch.ledger_ids.empty() || batch.ledger_first_time || !batch.correspondents.empty()) {
+      auto found = read_all(*store_, batch);
+      if (!found) return fail(Code::kUnavailable, "ledger lookup failed: " + found.error().message());
+      check_ledger(ids, batch.ledger_ids, *found, &out);
+      for (std::size_t i = 0; i < rcpts.size(); ++i) {
+        if (found->correspondents[i]) {
+          out.evidence.push_back({"correspondent", Verdict::kOurs, rcpts[i] + " has written to " + responder});
+          break;
+        }
+      }
+    }
   }
   check_relays(verdict, message, &out);
 

@@ -94,9 +94,14 @@ class Correlator {
   bool is_local(std::string_view address) const;
 
  private:
-  Status check_ledger(const classify::Verdict& v, Outcome* out) const;
+  // Ledger evidence from the entries found for `asked` (the storable ones
+  // of `ids`) and the ledger's first time.
+  void check_ledger(const std::vector<std::string>& ids, const std::vector<std::string>& asked,
+                    const store::ReadBatchResult& found, Outcome* out) const;
   void check_relays(const classify::Verdict& v, const mail::Message* m, Outcome* out) const;
-  Status check_correspondent(const mail::Envelope& e, const mail::Message* m, Outcome* out) const;
+  // Who answered: the response's From, else its envelope sender, lower-cased;
+  // "" when neither is an address.
+  std::string responder_of(const mail::Envelope& e, const mail::Message* m) const;
 
   Settings settings_;
   store::Store* store_;

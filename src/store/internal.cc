@@ -80,6 +80,15 @@ Status check_window_specs(std::span<const WindowSpec> windows, std::int64_t max_
   return {};
 }
 
+Status check_read_batch(const ReadBatch& batch) {
+  if (batch.ledger_ids.size() + batch.correspondents.size() + (batch.ledger_first_time ? 1 : 0) > kMaxBatchReads) {
+    return bad("read_batch takes at most " + std::to_string(kMaxBatchReads) + " reads");
+  }
+  for (const auto& id : batch.ledger_ids) BACKSTOP_TRY(check_message_id(id));
+  for (const auto& [local, external] : batch.correspondents) BACKSTOP_TRY(check_correspondent(local, external));
+  return {};
+}
+
 Status check_update_changes(std::span<const std::string> keys, std::span<const RecordChange> changes) {
   if (changes.size() != keys.size()) return bad("records_update: one change per key");
   for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -148,4 +157,28 @@ std::string correspondent_key(std::string_view local, std::string_view external)
 const Clock& clock_of(const Options& o) { return o.clock ? *o.clock : system_clock(); }
 
 }  // namespace internal
+
+Result<ReadBatchResult> Store::read_batch(const ReadBatch& batch) {
+  BACKSTOP_TRY(internal::check_read_batch(batch));
+  ReadBatchResult out;
+  out.ledger.reserve(batch.ledger_ids.size());
+  for (const auto& id : batch.ledger_ids) {
+    auto e = ledger_get(id);
+    BACKSTOP_TRY(e);
+    out.ledger.push_back(std::move(*e));
+  }
+  if (batch.ledger_first_time) {
+    auto t = ledger_first_time();
+    BACKSTOP_TRY(t);
+    out.first_time = *t;
+  }
+  out.correspondents.reserve(batch.correspondents.size());
+  for (const auto& [local, external] : batch.correspondents) {
+    auto t = correspondent_last_seen(local, external);
+    BACKSTOP_TRY(t);
+    out.correspondents.push_back(*t);
+  }
+  return out;
+}
+
 }  // namespace backstop::store

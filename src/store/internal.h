@@ -21,6 +21,8 @@ Status check_evidence(const Evidence& e);
 Status check_update_keys(std::span<const std::string> keys);
 // check_and_count()'s arguments; counts, limits and amounts up to `max_exact`.
 Status check_window_specs(std::span<const WindowSpec> windows, std::int64_t max_exact);
+// read_batch()'s arguments.
+Status check_read_batch(const ReadBatch& batch);
 Status check_update_changes(std::span<const std::string> keys, std::span<const RecordChange> changes);
 Status check_correspondent(std::string_view local, std::string_view external);
 // Checks one batched write as the matching single call would.

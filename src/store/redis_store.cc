@@ -403,13 +403,51 @@ class RedisStore final : public Store, public WindowCounter {
     BACKSTOP_TRY(lease);
     auto r = (*lease)->run1({"GET", key("l:", id)});
     BACKSTOP_TRY(r);
-    auto bytes = redis::string_or_nil(r->get(), kMaxLedgerValue, "ledger entry");
+    return ledger_of(r->get());
+  }
+  // The answer to GET l:<id>.
+  Result<std::optional<LedgerEntry>> ledger_of(const redisReply* r) {
+    auto bytes = redis::string_or_nil(r, kMaxLedgerValue, "ledger entry");
     BACKSTOP_TRY(bytes);
     if (!*bytes) return std::optional<LedgerEntry>();
     auto e = codec::decode_ledger(**bytes);
     BACKSTOP_TRY(e);
     if (ledger_expired(e->time)) return std::optional<LedgerEntry>();
     return std::optional<LedgerEntry>(std::move(*e));
+  }
+  // ---- several reads: one pipeline ----
+  Result<ReadBatchResult> read_batch(const ReadBatch& batch) override {
+    BACKSTOP_TRY(check_read_batch(batch));
+    std::vector<Command> cmds;
+    cmds.reserve(batch.ledger_ids.size() + batch.correspondents.size() + 1);
+    for (const auto& id : batch.ledger_ids) cmds.push_back({"GET", key("l:", id)});
+    if (batch.ledger_first_time) cmds.push_back({"ZSCORE", key("lf"), "t"});
+    for (const auto& [local, external] : batch.correspondents) {
+      cmds.push_back({"ZSCORE", key("cx"), correspondent_key(local, external)});
+    }
+    ReadBatchResult out;
+    if (cmds.empty()) return out;
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto r = (*lease)->run(cmds);
+    BACKSTOP_TRY(r);
+    std::size_t i = 0;
+    for (std::size_t n = 0; n < batch.ledger_ids.size(); ++n) {
+      auto e = ledger_of((*r)[i++].get());
+      BACKSTOP_TRY(e);
+      out.ledger.push_back(std::move(*e));
+    }
+    if (batch.ledger_first_time) {
+      auto t = first_time_of((*r)[i++].get());
+      BACKSTOP_TRY(t);
+      out.first_time = *t;
+    }
+    for (std::size_t n = 0; n < batch.correspondents.size(); ++n) {
+      auto t = correspondent_of((*r)[i++].get());
+      BACKSTOP_TRY(t);
+      out.correspondents.push_back(*t);
+    }
+    return out;
   }
   Result<std::vector<LedgerItem>> ledger_recent(std::size_t limit) override {
     auto lease = pool_.acquire();
@@ -456,7 +494,11 @@ class RedisStore final : public Store, public WindowCounter {
     BACKSTOP_TRY(lease);
     auto r = (*lease)->run1({"ZSCORE", key("lf"), "t"});
     BACKSTOP_TRY(r);
-    auto text = redis::string_or_nil(r->get(), kMaxCounterValue, "ledger first time");
+    return first_time_of(r->get());
+  }
+  // The answer to ZSCORE lf t.
+  Result<std::optional<std::int64_t>> first_time_of(const redisReply* r) {
+    auto text = redis::string_or_nil(r, kMaxCounterValue, "ledger first time");
     BACKSTOP_TRY(text);
     if (!*text) return std::optional<std::int64_t>();
     auto t = redis::parse_exact_int(**text, "ledger first time");
@@ -477,7 +519,11 @@ class RedisStore final : public Store, public WindowCounter {
     BACKSTOP_TRY(lease);
     auto r = (*lease)->run1({"ZSCORE", key("cx"), correspondent_key(local, external)});
     BACKSTOP_TRY(r);
-    auto last = score_or_nil(r->get(), "correspondent");
+    return correspondent_of(r->get());
+  }
+  // The answer to ZSCORE cx <local NUL external>.
+  Result<std::optional<std::int64_t>> correspondent_of(const redisReply* r) {
+    auto last = score_or_nil(r, "correspondent");
     BACKSTOP_TRY(last);
     if (*last && corr_expired(**last)) return std::optional<std::int64_t>();
     return *last;

@@ -228,6 +228,26 @@ class WindowCounter {
                                                             std::int64_t now) = 0;
 };
 
+// ---- several reads at once ----
+// The reads one decision needs (the correlator's: the ledger entries of the
+// Message-IDs a bounce quotes, the ledger's first time, whether local users
+// wrote to the responder), made together: one pipelined round trip on Redis,
+// the single calls in turn elsewhere. Each answer is what the single call
+// would give.
+struct ReadBatch {
+  std::vector<std::string> ledger_ids;  // as ledger_get()
+  bool ledger_first_time = false;       // as ledger_first_time()
+  std::vector<std::pair<std::string, std::string>> correspondents;  // (local, external) as correspondent_last_seen()
+};
+struct ReadBatchResult {
+  std::vector<std::optional<LedgerEntry>> ledger;          // one per ledger id
+  std::optional<std::int64_t> first_time;                  // when asked for
+  std::vector<std::optional<std::int64_t>> correspondents;  // one per pair
+};
+// Reads in one batch (the correlator asks for a few: a bounce quotes a
+// handful of Message-IDs, a message has a few local recipients).
+inline constexpr std::size_t kMaxBatchReads = 128;
+
 struct Options {
   const Clock* clock = nullptr;  // not owned, outlives the store; null = system_clock()
   std::int64_t ledger_ttl = kDefaultLedgerTtl;
@@ -291,6 +311,10 @@ class Store {
   // Owned by the store. Windows kept here and records kept by records_update()
   // are separate state.
   virtual WindowCounter* window_counter() { return nullptr; }
+  // The reads of `batch` (see ReadBatch). The first failing read's error;
+  // kInvalidArgument for more than kMaxBatchReads reads or a bad id or
+  // address. This default makes the single calls in turn.
+  virtual Result<ReadBatchResult> read_batch(const ReadBatch& batch);
 
   // ---- DNSBL listings ----
   // Counts one hit for `ip` (canonicalised; kInvalidArgument if not an IP):

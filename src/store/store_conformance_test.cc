@@ -166,6 +166,51 @@ TEST_P(StoreConformance, Correspondents) {
   EXPECT_EQ(store_->correspondent_record("", "x@y", kT0).error().code(), Code::kInvalidArgument);
 }
 
+TEST_P(StoreConformance, ReadBatchAnswersAsTheSingleCalls) {
+  ReadBatch empty_batch;
+  auto none = store_->read_batch(empty_batch);
+  ASSERT_TRUE(none) << none.error().to_string();
+  EXPECT_TRUE(none->ledger.empty());
+  EXPECT_FALSE(none->first_time.has_value());
+  ReadBatch b{{"a@x", "missing@x"}, true, {{"alice@ours", "bob@ext"}, {"alice@ours", "nobody@ext"}}};
+  auto before = store_->read_batch(b);
+  ASSERT_TRUE(before) << before.error().to_string();
+  ASSERT_EQ(before->ledger.size(), 2u);
+  EXPECT_FALSE(before->ledger[0].has_value());
+  EXPECT_FALSE(before->first_time.has_value());
+  ASSERT_EQ(before->correspondents.size(), 2u);
+  EXPECT_FALSE(before->correspondents[0].has_value());
+
+  const LedgerEntry e{kT0, "alice@ours", {"bob@ext"}};
+  ASSERT_TRUE(store_->ledger_put("a@x", e));
+  ASSERT_TRUE(store_->correspondent_record("alice@ours", "bob@ext", kT0));
+  auto after = store_->read_batch(b);
+  ASSERT_TRUE(after) << after.error().to_string();
+  ASSERT_EQ(after->ledger.size(), 2u);
+  EXPECT_EQ(after->ledger[0], std::optional<LedgerEntry>(e));
+  EXPECT_FALSE(after->ledger[1].has_value());
+  EXPECT_EQ(after->first_time, std::optional<std::int64_t>(kT0));
+  EXPECT_EQ(after->correspondents[0], std::optional<std::int64_t>(kT0));
+  EXPECT_FALSE(after->correspondents[1].has_value());
+  // Expiry is judged as by the single calls.
+  clock_.advance(kDefaultLedgerTtl + 1);
+  auto later = store_->read_batch(b);
+  ASSERT_TRUE(later);
+  EXPECT_FALSE(later->ledger[0].has_value());
+  EXPECT_EQ(later->first_time, std::optional<std::int64_t>(kT0)) << "the first time outlives its entry";
+  EXPECT_TRUE(later->correspondents[0].has_value());
+  // Bad arguments, and too many reads.
+  EXPECT_EQ(store_->read_batch({{""}, false, {}}).error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->read_batch({{}, false, {{"", "x@y"}}}).error().code(), Code::kInvalidArgument);
+  ReadBatch big;
+  big.ledger_ids.assign(kMaxBatchReads + 1, "a@x");
+  EXPECT_EQ(store_->read_batch(big).error().code(), Code::kInvalidArgument);
+  big.ledger_ids.resize(kMaxBatchReads);
+  auto full = store_->read_batch(big);
+  ASSERT_TRUE(full) << full.error().to_string();
+  EXPECT_EQ(full->ledger.size(), kMaxBatchReads);
+}
+
 TEST_P(StoreConformance, CountersAddAndExpire) {
   EXPECT_EQ(*store_->counter_get("rl:a"), 0);
   EXPECT_EQ(*store_->counter_add("rl:a", 3, kT0 + 60), 3);
