@@ -72,11 +72,16 @@ class Parser {
     for (const auto& [k, node] : t) {
       std::string name = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
       const KeyDef* def = find_key(name);
-      if (!def && node.is_table()) {
+      // Only the sections of the key table are walked into: an unknown one
+      // is an error at once, so nesting costs no more than our own depth.
+      if (!def && node.is_table() && is_section(name)) {
         BACKSTOP_TRY(walk(*node.as_table(), name));
         continue;
       }
-      if (!def) return fail(Code::kInvalidArgument, "unknown key '" + name + "'");
+      if (!def) {
+        return fail(Code::kInvalidArgument,
+                    std::string(node.is_table() ? "unknown section '" : "unknown key '") + name + "'");
+      }
       BACKSTOP_TRY(set(*def, node));
     }
     return {};

@@ -71,6 +71,9 @@ Status check_syntax(Syntax syntax, std::string_view value);
 
 std::span<const KeyDef> keys();
 const KeyDef* find_key(std::string_view name);
+// True if `name` is a section of the key table ("redis", "dnsbl.web"): some
+// key's name starts with it and a dot.
+bool is_section(std::string_view name);
 
 class Config {
  public:

@@ -287,6 +287,13 @@ constexpr KeyDef kKeys[] = {
 
 std::span<const KeyDef> keys() { return kKeys; }
 
+bool is_section(std::string_view name) {
+  for (const auto& k : kKeys) {
+    if (k.name.size() > name.size() && k.name.starts_with(name) && k.name[name.size()] == '.') return true;
+  }
+  return false;
+}
+
 const KeyDef* find_key(std::string_view name) {
   for (const auto& k : kKeys) {
     if (k.name == name) return &k;
