@@ -14,6 +14,7 @@ build_pkgs=(
 test_pkgs=(
   clang-14 libclang-rt-14-dev python3 lmdb-utils
   postfix swaks miltertest rbldnsd dnsutils redis-server redis-sentinel sasl2-bin procps iproute2 time systemd
+  chromium python3-websocket
 )
 
 want=("${build_pkgs[@]}")

@@ -74,7 +74,7 @@ std::string page(std::string_view title, std::string_view zone, std::string_view
   out.reserve(main.size() + 2048);
   out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-         "<meta name=\"referrer\" content=\"no-referrer\">\n<title>";
+         "<meta name=\"referrer\" content=\"same-origin\">\n<title>";
   out += esc(title);
   out += "</title>\n<style>";
   out += kStyle;
@@ -197,7 +197,7 @@ const std::string& security_headers() {
       "Content-Security-Policy: default-src 'none'; style-src '" + style_hash() +
       "'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'\r\n"
       "X-Content-Type-Options: nosniff\r\n"
-      "Referrer-Policy: no-referrer\r\n"
+      "Referrer-Policy: same-origin\r\n"
       "X-Frame-Options: DENY\r\n"
       "Cache-Control: no-store\r\n";
   return h;

@@ -7,7 +7,8 @@
 // Pages: self-contained HTML (one inline style allowed by its hash in the
 // Content-Security-Policy, no script, no external asset), every stored or
 // peer-supplied byte through text::html_escape; sent with
-// default-src 'none', nosniff, no-referrer, frame-ancestors 'none' and
+// default-src 'none', nosniff, same-origin referrers (a same-origin
+// POST keeps its Origin: no-referrer would make it "null"), frame-ancestors 'none' and
 // no-store.
 //
 // Delisting (POST /delist, fields ip, reason, token), in this order:
@@ -108,7 +109,7 @@ struct WebResponse {
 // "OK", "Not Found"... for the status line.
 std::string_view status_text(int status) noexcept;
 // The header lines (each ending CRLF) every response carries: CSP,
-// nosniff, no-referrer, frame denial, no-store.
+// nosniff, same-origin referrers, frame denial, no-store.
 const std::string& security_headers();
 
 class WebApp {

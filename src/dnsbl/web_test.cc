@@ -136,7 +136,7 @@ TEST_F(WebTest, SecurityHeadersAllowOnlyTheInlineStyleByHash) {
   EXPECT_NE(h.find("Content-Security-Policy: default-src 'none'; style-src 'sha256-"), std::string::npos);
   EXPECT_NE(h.find("form-action 'self'; frame-ancestors 'none'; base-uri 'none'\r\n"), std::string::npos);
   EXPECT_NE(h.find("X-Content-Type-Options: nosniff\r\n"), std::string::npos);
-  EXPECT_NE(h.find("Referrer-Policy: no-referrer\r\n"), std::string::npos);
+  EXPECT_NE(h.find("Referrer-Policy: same-origin\r\n"), std::string::npos);
   EXPECT_EQ(h.find("unsafe"), std::string::npos);
 }
 
