@@ -99,10 +99,17 @@ std::string evidence_headers(const mail::HeaderList& headers, const Redactor& re
       std::string hidden = redactor.redact(decoded);
       if (hidden != decoded) value = std::move(hidden);
     }
-    std::string line = redactor.redact(f.name) + ": " + value + "\n";
+    if (value.size() > kMaxEvidenceFieldBytes) {
+      const std::size_t cut = value.size() - kMaxEvidenceFieldBytes;
+      value.resize(kMaxEvidenceFieldBytes);
+      value += " [... " + std::to_string(cut) + " bytes cut]";
+      *truncated = true;
+    }
+    std::string name = redactor.redact(f.name);
+    if (name.size() > kMaxEvidenceFieldBytes) name.resize(kMaxEvidenceFieldBytes);
+    std::string line = name + ": " + value + "\n";
     if (out.size() + line.size() > kMaxEvidenceHeaderBytes) {
       *truncated = true;
-      if (out.empty()) out = line.substr(0, kMaxEvidenceHeaderBytes);
       break;
     }
     out += line;

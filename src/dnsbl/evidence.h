@@ -29,6 +29,10 @@ inline constexpr std::size_t kMaxEvidencePerIp = 5;
 // Header bytes kept per message: real header sections are 2-6 KiB; a longer
 // one is cut at a field boundary and marked truncated.
 inline constexpr std::size_t kMaxEvidenceHeaderBytes = 8 * 1024;
+// Bytes kept of one field's value: a Received or DKIM field is < 1 KiB; a
+// longer one is cut (and marked) so that one huge field cannot push the
+// rest of the header section out of the evidence.
+inline constexpr std::size_t kMaxEvidenceFieldBytes = 1024;
 // Bytes per IP (the record's value), below store::kMaxRecordBytes (64 KiB):
 // five full entries fit; the oldest go first when they do not.
 inline constexpr std::size_t kMaxEvidenceBytesPerIp = 5 * (kMaxEvidenceHeaderBytes + 64);
@@ -65,8 +69,10 @@ struct EvidenceEntry {
 
 // The header section as evidence: one line per field, value unfolded and
 // redacted. A value whose RFC 2047 encoded words hide a trap address or
-// domain is shown decoded (and redacted) instead of raw. At most
-// kMaxEvidenceHeaderBytes; *truncated is set when fields were left out.
+// domain is shown decoded (and redacted) instead of raw. A value over
+// kMaxEvidenceFieldBytes is cut with "[... N bytes cut]"; the whole is at
+// most kMaxEvidenceHeaderBytes, whole fields only. *truncated is set when
+// anything was cut or left out.
 std::string evidence_headers(const mail::HeaderList& headers, const Redactor& redactor, bool* truncated);
 
 // "dnsbl:evidence:<ip>" for a canonical IP text.

@@ -61,11 +61,14 @@ TEST(Evidence, LargeHeaderSectionsAreCutAtAFieldBoundary) {
   EXPECT_TRUE(truncated);
   EXPECT_LE(h.size(), kMaxEvidenceHeaderBytes);
   EXPECT_EQ(h.back(), '\n');
-  // One field alone over the bound is cut.
-  auto huge = mail::parse_header_section("X-Huge: " + std::string(100 * 1024, 'y') + "\n\n");
+  // A huge field first cannot hide the fields after it: it is cut.
+  auto huge = mail::parse_header_section("X-Huge: " + std::string(100 * 1024, 'y') +
+                                         "\nReceived: from a.example [198.51.100.1] by mx.traps.test\n\n");
   const std::string one = evidence_headers(huge.headers, r, &truncated);
   EXPECT_TRUE(truncated);
-  EXPECT_EQ(one.size(), kMaxEvidenceHeaderBytes);
+  EXPECT_LT(one.size(), kMaxEvidenceFieldBytes + 100);
+  EXPECT_NE(one.find("yyyy [... "), std::string::npos) << one.substr(0, 100);
+  EXPECT_NE(one.find("bytes cut]\nReceived: from a.example [198.51.100.1] by [trap domain]\n"), std::string::npos);
 }
 
 TEST(Evidence, EncodingRoundTripsAndRefusesDamage) {

@@ -78,9 +78,9 @@ TEST(Codec, ItemLists) {
   EXPECT_EQ(*back, items);
   EXPECT_TRUE(decode_items(encode_items({}))->empty());
   EXPECT_FALSE(decode_items(""));
-  EXPECT_FALSE(decode_items(std::string("\x05\x01a", 3))) << "fewer items than counted";
-  EXPECT_FALSE(decode_items(std::string("\x01\x09ab", 4))) << "an item past the end";
-  EXPECT_FALSE(decode_items(std::string("\x01\x01ab", 4))) << "trailing bytes";
+  EXPECT_FALSE(decode_items(std::string("\x05\x01" "a", 3))) << "fewer items than counted";
+  EXPECT_FALSE(decode_items(std::string("\x01\x09" "ab", 4))) << "an item past the end";
+  EXPECT_FALSE(decode_items(std::string("\x01\x01" "ab", 4))) << "trailing bytes";
   EXPECT_FALSE(decode_items("\xff\xff\xff\xff\x0f")) << "a huge count must not allocate";
 }
 
