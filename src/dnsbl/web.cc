@@ -42,7 +42,7 @@ constexpr std::string_view kStyle =
     "h1{font-size:1.5rem;overflow-wrap:anywhere}h2{font-size:1.2rem;margin-top:2rem}h3{font-size:1rem}"
     "pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f4f4f4;padding:.6rem;font-size:.85rem}"
     "table{border-collapse:collapse}th,td{padding:.2rem .7rem .2rem 0;text-align:left;vertical-align:top;"
-    "border-bottom:1px solid #ddd}"
+    "border-bottom:1px solid #ddd;overflow-wrap:anywhere}"
     ".listed{color:#a00;font-weight:bold}.clear{color:#070;font-weight:bold}"
     "input,textarea,button{font:inherit;max-width:100%}textarea{width:100%;box-sizing:border-box}"
     "button{padding:.4rem 1rem}footer{margin-top:3rem;font-size:.85rem;color:#555}";

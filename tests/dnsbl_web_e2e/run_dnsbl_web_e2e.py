@@ -30,7 +30,8 @@ Steps:
      UTF-8 and a 60 KB header: in Chromium no dialog opens, no script runs
      (document.title and a window flag untouched), the DOM holds no element
      the page does not write itself (no script, img, svg, iframe...), and the
-     hostile text is shown as text.
+     hostile text is shown as text; on a 375 px phone screen the page does
+     not scroll sideways.
 Exit status: 0 passed, 1 a check failed or a prerequisite is missing.
 """
 import json
@@ -360,7 +361,15 @@ def main():
         evidence = browser.eval("Array.from(document.querySelectorAll('pre')).map(p => p.textContent).join('\\n')")
         if "[trap domain]" not in evidence:
             raise Fail(f"no redaction marker in the evidence:\n{evidence}")
-        say(f"ok   Chromium: {LISTED} listed, evidence shows Subject/Message-ID, trap address and domain hidden")
+        # The page's one inline style is allowed by its CSP hash (and nothing else is).
+        if browser.eval("getComputedStyle(document.body).maxWidth") != "832px":
+            raise Fail("the page's style was blocked: the CSP hash does not match the style")
+        blocked = [e["params"]["entry"]["text"] for e in browser.seen("Log.entryAdded")
+                   if "Content Security Policy" in e["params"]["entry"].get("text", "")]
+        if blocked:
+            raise Fail(f"CSP violations on our own page: {blocked}")
+        say(f"ok   Chromium: {LISTED} listed, evidence shows Subject/Message-ID, trap address and domain hidden; "
+            "style allowed by the CSP hash")
 
         # 3. submit the delisting form in the browser
         browser.eval("document.getElementById('reason').value = 'fixed our bounce configuration'")
@@ -426,6 +435,12 @@ def main():
         visible = browser.eval("getComputedStyle(document.body).display")
         if visible == "none":
             raise Fail("an injected style hid the page")
+        # Readable on a phone: at 375 CSS pixels nothing scrolls sideways.
+        browser.call("Emulation.setDeviceMetricsOverride", width=375, height=740, deviceScaleFactor=2, mobile=True)
+        browser.navigate(f"{web}/lookup/{HOSTILE}")
+        wide = browser.eval("document.documentElement.scrollWidth")
+        if wide > 375:
+            raise Fail(f"the lookup page is {wide} px wide on a 375 px phone screen")
         logs = [e["params"]["entry"]["text"] for e in browser.seen("Log.entryAdded")]
         say(f"ok   Chromium: hostile headers shown as text; no dialog, no script, no injected element"
             f"{'; console: ' + '; '.join(logs) if logs else ''}")
