@@ -135,11 +135,12 @@ class Web final : public DnsblWeb {
   // Reads the head, and for a POST its body; answers; closes.
   asio::awaitable<void> serve(std::shared_ptr<net::Conn> c) {
     c->set_timeout(kWebRequestTimeout);
-    c->busy = [] { return true; };
     std::string buf;
     auto [ec, n] = co_await asio::async_read_until(c->sock, asio::dynamic_buffer(buf, kMaxWebRequestHead),
                                                    "\r\n\r\n", net::kTok);
     if (c->timed_out() || c->closing()) co_return;
+    // A drain waits for a request being answered, not for an idle client.
+    c->busy = [] { return true; };
     if (ec) {
       if (ec == asio::error::not_found) co_await answer(*c, plain(400, "bad_request", "request head too large\n"));
       co_return;  // the peer went away
