@@ -125,5 +125,34 @@ TEST_F(DnsblWebTest, HostileRequestsGetFourHundreds) {
   EXPECT_GE(stats.protocol_errors, 1u);
 }
 
+TEST_F(DnsblWebTest, ConcurrentVisitorsOnBothWorkers) {
+  dnsbl::Listings l(*store_, clock_, {}, [](std::string_view) {});
+  constexpr int kThreads = 8;
+  for (int i = 0; i < kThreads; ++i) ASSERT_TRUE(l.record_hit("192.0.2." + std::to_string(10 + i), {"bounce", "", 0}));
+  std::vector<std::thread> threads;
+  std::vector<int> ok(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string ip = "192.0.2." + std::to_string(10 + t);
+      std::string token;
+      for (int i = 0; i < 5; ++i) {
+        const std::string page = http_exchange(port_, "GET /lookup/" + ip + " HTTP/1.0\r\n\r\n");
+        const auto at = page.find("name=\"token\" value=\"");
+        if (at != std::string::npos) token = page.substr(at + 20, page.find('"', at + 20) - at - 20);
+      }
+      const std::string body = "ip=" + ip + "&token=" + token;
+      const std::string r = http_exchange(port_, "POST /delist HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                                                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+      ok[static_cast<std::size_t>(t)] = r.starts_with("HTTP/1.0 200 ") ? 1 : 0;
+    });
+  }
+  for (auto& th : threads) th.join();
+  // All from 127.0.0.0/24: the network's daily budget (5) caps the delistings.
+  int delisted = 0;
+  for (int v : ok) delisted += v;
+  EXPECT_EQ(delisted, 5);
+  EXPECT_EQ(l.active()->size(), static_cast<std::size_t>(kThreads - 5));
+}
+
 }  // namespace
 }  // namespace backstop::daemon
