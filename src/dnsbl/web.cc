@@ -409,8 +409,10 @@ WebResponse WebApp::lookup(std::string_view ip_text, bool json, const WebRequest
     if (evidence.empty()) {
       m += "<p>No message headers are kept for this address (they expire with the listing).</p>\n";
     } else {
-      m += "<p>The header sections of the last " + std::to_string(evidence.size()) +
-           " trapped messages from this address, newest first. Trap addresses and domains are shown as " +
+      m += std::string(evidence.size() == 1 ? "<p>The header section of the last trapped message"
+                                            : "<p>The header sections of the last " + std::to_string(evidence.size()) +
+                                                  " trapped messages") +
+           " from this address, newest first. Trap addresses and domains are shown as " +
            esc(kRedactedAddress) + " and " + esc(kRedactedDomain) + ".</p>\n";
       for (std::size_t i = 0; i < evidence.size(); ++i) {
         const auto& e = evidence[i];
