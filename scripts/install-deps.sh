@@ -12,9 +12,8 @@ build_pkgs=(
   libvectorscan-dev libgtest-dev libgmock-dev libbenchmark-dev
 )
 test_pkgs=(
-  clang-14 libclang-rt-14-dev python3 lmdb-utils
+  clang-14 libclang-rt-14-dev python3 lmdb-utils chromium python3-websocket
   postfix swaks miltertest rbldnsd dnsutils redis-server redis-sentinel sasl2-bin procps iproute2 time systemd
-  chromium python3-websocket
 )
 
 want=("${build_pkgs[@]}")
