@@ -3,7 +3,8 @@
 // bytes (kMalformed) or returns a value within the store's limits
 // (store/store.h) whose encoding decodes to the same value, is canonical
 // (encoding that again gives the same bytes) and is never longer than the
-// input. time_key/split_time_key round-trip exactly.
+// input (RecordAppend item lists too). time_key/split_time_key round-trip
+// exactly.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -78,6 +79,19 @@ void listing(std::string_view in) {
   check_encoding(in, enc, codec::encode_listing(*back));
 }
 
+void items(std::string_view in) {
+  auto d = codec::decode_items(in);
+  check_refusal(d);
+  if (!d) return;
+  std::size_t total = 0;
+  for (const auto& i : *d) total += i.size();
+  if (total > in.size()) std::abort();
+  const std::string enc = codec::encode_items(*d);
+  auto back = codec::decode_items(enc);
+  if (!back || *back != *d) std::abort();
+  check_encoding(in, enc, codec::encode_items(*back));
+}
+
 void time_key(std::string_view in) {
   std::int64_t t = 0;
   std::string_view suffix;
@@ -96,6 +110,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   counter(in);
   record(in);
   listing(in);
+  items(in);
   time_key(in);
   return 0;
 }

@@ -13,7 +13,7 @@ build_pkgs=(
   debhelper
 )
 test_pkgs=(
-  clang-14 libclang-rt-14-dev python3 lmdb-utils
+  clang-14 libclang-rt-14-dev python3 lmdb-utils chromium python3-websocket
   postfix swaks miltertest rbldnsd dnsutils redis-server redis-sentinel sasl2-bin procps iproute2 time systemd
   lintian man-db groff-base util-linux adduser
   m4 libidn12 libwrap0 liblockfile1 libgnutls-dane0 libnsl2 libdb5.3

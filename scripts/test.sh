@@ -17,7 +17,7 @@ cmake --build --preset fuzz -j "$jobs"
 
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs" --target net_test store_test milter_server_test policyd_test \
-  daemon_http_test daemon_test
+  daemon_http_test daemon_web_test daemon_test
 
 cmake --preset asan -DBACKSTOP_FUZZ_BIN_DIR="$PWD/build/fuzz/fuzz" -DBACKSTOP_TSAN_BIN_DIR="$PWD/build/tsan" >/dev/null
 cmake --build --preset asan -j "$jobs"

@@ -1,6 +1,7 @@
-// backstop dnsbl export|list|show|delist|allow|query: the trap operator's
-// listing store and its rbldnsd export, plus a one-off lookup with our own
-// DNSBL client (the same code the milter uses at MAIL).
+// backstop dnsbl export|list|show|delist|allow|query|web: the trap
+// operator's listing store and its rbldnsd export, a one-off lookup with our
+// own DNSBL client (the same code the milter uses at MAIL), and the list's
+// public web page on its own.
 #include <asio/io_context.hpp>
 
 #include <atomic>
@@ -18,8 +19,10 @@
 #include "common/clock.h"
 #include "common/ip.h"
 #include "common/text.h"
+#include "daemon/dnsbl_web.h"
 #include "daemon/state.h"
 #include "dnsbl/cares_resolver.h"
+#include "dnsbl/evidence.h"
 #include "dnsbl/client.h"
 #include "dnsbl/export.h"
 #include "dnsbl/listings.h"
@@ -44,6 +47,8 @@ struct DnsblOptions {
   std::string ip;
   std::string reason;
   std::string cidr;
+  // web
+  std::string listen;
   // query
   std::vector<std::string> zones;
   std::string resolver;
@@ -99,6 +104,10 @@ void print_listing(const store::Listing& l, const dnsbl::ListingPolicy& p, std::
   if (verbose) {
     std::printf("  last evidence: kind=%s message-id=<%s> time=%s\n", l.last_evidence.kind.c_str(),
                 l.last_evidence.message_id.c_str(), text::iso_time(l.last_evidence.time).c_str());
+    if (l.self_delists > 0) {
+      std::printf("  self-service delistings: %u (listing length %lld days)\n", l.self_delists,
+                  static_cast<long long>(p.expire_days * dnsbl::escalation_factor(l)));
+    }
   }
 }
 
@@ -154,6 +163,43 @@ int run_show(const DnsblOptions& o) {
     return 1;
   }
   print_listing(**l, st->listings->policy(), system_clock().now_unix(), true);
+  auto ev = dnsbl::load_evidence(*st->store, (*l)->ip);
+  if (!ev) return fail_with(ev.error());
+  for (const auto& e : *ev) {
+    std::printf("  evidence %s %s%s:\n", text::iso_time(e.time).c_str(), e.kind.c_str(),
+                e.truncated ? " (truncated)" : "");
+    std::string_view rest = e.headers;
+    while (!rest.empty()) {
+      const auto nl = rest.find('\n');
+      std::printf("    %s\n", text::log_safe(rest.substr(0, nl)).c_str());
+      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    }
+  }
+  return 0;
+}
+
+std::atomic<bool> g_web_stop{false};
+extern "C" void on_web_signal(int) { g_web_stop = true; }
+
+int run_web(const DnsblOptions& o) {
+  auto st = open_state(o);
+  if (!st) return fail_with(st.error());
+  if (!o.listen.empty()) {
+    if (auto s = st->cfg.override("dnsbl.web.listen", text::quote(o.listen)); !s) return fail_with(s.error());
+  }
+  if (st->cfg.get_string("dnsbl.web.listen").empty()) {
+    return fail_with(Error(Code::kInvalidArgument, "dnsbl.web.listen is empty: set it or give --listen"));
+  }
+  std::signal(SIGINT, on_web_signal);
+  std::signal(SIGTERM, on_web_signal);
+  auto web = daemon::DnsblWeb::start(st->cfg, *st->store, system_clock(), nullptr, nullptr, [](std::string_view line) {
+    std::fprintf(stderr, "backstop: %s\n", text::log_safe(line).c_str());
+  });
+  if (!web) return fail_with(web.error());
+  std::printf("serving the DNSBL web page on %s\n", (*web)->endpoint().c_str());
+  std::fflush(stdout);
+  while (!g_web_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  (*web)->stop();
   return 0;
 }
 
@@ -258,6 +304,10 @@ void add_dnsbl(CLI::App& root, int* exit_code) {
   auto* allow = cmd->add_subcommand("allow", "Never list a network (CIDR); delists what it covers");
   allow->add_option("cidr", o->cidr, "e.g. 192.0.2.0/24 or 2001:db8::/32")->required();
   allow->callback([o, exit_code] { *exit_code = run_allow(*o); });
+
+  auto* web = cmd->add_subcommand("web", "Serve the list's web page: policy, lookups, evidence, self-service delisting");
+  web->add_option("--listen", o->listen, "HOST:PORT (default: dnsbl.web.listen)");
+  web->callback([o, exit_code] { *exit_code = run_web(*o); });
 
   auto* query = cmd->add_subcommand("query", "Look an IP up with backstop's DNSBL client (exit 0 if listed)");
   query->add_option("ip", o->ip, "IPv4 or IPv6 address")->required();

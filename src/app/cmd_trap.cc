@@ -13,6 +13,7 @@
 #include "classify/classifier.h"
 #include "common/clock.h"
 #include "daemon/state.h"
+#include "dnsbl/evidence.h"
 #include "dnsbl/listings.h"
 #include "dnsbl/settings.h"
 #include "dnsbl/trap.h"
@@ -52,7 +53,8 @@ int run_ingest(const TrapOptions& o) {
     auto n = listings.allow(cidr);
     if (!n) return fail_with(n.error());
   }
-  dnsbl::TrapIngest trap(listings, **s, classifier, ours);
+  const dnsbl::Redactor redactor(cfg->get_list("trap.addresses"), cfg->get_list("trap.domains"));
+  dnsbl::TrapIngest trap(listings, **s, classifier, ours, {&redactor, cfg->get_int("trap.retention_days")});
 
   std::map<std::string, std::size_t> by_result;
   std::map<std::string, std::size_t> by_kind;

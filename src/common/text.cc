@@ -196,4 +196,28 @@ std::string iso_time(std::int64_t unix_seconds) {
   return buf;
 }
 
+std::string html_escape(std::string_view s) {
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+  std::string clean = sanitize_utf8(s);
+  std::string out;
+  out.reserve(clean.size() + 16);
+  for (char ch : clean) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '&': out += "&amp;"; continue;
+      case '<': out += "&lt;"; continue;
+      case '>': out += "&gt;"; continue;
+      case '"': out += "&quot;"; continue;
+      case '\'': out += "&#39;"; continue;
+      default: break;
+    }
+    if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7F) {
+      out += kReplacement;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 }  // namespace backstop::text

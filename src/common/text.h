@@ -64,6 +64,14 @@ enum class Quote : bool {
 void append_quoted(std::string& out, std::string_view s, Quote how = Quote::kPlain);
 std::string quote(std::string_view s, Quote how = Quote::kPlain);
 
+// `s` as HTML text or a quoted attribute value: the one HTML escaping
+// function of backstop (the scan report, the DNSBL lookup page). Bytes that
+// are not well-formed UTF-8 become U+FFFD; & < > " ' become character
+// references; control characters other than tab and LF become U+FFFD
+// (NUL among them). The result holds no markup and no byte that ends an
+// attribute, whatever `s` is.
+std::string html_escape(std::string_view s);
+
 // Unix seconds as ISO 8601 UTC, "2024-01-02T03:04:05Z"; the decimal number
 // when the time is outside what the C library can represent.
 std::string iso_time(std::int64_t unix_seconds);

@@ -142,5 +142,43 @@ TEST(Text, LogSafeEscapesWhatCouldForgeALine) {
   EXPECT_EQ(log_safe(""), "");
 }
 
+TEST(Text, HtmlEscapeLeavesNoMarkup) {
+  EXPECT_EQ(html_escape("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;");
+  // Attribute breakers: neither quote survives, nor does a tag start.
+  EXPECT_EQ(html_escape("\" onmouseover=\"alert(1)\" x='"), "&quot; onmouseover=&quot;alert(1)&quot; x=&#39;");
+  EXPECT_EQ(html_escape("</textarea><img src=x onerror=alert(1)>"),
+            "&lt;/textarea&gt;&lt;img src=x onerror=alert(1)&gt;");
+  // Controls and NUL become U+FFFD; tab and LF stay.
+  EXPECT_EQ(html_escape(std::string("a\0b\x1b[2J\r\x7f\tc\n", 12)),
+            "a\xEF\xBF\xBD" "b\xEF\xBF\xBD" "[2J\xEF\xBF\xBD\xEF\xBF\xBD\tc\n");
+  // Broken encodings: invalid UTF-8, overlongs ("<" as C0 BC), surrogates,
+  // truncated sequences become U+FFFD, never a byte a parser could misread.
+  EXPECT_EQ(html_escape("\xC0\xBC" "script"), "\xEF\xBF\xBD\xEF\xBF\xBDscript");
+  EXPECT_EQ(html_escape("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(html_escape("\xE2\x82"), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(html_escape("caf\xC3\xA9 \xE2\x82\xAC"), "caf\xC3\xA9 \xE2\x82\xAC") << "valid UTF-8 passes";
+  // UTF-7 and entity tricks stay inert text.
+  EXPECT_EQ(html_escape("+ADw-script+AD4-"), "+ADw-script+AD4-");
+  EXPECT_EQ(html_escape("&lt;script&gt;"), "&amp;lt;script&amp;gt;");
+}
+
+TEST(Text, HtmlEscapeOfEveryByteAndALargeInput) {
+  std::string all;
+  for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+  for (const std::string& in : {all, std::string(100 * 1024, '<') + all + std::string(100 * 1024, '\'')}) {
+    const std::string out = html_escape(in);
+    EXPECT_EQ(out.find_first_of("<>\"'"), std::string::npos);
+    EXPECT_EQ(sanitize_utf8(out), out) << "valid UTF-8";
+    for (unsigned char c : out) EXPECT_TRUE(c >= 0x20 || c == '\t' || c == '\n') << int(c);
+    // Every '&' starts one of our references.
+    for (std::size_t i = out.find('&'); i != std::string::npos; i = out.find('&', i + 1)) {
+      const std::string_view rest = std::string_view(out).substr(i);
+      EXPECT_TRUE(rest.starts_with("&amp;") || rest.starts_with("&lt;") || rest.starts_with("&gt;") ||
+                  rest.starts_with("&quot;") || rest.starts_with("&#39;"));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace backstop::text

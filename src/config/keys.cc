@@ -199,6 +199,45 @@ constexpr KeyDef kKeys[] = {
      30000},
     {"dnsbl.resolver", Type::kString, R"("")",
      "Resolver `HOST` or `HOST:PORT` for DNSBL queries; empty uses /etc/resolv.conf."},
+    // --- the trap DNSBL's lookup page ---
+    {"dnsbl.web.listen", Type::kString, R"("")",
+     "HOST:PORT of the trap DNSBL's public web page (docs/dnsbl.md): the list's policy, a lookup "
+     "page per IP with its listing and redacted evidence (`/lookup/IP`, `?format=json`) and free "
+     "self-service delisting. Served by `backstop serve` (its own thread and connection cap) and "
+     "by `backstop dnsbl web`. Plain HTTP: put a TLS reverse proxy in front. Empty disables it.",
+     {}, 0, INT64_MAX, {}, Syntax::kHostPort},
+    {"dnsbl.web.allow_clients", Type::kStringList, "[]",
+     "Client networks (CIDR) allowed to connect to the web page; empty allows any. Behind a "
+     "reverse proxy, the proxy's address.",
+     {}, 0, INT64_MAX, {}, Syntax::kNetwork},
+    {"dnsbl.web.trusted_proxies", Type::kStringList, "[]",
+     "Reverse proxies (CIDR) whose `X-Forwarded-For` names the real requester, for the delisting "
+     "limits and logs; the header of anyone else is ignored. Empty: the TCP peer is the requester.",
+     {}, 0, INT64_MAX, {}, Syntax::kNetwork},
+    {"dnsbl.web.zone", Type::kString, R"("")",
+     "The list's DNS zone as the pages name it (e.g. `bl.example.org`)."},
+    {"dnsbl.web.contact", Type::kString, R"("")",
+     "How to reach the list's operator, shown on every page (an address or a URL, as text)."},
+    {"dnsbl.web.policy_file", Type::kString, R"("")",
+     "Plain-text file with the list's policy for the index page (paragraphs separated by blank "
+     "lines; `{zone}`, `{expire_days}`, `{max_days}` and `{contact}` are replaced; at most 64 KiB). "
+     "Empty: a default text saying what gets listed, the expiry, how to delist and the contact. "
+     "Read at start."},
+    {"dnsbl.web.delists_per_network", Type::kInt, "5",
+     "Self-service delistings a day from one requesting network (IPv4 /24, IPv6 /48).", {}, 0, 1000000},
+    {"dnsbl.web.delists_per_hour", Type::kInt, "100",
+     "Self-service delistings an hour from everyone together (a botnet cannot empty the list).",
+     {}, 0, 1000000},
+    {"dnsbl.web.max_self_delists", Type::kInt, "3",
+     "Self-service delistings per listed IP over its listing's life (until purged); each one "
+     "doubles the IP's later listings (at most 8 times `trap.expire_days`). After that the IP "
+     "expires by itself or the operator delists it (`backstop dnsbl delist`).",
+     {}, 0, 1000},
+    {"dnsbl.web.export_interval", Type::kInt, "0",
+     "Seconds between zone exports (`dnsbl export --watch`), for the pages' \"the delisting "
+     "reaches the DNS within ...\"; 0 says \"at the next export\".", {}, 0, 86400},
+    {"dnsbl.web.max_connections", Type::kInt, "64",
+     "Concurrent connections to the web page; more are closed at accept.", {}, 1, 4096},
     // --- trap ---
     {"trap.addresses", Type::kStringList, "[]", "Spamtrap addresses (exact, case-insensitive)."},
     {"trap.domains", Type::kStringList, "[]", "Spamtrap domains: every address in them is a trap."},

@@ -1,5 +1,7 @@
 #include "daemon/engine.h"
 
+#include "dnsbl/evidence.h"
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -260,6 +262,10 @@ Result<std::shared_ptr<const Snapshot>> Engine::build(const config::Config& cfg)
   s->trap_addresses = lowered(cfg.get_list("trap.addresses"));
   s->trap_domains = lowered(cfg.get_list("trap.domains"));
   s->trap_discard = cfg.get_string("trap.action") == "discard";
+  s->trap_redactor = std::make_shared<const dnsbl::Redactor>(cfg.get_list("trap.addresses"), cfg.get_list("trap.domains"));
+  s->trap_policy.threshold = static_cast<std::uint64_t>(cfg.get_int("trap.threshold"));
+  s->trap_policy.expire_days = cfg.get_int("trap.expire_days");
+  s->trap_retention_days = cfg.get_int("trap.retention_days");
   s->fail_open = cfg.get_string("milter.on_error") == "accept";
   s->ledger_ttl = cfg.get_int("ledger.ttl_days") * kDay;
   s->tag_header = cfg.get_string("actions.tag_header");

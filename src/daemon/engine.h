@@ -27,10 +27,15 @@
 #include "daemon/metrics.h"
 #include "daemon/notifier.h"
 #include "daemon/state.h"
+#include "dnsbl/listings.h"
 #include "outbound/limits.h"
 #include "policy/policy.h"
 #include "store/batch_writer.h"
 #include "store/store.h"
+
+namespace backstop::dnsbl {
+class Redactor;
+}
 
 namespace backstop::daemon {
 
@@ -88,6 +93,11 @@ struct Snapshot {
   std::vector<std::string> trap_addresses;  // lower-case
   std::vector<std::string> trap_domains;    // lower-case
   bool trap_discard = false;
+  // Evidence of trap hits (dnsbl/evidence.h): trap addresses and domains
+  // redacted, kept as long as trap_policy and trap_retention_days say.
+  std::shared_ptr<const dnsbl::Redactor> trap_redactor;
+  dnsbl::ListingPolicy trap_policy;
+  std::int64_t trap_retention_days = 0;
   bool fail_open = false;
   std::size_t max_body = 0;     // bytes: classify.max_body
   std::int64_t ledger_ttl = 0;  // seconds: ledger.ttl_days

@@ -80,6 +80,21 @@ struct Metrics::Impl {
           .Name("backstop_autoreply_gate_total")
           .Help("Outbound automated responses by kind and gate result")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& web_requests =
+      prometheus::BuildCounter()
+          .Name("backstop_dnsbl_web_requests_total")
+          .Help("Requests answered by the trap DNSBL's web page, by page and HTTP status")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& web_delists =
+      prometheus::BuildCounter()
+          .Name("backstop_dnsbl_web_delistings_total")
+          .Help("Self-service delistings through the trap DNSBL's web page")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& web_refusals =
+      prometheus::BuildCounter()
+          .Name("backstop_dnsbl_web_refusals_total")
+          .Help("Delisting requests refused or failed, by reason")
+          .Register(*registry);
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
@@ -97,6 +112,13 @@ void Metrics::message(std::string_view role, std::string_view kind, std::string_
 void Metrics::decision_latency(double seconds) { impl_->latency_h.Observe(seconds); }
 void Metrics::batv_rcpt(std::string_view result, std::string_view action) {
   impl_->batv.Add({{"result", std::string(result)}, {"action", std::string(action)}}).Increment();
+}
+void Metrics::dnsbl_web_request(std::string_view page, int status) {
+  impl_->web_requests.Add({{"page", std::string(page)}, {"status", std::to_string(status)}}).Increment();
+}
+void Metrics::dnsbl_web_delisting() { impl_->web_delists.Add({}).Increment(); }
+void Metrics::dnsbl_web_refusal(std::string_view reason) {
+  impl_->web_refusals.Add({{"reason", std::string(reason)}}).Increment();
 }
 void Metrics::batv_signed() { impl_->signed_.Add({}).Increment(); }
 void Metrics::dnsbl(std::string_view zone, std::string_view result) {

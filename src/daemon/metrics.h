@@ -46,6 +46,12 @@ class Metrics {
   // Outbound limits and the autoreply gate (issue 7).
   void limit_trip(std::string_view limit, std::string_view measure, std::string_view action);
   void autoreply_gate(std::string_view kind, std::string_view result);
+  // The trap DNSBL's web page (dnsbl/web.h): one answered request by page
+  // and HTTP status; a self-service delisting; a refused or failed one by
+  // reason.
+  void dnsbl_web_request(std::string_view page, int status);
+  void dnsbl_web_delisting();
+  void dnsbl_web_refusal(std::string_view reason);
 
   // The exposition text of every metric (text format 0.0.4).
   std::string render() const;

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "common/random.h"
+#include "common/ip.h"
 #include "common/text.h"
+#include "dnsbl/evidence.h"
 #include "mail/header.h"
 #include "milter/protocol.h"
 
@@ -308,7 +310,19 @@ milter::EomResult trap(const InboundEom& j, const Judgement& judged, const std::
     hit.ip = j.client_ip;
     hit.evidence = {kind, judged.verdict.refs.message_id, e.clock().now_unix()};
     if (auto mid = judged.headers.get("message-id")) hit.evidence.message_id = bracket_id(*mid);
+    const std::int64_t when = hit.evidence.time;
     if (!e.writer().enqueue(std::move(hit))) e.metrics().error("store");
+    // The evidence rides in the same writer; a lost one costs no mail.
+    auto ip = ip::canonical(j.client_ip);
+    if (ip && j.snap->trap_redactor && judged.parsed) {
+      dnsbl::EvidenceEntry ev;
+      ev.time = when;
+      ev.kind = kind;
+      ev.headers = dnsbl::evidence_headers(judged.headers, *j.snap->trap_redactor, &ev.truncated);
+      if (!e.writer().enqueue(dnsbl::evidence_append(*ip, ev, j.snap->trap_policy, j.snap->trap_retention_days))) {
+        e.metrics().error("store");
+      }
+    }
   }
   std::string action = j.snap->trap_discard ? "discard" : "reject";
   out.action = j.snap->trap_discard ? Action::discard() : Action::reject(550, "5.7.1", "Mailbox unavailable");

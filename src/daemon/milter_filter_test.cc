@@ -14,6 +14,7 @@
 
 #include "batv/batv.h"
 #include "daemon/test_messages.h"
+#include "dnsbl/evidence.h"
 #include "store/fault_store.h"
 #include "store/test_util.h"
 
@@ -644,6 +645,13 @@ TEST_F(FilterTest, TrapHitListsTheClient) {
   ASSERT_TRUE(l);
   EXPECT_TRUE(l->listed);
   EXPECT_EQ(l->hits.at("bounce"), 1u);
+  // its header section is kept as evidence, the trap address redacted
+  auto ev = dnsbl::load_evidence(engine_->store(), "203.0.113.7");
+  ASSERT_TRUE(ev);
+  ASSERT_EQ(ev->size(), 1u);
+  EXPECT_EQ(ev->front().kind, "bounce");
+  EXPECT_NE(ev->front().headers.find("To: [trap address]"), std::string::npos) << ev->front().headers;
+  EXPECT_EQ(ev->front().headers.find("trap@example.org"), std::string::npos);
   // plain spam to the trap does not list
   auto s = open("spammer@bad.example");
   s->conn.address = "198.51.100.9";

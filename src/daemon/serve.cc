@@ -21,6 +21,7 @@
 #include "common/text.h"
 #include "common/thread_name.h"
 #include "daemon/dnsbl_service.h"
+#include "daemon/dnsbl_web.h"
 #include "daemon/engine.h"
 #include "daemon/http.h"
 #include "daemon/milter_filter.h"
@@ -117,6 +118,7 @@ struct Listeners {
       policy_server->wait();
     }
     http.reset();
+    web.reset();
   }
 
   // Member order is destruction order, reversed: servers before what they serve.
@@ -125,6 +127,7 @@ struct Listeners {
   std::unique_ptr<PolicyHandler> policy_handler;
   std::unique_ptr<net::Server> policy_server;
   std::unique_ptr<HttpEndpoint> http;
+  std::unique_ptr<DnsblWeb> web;  // the trap DNSBL's page: own threads, never the mail path
   bool running = false;
 };
 
@@ -157,18 +160,19 @@ unsigned socket_mode(const config::Config& cfg) {
 // Every listener `cfg` enables, bound (serve binds them before it drops
 // privileges) and not yet served.
 struct Bound {
-  std::shared_ptr<net::Listening> milter, policy, metrics;
+  std::shared_ptr<net::Listening> milter, policy, metrics, web;
 
   std::vector<std::string> unix_paths() const {
     std::vector<std::string> out;
-    for (const auto* l : {&milter, &policy, &metrics}) {
+    for (const auto* l : {&milter, &policy, &metrics, &web}) {
       if (*l) out.insert(out.end(), (*l)->unix_paths().begin(), (*l)->unix_paths().end());
     }
     return out;
   }
 };
 
-// Binds milter.listen, policy.listen and metrics.listen (those not empty).
+// Binds milter.listen, policy.listen, metrics.listen and dnsbl.web.listen
+// (those not empty).
 // Errors name the key; then nothing stays bound.
 Result<Bound> bind_listeners(const config::Config& cfg) {
   Bound b;
@@ -183,6 +187,11 @@ Result<Bound> bind_listeners(const config::Config& cfg) {
     auto l = HttpEndpoint::bind(listen);
     BACKSTOP_TRY(l);
     b.metrics = std::move(*l);
+  }
+  if (!cfg.get_string("dnsbl.web.listen").empty()) {
+    auto l = DnsblWeb::bind(cfg);
+    BACKSTOP_TRY(l);
+    b.web = std::move(*l);
   }
   return b;
 }
@@ -241,6 +250,12 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, con
                                  ho);
     if (!h) return unexpected<Error>(h.error());
     out->http = std::move(*h);
+  }
+  if (bound.web) {
+    auto w = DnsblWeb::start(cfg, eng.store(), eng.clock(), &eng.metrics(), bound.web,
+                             [log](std::string_view line) { log->info("{}", text::log_safe(line)); });
+    if (!w) return unexpected<Error>(w.error());
+    out->web = std::move(*w);
   }
   return out;
 }
@@ -368,10 +383,11 @@ Result<int> serve(const ServeOptions& o) {
 
   net.start();
   const auto& metrics_listen = cfg->get_string("metrics.listen");
-  log->info("backstop {} serving: milter {}, policy {}, metrics {}, state {} ({})", BACKSTOP_VERSION,
+  log->info("backstop {} serving: milter {}, policy {}, metrics {}, dnsbl web {}, state {} ({})", BACKSTOP_VERSION,
             net.milter_server ? net.milter_server->endpoints().front() : std::string("off"),
             net.policy_server ? net.policy_server->endpoints().front() : std::string("off"),
-            metrics_listen.empty() ? std::string("off") : metrics_listen, describe_state(*cfg), cfg->source());
+            metrics_listen.empty() ? std::string("off") : metrics_listen,
+            net.web ? net.web->endpoint() : std::string("off"), describe_state(*cfg), cfg->source());
   log->info("file descriptor limit {}", static_cast<unsigned long long>(nofile));
 
   MainLoop loop;

@@ -1,5 +1,6 @@
 #include "dnsbl/listings.h"
 
+#include <cstdint>
 #include <cstdio>
 
 #include "common/ip.h"
@@ -18,7 +19,7 @@ std::string_view state_name(ListingState s) noexcept {
 }
 
 std::int64_t expires_at(const store::Listing& l, const ListingPolicy& policy) {
-  return l.last_seen + policy.expire_days * 86400;
+  return l.last_seen + policy.expire_days * 86400 * escalation_factor(l);
 }
 
 ListingState listing_state(const store::Listing& l, const ListingPolicy& policy, std::int64_t now) {
@@ -87,7 +88,7 @@ Result<std::vector<store::Listing>> Listings::active() {
   return out;
 }
 
-Result<bool> Listings::delist(std::string_view ip, std::string_view reason) {
+Result<bool> Listings::delist(std::string_view ip, std::string_view reason, DelistBy by) {
   auto key = canonical(ip);
   if (!key) return unexpected<Error>(std::move(key).error());
   auto current = store_.listing_get(*key);
@@ -95,12 +96,15 @@ Result<bool> Listings::delist(std::string_view ip, std::string_view reason) {
   if (!current->has_value()) return false;
   store::Listing l = **current;
   l.listed = false;
+  if (by == DelistBy::kSelfService && l.self_delists < UINT32_MAX) ++l.self_delists;
   BACKSTOP_TRY(store_.listing_put(l));
   const std::int64_t now = clock_.now_unix();
   const std::string why = sanitize_txt(reason, 200);
   BACKSTOP_TRY(store_.record_put("dnsbl:delist:" + *key, std::to_string(now) + " " + why,
                                  now + kDelistRecordSeconds));
-  log("delisted " + *key + " (" + (why.empty() ? std::string("by request") : why) + ")");
+  log(std::string(by == DelistBy::kSelfService ? "self-service delisted " : "delisted ") + *key + " (" +
+      (why.empty() ? std::string("by request") : why) + ")" +
+      (by == DelistBy::kSelfService ? "; self-service delistings: " + std::to_string(l.self_delists) : ""));
   return true;
 }
 
@@ -135,6 +139,7 @@ Result<std::size_t> Listings::purge(std::int64_t keep_days) {
     if (!*fresh || now < expires_at(**fresh, policy_) + keep_days * 86400) continue;
     auto removed = store_.listing_remove(l.ip);
     if (!removed) return unexpected<Error>(std::move(removed).error());
+    BACKSTOP_TRY(store_.record_erase(std::string(kEvidenceKeyPrefix) + l.ip));
     if (*removed) ++n;
   }
   return n;

@@ -66,6 +66,42 @@ TEST_F(ListingsTest, MappedAddressesFoldToIpv4) {
   EXPECT_FALSE(l.record_hit("not-an-ip", ev("bounce")));
 }
 
+TEST_F(ListingsTest, SelfServiceDelistingsEscalateTheNextListing) {
+  auto l = make();
+  ASSERT_TRUE(l.record_hit("192.0.2.20", ev("bounce")));
+  EXPECT_EQ(expires_at(**l.get("192.0.2.20"), l.policy()), kT0 + 28 * 86400);
+  // The operator's delisting does not escalate.
+  ASSERT_TRUE(*l.delist("192.0.2.20", "operator"));
+  ASSERT_TRUE(l.record_hit("192.0.2.20", ev("bounce")));
+  EXPECT_EQ(expires_at(**l.get("192.0.2.20"), l.policy()), kT0 + 28 * 86400);
+  // Each self-service delisting doubles the next listing, up to 8x.
+  const std::int64_t want[] = {56, 112, 224, 224};
+  for (std::int64_t days : want) {
+    ASSERT_TRUE(*l.delist("192.0.2.20", "web form", DelistBy::kSelfService));
+    EXPECT_TRUE(l.active()->empty()) << "delisted at once";
+    ASSERT_TRUE(l.record_hit("192.0.2.20", ev("bounce")));
+    auto got = **l.get("192.0.2.20");
+    EXPECT_EQ(expires_at(got, l.policy()), kT0 + days * 86400) << days;
+    EXPECT_EQ(listing_state(got, l.policy(), kT0 + (days - 1) * 86400), ListingState::kActive);
+    EXPECT_EQ(listing_state(got, l.policy(), kT0 + days * 86400), ListingState::kExpired);
+  }
+  EXPECT_EQ((**l.get("192.0.2.20")).self_delists, 4u);
+  EXPECT_NE(log.back().find("listed 192.0.2.20"), std::string::npos);
+  bool logged = false;
+  for (const auto& line : log) logged = logged || line.find("self-service delisted 192.0.2.20 (web form)") == 0;
+  EXPECT_TRUE(logged);
+  EXPECT_EQ(longest_listing_seconds(l.policy()), 224 * 86400);
+}
+
+TEST_F(ListingsTest, PurgeRemovesTheEvidenceWithTheListing) {
+  auto l = make();
+  ASSERT_TRUE(l.record_hit("192.0.2.21", ev("bounce")));
+  ASSERT_TRUE(store_->record_put(std::string(kEvidenceKeyPrefix) + "192.0.2.21", "x", 0));
+  clock.advance(40 * 86400);
+  EXPECT_EQ(*l.purge(10), 1u);
+  EXPECT_FALSE(store_->record_get(std::string(kEvidenceKeyPrefix) + "192.0.2.21")->has_value());
+}
+
 TEST_F(ListingsTest, DelistIsImmediateAndLogged) {
   auto l = make();
   l.record_hit("192.0.2.10", ev("bounce")).value();

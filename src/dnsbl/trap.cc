@@ -82,8 +82,8 @@ std::string_view trap_result_name(TrapResult r) noexcept {
 }
 
 TrapIngest::TrapIngest(Listings& listings, store::Store& store, const classify::Classifier& classifier,
-                       std::vector<ip::Network> relays_ours)
-    : listings_(listings), store_(store), classifier_(classifier), ours_(std::move(relays_ours)) {}
+                       std::vector<ip::Network> relays_ours, TrapEvidence evidence)
+    : listings_(listings), store_(store), classifier_(classifier), ours_(std::move(relays_ours)), evidence_(evidence) {}
 
 Result<TrapOutcome> TrapIngest::ingest(std::string_view raw, const mail::Envelope& envelope) {
   auto message = mail::parse_message(raw);
@@ -119,6 +119,14 @@ Result<TrapOutcome> TrapIngest::ingest(std::string_view raw, const mail::Envelop
   if (!listing) return unexpected<Error>(std::move(listing).error());
   out.result = TrapResult::kRecorded;
   out.listing = std::move(*listing);
+  if (evidence_.redactor) {
+    EvidenceEntry e;
+    e.time = listings_.now();
+    e.kind = ev.kind;
+    e.headers = evidence_headers(message->headers, *evidence_.redactor, &e.truncated);
+    const store::WriteOp op = evidence_append(out.listing->ip, e, listings_.policy(), evidence_.retention_days);
+    BACKSTOP_TRY(store_.apply(std::span<const store::WriteOp>(&op, 1)));
+  }
   return out;
 }
 

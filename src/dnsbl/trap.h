@@ -20,6 +20,7 @@
 #include "classify/classifier.h"
 #include "common/result.h"
 #include "common/ip.h"
+#include "dnsbl/evidence.h"
 #include "dnsbl/listings.h"
 #include "mail/envelope.h"
 #include "mail/header.h"
@@ -67,14 +68,21 @@ struct TrapOutcome {
   std::optional<store::Listing> listing;  // after the hit, for kRecorded
 };
 
+// Evidence kept for each recorded hit (dnsbl/evidence.h).
+struct TrapEvidence {
+  const Redactor* redactor = nullptr;  // null: no evidence kept; not owned
+  std::int64_t retention_days = 90;    // trap.retention_days
+};
+
 class TrapIngest {
  public:
   // Not owned; all outlive this object.
   TrapIngest(Listings& listings, store::Store& store, const classify::Classifier& classifier,
-             std::vector<ip::Network> relays_ours);
+             std::vector<ip::Network> relays_ours, TrapEvidence evidence = {});
 
-  // Parses, classifies and records one message. Errors: kMalformed for bytes
-  // that are not a message; store errors as they come.
+  // Parses, classifies and records one message, and for a recorded hit its
+  // redacted header section as evidence. Errors: kMalformed for bytes that
+  // are not a message; store errors as they come.
   Result<TrapOutcome> ingest(std::string_view raw, const mail::Envelope& envelope = {});
 
  private:
@@ -82,6 +90,7 @@ class TrapIngest {
   store::Store& store_;
   const classify::Classifier& classifier_;
   std::vector<ip::Network> ours_;
+  TrapEvidence evidence_;
 };
 
 }  // namespace backstop::dnsbl

@@ -122,6 +122,29 @@ TEST_F(TrapTest, BounceWithOnlyOurHopsIsUnattributed) {
   EXPECT_TRUE(listings_.all()->empty());
 }
 
+TEST_F(TrapTest, RecordedHitKeepsRedactedEvidence) {
+  Redactor redactor({}, {"trap.example"});
+  TrapIngest trap(listings_, *store_, builtin(), *parse_cidr_list("10.0.0.0/8"), {&redactor, 90});
+  for (int i = 0; i < 7; ++i) {
+    clock.advance(60);
+    ASSERT_TRUE(trap.ingest(kTrappedBounce));
+  }
+  auto ev = load_evidence(*store_, "198.51.100.23");
+  ASSERT_TRUE(ev) << ev.error().to_string();
+  ASSERT_EQ(ev->size(), kMaxEvidencePerIp) << "bounded in count";
+  EXPECT_EQ(ev->front().time, clock.now_unix()) << "newest first";
+  EXPECT_EQ(ev->front().kind, "bounce");
+  EXPECT_NE(ev->front().headers.find("Message-ID: <bounce-77@bouncer.example.net>"), std::string::npos);
+  EXPECT_NE(ev->front().headers.find("To: trap@[trap domain]"), std::string::npos);
+  EXPECT_EQ(ev->front().headers.find("trap.example"), std::string::npos);
+  // The record expires with the longest listing plus the retention.
+  clock.advance(longest_listing_seconds(listings_.policy()) + 90 * 86400);
+  EXPECT_TRUE(load_evidence(*store_, "198.51.100.23")->empty());
+  // Spam keeps none.
+  ASSERT_TRUE(trap.ingest(kTrappedSpam));
+  EXPECT_TRUE(load_evidence(*store_, "203.0.113.99")->empty());
+}
+
 TEST(TrapMatcher, AddressesAndDomains) {
   TrapMatcher m({"Trap@Example.org", "<t2@example.net>"}, {"traps.example.com", ".spamtrap.example"});
   EXPECT_TRUE(m.matches("trap@example.org"));

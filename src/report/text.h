@@ -15,8 +15,7 @@ namespace backstop::report {
 // spreadsheets do not evaluate message-derived text as a formula.
 std::string csv_field(std::string_view s);
 
-// HTML text/attribute escaping of & < > " ' (after UTF-8 sanitising); control
-// characters other than tab and newline become U+FFFD.
+// text::html_escape (common/text.h): the one HTML escaping function.
 std::string html_escape(std::string_view s);
 
 }  // namespace backstop::report

@@ -159,6 +159,7 @@ std::string encode_listing(const Listing& l) {
   w.str(l.last_evidence.message_id);
   w.sv(l.last_evidence.time);
   w.u8(l.listed ? 1 : 0);
+  if (l.self_delists != 0) w.uv(l.self_delists);
   return w.take();
 }
 
@@ -182,11 +183,39 @@ Result<Listing> decode_listing(std::string_view bytes) {
   if (!r.sv(&l.first_seen) || !r.sv(&l.last_seen) ||
       !r.str(&l.last_evidence.kind, kMaxKindBytes) ||
       !r.str(&l.last_evidence.message_id, kMaxMessageIdBytes) ||
-      !r.sv(&l.last_evidence.time) || !r.u8(&listed) || listed > 1 || !r.done()) {
+      !r.sv(&l.last_evidence.time) || !r.u8(&listed) || listed > 1) {
     return damaged("listing");
+  }
+  if (!r.done()) {
+    std::uint64_t n = 0;
+    if (!r.uv(&n) || n == 0 || n > UINT32_MAX || !r.done()) return damaged("listing");
+    l.self_delists = static_cast<std::uint32_t>(n);
   }
   l.listed = listed == 1;
   return l;
+}
+
+std::string encode_items(const std::vector<std::string>& items) {
+  Writer w;
+  w.uv(items.size());
+  for (const auto& i : items) w.str(i);
+  return w.take();
+}
+
+Result<std::vector<std::string>> decode_items(std::string_view bytes) {
+  Reader r(bytes);
+  std::uint64_t n = 0;
+  // Each item takes at least one byte (its length).
+  if (!r.uv(&n) || n > bytes.size()) return damaged("record items");
+  std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(n));
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::string item;
+    if (!r.str(&item, kMaxRecordBytes)) return damaged("record items");
+    out.push_back(std::move(item));
+  }
+  if (!r.done()) return damaged("record items");
+  return out;
 }
 
 std::string time_key(std::int64_t time, std::string_view suffix) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "store/store.h"
@@ -36,8 +37,15 @@ struct Record {
 std::string encode_record(std::int64_t expires_at, std::string_view value);
 Result<Record> decode_record(std::string_view bytes);
 
+// A listing; self_delists is written only when non-zero, so values without
+// it (older ones) decode with 0.
 std::string encode_listing(const Listing& l);
 Result<Listing> decode_listing(std::string_view bytes);
+
+// The value of a RecordAppend record: a varint count, then each item as a
+// varint length and its bytes. decode_items is bounded by kMaxRecordBytes.
+std::string encode_items(const std::vector<std::string>& items);
+Result<std::vector<std::string>> decode_items(std::string_view bytes);
 
 // Big-endian 8-byte time prefix for time-ordered keys (ledger index).
 std::string time_key(std::int64_t time, std::string_view suffix);

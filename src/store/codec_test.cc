@@ -54,6 +54,36 @@ TEST(Codec, DamageIsDetectedNotTrusted) {
   EXPECT_FALSE(decode_counter(overflow));
 }
 
+TEST(Codec, ListingSelfDelistsIsOptionalOnTheWire) {
+  Listing l;
+  l.ip = "192.0.2.1";
+  l.hits["bounce"] = 2;
+  l.listed = true;
+  const std::string old_form = encode_listing(l);  // as written before self_delists existed
+  auto back = decode_listing(old_form);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->self_delists, 0u);
+  l.self_delists = 3;
+  const std::string with = encode_listing(l);
+  EXPECT_EQ(with.size(), old_form.size() + 1);
+  EXPECT_EQ(decode_listing(with)->self_delists, 3u);
+  EXPECT_FALSE(decode_listing(old_form + std::string(1, '\0'))) << "a zero count is not canonical";
+  EXPECT_FALSE(decode_listing(with + "x"));
+}
+
+TEST(Codec, ItemLists) {
+  const std::vector<std::string> items = {"a", "", std::string("b\0c", 3)};
+  auto back = decode_items(encode_items(items));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, items);
+  EXPECT_TRUE(decode_items(encode_items({}))->empty());
+  EXPECT_FALSE(decode_items(""));
+  EXPECT_FALSE(decode_items(std::string("\x05\x01" "a", 3))) << "fewer items than counted";
+  EXPECT_FALSE(decode_items(std::string("\x01\x09" "ab", 4))) << "an item past the end";
+  EXPECT_FALSE(decode_items(std::string("\x01\x01" "ab", 4))) << "trailing bytes";
+  EXPECT_FALSE(decode_items("\xff\xff\xff\xff\x0f")) << "a huge count must not allocate";
+}
+
 TEST(Codec, TimeKeysSortByTime) {
   EXPECT_LT(time_key(-1, "z"), time_key(0, "a"));
   EXPECT_LT(time_key(5, "z"), time_key(6, "a"));

@@ -4,8 +4,11 @@
 #include <string>
 
 #include "common/ip.h"
+#include "store/codec.h"
 
 namespace backstop::store {
+
+Result<std::vector<std::string>> record_items(std::string_view value) { return codec::decode_items(value); }
 
 std::uint64_t Listing::total_hits() const {
   std::uint64_t n = 0;
@@ -129,10 +132,31 @@ Status check_op(const WriteOp& op) {
     if (!net) return unexpected<Error>(std::move(net).error());
     return {};
   }
+  if (auto* p = std::get_if<RecordAppend>(&op)) {
+    BACKSTOP_TRY(check_key(p->key));
+    if (p->max_items == 0 || p->max_bytes == 0 || p->max_bytes > kMaxRecordBytes)
+      return bad("record append: bad bounds");
+    return {};
+  }
   const auto& h = std::get<ListingHit>(op);
   auto addr = ip::parse(h.ip);
   if (!addr) return unexpected<Error>(std::move(addr).error());
   return check_evidence(h.evidence);
+}
+
+std::string append_item(const std::optional<std::string>& current, const RecordAppend& a) {
+  std::vector<std::string> items;
+  if (current) {
+    if (auto old = codec::decode_items(*current)) items = std::move(*old);
+  }
+  items.push_back(a.item);
+  std::size_t drop = items.size() > a.max_items ? items.size() - a.max_items : 0;
+  for (;;) {
+    std::vector<std::string> kept(items.begin() + static_cast<std::ptrdiff_t>(drop), items.end());
+    std::string value = codec::encode_items(kept);
+    if (value.size() <= a.max_bytes || kept.empty()) return value;
+    ++drop;
+  }
 }
 
 void apply_hit(Listing& l, const Evidence& e, bool allowlisted) {

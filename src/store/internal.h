@@ -2,6 +2,7 @@
 // checks against the limits of store.h and the listing update. Pure; thread-safe.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -27,6 +28,10 @@ Status check_update_changes(std::span<const std::string> keys, std::span<const R
 Status check_correspondent(std::string_view local, std::string_view external);
 // Checks one batched write as the matching single call would.
 Status check_op(const WriteOp& op);
+
+// The value a RecordAppend leaves: `current` (the record's unexpired value,
+// if any) with a.item appended and the oldest items dropped (store.h).
+std::string append_item(const std::optional<std::string>& current, const RecordAppend& a);
 
 // Counts one hit into `l` (a fresh listing has first_seen == 0 and no hits).
 void apply_hit(Listing& l, const Evidence& e, bool allowlisted);

@@ -843,6 +843,17 @@ class LmdbStore final : public Store {
       if (!c) return unexpected<Error>(std::move(c).error());
       return t.put(allow_, ip::to_string(*c), "");
     }
+    if (auto* ap = std::get_if<RecordAppend>(&op)) {
+      std::string_view bytes;
+      bool found = false;
+      BACKSTOP_ASSIGN(found, t.get(records_, ap->key, &bytes));
+      std::optional<std::string> current;
+      if (found) {
+        auto r = codec::decode_record(bytes);
+        if (r && !expired_at(r->expires_at, now())) current = std::move(r->value);
+      }
+      return t.put(records_, ap->key, codec::encode_record(ap->expires_at, append_item(current, *ap)));
+    }
     const auto& h = std::get<ListingHit>(op);
     auto addr = ip::parse(h.ip);
     if (!addr) return unexpected<Error>(std::move(addr).error());

@@ -281,6 +281,12 @@ class MemoryStore final : public Store {
       listings_[copy.ip] = std::move(copy);
     } else if (auto* a = std::get_if<AllowlistAdd>(&op)) {
       allow_.insert(ip::to_string(ip::parse_network(a->cidr).value()));
+    } else if (auto* ap = std::get_if<RecordAppend>(&op)) {
+      std::optional<std::string> current;
+      if (auto it = records_.find(ap->key); it != records_.end() && !expired_at(it->second.expires_at, now())) {
+        current = it->second.value;
+      }
+      records_[ap->key] = {ap->expires_at, append_item(current, *ap)};
     } else {
       const auto& h = std::get<ListingHit>(op);
       hit_locked(ip::parse(h.ip).value(), h.evidence);

@@ -1129,14 +1129,16 @@ class RedisStore final : public Store, public WindowCounter {
     }
     if (ops.empty()) return {};
     std::set<std::string> hit_ips;
+    std::set<std::string> append_keys;
     for (const auto& op : ops) {
       if (const auto* h = std::get_if<ListingHit>(&op)) hit_ips.insert(ip::to_string(ip::parse(h->ip).value()));
+      if (const auto* a = std::get_if<RecordAppend>(&op)) append_keys.insert(a->key);
     }
     const auto deadline = SteadyClock::now() + pool_.options().timeout;
     for (int attempt = 0;; ++attempt) {
       auto lease = pool_.acquire();
       BACKSTOP_TRY(lease);
-      auto done = apply_once(**lease, ops, hit_ips, last_hit);
+      auto done = apply_once(**lease, ops, hit_ips, append_keys, last_hit);
       BACKSTOP_TRY(done);
       if (*done) return {};
       if (SteadyClock::now() >= deadline) {
@@ -1147,32 +1149,60 @@ class RedisStore final : public Store, public WindowCounter {
     }
   }
 
+  // Record appends read their records under the same WATCH as listing hits.
   Result<bool> apply_once(Connection& c, std::span<const WriteOp> ops, const std::set<std::string>& hit_ips,
-                          Listing* last_hit) {
+                          const std::set<std::string>& append_keys, Listing* last_hit) {
     std::map<std::string, Listing> listings;
+    std::map<std::string, std::optional<std::string>> appended;
     std::vector<std::string> allow;
-    if (!hit_ips.empty()) {
-      Command watch{"WATCH", key("da")}, mget{"MGET"};
+    if (!hit_ips.empty() || !append_keys.empty()) {
+      Command watch{"WATCH", key("da")}, mget{"MGET"}, rget{"MGET"};
       for (const auto& ip : hit_ips) {
         watch.push_back(key("d:", ip));
         mget.push_back(key("d:", ip));
       }
-      auto r = c.run(std::vector<Command>{watch, mget});
+      for (const auto& k : append_keys) {
+        watch.push_back(key("r:", k));
+        rget.push_back(key("r:", k));
+      }
+      std::vector<Command> cmds{watch};
+      if (!hit_ips.empty()) cmds.push_back(mget);
+      if (!append_keys.empty()) cmds.push_back(rget);
+      auto r = c.run(cmds);
       BACKSTOP_TRY(r);
       c.set_health(Health::kDiscard);  // until EXEC ends the WATCH
       BACKSTOP_TRY(redis::check_reply((*r)[0].get()));
-      auto arr = redis::array_of((*r)[1].get(), hit_ips.size(), "listings");
-      BACKSTOP_TRY(arr);
-      if (arr->size() != hit_ips.size()) return fail(Code::kMalformed, "redis: MGET answered the wrong count");
-      std::size_t i = 0;
-      for (const auto& ip : hit_ips) {
-        auto l = decode_listing_reply((*arr)[i++]);
-        BACKSTOP_TRY(l);
-        listings[ip] = l->value_or(Listing{});
+      std::size_t next = 1;
+      if (!hit_ips.empty()) {
+        auto arr = redis::array_of((*r)[next++].get(), hit_ips.size(), "listings");
+        BACKSTOP_TRY(arr);
+        if (arr->size() != hit_ips.size()) return fail(Code::kMalformed, "redis: MGET answered the wrong count");
+        std::size_t i = 0;
+        for (const auto& ip : hit_ips) {
+          auto l = decode_listing_reply((*arr)[i++]);
+          BACKSTOP_TRY(l);
+          listings[ip] = l->value_or(Listing{});
+        }
       }
-      auto a = read_allowlist(c);
-      BACKSTOP_TRY(a);
-      allow = std::move(*a);
+      if (!append_keys.empty()) {
+        auto arr = redis::array_of((*r)[next++].get(), append_keys.size(), "records");
+        BACKSTOP_TRY(arr);
+        if (arr->size() != append_keys.size()) return fail(Code::kMalformed, "redis: MGET answered the wrong count");
+        std::size_t i = 0;
+        for (const auto& k : append_keys) {
+          auto& slot = appended[k];
+          // A damaged or foreign value is replaced (store.h: RecordAppend).
+          auto bytes = redis::string_or_nil((*arr)[i++], kMaxRecordValue, "record");
+          if (!bytes || !*bytes) continue;
+          auto rec = codec::decode_record(**bytes);
+          if (rec && !expired_at(rec->expires_at, now())) slot = std::move(rec->value);
+        }
+      }
+      if (!hit_ips.empty()) {
+        auto a = read_allowlist(c);
+        BACKSTOP_TRY(a);
+        allow = std::move(*a);
+      }
     }
     std::vector<Command> tx{{"MULTI"}};
     for (const auto& op : ops) {
@@ -1190,8 +1220,10 @@ class RedisStore final : public Store, public WindowCounter {
         tx.push_back({"ZADD", key("cl:", s->local), "0", s->external});
       } else if (const auto* rp = std::get_if<RecordPut>(&op)) {
         tx.push_back(record_set(rp->key, rp->value, rp->expires_at));
+        if (auto it = appended.find(rp->key); it != appended.end()) it->second = rp->value;
       } else if (const auto* re = std::get_if<RecordErase>(&op)) {
         tx.push_back({"DEL", key("r:", re->key)});
+        if (auto it = appended.find(re->key); it != appended.end()) it->second.reset();
       } else if (const auto* f = std::get_if<LedgerFirstTime>(&op)) {
         tx.push_back({"ZADD", key("lf"), "LT", num(f->time), "t"});
       } else if (const auto* n = std::get_if<CounterPut>(&op)) {
@@ -1208,6 +1240,10 @@ class RedisStore final : public Store, public WindowCounter {
         tx.push_back({"ZADD", key("di"), "0", copy.ip});
       } else if (const auto* al = std::get_if<AllowlistAdd>(&op)) {
         tx.push_back({"ZADD", key("da"), "0", ip::to_string(ip::parse_network(al->cidr).value())});
+      } else if (const auto* ap = std::get_if<RecordAppend>(&op)) {
+        auto& current = appended[ap->key];
+        current = append_item(current, *ap);
+        tx.push_back(record_set(ap->key, *current, ap->expires_at));
       } else {
         const auto& h = std::get<ListingHit>(op);
         const ip::Address a = ip::parse(h.ip).value();

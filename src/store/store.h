@@ -101,6 +101,10 @@ struct Listing {
   std::int64_t last_seen = 0;
   Evidence last_evidence;
   bool listed = false;  // false when delisted by hand or allowlisted
+  // Self-service delistings so far (the lookup page's form; not the
+  // operator's `dnsbl delist`): each one lengthens the next listing of this
+  // IP (dnsbl/listings.h). Kept by hits and puts; gone when the listing is purged.
+  std::uint32_t self_delists = 0;
   std::uint64_t total_hits() const;
   friend bool operator==(const Listing&, const Listing&) = default;
 };
@@ -146,8 +150,26 @@ struct ListingPut {
 struct AllowlistAdd {
   std::string cidr;
 };
+// Appends `item` to the bounded list held by record `key` (a record written
+// only by RecordAppend; record_items() splits its value): the oldest items
+// are dropped until at most `max_items` remain and the value is at most
+// `max_bytes` (<= kMaxRecordBytes); an item alone larger than that is not
+// stored. Sets the record's expiry to `expires_at`. A value that is not such
+// a list (damaged, or written by record_put) is replaced, never an error, so
+// an append cannot fail the batch it rides in.
+struct RecordAppend {
+  std::string key;
+  std::string item;
+  std::size_t max_items = 1;
+  std::size_t max_bytes = kMaxRecordBytes;
+  std::int64_t expires_at = 0;  // unix seconds; 0 = never
+};
 using WriteOp = std::variant<LedgerPut, CorrespondentSeen, RecordPut, RecordErase, ListingHit, LedgerFirstTime,
-                             CounterPut, ListingPut, AllowlistAdd>;
+                             CounterPut, ListingPut, AllowlistAdd, RecordAppend>;
+
+// The items of a RecordAppend record's value, oldest first; kMalformed when
+// the value is not such a list.
+Result<std::vector<std::string>> record_items(std::string_view value);
 
 // One unexpired item of a store, as export_all() visits it; each is also the
 // WriteOp that recreates it (a correspondent's time is its last_seen).

@@ -518,6 +518,77 @@ const std::vector<std::string> kEveryKind = {
     "record fact:never v 0",
 };
 
+TEST_P(StoreConformance, ListingKeepsSelfDelistsThroughHitsPutsAndExport) {
+  ASSERT_TRUE(store_->listing_hit("192.0.2.9", {"bounce", "", kT0}));
+  auto l = **store_->listing_get("192.0.2.9");
+  EXPECT_EQ(l.self_delists, 0u);
+  l.listed = false;
+  l.self_delists = 2;
+  ASSERT_TRUE(store_->listing_put(l));
+  auto after = store_->listing_hit("192.0.2.9", {"bounce", "", kT0 + 5});
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(after->listed) << "a hit lists again";
+  EXPECT_EQ(after->self_delists, 2u) << "and keeps the count";
+  EXPECT_EQ((**store_->listing_get("192.0.2.9")).self_delists, 2u);
+  Collect got;
+  ASSERT_TRUE(store_->export_all(got));
+  testing::TempDir other_dir;
+  auto other = GetParam().open(other_dir.path(), options_);
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(other->apply(got.ops));
+  EXPECT_EQ((**other->listing_get("192.0.2.9")).self_delists, 2u) << "a copy carries it";
+}
+
+TEST_P(StoreConformance, RecordAppendKeepsTheNewestItemsWithinBounds) {
+  auto append = [&](std::string item, std::size_t max_items, std::size_t max_bytes, std::int64_t exp) {
+    return store_->apply(std::vector<WriteOp>{RecordAppend{"ev:1", std::move(item), max_items, max_bytes, exp}});
+  };
+  auto items = [&]() -> std::vector<std::string> {
+    auto v = store_->record_get("ev:1");
+    if (!v || !v->has_value()) return {};
+    auto i = record_items(**v);
+    EXPECT_TRUE(i) << "a RecordAppend value splits";
+    return i ? *i : std::vector<std::string>{};
+  };
+  ASSERT_TRUE(append("a", 3, 1000, kT0 + 100));
+  ASSERT_TRUE(append(std::string("b\0b", 3), 3, 1000, kT0 + 100));
+  ASSERT_TRUE(append("c", 3, 1000, kT0 + 100));
+  ASSERT_TRUE(append("d", 3, 1000, kT0 + 100));
+  EXPECT_EQ(items(), (std::vector<std::string>{std::string("b\0b", 3), "c", "d"})) << "count bound: oldest out";
+  ASSERT_TRUE(append(std::string(600, 'x'), 3, 1000, kT0 + 100));
+  ASSERT_TRUE(append(std::string(300, 'y'), 3, 1000, kT0 + 100));
+  EXPECT_EQ(items(), (std::vector<std::string>{"d", std::string(600, 'x'), std::string(300, 'y')}));
+  ASSERT_TRUE(append(std::string(200, 'w'), 3, 1000, kT0 + 100));
+  EXPECT_EQ(items(), (std::vector<std::string>{std::string(300, 'y'), std::string(200, 'w')})) << "byte bound";
+  ASSERT_TRUE(append(std::string(2000, 'z'), 3, 1000, kT0 + 100));
+  EXPECT_TRUE(items().empty()) << "an item over the bound alone is not kept";
+  // Several appends to one key in one batch apply in order.
+  std::vector<WriteOp> batch;
+  for (int i = 0; i < 5; ++i) batch.push_back(RecordAppend{"ev:1", std::to_string(i), 2, 1000, kT0 + 50});
+  ASSERT_TRUE(store_->apply(batch));
+  EXPECT_EQ(items(), (std::vector<std::string>{"3", "4"}));
+  // A record that is not a list is replaced, not an error.
+  ASSERT_TRUE(store_->record_put("ev:1", std::string("\xff\xff\xff", 3), 0));
+  ASSERT_TRUE(append("fresh", 2, 1000, kT0 + 50));
+  EXPECT_EQ(items(), (std::vector<std::string>{"fresh"}));
+  // The last append's expiry holds; an expired list starts over.
+  clock_.advance(50);
+  EXPECT_FALSE(store_->record_get("ev:1")->has_value());
+  ASSERT_TRUE(append("new", 2, 1000, kT0 + 500));
+  EXPECT_EQ(items(), (std::vector<std::string>{"new"}));
+  // Bad bounds and keys are refused, nothing written.
+  EXPECT_EQ(append("q", 0, 1000, 0).error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(append("q", 2, kMaxRecordBytes + 1, 0).error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->apply(std::vector<WriteOp>{RecordAppend{"", "q", 1, 10, 0}}).error().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(items(), (std::vector<std::string>{"new"}));
+  // Appends ride in a batch with listing hits (the trap path).
+  ASSERT_TRUE(store_->apply(std::vector<WriteOp>{ListingHit{"192.0.2.44", {"bounce", "", kT0 + 51}},
+                                                 RecordAppend{"ev:2", "h", 4, 1000, kT0 + 900}}));
+  EXPECT_EQ((**store_->listing_get("192.0.2.44")).total_hits(), 1u);
+  EXPECT_TRUE(store_->record_get("ev:2")->has_value());
+}
+
 TEST_P(StoreConformance, ExportVisitsEveryUnexpiredItem) {
   Collect empty;
   ASSERT_TRUE(store_->export_all(empty));

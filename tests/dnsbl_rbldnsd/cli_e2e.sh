@@ -20,6 +20,7 @@ cat > "$work/backstop.toml" <<'TOML'
 relays.ours = ["10.0.0.0/8"]
 [trap]
 allow = ["192.0.2.0/24"]
+domains = ["trap.example"]
 TOML
 cat > "$work/bounce.eml" <<'MSG'
 Received: from mx1.trap.example (mx1.trap.example [10.0.0.5])
@@ -72,6 +73,11 @@ grep -q "^198.51.100.23 .*listed" <<<"$list" || fail "198.51.100.23 not listed"
 grep -q "192.0.2.99" <<<"$list" && fail "allowlisted 192.0.2.99 is listed"
 "${B[@]}" dnsbl "${common[@]}" show 198.51.100.23 | grep -q "message-id=<bounce-77@bouncer.example.net>" \
   || fail "show lacks the evidence"
+show=$("${B[@]}" dnsbl "${common[@]}" show 198.51.100.23)
+echo "$show"
+grep -q "^    Subject: Undelivered Mail Returned to Sender" <<<"$show" || fail "show lacks the evidence headers"
+grep -q "for <trap@\[trap domain\]>" <<<"$show" || fail "the trap domain is not redacted"
+grep -q "trap\.example" <<<"$show" && fail "show reveals the trap domain"
 
 "${B[@]}" dnsbl "${common[@]}" export --zone bl.test --out "$work/zones" --url https://bl.test/lookup
 grep -q "^198.51.100.23 :127.0.0.2:198.51.100.23 sent backscatter (bounce x1)" "$work/zones/bl.test.ip4set" \

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Integration test of `backstop store copy|verify`: a state filled through the
-# CLI (ledger import, dnsbl allow, trap ingest) is copied from LMDB to a
+# CLI (ledger import, dnsbl allow, trap ingest with its evidence) is copied from LMDB to a
 # private redis-server (unix socket in a temporary directory, nothing
 # persisted, stopped by PID), from there to a fresh LMDB state, and from LMDB
 # to LMDB; each copy's `verify` counts and ledger lookups must match the
@@ -40,10 +40,49 @@ case $out in "imported $N message(s)"*) ;; *) fail "import printed '$out'" ;; es
 "$BIN" dnsbl --config "$TMP/a.toml" allow 192.0.2.0/24 >/dev/null || fail "dnsbl allow rc=$?"
 "$BIN" dnsbl --config "$TMP/a.toml" allow 2001:db8::/32 >/dev/null || fail "dnsbl allow v6 rc=$?"
 "$BIN" trap --config "$TMP/a.toml" ingest --quiet "$SRC/tests/samples" >/dev/null 2>&1
+# One attributed bounce: a listing with its evidence record (both copied).
+cat > "$TMP/bounce.eml" <<'MSG'
+Received: from bouncer.example.net (bouncer.example.net [198.51.100.23])
+	by mx1.trap.example (Postfix) with ESMTP id A1
+	for <trap@trap.example>; Mon, 2 Nov 2026 10:00:01 +0000
+Return-Path: <>
+Message-ID: <bounce-77@bouncer.example.net>
+From: MAILER-DAEMON@bouncer.example.net (Mail Delivery System)
+To: trap@trap.example
+Subject: Undelivered Mail Returned to Sender
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
+
+--B1
+Content-Type: text/plain
+
+This is the mail system at host bouncer.example.net.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients.
+
+--B1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; bouncer.example.net
+
+Final-Recipient: rfc822; nobody@example.net
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <nobody@example.net>: Recipient address rejected
+
+--B1--
+MSG
+"$BIN" trap --config "$TMP/a.toml" ingest --quiet "$TMP/bounce.eml" >/dev/null 2>&1 || fail "trap ingest of the bounce"
+evidence() { "$BIN" dnsbl --config "$1" show 198.51.100.23 | grep -v '^198'; }
+want_evidence=$(evidence "$TMP/a.toml")
+case $want_evidence in *"evidence "*"Subject: Undelivered Mail Returned to Sender"*) ;;
+  *) fail "no evidence kept for the bounce: '$want_evidence'" ;; esac
 
 a_counts=$(counts "$TMP/a.toml") || fail "verify a rc=$?"
 echo "$a_counts"
-case $a_counts in *"main: ledger=$N first_time=1 correspondents=0 counters=0 records=0 listings="*" allowlist=2 damaged=0"*) ;;
+case $a_counts in *"main: ledger=$N first_time=1 correspondents=0 counters=0 records=1 listings="*" allowlist=2 damaged=0"*) ;;
   *) fail "verify a printed '$a_counts'" ;; esac
 show() { "$BIN" ledger --config "$1" show "$2"; }
 want7=$(show "$TMP/a.toml" m7@example.com) || fail "show m7 in a"
@@ -66,6 +105,7 @@ out=$("$BIN" store copy --from "$TMP/a.toml" --to "$TMP/b.toml") || fail "copy a
 case $out in *"main: copied ledger=$N "*) ;; *) fail "copy a->b printed '$out'" ;; esac
 [ "$(counts "$TMP/b.toml")" = "$a_counts" ] || fail "b counts '$(counts "$TMP/b.toml")' != '$a_counts'"
 [ "$(show "$TMP/b.toml" m7@example.com)" = "$want7" ] || fail "b: m7 differs"
+[ "$(evidence "$TMP/b.toml")" = "$want_evidence" ] || fail "b: the trap evidence differs"
 [ "$("$BIN" ledger --config "$TMP/b.toml" show --limit 0 | head -1)" = "$first" ] || fail "b: first time differs"
 "$BIN" store copy --from "$TMP/a.toml" --to "$TMP/b.toml" >/dev/null 2>"$TMP/err"; rc=$?
 [ "$rc" = 2 ] || fail "copy into a non-empty state: rc=$rc"
@@ -94,6 +134,8 @@ if command -v redis-server >/dev/null 2>&1; then
   [ "$(counts "$TMP/c.toml")" = "$a_counts" ] || fail "c counts '$(counts "$TMP/c.toml")' != '$a_counts'"
   [ "$(show "$TMP/c.toml" m7@example.com)" = "$want7" ] || fail "c: m7 differs"
   [ "$(show "$TMP/c.toml" m299@example.com)" = "$want299" ] || fail "c: m299 differs"
+  [ "$(evidence "$TMP/r.toml")" = "$want_evidence" ] || fail "redis: the trap evidence differs"
+  [ "$(evidence "$TMP/c.toml")" = "$want_evidence" ] || fail "c: the trap evidence differs"
   [ "$("$BIN" ledger --config "$TMP/c.toml" show --limit 0 | head -1)" = "$first" ] || fail "c: first time differs"
   [ "$("$BIN" dnsbl --config "$TMP/c.toml" list --all)" = "$("$BIN" dnsbl --config "$TMP/a.toml" list --all)" ] ||
     fail "c: listings differ"
