@@ -225,6 +225,10 @@ Result<std::string> rotated_key_file(std::string_view text, Random& random, int*
   std::string added = format_key_file(next, std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size()));
   out.append(added.substr(added.rfind('\n', added.size() - 2) + 1));  // its key line only
   out += "sign " + std::to_string(next) + "\n";
+  if (out.size() > kMaxKeyFileBytes) {
+    return fail(Code::kTooLarge, "the rotated key file would be larger than " + std::to_string(kMaxKeyFileBytes) +
+                                     " bytes: remove retired keys and comments first");
+  }
   *new_key = next;
   return out;
 }

@@ -179,5 +179,19 @@ TEST_F(KeyFile, RotationWrapsAndStopsWhenEveryDigitIsUsed) {
   EXPECT_FALSE(rotated_key_file("garbage line\n", random, &key));
 }
 
+TEST_F(KeyFile, RotationNeverWritesAFileTooLargeToRead) {
+  // A fuzzer's finding: a file just under the size limit rotated into one
+  // over it, which the daemon would then refuse to read.
+  SeededRandom random(3);
+  std::string text = "0 00aa\nsign 0\n";
+  while (text.size() + 40 < kMaxKeyFileBytes) text += "# " + std::string(37, 'c') + "\n";
+  ASSERT_TRUE(parse_key_file(text));
+  int key = -1;
+  auto r = rotated_key_file(text, random, &key);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Code::kTooLarge);
+  EXPECT_EQ(key, -1);
+}
+
 }  // namespace
 }  // namespace backstop::batv

@@ -79,8 +79,15 @@ class Parser {
         continue;
       }
       if (!def) {
-        return fail(Code::kInvalidArgument,
-                    std::string(node.is_table() ? "unknown section '" : "unknown key '") + name + "'");
+        // An unknown table names its first key when that is a value
+        // ("[no]\nsuch = 1": 'no.such'), else itself.
+        if (const toml::table* sub = node.as_table()) {
+          if (sub->empty() || sub->begin()->second.is_table()) {
+            return fail(Code::kInvalidArgument, "unknown section '" + name + "'");
+          }
+          name += "." + std::string(sub->begin()->first.str());
+        }
+        return fail(Code::kInvalidArgument, "unknown key '" + name + "'");
       }
       BACKSTOP_TRY(set(*def, node));
     }

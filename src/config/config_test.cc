@@ -70,8 +70,9 @@ TEST(Config, Errors) {
       {"domains.local = [1, 2]", "must be array of strings"},
       {"[[dnsbl.zones]]\nzone = \"a\"\nweight = 3", "unknown key 'weight'"},
       {"milter.listen = ", "config:1"},  // syntax error names the line
-      {"[miltr]\nlisten = \"x\"", "unknown section 'miltr'"},
-      {"[milter.deeper]\nx = 1", "unknown section 'milter.deeper'"},
+      {"[miltr]\nlisten = \"x\"", "unknown key 'miltr.listen'"},
+      {"[milter.deeper]\nx = 1", "unknown key 'milter.deeper.x'"},
+      {"[milter.deeper.still]\nx = 1", "unknown section 'milter.deeper'"},
   };
   for (const auto& c : cases) {
     auto r = Config::parse(c.text);
