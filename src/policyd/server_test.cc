@@ -226,6 +226,12 @@ TEST_F(Fixture, ATricklingRequestIsCutAtTheWholeRequestDeadline) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1500));
   ::close(fd);
   EXPECT_EQ(h.calls.load(), 0);
+  // The server counts the timeout as it closes: the client may see the close
+  // first (a TSan run did), so the count is awaited.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (s->stats().timeouts < 1u && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   EXPECT_GE(s->stats().timeouts, 1u);
 }
 
