@@ -26,9 +26,13 @@ void check_line(const std::string& s, std::size_t max) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace backstop::dnsbl;
   std::span<const std::uint8_t> packet(data, size);
-  for (std::uint16_t qtype : {kTypeA, kTypeTxt}) {
+  for (std::uint16_t qtype : {kTypeA, kTypeTxt, kTypeMx}) {
     auto answer = parse_dns_answer(packet, "2.0.0.127.bl.test", qtype);
     if (!answer) continue;
+    if (answer->mx.size() > kMaxRecordsPerSection) std::abort();
+    for (const auto& mx : answer->mx) {
+      if (mx.exchange.size() > 4 * kMaxWireNameBytes) std::abort();
+    }
     ZoneConfig zone;
     zone.name = "bl.test";
     if (size > 0 && (data[0] & 1)) zone.codes = {{"127.0.0.2", "backscatter"}};

@@ -21,8 +21,9 @@ test_pkgs=(
 # Exim and Sendmail conflict with postfix: their packages are only downloaded
 # (to mta_debs_dir); tests/exim_e2e and tests/sendmail_e2e unpack and run them
 # in a private directory and mount namespace. The libraries they need are in
-# test_pkgs above.
-mta_debs=(exim4-base exim4-daemon-light sendmail-base sendmail-cf sendmail-bin)
+# test_pkgs above. amavisd-new is only downloaded too: tests/audit_e2e lints
+# the configuration its package ships.
+mta_debs=(exim4-base exim4-daemon-light sendmail-base sendmail-cf sendmail-bin amavisd-new)
 mta_debs_dir="${BACKSTOP_TEST_DEBS:-/var/cache/backstop-test-debs}"
 
 # Downloads the MTA packages that are not in mta_debs_dir yet.

@@ -14,6 +14,7 @@ const Command kCommands[] = {
     {"batv", add_batv},
     {"ledger", add_ledger},
     {"store", add_store},
+    {"audit", add_audit},
 };
 const std::size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 

@@ -33,5 +33,6 @@ void add_trap(CLI::App& root, int* exit_code);
 void add_batv(CLI::App& root, int* exit_code);
 void add_ledger(CLI::App& root, int* exit_code);
 void add_store(CLI::App& root, int* exit_code);
+void add_audit(CLI::App& root, int* exit_code);
 
 }  // namespace backstop::app

@@ -157,6 +157,13 @@ Result<DnsAnswer> parse_dns_answer(std::span<const std::uint8_t> p, std::string_
         t += 1 + len;
       }
       out.txt.push_back(std::move(text));
+    } else if (rr->type == kTypeMx) {
+      if (rr->rdlen < 3) return malformed("DNS MX record too short");
+      std::size_t x = rr->rdata + 2;
+      auto exchange = read_dns_name(p, &x);
+      if (!exchange) return unexpected<Error>(std::move(exchange).error());
+      if (x != rr->rdata + rr->rdlen) return malformed("DNS MX record of the wrong length");
+      out.mx.push_back(MxRecord{u16(p, rr->rdata), std::move(*exchange)});
     } else {
       continue;
     }

@@ -1,6 +1,6 @@
 // A bounded parser for the DNS responses a DNSBL lookup gets (RFC 1035 §4):
-// header flags and RCODE, the echoed question, A and TXT answers for the
-// query name, and the negative-caching TTL from an SOA in the authority
+// header flags and RCODE, the echoed question, A, TXT and MX answers for the
+// query name (MX for `backstop audit smtp --mx`), and the negative-caching TTL from an SOA in the authority
 // section (RFC 2308 §5). Untrusted bytes: every length and compression
 // pointer is checked; work is linear in the packet size.
 // Pure. Thread-safety: stateless.
@@ -33,6 +33,7 @@ inline constexpr std::size_t kMaxTxtKeptBytes = 1024;
 
 inline constexpr std::uint16_t kTypeA = 1;
 inline constexpr std::uint16_t kTypeSoa = 6;
+inline constexpr std::uint16_t kTypeMx = 15;
 inline constexpr std::uint16_t kTypeTxt = 16;
 inline constexpr std::uint16_t kClassIn = 1;
 
@@ -43,12 +44,19 @@ inline constexpr int kRcodeServFail = 2;
 inline constexpr int kRcodeNxDomain = 3;
 inline constexpr int kRcodeRefused = 5;
 
+// One MX record (RFC 1035 §3.3.9): the exchange in read_dns_name's form.
+struct MxRecord {
+  std::uint16_t preference = 0;
+  std::string exchange;
+};
+
 struct DnsAnswer {
   std::uint16_t id = 0;
   bool truncated = false;  // TC bit: the caller must not trust a partial answer
   int rcode = 0;
   std::vector<std::array<std::uint8_t, 4>> a;  // A records owned by the query name
   std::vector<std::string> txt;                // TXT records (strings joined), raw bytes
+  std::vector<MxRecord> mx;                    // MX records owned by the query name, in answer order
   std::optional<std::uint32_t> answer_ttl;     // smallest TTL among those records
   std::optional<std::uint32_t> negative_ttl;   // min(SOA TTL, SOA MINIMUM) if an SOA came
 };

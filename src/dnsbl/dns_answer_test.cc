@@ -126,3 +126,56 @@ TEST(DnsName, DecodesPointersAndEscapes) {
 
 }  // namespace
 }  // namespace backstop::dnsbl
+
+namespace backstop::dnsbl {
+namespace {
+
+using testing::build;
+using testing::mx_rr;
+using testing::Response;
+
+TEST(DnsAnswer, ParsesMxRecords) {
+  Response r;
+  r.qname = "example.test";
+  r.qtype = kTypeMx;
+  r.answers = {mx_rr(20, "mx2.Example.test"), mx_rr(10, "mx1.example.test")};
+  auto a = parse_dns_answer(build(r), "example.test", kTypeMx);
+  ASSERT_TRUE(a) << a.error().message();
+  ASSERT_EQ(a->mx.size(), 2u);
+  EXPECT_EQ(a->mx[0].preference, 20);
+  EXPECT_EQ(a->mx[0].exchange, "mx2.example.test");
+  EXPECT_EQ(a->mx[1].exchange, "mx1.example.test");
+  EXPECT_TRUE(a->a.empty());
+}
+
+TEST(DnsAnswer, MxOfOtherQtypeIsIgnored) {
+  Response r;
+  r.qname = "example.test";
+  r.qtype = kTypeA;
+  r.answers = {mx_rr(10, "mx1.example.test"), testing::a_rr(192, 0, 2, 1)};
+  auto a = parse_dns_answer(build(r), "example.test", kTypeA);
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->mx.empty());
+  EXPECT_EQ(a->a.size(), 1u);
+}
+
+TEST(DnsAnswer, HostileMxRecordsAreRefused) {
+  Response r;
+  r.qname = "example.test";
+  r.qtype = kTypeMx;
+  auto shortrr = mx_rr(10, "");
+  shortrr.rdata.resize(2);  // preference only
+  r.answers = {shortrr};
+  EXPECT_FALSE(parse_dns_answer(build(r), "example.test", kTypeMx));
+  auto longrr = mx_rr(10, "mx.example.test");
+  longrr.rdata.push_back(0);  // a byte after the exchange name
+  r.answers = {longrr};
+  EXPECT_FALSE(parse_dns_answer(build(r), "example.test", kTypeMx));
+  auto loop = mx_rr(10, "");
+  loop.rdata = {0, 10, 0xc0, 0};  // pointer to the header: not a name
+  r.answers = {loop};
+  EXPECT_FALSE(parse_dns_answer(build(r), "example.test", kTypeMx));
+}
+
+}  // namespace
+}  // namespace backstop::dnsbl

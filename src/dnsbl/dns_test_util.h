@@ -47,6 +47,14 @@ inline Rr txt_rr(std::string_view text, std::uint32_t ttl = 300) {
   return r;
 }
 
+// An MX record whose exchange is written uncompressed.
+inline Rr mx_rr(std::uint16_t preference, std::string_view exchange, std::uint32_t ttl = 300) {
+  Rr r{15, ttl, {}, true};
+  put16(r.rdata, preference);
+  put_name(r.rdata, exchange);
+  return r;
+}
+
 struct Response {
   std::uint16_t id = 0x1234;
   std::string qname;

@@ -16,7 +16,7 @@ LAYERS = [
     ["mail", "batv", "store", "net"],
     ["config", "classify", "outbound", "milter", "policyd"],
     ["correlate", "dnsbl", "report"],
-    ["policy"],
+    ["policy", "audit"],
     ["daemon"],
     ["app"],
 ]
