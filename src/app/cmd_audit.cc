@@ -43,6 +43,7 @@ struct SmtpOptions {
   std::string capture_sender;
   double capture_wait = static_cast<double>(audit::kDefaultCaptureWait.count());
   std::string dns_server;
+  std::uint16_t mx_port = 25;
   bool transcript = false;
   AuditOutput out;
 };
@@ -392,7 +393,7 @@ int run_smtp(const SmtpOptions& o) {
     }
     auto hosts = audit::resolve_mx(plan.domain, mo);
     if (!hosts) return report_error(hosts.error());
-    for (const auto& h : *hosts) targets.emplace_back(h.addresses.front(), 25);
+    for (const auto& h : *hosts) targets.emplace_back(h.addresses.front(), o.mx_port);
   }
 
   audit::Report report;
@@ -458,6 +459,7 @@ void add_audit(CLI::App& root, int* exit_code) {
                    "Envelope sender of the captured message, an address whose mail reaches --capture (default: --sender)");
   smtp->add_option("--capture-wait", so->capture_wait, "Seconds to wait for the bounce")->capture_default_str();
   smtp->add_option("--dns-server", so->dns_server, "IP[:PORT] of the DNS resolver for --mx (default: the system's)");
+  smtp->add_option("--port", so->mx_port, "SMTP port of the MX hosts with --mx")->capture_default_str();
   smtp->add_flag("--transcript", so->transcript, "Print the SMTP dialogue on stderr");
   smtp->add_option("--format", so->out.format, "Output format")->check(CLI::IsMember({"text", "json"}));
   smtp->callback([so, exit_code] { *exit_code = run_smtp(*so); });
