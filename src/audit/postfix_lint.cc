@@ -29,6 +29,7 @@ class Linter {
  public:
   Linter(const PostfixInput& in, Section& s) : in_(in), s_(s) {
     pc_ = in.config_dir.empty() ? "postconf" : "postconf -c " + in.config_dir;
+    reload_ = in.config_dir.empty() ? "postfix reload" : "postfix -c " + in.config_dir + " reload";
     if (in.have_master) {
       for (const auto& svc : in.master) {
         if (svc.public_smtpd() && !svc.authenticated_only()) services_.push_back(&svc);
@@ -69,11 +70,11 @@ class Linter {
     return "master.cf:" + std::to_string(svc.line) + " (" + svc.name + " " + svc.type + ")";
   }
   std::string postconf_e(std::string_view name, std::string_view value) const {
-    return pc_ + " -e '" + std::string(name) + " = " + std::string(value) + "' && postfix reload";
+    return pc_ + " -e '" + std::string(name) + " = " + std::string(value) + "' && " + reload_;
   }
   std::string postconf_px(const MasterService& svc, std::string_view name) const {
     return pc_ + " -PX '" + svc.name + "/" + svc.type + "/" + std::string(name) +
-           "' && postfix reload   (deletes the -o " + std::string(name) + " override on master.cf line " +
+           "' && " + reload_ + "   (deletes the -o " + std::string(name) + " override on master.cf line " +
            std::to_string(svc.line) + ")";
   }
 
@@ -186,7 +187,7 @@ class Linter {
           "this option is meant for the reinjection smtpd behind a content filter; on a public service it "
           "turns off the unknown-recipient checks, so mail for nonexistent users is accepted and bounced later",
           svc ? pc_ + " -P '" + svc->name + "/" + svc->type + "/receive_override_options=" + join(items, ",") +
-                    "' && postfix reload   (master.cf line " + std::to_string(svc->line) + ")"
+                    "' && " + reload_ + "   (master.cf line " + std::to_string(svc->line) + ")"
               : postconf_e("receive_override_options", join(items, ", ")));
     });
   }
@@ -246,7 +247,7 @@ class Linter {
           "dictionary attacks use among them; whatever its target cannot take is bounced to the (often "
           "forged) sender, and the domain can no longer refuse unknown users",
           "delete line " + std::to_string(lineno) + " of " + path + " and list the real addresses instead" +
-              (hashed ? ", then postmap " + path : std::string()) + " && postfix reload");
+              (hashed ? ", then postmap " + path : std::string()) + " && " + reload_);
     }
   }
 
@@ -293,7 +294,7 @@ class Linter {
         "luser_relay = " + std::string(text::trim(raw_value(in_.main, "luser_relay"))),
         "luser_relay sends mail for unknown local users somewhere instead of refusing it, and needs an empty "
         "local_recipient_maps: every local part of the local domains is accepted",
-        pc_ + " -X luser_relay && postfix reload   (and set local_recipient_maps to the table of local users)");
+        pc_ + " -X luser_relay && " + reload_ + "   (and set local_recipient_maps to the table of local users)");
   }
 
   void soft_bounce() {
@@ -358,6 +359,7 @@ class Linter {
   const PostfixInput& in_;
   Section& s_;
   std::string pc_;
+  std::string reload_;  // "postfix reload", with -c DIR for another instance
   std::vector<const MasterService*> services_;
   MasterService implicit_;
   std::vector<std::string> mydestination_;

@@ -75,7 +75,14 @@ struct State {
         c.kind = std::string(classify::kind_name(v.kind));
         c.confidence = v.confidence;
         for (const auto& r : v.refs.recipients) {
-          c.status = r.status + (r.diagnostic.empty() ? "" : " " + r.diagnostic);
+          // One line: folded diagnostics keep their runs of spaces otherwise.
+          for (char ch : r.status + (r.diagnostic.empty() ? "" : " " + r.diagnostic)) {
+            if (text::is_space(ch)) {
+              if (!c.status.empty() && c.status.back() != ' ') c.status += ' ';
+            } else {
+              c.status += ch;
+            }
+          }
           break;
         }
       }

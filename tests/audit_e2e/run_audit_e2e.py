@@ -264,7 +264,7 @@ smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination, rej
         check(by_id.get("postfix.local-recipient-maps-empty", {}).get("fix", "").startswith(
             f"postconf -c {etc['local']} -e 'local_recipient_maps = proxy:unix:passwd.byname $alias_maps'"),
             "c: local_recipient_maps fix line")
-        check(by_id.get("postfix.soft-bounce", {}).get("fix") == f"postconf -c {etc['local']} -e 'soft_bounce = no' && postfix reload",
+        check(by_id.get("postfix.soft-bounce", {}).get("fix") == f"postconf -c {etc['local']} -e 'soft_bounce = no' && postfix -c {etc['local']} reload",
               "c: soft_bounce fix line")
         check(not any(str(local_reinject) in f["where"] for f in findings(rep)),
               "c: near miss: the reinjection smtpd's no_unknown_recipient_checks is not flagged")
