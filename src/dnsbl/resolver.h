@@ -32,7 +32,7 @@ class Resolver {
  public:
   virtual ~Resolver() = default;
   // Sends one query (class IN, recursion desired) for `name` and `qtype`
-  // (kTypeA or kTypeTxt).
+  // (kTypeA, kTypeTxt, or kTypeMx for `backstop audit smtp --mx`).
   virtual void query(const std::string& name, std::uint16_t qtype, ResolveHandler handler) = 0;
 };
 
