@@ -439,9 +439,10 @@ void add_audit(CLI::App& root, int* exit_code) {
   auto* cmd = root.add_subcommand(
       "audit", "Find what makes your own servers send backscatter, with the fix for each (exit 0 clean, 1 findings, 2 error)");
   cmd->require_subcommand(1);
-  cmd->footer(
+  const char* footer =
       "Exit status: 0 no finding, 1 findings, 2 the audit could not run. Audit only servers you run "
-      "(docs/audit.md).");
+      "(docs/audit.md).";
+  cmd->footer(footer);
 
   auto so = std::make_shared<SmtpOptions>();
   auto* smtp = cmd->add_subcommand(
@@ -462,6 +463,7 @@ void add_audit(CLI::App& root, int* exit_code) {
   smtp->add_option("--port", so->mx_port, "SMTP port of the MX hosts with --mx")->capture_default_str();
   smtp->add_flag("--transcript", so->transcript, "Print the SMTP dialogue on stderr");
   smtp->add_option("--format", so->out.format, "Output format")->check(CLI::IsMember({"text", "json"}));
+  smtp->footer(footer);
   smtp->callback([so, exit_code] { *exit_code = run_smtp(*so); });
 
   auto po = std::make_shared<PostfixOptions>();
@@ -472,12 +474,14 @@ void add_audit(CLI::App& root, int* exit_code) {
   postfix->add_option("--master-cf", po->master_cf, "master.cf to read (default: DIR/master.cf)");
   add_scanner_options(postfix, &po->scanners);
   postfix->add_option("--format", po->out.format, "Output format")->check(CLI::IsMember({"text", "json"}));
+  postfix->footer(footer);
   postfix->callback([po, exit_code] { *exit_code = run_postfix(*po); });
 
   auto sc = std::make_shared<std::pair<ScannerOptions, AuditOutput>>();
   auto* scanners = cmd->add_subcommand("scanners", "Lint amavisd-new, ClamAV and Sieve vacation settings only");
   add_scanner_options(scanners, &sc->first);
   scanners->add_option("--format", sc->second.format, "Output format")->check(CLI::IsMember({"text", "json"}));
+  scanners->footer(footer);
   scanners->callback([sc, exit_code] { *exit_code = run_scanners(sc->first, sc->second); });
 }
 
