@@ -8,6 +8,7 @@ usage: check_man.py BACKSTOP_BINARY SOURCE_DIR
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 
 def run(*args):
@@ -46,13 +47,17 @@ def main():
     paths = commands(binary)
     if len(paths) < 20:
         failures.append(f"only {len(paths)} commands parsed from --help-all")
+    # One process per command: run them a few at a time (each starts the
+    # sanitizer build's runtime).
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        opts_of = dict(zip(map(tuple, paths), pool.map(lambda p: long_options(binary, p), paths)))
     for path in paths:
         name = " ".join(path)
         # A command with subcommands is described through them.
         if not any(p[:len(path)] == path and len(p) > len(path) for p in paths):
             if f'.SS "backstop {roff(name)}' not in page:
                 failures.append(f"backstop {name}: no section '.SS \"backstop {name}...\"'")
-        for opt in sorted(long_options(binary, path)):
+        for opt in sorted(opts_of[tuple(path)]):
             if roff(opt) not in page:
                 failures.append(f"backstop {name} {opt}: not in backstop(8)")
     for man in ("backstop.8", "backstop.toml.5"):
