@@ -2,6 +2,9 @@
 // single-message files/directories; print a summary, JSON Lines or CSV, and
 // optionally an HTML report. The pipeline is report::run_scan (scanner.h).
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <cerrno>
 #include <cstdio>
@@ -45,6 +48,23 @@ void print_error(const report::ErrorRecord& e) {
   std::fputs(line.c_str(), stderr);
 }
 
+// The reader thread allocates every message and a worker frees it: glibc then
+// hands the freed pages back to the kernel (heap trimming, and an mmap per
+// message over its mmap threshold) and the reader takes fresh, zeroed pages
+// for the next one. Page faults were ~10-25% of a scan's CPU on mailboxes of
+// 100 KB - 1 MB messages (docs/benchmarks.md). Keep the memory instead: the
+// scan holds at most 64 MiB of messages in flight (scanner.h), so what stays
+// mapped is bounded by that peak.
+constexpr int kScanMmapThreshold = 32 << 20;   // glibc's largest; only messages > 32 MiB are mmapped
+constexpr int kScanTrimThreshold = 256 << 20;  // above the pipeline's peak, so the heap is not trimmed
+
+void tune_allocator() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, kScanMmapThreshold);
+  mallopt(M_TRIM_THRESHOLD, kScanTrimThreshold);
+#endif
+}
+
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -55,6 +75,7 @@ std::string utc_now() {
 }
 
 int run(const ScanArgs& a) {
+  tune_allocator();
   report::ScanOptions o;
   o.paths = a.paths;
   o.jobs = a.jobs;
