@@ -1,6 +1,7 @@
 // backstop scan PATH... : classify every message of mbox, Maildir, MH and
 // single-message files/directories; print a summary, JSON Lines or CSV, and
 // optionally an HTML report. The pipeline is report::run_scan (scanner.h).
+#include <sys/stat.h>
 #include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -16,8 +17,8 @@
 
 #include "app/commands.h"
 #include "classify/classifier.h"
-#include "common/text.h"
 #include "report/aggregate.h"
+#include "report/console.h"
 #include "report/html.h"
 #include "report/scanner.h"
 #include "report/writers.h"
@@ -29,6 +30,7 @@ struct ScanArgs {
   std::vector<std::string> paths;
   std::string format = "summary";
   std::string html;
+  std::string errors;
   std::string rules;
   std::vector<std::string> trusted;
   unsigned jobs = 0;
@@ -36,16 +38,17 @@ struct ScanArgs {
   bool no_progress = false;
 };
 
-// One line on stderr, message-derived parts made printable.
-void print_error(const report::ErrorRecord& e) {
-  std::string line = "backstop scan: " + e.file + " #" + std::to_string(e.index) + ": " + e.code +
-                     ": " + e.message;
-  line = text::sanitize_utf8(line);
-  for (char& c : line) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
+// The input size when every path is a regular file (one mbox, or message
+// files listed on the command line), else 0: directories are walked as the
+// scan goes, so their size is not known in advance.
+std::uint64_t total_input_bytes(const std::vector<std::string>& paths) {
+  std::uint64_t total = 0;
+  for (const std::string& p : paths) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    total += static_cast<std::uint64_t>(st.st_size);
   }
-  line += '\n';
-  std::fputs(line.c_str(), stderr);
+  return total;
 }
 
 // The reader thread allocates every message and a worker frees it: glibc then
@@ -91,12 +94,20 @@ int run(const ScanArgs& a) {
       return 2;
     }
   }
-  // Open the HTML output first: a bad path is a usage error, found before the work.
+  // Open the output files first: a bad path is a usage error, found before the work.
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> html(nullptr, &std::fclose);
   if (!a.html.empty()) {
     html.reset(std::fopen(a.html.c_str(), "wb"));
     if (!html) {
       std::fprintf(stderr, "backstop scan: --html %s: %s\n", a.html.c_str(), std::strerror(errno));
+      return 2;
+    }
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> errors(nullptr, &std::fclose);
+  if (!a.errors.empty()) {
+    errors.reset(std::fopen(a.errors.c_str(), "wb"));
+    if (!errors) {
+      std::fprintf(stderr, "backstop scan: --errors %s: %s\n", a.errors.c_str(), std::strerror(errno));
       return 2;
     }
   }
@@ -119,23 +130,34 @@ int run(const ScanArgs& a) {
       std::fwrite(row.data(), 1, row.size(), stdout);
     }
   };
+  report::ErrorTally tally;
+  bool errors_failed = false;
   sink.on_error = [&](const report::ErrorRecord& e) {
     agg.add_error(e);
+    const std::string line = report::error_line(e) + '\n';
+    if (errors && std::fputs(line.c_str(), errors.get()) == EOF) errors_failed = true;
+    if (!tally.show(e)) return;
     if (progress_shown) std::fputs("\r\033[K", stderr);
-    print_error(e);
+    std::fputs(("backstop scan: " + line).c_str(), stderr);
   };
   if (progress) {
-    sink.on_progress = [&](const report::ScanProgress& p) {
-      double rate = p.seconds > 0 ? static_cast<double>(p.messages) / p.seconds : 0.0;
-      std::fprintf(stderr, "\r\033[K%llu messages, %.1f MB, %.0f msgs/s",
-                   static_cast<unsigned long long>(p.messages),
-                   static_cast<double>(p.bytes) / 1e6, rate);
+    const std::uint64_t total = total_input_bytes(a.paths);
+    sink.on_progress = [&, total](const report::ScanProgress& p) {
+      const std::string line = report::progress_line(p.messages, p.bytes, p.seconds, total);
+      std::fprintf(stderr, "\r\033[K%s", line.c_str());
       progress_shown = true;
     };
   }
 
   auto stats = report::run_scan(o, sink);
   if (progress_shown) std::fputs("\r\033[K", stderr);
+  if (const std::string closing = tally.closing_line(a.errors); !closing.empty()) {
+    std::fprintf(stderr, "backstop scan: %s\n", closing.c_str());
+  }
+  if (errors && (std::fflush(errors.get()) != 0 || errors_failed)) {
+    std::fprintf(stderr, "backstop scan: writing %s: %s\n", a.errors.c_str(), std::strerror(errno));
+    return 2;
+  }
   std::fflush(stdout);
   if (!stats) {
     std::fprintf(stderr, "backstop scan: %s\n", stats.error().message().c_str());
@@ -177,6 +199,8 @@ void add_scan(CLI::App& root, int* exit_code) {
   cmd->add_option("--format", a->format, "Output on stdout: summary (default), jsonl or csv")
       ->check(CLI::IsMember({"summary", "jsonl", "csv"}));
   cmd->add_option("--html", a->html, "Also write a self-contained HTML report to FILE");
+  cmd->add_option("--errors", a->errors,
+                  "Write every unreadable entry to FILE, one per line (stderr shows the first few)");
   cmd->add_option("-j,--jobs", a->jobs, "Classifier threads (default: all cores)")
       ->check(CLI::Range(0u, 1024u));
   cmd->add_option("--rules", a->rules, "Rules file (default: the built-in rules)");
