@@ -68,12 +68,12 @@ void tune_allocator() {
 #endif
 }
 
-std::string utc_now() {
+std::string utc_now(const char* format = "%Y-%m-%d %H:%M:%S UTC") {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  std::strftime(buf, sizeof buf, format, &tm);
   return buf;
 }
 
@@ -164,7 +164,7 @@ int run(const ScanArgs& a) {
     return 2;
   }
   if (!jsonl && !csv) {
-    std::string text = report::text_summary(agg.summary(), a.top);
+    std::string text = report::text_summary(agg.summary(), a.top, utc_now("%Y-%m-%d"));
     char tail[160];
     std::snprintf(tail, sizeof tail, "\nScanned in %.2f s (%.0f msgs/s, %.1f MB/s)\n",
                   stats->seconds,
@@ -177,6 +177,7 @@ int run(const ScanArgs& a) {
     report::HtmlOptions ho;
     for (std::size_t i = 0; i < a.paths.size(); ++i) ho.scanned += (i ? " " : "") + a.paths[i];
     ho.generated_at = utc_now();
+    ho.today = utc_now("%Y-%m-%d");
     ho.top_n = std::max<std::size_t>(a.top, 15);
     std::string page = report::html_report(agg.summary(), ho);
     if (std::fwrite(page.data(), 1, page.size(), html.get()) != page.size() ||
