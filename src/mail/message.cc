@@ -34,6 +34,10 @@ constexpr std::size_t kTextWindowFactor = 8;
 // Bytes reserved up front for a multipart entity whose attachments may be
 // left out: most of it is then text, and larger ones grow as needed.
 constexpr std::size_t kEntityReserve = 64 * 1024;
+// Bodies below this are given to GMime whole: too small to hold an attachment
+// worth leaving out (elide.cc's kMinElidedBytes), so the elider's cost would
+// be all loss.
+constexpr std::size_t kMinElidedBody = 16 * 1024;
 
 void add_condition(std::vector<Condition>& v, Condition c) {
   if (std::find(v.begin(), v.end(), c) == v.end()) v.push_back(c);
@@ -120,7 +124,8 @@ std::string mime_entity(const HeaderList& headers, std::string_view body, bool e
     if (is_mime_field(f.name)) size += f.name.size() + f.value.size() + 4;
   }
   std::string boundary;
-  if (const std::vector<std::string_view> ct = headers.all("content-type"); elide && ct.size() == 1) {
+  if (const std::vector<std::string_view> ct = headers.all("content-type");
+      elide && ct.size() == 1 && body.size() >= kMinElidedBody) {
     boundary = detail::elidable_multipart_boundary(ct.front()).value_or(std::string());
   }
   std::string out;
