@@ -19,13 +19,13 @@ out=${3:-${TMPDIR:-/tmp}/backstop-attach-bench}
 corpus=$(realpath "$src/../shared/corpora")
 ham=$corpus/spamassassin-public-corpus-easy-ham/easy_ham
 mkdir -p "$out"
-make() {  # make NAME ATTACH COUNT
+build_mbox() {  # build_mbox NAME ATTACH COUNT
   [[ -s $out/$1.mbox ]] || python3 "$here/make_attach_mbox.py" "$out/$1.mbox" --attach "$2" --count "$3" "$ham"
 }
-make list12k 5800 10000
-make a0 0 10000
-make a100k 102400 1000
-make a1m 1048576 200
+build_mbox list12k 5800 10000
+build_mbox a0 0 10000
+build_mbox a100k 102400 1000
+build_mbox a1m 1048576 200
 run() {  # run LABEL CMD...
   local label=$1
   shift
