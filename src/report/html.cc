@@ -23,6 +23,7 @@ const char* color_of(const std::string& kind) {
 }
 
 std::string num(std::uint64_t n) { return std::to_string(n); }
+std::string messages(std::uint64_t n) { return num(n) + (n == 1 ? " message" : " messages"); }
 
 std::string fmt(const char* f, double v) {
   char buf[64];
@@ -244,14 +245,14 @@ std::string html_report(const Summary& s, const HtmlOptions& o) {
     out += "</p>" + period_chart(tl, false);
   }
   if (tl.earlier) {
-    out += "<p class=\"muted\">" + num(tl.earlier) + " messages (" + num(tl.earlier_backscatter) +
+    out += "<p class=\"muted\">" + messages(tl.earlier) + " (" + num(tl.earlier_backscatter) +
            " backscatter) dated before " + html_escape(tl.buckets.front().label) + " are not drawn.</p>";
   }
   if (tl.later) {
-    out += "<p class=\"muted\">" + num(tl.later) + " messages (" + num(tl.later_backscatter) +
+    out += "<p class=\"muted\">" + messages(tl.later) + " (" + num(tl.later_backscatter) +
            " backscatter) dated after the scan are not drawn.</p>";
   }
-  if (s.undated) out += "<p class=\"muted\">" + num(s.undated) + " messages had no parsable Date.</p>";
+  if (s.undated) out += "<p class=\"muted\">" + messages(s.undated) + " had no parsable Date.</p>";
 
   out += "\n<h2>Top sources of backscatter</h2><p class=\"muted\">The first Received hop outside "
          "private and trusted ranges.</p>";
