@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,53 @@ TEST(MboxSplitter, SplitsInAnyChunking) {
     EXPECT_EQ(out[1]->bytes, "Subject: two\n\nFrom this line is not a separator because it has no date\n");
     EXPECT_EQ(out[1]->index, 1u);
     EXPECT_EQ(out[1]->offset, std::string_view(kMbox).find("From MAILER"));
+  }
+}
+
+// Random mboxes of the lines that steer the splitter (From_ lines, quoted
+// ones, empty lines, MIME delimiters and part headers, "...:" lines, base64)
+// split the same whether fed a byte at a time (every line held back and read
+// one by one) or in 1 MiB pieces (runs of plain lines taken at once).
+TEST(MboxSplitter, PlainLineRunsSplitAsLineByLine) {
+  // Single lines and the sequences that make a part body's first line.
+  static const char* kLines[] = {
+      "From alice@example.com Thu Sep 18 17:54:04 2008", ">From quoted Thu Sep 18 17:54:04 2008",
+      "", "\r", "Subject: x", "Content-Type: multipart/mixed; boundary=b", "Content-Type: message/rfc822",
+      "--b", "--b--", "The original message follows:", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY", " folded",
+      "\tfolded", "plain words", "From this line has no date", "-- ", "ends with colon: ",
+      "From a@example.org Thu Sep 18 17:54:04 2008\nContent-Type: multipart/mixed; boundary=b\n\nintro",
+      "QUJD\n--b\nContent-Type: message/rfc822\n\nFrom inner@example.org Thu Sep 18 17:54:04 2008",
+      "text\n--b\nContent-Type: text/plain\n\nFrom x@example.org Thu Sep 18 17:54:04 2008",
+  };
+  std::uint32_t x = 16;
+  auto next = [&] {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
+  };
+  for (int round = 0; round < 200; ++round) {
+    std::string in;
+    const int lines = static_cast<int>(next() % 200);
+    for (int i = 0; i < lines; ++i) {
+      const std::string_view eol = next() % 4 == 0 ? "\r\n" : "\n";
+      for (char c : std::string_view(kLines[next() % (sizeof kLines / sizeof kLines[0])])) {
+        if (c == '\n') in += eol;
+        else in += c;
+      }
+      in += eol;
+    }
+    const auto slow = split(in, 1);
+    const auto fast = split(in, 1u << 20);
+    ASSERT_EQ(slow.size(), fast.size()) << in;
+    for (std::size_t i = 0; i < slow.size(); ++i) {
+      ASSERT_EQ(slow[i].has_value(), fast[i].has_value()) << in;
+      if (!slow[i]) continue;
+      EXPECT_EQ(slow[i]->bytes, fast[i]->bytes) << in;
+      EXPECT_EQ(slow[i]->envelope_from, fast[i]->envelope_from);
+      EXPECT_EQ(slow[i]->index, fast[i]->index);
+      EXPECT_EQ(slow[i]->offset, fast[i]->offset);
+    }
   }
 }
 

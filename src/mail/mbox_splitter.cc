@@ -292,6 +292,39 @@ struct MboxSplitter::State {
     append(text);
   }
 
+  // Whether the next lines may go through plain_run: inside a message body,
+  // right after a line that was neither empty nor a From_ line, and outside
+  // any header section the MIME tracking reads.
+  bool run_allowed() const {
+    return open && !at_start && !prev_empty && !prev_from && !in_headers && !part_header && held.empty() &&
+           !long_line;
+  }
+
+  // Takes the longest run of complete lines at the start of `data` that
+  // cannot change the splitter's state beyond what plain_run sets: each
+  // starts with a byte other than LF, CR, SP, HT, '>' and '-' (so none is
+  // empty, a quoted or unquoted From_ line in separator position, a MIME
+  // delimiter or a folded header line). Base64 and most text lines qualify.
+  // Returns the bytes taken (0 when the first line does not qualify).
+  std::size_t plain_run(std::string_view data) {
+    std::size_t pos = 0, last = 0;
+    while (pos < data.size()) {
+      const char c = data[pos];
+      if (c == '\n' || c == '\r' || c == ' ' || c == '\t' || c == '>' || c == '-') break;
+      const void* nl = std::memchr(data.data() + pos, '\n', data.size() - pos);
+      if (nl == nullptr) break;
+      last = pos;
+      pos = static_cast<std::size_t>(static_cast<const char*>(nl) - data.data()) + 1;
+    }
+    if (pos == 0) return 0;
+    append(data.substr(0, pos));
+    line_start += pos;
+    part_body_start = false;
+    const std::string_view t = trim(strip_eol(data.substr(last, pos - last)));
+    colon_intro = !t.empty() && t.back() == ':';
+    return pos;
+  }
+
   // A complete line including its '\n' (absent only at the end of input).
   void line(std::string_view text) {
     const std::string_view bare = strip_eol(text);
@@ -320,6 +353,12 @@ MboxSplitter::MboxSplitter(std::size_t max_message_bytes) : s_(std::make_shared<
 void MboxSplitter::feed(std::string_view data) {
   State& s = *s_;
   while (!data.empty()) {
+    if (s.run_allowed()) {
+      if (const std::size_t n = s.plain_run(data); n > 0) {
+        data.remove_prefix(n);
+        continue;
+      }
+    }
     const char* nl = static_cast<const char*>(std::memchr(data.data(), '\n', data.size()));
     const std::size_t take = nl == nullptr ? data.size() : static_cast<std::size_t>(nl - data.data()) + 1;
     const std::string_view piece = data.substr(0, take);

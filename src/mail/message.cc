@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "mail/charset.h"
+#include "mail/elide.h"
 #include "mail/gmime_init.h"
 #include "mail/text_util.h"
 
@@ -30,6 +31,13 @@ namespace {
 // reduction, as a multiple of Limits::max_body_text: markup-heavy HTML
 // shrinks several-fold, so a larger window still fills the text budget.
 constexpr std::size_t kTextWindowFactor = 8;
+// Bytes reserved up front for a multipart entity whose attachments may be
+// left out: most of it is then text, and larger ones grow as needed.
+constexpr std::size_t kEntityReserve = 64 * 1024;
+// Bodies below this are given to GMime whole: too small to hold an attachment
+// worth leaving out (elide.cc's kMinElidedBytes), so the elider's cost would
+// be all loss.
+constexpr std::size_t kMinElidedBody = 16 * 1024;
 
 void add_condition(std::vector<Condition>& v, Condition c) {
   if (std::find(v.begin(), v.end(), c) == v.end()) v.push_back(c);
@@ -107,50 +115,39 @@ HeaderList headers_of(GMimeObject* obj, const Limits& limits) {
   return list;
 }
 
-// Some mailers (seen from Apache James and Verizon) write a part's
-// Content-Type parameter on a line of its own without the leading white
-// space of a folded line:
-//   Content-Type: multipart/alternative;
-//   boundary="----=_Part_1"
-// GMime takes "boundary=..." (no colon) for the start of the part's body and
-// never finds the nested boundary. Such a line, right after a header line
-// that ends in ';', is appended as a folded continuation (a tab in front).
-// Only "boundary=" lines are repaired: the one parameter whose loss breaks
-// the structure. Appends `body` to `out`, repaired.
-void append_body_repaired(std::string& out, std::string_view body) {
-  static constexpr std::string_view kParam = "oundary=";
-  std::size_t done = 0;  // bytes of `body` appended so far
-  for (std::size_t at = body.find(kParam); at != std::string_view::npos; at = body.find(kParam, at + 1)) {
-    // `at` points after 'b'/'B'; the line must start right there.
-    if (at < 3 || (body[at - 1] != 'b' && body[at - 1] != 'B') || body[at - 2] != '\n') continue;
-    const std::size_t line_start = at - 1;
-    std::size_t prev_end = line_start - 1;  // the '\n' ending the previous line
-    if (prev_end > 0 && body[prev_end - 1] == '\r') --prev_end;
-    std::size_t k = prev_end;
-    while (k > 0 && (body[k - 1] == ' ' || body[k - 1] == '\t')) --k;
-    if (k == 0 || body[k - 1] != ';') continue;
-    out.append(body.substr(done, line_start - done)).push_back('\t');
-    done = line_start;
-  }
-  out.append(body.substr(done));
-}
-
 // The MIME fields of `headers` followed by an empty line and `body`: the
-// top-level entity as GMime needs to see it.
-std::string mime_entity(const HeaderList& headers, std::string_view body) {
-  std::size_t size = body.size() + 2;
+// top-level entity as GMime needs to see it, with the content of attachments
+// left out when the top-level entity is a multipart (elide.h).
+std::string mime_entity(const HeaderList& headers, std::string_view body, bool elide) {
+  std::size_t size = 2;
   for (const HeaderField& f : headers.fields()) {
     if (is_mime_field(f.name)) size += f.name.size() + f.value.size() + 4;
   }
+  std::string boundary;
+  if (const std::vector<std::string_view> ct = headers.all("content-type");
+      elide && ct.size() == 1 && body.size() >= kMinElidedBody) {
+    boundary = detail::elidable_multipart_boundary(ct.front()).value_or(std::string());
+  }
   std::string out;
-  out.reserve(size);
+  out.reserve(size + (boundary.empty() ? body.size() : std::min(body.size(), kEntityReserve)));
   for (const HeaderField& f : headers.fields()) {
     if (!is_mime_field(f.name)) continue;
     out.append(f.name).append(": ").append(f.value).append("\r\n");
   }
   out.append("\r\n");
-  append_body_repaired(out, body);
+  detail::append_body_elided(out, body, boundary);
   return out;
+}
+
+// The content length recorded by the elider in a part's header section, 0
+// when the part was not elided.
+gint64 elided_length(GMimeObject* obj) {
+  static const std::string kName(detail::kElidedField);
+  const char* v = g_mime_object_get_header(obj, kName.c_str());
+  if (v == nullptr) return 0;
+  gint64 n = 0;
+  for (const char* p = v; *p >= '0' && *p <= '9' && n < (gint64{1} << 40); ++p) n = n * 10 + (*p - '0');
+  return n;
 }
 
 struct Frame {
@@ -245,10 +242,12 @@ class Walker {
 
   void leaf(const Frame& f, Part& p) {
     if (!decodes(p, f.skip_text)) {
-      // Not decoded: estimate the decoded size from the encoded content.
+      // Not decoded: estimate the decoded size from the encoded content
+      // (its length before it was left out, for an elided part).
       if (GMimeDataWrapper* w = g_mime_part_get_content(GMIME_PART(f.obj)); w != nullptr) {
         if (GMimeStream* s = g_mime_data_wrapper_get_stream(w); s != nullptr) {
-          const gint64 len = g_mime_stream_length(s);
+          gint64 len = g_mime_stream_length(s);
+          if (len <= 0) len = elided_length(f.obj);
           const bool b64 = g_mime_data_wrapper_get_encoding(w) == GMIME_CONTENT_ENCODING_BASE64;
           p.decoded_size = len > 0 ? static_cast<std::size_t>(b64 ? len / 4 * 3 : len) : 0;
         }
@@ -391,7 +390,7 @@ bool parse_single_part(Message& m, std::string_view body, const Limits& limits) 
 // The message of a parsed header section `hp` and `body`, `raw_size` bytes
 // in all.
 Result<Message> parse_with_headers(HeaderParse hp, std::string_view body, std::size_t raw_size,
-                                   const Limits& limits) {
+                                   const Limits& limits, bool elide = true) {
   if (hp.headers.empty()) return fail(Code::kMalformed, "no header section (not a mail message)");
   if (raw_size > UINT_MAX) return fail(Code::kTooLarge, "message larger than 4 GiB");
   Message m;
@@ -405,7 +404,7 @@ Result<Message> parse_with_headers(HeaderParse hp, std::string_view body, std::s
   // have parsed the rest) and the body: it then builds no header list or
   // address objects for Received chains and the like, which is most of its
   // cost on real mail. One copy of the body; GMime only reads it.
-  std::string entity = mime_entity(m.headers, body);
+  std::string entity = mime_entity(m.headers, body, elide);
   GByteArray array{};
   array.data = reinterpret_cast<guint8*>(entity.data());
   array.len = static_cast<guint>(entity.size());
@@ -431,6 +430,14 @@ Result<Message> parse_with_headers(HeaderParse hp, std::string_view body, std::s
 }
 
 }  // namespace
+
+namespace detail {
+Result<Message> parse_message_whole(std::string_view raw, const Limits& limits) {
+  HeaderParse hp = parse_header_section(raw, limits);
+  const std::string_view body = raw.substr(std::min(hp.body_offset, raw.size()));
+  return parse_with_headers(std::move(hp), body, raw.size(), limits, false);
+}
+}  // namespace detail
 
 Result<Message> parse_message(std::string_view raw, const Limits& limits) {
   HeaderParse hp = parse_header_section(raw, limits);

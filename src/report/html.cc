@@ -23,6 +23,7 @@ const char* color_of(const std::string& kind) {
 }
 
 std::string num(std::uint64_t n) { return std::to_string(n); }
+std::string messages(std::uint64_t n) { return num(n) + (n == 1 ? " message" : " messages"); }
 
 std::string fmt(const char* f, double v) {
   char buf[64];
@@ -30,7 +31,8 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-// Horizontal bar chart: one row per (label, value), labels escaped here.
+// Horizontal bar chart of short labels (the kinds): one row per (label,
+// value), labels escaped here.
 std::string hbar_chart(const std::vector<std::pair<std::string, std::uint64_t>>& rows,
                        const std::vector<std::string>& colors, const char* aria) {
   const int row_h = 22, label_w = 260, bar_w = 420, width = label_w + bar_w + 90;
@@ -45,9 +47,8 @@ std::string hbar_chart(const std::vector<std::pair<std::string, std::uint64_t>>&
     int y = static_cast<int>(i) * row_h + 5;
     double w = static_cast<double>(bar_w) * static_cast<double>(rows[i].second) /
                static_cast<double>(max);
-    std::string label = rows[i].first.size() > 60 ? rows[i].first.substr(0, 60) + "..." : rows[i].first;
     out += "<text x=\"" + num(label_w - 6) + "\" y=\"" + num(y + 15) +
-           "\" text-anchor=\"end\">" + html_escape(label) + "</text>";
+           "\" text-anchor=\"end\">" + html_escape(rows[i].first) + "</text>";
     out += "<rect x=\"" + num(label_w) + "\" y=\"" + num(y + 2) + "\" width=\"" +
            fmt("%.1f", w) + "\" height=\"" + num(row_h - 6) + "\" fill=\"" +
            (i < colors.size() ? colors[i] : std::string("#c0392b")) + "\"/>";
@@ -58,59 +59,106 @@ std::string hbar_chart(const std::vector<std::pair<std::string, std::uint64_t>>&
   return out;
 }
 
-// Stacked columns per day (or per month when there are too many days).
-std::string day_chart(const Summary& s, std::size_t max_days) {
-  std::map<std::string, std::map<std::string, std::uint64_t>> buckets;
-  bool monthly = s.by_day.size() > max_days;
-  for (const auto& [day, kinds] : s.by_day) {
-    std::string key = monthly ? day.substr(0, 7) : day;
-    for (const auto& [k, n] : kinds) buckets[key][k] += n;
+// A value axis scale: the smallest "nice" number (1, 2 or 5 times a power of
+// ten) at or above `v`.
+double nice_ceiling(double v) {
+  if (v <= 0) return 1;
+  double p = 1;
+  while (p * 10 <= v) p *= 10;
+  while (p > v) p /= 10;
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    if (p * m >= v) return p * m;
   }
-  if (buckets.empty()) return "<p class=\"muted\">No message had a parsable Date.</p>";
+  return p * 10;
+}
+
+// Columns per period of the timeline. With `backscatter_only`, the columns
+// stack the backscatter kinds on their own scale (left axis) and a line gives
+// the backscatter share of all mail on a second scale (right axis), so that
+// neither is flattened by the ham; else the columns stack every kind (ham
+// included), for the volume of mail.
+std::string period_chart(const Timeline& tl, bool backscatter_only) {
+  const std::size_t n = tl.buckets.size();
   std::uint64_t max = 1;
-  for (const auto& [key, kinds] : buckets) {
-    std::uint64_t t = 0;
-    for (const auto& [k, n] : kinds) t += n;
-    max = std::max(max, t);
+  double max_share = 0;
+  for (const PeriodBucket& b : tl.buckets) {
+    max = std::max(max, backscatter_only ? b.backscatter : b.all);
+    if (b.all > 0) max_share = std::max(max_share, static_cast<double>(b.backscatter) / static_cast<double>(b.all));
   }
-  const int plot_h = 200, top = 10, left = 50, bottom = 70;
-  int col_w = std::max(4, std::min(28, 900 / static_cast<int>(buckets.size())));
-  int width = left + col_w * static_cast<int>(buckets.size()) + 20;
-  int height = top + plot_h + bottom;
-  std::string out = "<svg class=\"chart\" role=\"img\" aria-label=\"messages by " +
-                    std::string(monthly ? "month" : "day") + "\" width=\"" + num(width) +
-                    "\" height=\"" + num(height) + "\" viewBox=\"0 0 " + num(width) + " " +
-                    num(height) + "\" xmlns=\"http://www.w3.org/2000/svg\">";
-  out += "<line x1=\"" + num(left) + "\" y1=\"" + num(top + plot_h) + "\" x2=\"" + num(width - 10) +
-         "\" y2=\"" + num(top + plot_h) + "\" stroke=\"#555\"/>";
-  out += "<text x=\"" + num(left - 4) + "\" y=\"" + num(top + 10) + "\" text-anchor=\"end\">" +
-         num(max) + "</text>";
-  out += "<text x=\"" + num(left - 4) + "\" y=\"" + num(top + plot_h) + "\" text-anchor=\"end\">0</text>";
-  std::size_t i = 0;
-  std::size_t label_every = std::max<std::size_t>(1, buckets.size() / 20);
-  for (const auto& [key, kinds] : buckets) {
-    int x = left + static_cast<int>(i) * col_w;
-    double y = top + plot_h;
-    std::string tip = key;
+  const double scale = nice_ceiling(static_cast<double>(max));
+  const double share_scale = nice_ceiling(max_share * 100.0);
+  const int plot_h = backscatter_only ? 200 : 120, top = 12, left = 56, right = backscatter_only ? 56 : 20,
+            bottom = 78;
+  const int col_w = std::max(2, std::min(28, 960 / static_cast<int>(std::max<std::size_t>(n, 1))));
+  const int width = left + col_w * static_cast<int>(n) + right;
+  const int height = top + plot_h + bottom;
+  const std::string g = granularity_name(tl.granularity);
+  std::string out = "<svg class=\"chart\" role=\"img\" aria-label=\"" +
+                    std::string(backscatter_only ? "backscatter" : "all messages") + " by " + g +
+                    "\" width=\"" + num(width) + "\" height=\"" + num(height) + "\" viewBox=\"0 0 " +
+                    num(width) + " " + num(height) + "\" xmlns=\"http://www.w3.org/2000/svg\">";
+  const int base = top + plot_h;
+  out += "<line x1=\"" + num(left) + "\" y1=\"" + num(base) + "\" x2=\"" + num(width - right) + "\" y2=\"" +
+         num(base) + "\" stroke=\"#555\"/>";
+  out += "<text x=\"" + num(left - 4) + "\" y=\"" + num(top + 4) + "\" text-anchor=\"end\">" +
+         fmt("%.0f", scale) + "</text>";
+  out += "<text x=\"" + num(left - 4) + "\" y=\"" + num(base) + "\" text-anchor=\"end\">0</text>";
+  if (backscatter_only) {
+    out += "<text x=\"" + num(width - right + 4) + "\" y=\"" + num(top + 4) + "\" class=\"share\">" +
+           fmt("%g%%", share_scale) + "</text>";
+    out += "<text x=\"" + num(width - right + 4) + "\" y=\"" + num(base) + "\" class=\"share\">0%</text>";
+  }
+  const std::size_t label_every = std::max<std::size_t>(1, (n + 29) / 30);
+  std::string share_points;
+  for (std::size_t i = 0; i < n; ++i) {
+    const PeriodBucket& b = tl.buckets[i];
+    const int x = left + static_cast<int>(i) * col_w;
+    double y = base;
     for (const char* k : kKinds) {
-      auto it = kinds.find(k);
-      if (it == kinds.end() || it->second == 0) continue;
-      double h = static_cast<double>(plot_h) * static_cast<double>(it->second) /
-                 static_cast<double>(max);
+      if (backscatter_only && std::string_view(k) == "none") continue;
+      auto it = b.by_kind.find(k);
+      if (it == b.by_kind.end() || it->second == 0) continue;
+      const double h = plot_h * static_cast<double>(it->second) / scale;
       y -= h;
-      out += "<rect x=\"" + num(x + 1) + "\" y=\"" + fmt("%.1f", y) + "\" width=\"" +
-             num(std::max(1, col_w - 2)) + "\" height=\"" + fmt("%.1f", h) + "\" fill=\"" +
-             color_of(k) + "\"><title>" + html_escape(key) + " " + k + ": " + num(it->second) +
-             "</title></rect>";
+      out += "<rect x=\"" + num(x + 1) + "\" y=\"" + fmt("%.1f", y) + "\" width=\"" + num(std::max(1, col_w - 2)) +
+             "\" height=\"" + fmt("%.1f", h) + "\" fill=\"" + color_of(k) + "\"><title>" + html_escape(b.label) +
+             " " + k + ": " + num(it->second) + "</title></rect>";
+    }
+    if (backscatter_only && b.all > 0) {
+      const double share = 100.0 * static_cast<double>(b.backscatter) / static_cast<double>(b.all);
+      const double sy = base - plot_h * share / share_scale;
+      share_points += fmt("%.1f", x + col_w / 2.0) + "," + fmt("%.1f", sy) + " ";
+      out += "<circle cx=\"" + fmt("%.1f", x + col_w / 2.0) + "\" cy=\"" + fmt("%.1f", sy) +
+             "\" r=\"2.5\" class=\"share\"><title>" + html_escape(b.label) + " backscatter " + num(b.backscatter) +
+             " of " + num(b.all) + " (" + fmt("%.1f", share) + "%)</title></circle>";
     }
     if (i % label_every == 0) {
-      int lx = x + col_w / 2, ly = top + plot_h + 8;
-      out += "<text x=\"" + num(lx) + "\" y=\"" + num(ly) + "\" transform=\"rotate(60 " + num(lx) +
-             " " + num(ly) + ")\" class=\"small\">" + html_escape(key) + "</text>";
+      const int lx = x + col_w / 2, ly = base + 8;
+      out += "<text x=\"" + num(lx) + "\" y=\"" + num(ly) + "\" transform=\"rotate(60 " + num(lx) + " " + num(ly) +
+             ")\" class=\"small\">" + html_escape(b.label) + "</text>";
     }
-    ++i;
+  }
+  if (!share_points.empty()) {
+    share_points.pop_back();
+    out += "<polyline points=\"" + share_points + "\" class=\"share\" fill=\"none\"/>";
   }
   out += "</svg>";
+  return out;
+}
+
+// Top sources as a table whose labels wrap (a host name or address is never
+// cut) with a bar in the next cell, scaled to the largest count.
+std::string bar_table(const char* head, const std::vector<std::pair<std::string, std::uint64_t>>& rows) {
+  if (rows.empty()) return "<p class=\"muted\">None.</p>";
+  std::uint64_t max = 1;
+  for (const auto& r : rows) max = std::max(max, r.second);
+  std::string out = "<table class=\"bars\"><tr><th>" + std::string(head) + "</th><th>messages</th><th></th></tr>";
+  for (const auto& [k, n] : rows) {
+    out += "<tr><td class=\"label\">" + html_escape(k) + "</td><td class=\"n\">" + num(n) +
+           "</td><td class=\"bar\"><span style=\"width:" +
+           fmt("%.1f", 100.0 * static_cast<double>(n) / static_cast<double>(max)) + "%\"></span></td></tr>";
+  }
+  out += "</table>";
   return out;
 }
 
@@ -141,6 +189,10 @@ std::string html_report(const Summary& s, const HtmlOptions& o) {
          ".legend span{display:inline-block;margin-right:1em}.legend i{display:inline-block;width:.9em;"
          "height:.9em;margin-right:.3em;vertical-align:middle}"
          ".totals td{border:none;padding:.1em .8em}code{word-break:break-all}"
+         ".chart .share{stroke:#222;fill:#222}.chart polyline.share{fill:none;stroke-width:1.5}"
+         ".chart text.share{stroke:none}"
+         "table.bars{width:100%}table.bars td.label{overflow-wrap:anywhere;word-break:break-word;max-width:40em}"
+         "table.bars td.bar{width:40%}table.bars td.bar span{display:block;height:.9em;background:#c0392b}"
          "</style></head><body>\n";
   out += "<h1>" + html_escape(o.title) + "</h1>";
   if (!o.scanned.empty() || !o.generated_at.empty()) {
@@ -172,21 +224,39 @@ std::string html_report(const Summary& s, const HtmlOptions& o) {
   }
   out += hbar_chart(kind_rows, kind_colors, "messages by kind");
 
-  out += "\n<h2>By day (UTC, from the Date header)</h2><p class=\"legend\">";
-  for (const char* k : kKinds) {
-    out += "<span><i style=\"background:" + std::string(color_of(k)) + "\"></i>" + k + "</span>";
+  const Timeline tl = make_timeline(s, o.today);
+  const std::string g = granularity_name(tl.granularity);
+  out += "\n<h2>Backscatter by " + g + " (UTC, from the Date header)</h2>";
+  if (tl.buckets.empty()) {
+    out += "<p class=\"muted\">No message had a parsable Date.</p>";
+  } else {
+    out += "<p class=\"legend\">";
+    for (const char* k : kKinds) {
+      if (std::string_view(k) == "none") continue;
+      out += "<span><i style=\"background:" + std::string(color_of(k)) + "\"></i>" + k + "</span>";
+    }
+    out += "<span><i style=\"background:#222;height:.2em\"></i>share of all mail (right axis)</span></p>";
+    if (tl.granularity == Granularity::kWeek) out += "<p class=\"muted\">Weeks start on Monday.</p>";
+    out += period_chart(tl, true);
+    out += "\n<h2>All messages by " + g + "</h2><p class=\"legend\">";
+    for (const char* k : kKinds) {
+      out += "<span><i style=\"background:" + std::string(color_of(k)) + "\"></i>" + k + "</span>";
+    }
+    out += "</p>" + period_chart(tl, false);
   }
-  out += "</p>" + day_chart(s, o.max_days);
-  if (s.undated) out += "<p class=\"muted\">" + num(s.undated) + " messages had no parsable Date.</p>";
+  if (tl.earlier) {
+    out += "<p class=\"muted\">" + messages(tl.earlier) + " (" + num(tl.earlier_backscatter) +
+           " backscatter) dated before " + html_escape(tl.buckets.front().label) + " are not drawn.</p>";
+  }
+  if (tl.later) {
+    out += "<p class=\"muted\">" + messages(tl.later) + " (" + num(tl.later_backscatter) +
+           " backscatter) dated after the scan are not drawn.</p>";
+  }
+  if (s.undated) out += "<p class=\"muted\">" + messages(s.undated) + " had no parsable Date.</p>";
 
   out += "\n<h2>Top sources of backscatter</h2><p class=\"muted\">The first Received hop outside "
          "private and trusted ranges.</p>";
-  auto sources = s.sources.top(o.top_n);
-  if (sources.empty()) {
-    out += "<p class=\"muted\">None.</p>";
-  } else {
-    out += hbar_chart(sources, {}, "top sources of backscatter");
-  }
+  out += bar_table("source", s.sources.top(o.top_n));
   out += "\n<h2>Top local recipients hit</h2>" + table("recipient", s.recipients.top(o.top_n));
   out += "\n<h2>Top forged senders</h2><p class=\"muted\">The original sender (or From) of the "
          "message the backscatter answers.</p>" +

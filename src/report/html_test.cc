@@ -47,7 +47,7 @@ TEST(Html, SelfContainedAndEscaped) {
   EXPECT_NE(page.find("&quot;&gt;&lt;svg onload=alert(2)&gt;@example.org"), std::string::npos);
   EXPECT_NE(page.find("evil&amp;co\xEF\xBF\xBD@example.org"), std::string::npos);
   EXPECT_NE(page.find("&lt;b&gt;bad&lt;/b&gt;"), std::string::npos);
-  // Three inline charts: by kind, by day, top sources.
+  // Three inline charts: by kind, backscatter by period, all mail by period.
   std::size_t svgs = 0;
   for (std::size_t p = page.find("<svg"); p != std::string::npos; p = page.find("<svg", p + 1)) ++svgs;
   EXPECT_EQ(svgs, 3u);
@@ -60,7 +60,8 @@ TEST(Html, TagsAreBalancedOutsideText) {
   std::string page = html_report(hostile_summary());
   const std::set<std::string> allowed = {"!DOCTYPE", "html", "head", "meta", "title", "style",
                                          "body", "h1", "h2", "p", "code", "table", "tr", "td",
-                                         "th", "svg", "rect", "text", "line", "span", "i"};
+                                         "th", "svg", "rect", "text", "line", "span", "i",
+                                         "circle", "polyline"};
   std::size_t tags = 0;
   for (std::size_t p = page.find('<'); p != std::string::npos; p = page.find('<', p + 1)) {
     std::size_t q = p + 1;
@@ -74,7 +75,7 @@ TEST(Html, TagsAreBalancedOutsideText) {
   EXPECT_GT(tags, 50u);
 }
 
-TEST(Html, ManyDaysAreDrawnPerMonth) {
+TEST(Html, AYearOfDaysIsDrawnPerWeek) {
   Aggregator a;
   for (int m = 1; m <= 12; ++m) {
     for (int d = 1; d <= 28; ++d) {
@@ -86,11 +87,48 @@ TEST(Html, ManyDaysAreDrawnPerMonth) {
       a.add(r);
     }
   }
-  HtmlOptions o;
-  o.max_days = 120;
-  std::string page = html_report(a.summary(), o);
-  EXPECT_NE(page.find("messages by month"), std::string::npos);
-  EXPECT_NE(page.find(">2023-07<"), std::string::npos);
+  std::string page = html_report(a.summary());
+  EXPECT_NE(page.find("backscatter by week"), std::string::npos);
+  EXPECT_NE(page.find("<title>2023-07-03 bounce: 7</title>"), std::string::npos);  // a Monday, 7 days
+  EXPECT_EQ(page.find("2023-07-04"), std::string::npos);
+}
+
+TEST(Html, TwentyFiveYearsArePerMonthAndTheShareHasItsOwnAxis) {
+  Aggregator a;
+  for (int y = 2000; y < 2025; ++y) {
+    for (int m = 1; m <= 12; ++m) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%d-%02d-15", y, m);
+      MessageRecord r;
+      r.day = buf;
+      r.kind = "none";
+      for (int i = 0; i < 99; ++i) a.add(r);
+      r.kind = "bounce";
+      a.add(r);  // 1% backscatter: invisible on the scale of all mail
+    }
+  }
+  std::string page = html_report(a.summary());
+  EXPECT_NE(page.find("backscatter by month"), std::string::npos);
+  EXPECT_NE(page.find("all messages by month"), std::string::npos);
+  std::size_t columns = 0;
+  for (std::size_t p = page.find("<circle"); p != std::string::npos; p = page.find("<circle", p + 1)) ++columns;
+  EXPECT_EQ(columns, 25u * 12u);  // one share point per month, none per day
+  EXPECT_NE(page.find("<polyline"), std::string::npos);
+  EXPECT_NE(page.find(">1%</text>"), std::string::npos);  // right axis scaled to the largest share
+  EXPECT_NE(page.find("(1.0%)"), std::string::npos);
+}
+
+TEST(Html, LongSourceLabelsAreNotCut) {
+  Aggregator a;
+  MessageRecord r;
+  r.kind = "bounce";
+  r.day = "2024-05-01";
+  r.source_ip = "2001:db8::1";
+  r.source_host = std::string(150, 'a') + ".mail-relay.example.org";
+  a.add(r);
+  std::string page = html_report(a.summary());
+  EXPECT_NE(page.find(r.source_ip + " (" + r.source_host + ")"), std::string::npos);
+  EXPECT_EQ(page.find("aaa..."), std::string::npos);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "report/writers.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <set>
 
@@ -81,9 +83,16 @@ std::string percent(std::uint64_t n, std::uint64_t total) {
   return buf;
 }
 
-// Message-derived text in the summary: valid UTF-8, one line, bounded.
-std::string clean_line(std::string_view s) {
-  std::string out = text::sanitize_utf8(s.substr(0, 200));
+// Characters of the share bar of the summary's period table at the largest share.
+constexpr double kShareBarWidth = 20.0;
+// Bytes of message-derived text kept on an error line of the summary; the top
+// tables print their keys whole (kNoCut): a source or address is read there.
+constexpr std::size_t kErrorTextBytes = 200;
+constexpr std::size_t kNoCut = std::string_view::npos;
+
+// Message-derived text in the summary: valid UTF-8, one line, at most `max` bytes.
+std::string clean_line(std::string_view s, std::size_t max = kErrorTextBytes) {
+  std::string out = text::sanitize_utf8(s.substr(0, max));
   for (char& c : out) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
   }
@@ -190,7 +199,7 @@ std::string csv_row(const MessageRecord& r) {
   return out;
 }
 
-std::string text_summary(const Summary& s, std::size_t top_n) {
+std::string text_summary(const Summary& s, std::size_t top_n, std::string_view today) {
   std::string out;
   char buf[256];
   std::snprintf(buf, sizeof buf,
@@ -216,19 +225,46 @@ std::string text_summary(const Summary& s, std::size_t top_n) {
                 "feedback reports", static_cast<unsigned long long>(s.feedback_reports));
   out += buf;
 
-  out += "\nBy day (UTC, from Date)        all  backscatter\n";
-  for (const auto& [day, kinds] : s.by_day) {
-    std::uint64_t all = 0, bs = 0;
-    for (const auto& [k, n] : kinds) {
-      all += n;
-      if (k != "none") bs += n;
+  const Timeline tl = make_timeline(s, today);
+  const char* g = granularity_name(tl.granularity);
+  out += std::string("\nBy ") + g + " (UTC, from Date" +
+         (tl.granularity == Granularity::kWeek ? "; weeks start on Monday" : "") + ")\n";
+  // The share of backscatter has a bar on its own scale (the largest share
+  // fills it), so a month of 1% backscatter among much ham still shows.
+  double max_share = 0.0;
+  for (const PeriodBucket& b : tl.buckets) {
+    if (b.all > 0) max_share = std::max(max_share, static_cast<double>(b.backscatter) / static_cast<double>(b.all));
+  }
+  std::snprintf(buf, sizeof buf, "  %-12s %10s %12s  %6s\n", g, "all", "backscatter", "share");
+  out += buf;
+  for (const PeriodBucket& b : tl.buckets) {
+    if (b.all == 0) continue;  // the chart keeps empty periods; the table lists those with mail
+    std::snprintf(buf, sizeof buf, "  %-12s %10llu %12llu  %s", b.label.c_str(),
+                  static_cast<unsigned long long>(b.all), static_cast<unsigned long long>(b.backscatter),
+                  percent(b.backscatter, b.all).c_str());
+    out += buf;
+    if (b.backscatter > 0 && max_share > 0) {
+      const double share = static_cast<double>(b.backscatter) / static_cast<double>(b.all);
+      const auto bar = static_cast<std::size_t>(std::max(1.0, std::round(kShareBarWidth * share / max_share)));
+      out += "  " + std::string(bar, '#');
     }
-    std::snprintf(buf, sizeof buf, "  %-22s %10llu %12llu\n", day.c_str(),
-                  static_cast<unsigned long long>(all), static_cast<unsigned long long>(bs));
+    out += "\n";
+  }
+  if (tl.earlier) {
+    std::snprintf(buf, sizeof buf, "  %-12s %10llu %12llu  (dated before %s)\n", "(earlier)",
+                  static_cast<unsigned long long>(tl.earlier),
+                  static_cast<unsigned long long>(tl.earlier_backscatter),
+                  tl.buckets.empty() ? "" : tl.buckets.front().label.c_str());
+    out += buf;
+  }
+  if (tl.later) {
+    std::snprintf(buf, sizeof buf, "  %-12s %10llu %12llu  (dated after the scan)\n", "(future)",
+                  static_cast<unsigned long long>(tl.later),
+                  static_cast<unsigned long long>(tl.later_backscatter));
     out += buf;
   }
   if (s.undated) {
-    std::snprintf(buf, sizeof buf, "  %-22s %10llu\n", "(no parsable Date)",
+    std::snprintf(buf, sizeof buf, "  %-12s %10llu  (no parsable Date)\n", "(undated)",
                   static_cast<unsigned long long>(s.undated));
     out += buf;
   }
@@ -242,7 +278,7 @@ std::string text_summary(const Summary& s, std::size_t top_n) {
     for (const auto& [k, n] : rows) {
       std::snprintf(buf, sizeof buf, "  %10llu  ", static_cast<unsigned long long>(n));
       out += buf;
-      out += clean_line(k);
+      out += clean_line(k, kNoCut);
       out += "\n";
     }
   };

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "report/aggregate.h"
 #include "report/record.h"
@@ -27,8 +28,10 @@ std::string jsonl_line(const MessageRecord& r);
 std::string csv_header();
 std::string csv_row(const MessageRecord& r);
 
-// The readable summary: totals, counts and share by kind, by day, top
-// sources, recipients and forged senders (top_n each), errors by type.
-std::string text_summary(const Summary& s, std::size_t top_n = 10);
+// The readable summary: totals, counts and share by kind, by period (day,
+// week, month or year: make_timeline, `today` as there) with the backscatter
+// share on its own scale, top sources, recipients and forged senders (top_n
+// each, printed whole), errors by type.
+std::string text_summary(const Summary& s, std::size_t top_n = 10, std::string_view today = {});
 
 }  // namespace backstop::report

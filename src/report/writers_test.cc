@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <string>
 #include <vector>
 
@@ -142,6 +144,44 @@ TEST(Summary, ShowsSectionsAndKeepsHostileTextOnOneLine) {
   EXPECT_NE(text.find("victim@example.org Injected: line"), std::string::npos);
   EXPECT_EQ(text.find('\x1b'), std::string::npos);
   EXPECT_NE(text.find("malformed"), std::string::npos);
+}
+
+TEST(Summary, PeriodsFollowTheSpanWithTheShareOnItsOwnScale) {
+  Aggregator a;
+  for (int y = 2000; y < 2025; ++y) {
+    for (int m = 1; m <= 12; ++m) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%d-%02d-15", y, m);
+      MessageRecord r;
+      r.day = buf;
+      r.kind = "none";
+      for (int i = 0; i < (y == 2024 && m == 12 ? 9 : 99); ++i) a.add(r);
+      r.kind = "bounce";
+      a.add(r);
+    }
+  }
+  MessageRecord future;
+  future.day = "2099-01-01";
+  future.kind = "bounce";
+  a.add(future);
+  const std::string text = text_summary(a.summary(), 10, "2025-01-10");
+  EXPECT_NE(text.find("By month (UTC, from Date)"), std::string::npos);
+  EXPECT_EQ(text.find("2024-12-15"), std::string::npos);  // no day rows
+  // 1% of 100 gets a short bar, 10% of 10 the full one (its own scale).
+  EXPECT_NE(text.find("  2000-01             100            1    1.0%  ##\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  2024-12              10            1   10.0%  ####################\n"), std::string::npos);
+  EXPECT_NE(text.find("(future)              1            1  (dated after the scan)"), std::string::npos);
+}
+
+TEST(Summary, LongSourcesArePrintedWhole) {
+  Aggregator a;
+  MessageRecord r;
+  r.kind = "bounce";
+  r.source_ip = "2001:db8::25";
+  r.source_host = std::string(300, 'h') + ".relay.example.org";
+  a.add(r);
+  const std::string text = text_summary(a.summary());
+  EXPECT_NE(text.find(r.source_ip + " (" + r.source_host + ")\n"), std::string::npos);
 }
 
 }  // namespace
