@@ -404,18 +404,28 @@ Correlator::Chain Correlator::judge_chain(const std::vector<mail::Received>& hop
       return Chain::kOurs;
     }
   }
-  for (std::size_t i = 0; i < n; ++i) {
+  // The hop to name: the first whose by-host is ours (a forged line of ours
+  // reads so), else the first that names our relays at all.
+  std::size_t pick = n;
+  for (std::size_t i = 0; i < n && pick == n; ++i) {
+    if (r.matches_host(hops[i].by)) pick = i;
+  }
+  for (std::size_t i = 0; i < n && pick == n; ++i) {
+    const auto& h = hops[i];
+    if (r.matches_host(h.from_rdns) || r.matches_host(h.from_helo) || r.matches_ip(h.from_ip)) pick = i;
+  }
+  if (pick < n) {
+    const std::size_t i = pick;
     const auto& h = hops[i];
     std::string_view named;
     for (std::string_view name : {std::string_view(h.by), std::string_view(h.from_rdns), std::string_view(h.from_helo)}) {
       if (named.empty() && r.matches_host(name)) named = name;
     }
-    if (named.empty() && r.matches_ip(h.from_ip)) named = h.from_ip;
-    if (named.empty()) continue;
+    if (named.empty()) named = h.from_ip;
     std::string why;
     if (top < i) {
       const auto& t = hops[top];
-      why = "the hop above it (by " + (t.by.empty() ? std::string("?") : t.by) + ") received the original from " +
+      why = "the receipt above it (by " + (t.by.empty() ? std::string("?") : t.by) + ") is from " +
             (t.from_ip.empty() ? (t.from_rdns.empty() ? t.from_helo : t.from_rdns) : t.from_ip) + ", not from our relays";
     } else if (r.matches_host(h.by) && !in_format(h, settings_.received_format)) {
       why = "it is not in our relays' Received format";

@@ -168,7 +168,7 @@ TEST_F(CorrelateTest, RelayTopReceiptFromOurRelayIsOurs) {
   auto o = c.correlate(v, env_);
   ASSERT_TRUE(o);
   EXPECT_EQ(o->verdict, Verdict::kOurs) << evidence_of(*o, "relay");
-  // Only the top receipt: what a truncated return (bounce_size_limit) leaves.
+  // Only the top receipt (a return cut after its first header line).
   v.refs.original_hops = {hop("from mx1.example.org (unknown [198.51.100.9])")};
   EXPECT_EQ(c.correlate(v, env_)->verdict, Verdict::kOurs);
   // By reverse DNS when the IP is not among relays.ours.
@@ -188,14 +188,17 @@ TEST_F(CorrelateTest, ForgedHopBelowAForeignReceiptIsNotCounted) {
   auto o = c.correlate(v, env_);
   ASSERT_TRUE(o);
   EXPECT_EQ(o->verdict, Verdict::kUnknown) << "the ledger is empty (warming up): nothing decides";
-  EXPECT_TRUE(evidence_of(*o, "relay").starts_with("unknown: hop 1 names our relay mx1.example.org"))
+  EXPECT_TRUE(evidence_of(*o, "relay").starts_with("unknown: hop 2 names our relay mx1.example.org"))
       << evidence_of(*o, "relay");
   // After the warm-up the ledger miss outweighs the inconsistent relay match.
   record("other@example.org", kT0 - 10 * kDay);
   o = c.correlate(v, env_);
   EXPECT_EQ(o->verdict, Verdict::kNotOurs) << evidence_of(*o, "relay");
-  EXPECT_TRUE(evidence_of(*o, "relay").starts_with("unknown: hop 2 names our relay mx1.example.org, but the hop above"))
+  EXPECT_TRUE(evidence_of(*o, "relay").starts_with("unknown: hop 2 names our relay mx1.example.org, but the receipt above"))
       << evidence_of(*o, "relay");
+  // Only the bot's HELO names us.
+  v.refs.original_hops = {hop(kBotTop)};
+  EXPECT_NE(evidence_of(*c.correlate(v, env_), "relay").find("only its HELO name is ours"), std::string::npos);
   // Two forged lines that fake the link: the top receipt is still the bot's.
   v.refs.original_hops = {
       hop("from bot (unknown [203.0.113.9]) by mx.remote.example (Postfix) with ESMTP id 4R3; d"),
