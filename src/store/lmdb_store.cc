@@ -749,6 +749,43 @@ class LmdbStore final : public Store {
     return {};
   }
 
+  // The ledger's keys are derived (never exported, a LedgerPut rebuilds
+  // them) but walked all the same, so that damage there is named: each item
+  // must be a value, NUL, a time, with the Message-ID of an entry of that
+  // time. Items (key, then duplicate) must come in order.
+  Status walk_keys(Txn& t, ExportVisitor& visitor) {
+    const auto broken = [](const std::string& why) { return fail(Code::kUnavailable, "export ledger keys: " + why); };
+    Cursor c(t, keys_);
+    if (c.open_rc() != 0) return broken(mdb_error("cursor", c.open_rc()).error().message());
+    std::string last_k, last_v;
+    bool first = true;
+    std::string_view k, v;
+    auto more = c.step(MDB_FIRST, &k, &v);
+    while (more && *more) {
+      if (!first && (k < std::string_view(last_k) || (k == std::string_view(last_k) && v <= std::string_view(last_v)))) {
+        return broken("keys out of order (a damaged page) (after key " + text::log_safe(last_k) + ")");
+      }
+      first = false;
+      const auto nul = k.find('\0');
+      std::int64_t time = 0;
+      std::string_view rest;
+      if (nul == std::string_view::npos || !codec::split_time_key(k.substr(nul + 1), &time, &rest) || !rest.empty()) {
+        visitor.damaged("ledger keys", k, "not a value, NUL and a time");
+      } else {
+        std::string_view bytes;
+        auto found = t.get(ledger_, v, &bytes);
+        if (!found) return broken(found.error().message());
+        auto e = *found ? codec::decode_ledger(bytes) : Result<LedgerEntry>(LedgerEntry{});
+        if (!*found || (e && e->time != time)) visitor.damaged("ledger keys", v, "no ledger entry of that time");
+      }
+      last_k.assign(k);
+      last_v.assign(v);
+      more = c.step(MDB_NEXT, &k, &v);
+    }
+    if (!more) return broken(more.error().message());
+    return {};
+  }
+
   Status export_in(Txn& t, ExportVisitor& visitor) {
     const auto damaged = [&](std::string_view what, std::string_view key, const Error& e) {
       visitor.damaged(what, key, e.message());
@@ -780,6 +817,7 @@ class LmdbStore final : public Store {
       }
       return {};
     }));
+    BACKSTOP_TRY(walk_keys(t, visitor));
     {
       std::string_view bytes;
       auto found = t.get(meta_, kFirstTimeKey, &bytes);
