@@ -50,7 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_ids(r.in_reply_to, limits.max_field_bytes);
   check_ids(r.references, limits.max_field_bytes);
   if (!r.message_id.empty()) check_id(r.message_id, limits.max_field_bytes);
-  if (r.original_received_ips.size() > classify::kMaxHops || r.original_received_hosts.size() > classify::kMaxHops) {
+  if (r.original_received_ips.size() > classify::kMaxHops || r.original_received_hosts.size() > classify::kMaxHops ||
+      r.original_hops.size() > classify::kMaxHops) {
     std::abort();
   }
   for (const auto& ip : r.original_received_ips) {

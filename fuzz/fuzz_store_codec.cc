@@ -35,6 +35,7 @@ void ledger(std::string_view in) {
   for (const auto& r : d->recipients) {
     if (r.size() > kMaxAddressBytes) std::abort();
   }
+  if (d->envid.size() > kMaxEnvidBytes || d->envid.find('\0') != std::string::npos) std::abort();
   const std::string enc = codec::encode_ledger(*d);
   auto back = codec::decode_ledger(enc);
   if (!back || !(*back == *d)) std::abort();

@@ -59,6 +59,8 @@ void print_text(const mail::RawMessage& raw, const classify::Verdict& v,
   print_field("original sender:", r.original_sender);
   print_field("original envelope id:", r.original_envelope_id);
   print_field("reporting MTA:", r.reporting_mta);
+  print_field("arrival date:", r.arrival_date);
+  print_field("response date:", r.response_date);
   for (const auto& d : r.recipients) {
     std::printf("  recipient:            %s", d.final_recipient.c_str());
     if (!d.original_recipient.empty() && d.original_recipient != d.final_recipient) {
@@ -69,6 +71,13 @@ void print_text(const mail::RawMessage& raw, const classify::Verdict& v,
   }
   print_list("received IPs:", r.original_received_ips);
   print_list("received by:", r.original_received_hosts);
+  for (const auto& h : r.original_hops) {
+    std::printf("  received hop:         from %s (%s [%s]) by %s (%s) with %s id %s\n",
+                h.from_helo.empty() ? "-" : h.from_helo.c_str(), h.from_rdns.empty() ? "-" : h.from_rdns.c_str(),
+                h.from_ip.empty() ? "-" : h.from_ip.c_str(), h.by.empty() ? "-" : h.by.c_str(),
+                h.by_comment.empty() ? "-" : h.by_comment.c_str(), h.with.empty() ? "-" : h.with.c_str(),
+                h.id.empty() ? "-" : h.id.c_str());
+  }
 }
 
 int run(const ClassifyOptions& o) {

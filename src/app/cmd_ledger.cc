@@ -46,6 +46,7 @@ void print_entry(const std::string& id, const store::LedgerEntry& e) {
   for (std::size_t i = 0; i < e.recipients.size(); ++i) {
     std::printf("%s<%s>", i ? "," : "", e.recipients[i].c_str());
   }
+  if (!e.envid.empty()) std::printf(" envid=%s", text::log_safe(e.envid).c_str());
   std::printf("\n");
 }
 

@@ -70,6 +70,7 @@ void from_original_headers(const mail::HeaderList& h, References& r) {
     ++hops;
     if (!rcv->from_ip.empty()) r.original_received_ips.push_back(rcv->from_ip);
     if (!rcv->by.empty()) r.original_received_hosts.push_back(rcv->by);
+    r.original_hops.push_back(std::move(*rcv));
   }
 }
 
@@ -120,6 +121,7 @@ void from_dsn(const mail::Message& m, References& r) {
       r.original_envelope_id = std::string(mail::trim(ds.per_message.get("original-envelope-id")));
     }
     if (r.reporting_mta.empty()) r.reporting_mta = strip_type(ds.per_message.get("reporting-mta"));
+    if (r.arrival_date.empty()) r.arrival_date = std::string(mail::trim(ds.per_message.get("arrival-date")));
     if (r.original_sender.empty()) {
       r.original_sender = strip_type(ds.per_message.get("x-postfix-sender"));
     }
@@ -198,6 +200,7 @@ References extract_references(const mail::Message& m) {
   References r;
   if (auto v = m.headers.get("In-Reply-To")) r.in_reply_to = parse_msg_ids(*v);
   if (auto v = m.headers.get("References")) r.references = parse_msg_ids(*v);
+  if (auto v = m.headers.get("Date")) r.response_date = std::string(mail::trim(*v));
   from_dsn(m, r);
   for (const auto& e : m.embedded) from_original_headers(e.headers, r);
   if (r.message_id.empty() || r.original_received_hosts.empty()) {

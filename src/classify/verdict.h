@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "mail/received.h"
+
 namespace backstop::classify {
 
 enum class Kind { kNone, kBounce, kVirusNotice, kChallenge, kSubscriptionConfirm, kAutoreply };
@@ -42,6 +44,11 @@ struct References {
   std::vector<DsnRecipient> recipients;
   std::vector<std::string> original_received_ips;    // embedded Received chain, newest first
   std::vector<std::string> original_received_hosts;  // "by" hosts of that chain
+  // That chain hop by hop, newest first (the hops of the embedded original,
+  // else of the one quoted in the text), at most kMaxHops.
+  std::vector<mail::Received> original_hops{};
+  std::string arrival_date{};  // DSN Arrival-Date (when the reporting MTA got the original)
+  std::string response_date{};  // the Date of the response itself
 };
 
 struct Verdict {

@@ -112,9 +112,18 @@ constexpr KeyDef kKeys[] = {
      "Our domains: mail to them is inbound, and their senders are signed with BATV. "
      "Subdomains are not included unless listed (`.example.org` matches every subdomain)."},
     {"relays.ours", Type::kStringList, "[]",
-     "Our relays: host names (exact, or `.suffix`) and IP networks (CIDR). An embedded original "
-     "whose Received chain passes through one of them was sent by us (like SpamAssassin's "
-     "`whitelist_bounce_relays`); also the hops skipped when attributing a trap hit to a source."},
+     "Our relays: host names (exact, or `.suffix`) and IP networks (CIDR). A returned original "
+     "whose Received chain consistently passes through one of them was sent by us (like "
+     "SpamAssassin's `whitelist_bounce_relays`, with the chain rule of docs/correlation.md: the "
+     "topmost hop that records a receipt names our relay by IP or reverse DNS, or our relay's own "
+     "line in `relays.received_format` has no other receipt above it); also the hops skipped "
+     "when attributing a trap hit to a source."},
+    {"relays.received_format", Type::kString, R"("postfix")",
+     "The Received format our relays write, which their own line in a returned original must "
+     "have to count (docs/correlation.md): `postfix` (`by HOST (Postfix) with ESMTP id ID`), "
+     "`exim` (`with esmtp (Exim N) id XXXXXX-XXXXXX-XX`), `sendmail` (`by HOST (8.x/8.x) with "
+     "ESMTP id ID`), or `any` (any line whose by-host is ours).",
+     "postfix|exim|sendmail|any"},
     // --- BATV ---
     {"batv.mode", Type::kString, R"("tag")",
      "BATV at RCPT for null-sender mail to our domains: `enforce` rejects a missing or invalid "
@@ -149,6 +158,13 @@ constexpr KeyDef kKeys[] = {
     // --- ledger ---
     {"ledger.ttl_days", Type::kInt, "30", "Days an outbound Message-ID stays in the ledger.", {}, 1,
      3650},
+    {"ledger.recipient_window_days", Type::kInt, "6",
+     "How many days before a DSN's Arrival-Date a message of ours to the recipient it reports "
+     "may have been sent to count as that message (a DSN that returns no original is matched by "
+     "recipient and time): our queue's lifetime (Postfix's `maximal_queue_lifetime` is 5 days) "
+     "plus a day. Twice this before the DSN's Date when it has no Arrival-Date (the remote's "
+     "queue too); 2 hours of clock skew either way. At most `ledger.ttl_days`.",
+     {}, 1, 3650},
     {"ledger.warmup_days", Type::kInt, "7",
      "Until the ledger has recorded outbound mail for this many days, `not_ours` from the ledger "
      "alone is treated as `unknown`.", {}, 0, 365},

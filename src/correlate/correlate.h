@@ -1,13 +1,21 @@
 // The correlator: does a classified automated response answer mail our users
-// really sent? Evidence, strongest first (DESIGN.md §3 I2):
+// really sent? Evidence, strongest first (DESIGN.md §3 I2, docs/correlation.md):
 //   1. a BATV tag on the envelope recipient (valid: ours; bad hash or
 //      expired: not ours);
 //   2. a referenced Message-ID in the outbound ledger (found: ours; all
 //      referenced ids missing: not ours, but only after the ledger warm-up);
-//   3. the embedded original's Received chain passing through one of our
-//      relays (SpamAssassin's whitelist_bounce_relays idea; a chain that
-//      never touches them: not ours);
-//   4. the responder being a known correspondent of the recipient (ours).
+//   3. a DSN's Original-Envelope-Id in the ledger (found: ours; missing:
+//      shown, proves nothing);
+//   4. a DSN's recipients (Original-/Final-Recipient) in the ledger, sent
+//      by the bounce's recipient within the recipient window before its
+//      Arrival-Date (else its Date, else now): ours; none: weak evidence
+//      against, shown and never deciding (forwarding rewrites recipients);
+//   5. the original's Received chain: ours only when consistent (the
+//      topmost hop that records a receipt names one of our relays by IP or
+//      reverse DNS, or a hop in our relays' own format sits at or above it);
+//      a chain that names our relays inconsistently proves nothing; a chain
+//      that never names them: not ours;
+//   6. the responder being a known correspondent of the recipient (ours).
 // Verdict: ours if any evidence says ours, else not_ours if any says not
 // ours, else unknown. Every piece of evidence is returned for logs and
 // `backstop check`.
@@ -17,6 +25,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +37,7 @@
 #include "common/result.h"
 #include "mail/envelope.h"
 #include "mail/message.h"
+#include "mail/received.h"
 #include "store/store.h"
 
 namespace backstop::correlate {
@@ -59,14 +70,42 @@ class RelaySet {
   std::vector<ip::Network> networks_;
 };
 
+// The Received format our relays write, for the relay rule's own-hop case.
+enum class ReceivedFormat {
+  kAny,       // any hop whose by-host matches relays.ours
+  kPostfix,   // "by HOST (Postfix...) with (E)SMTP/LMTP... id QUEUEID"
+  kExim,      // "by HOST with esmtp... (Exim N) id XXXXXX-XXXXXX-XX"
+  kSendmail,  // "by HOST (8.x/8.x) with (E)SMTP id QUEUEID"
+};
+// "any", "postfix", "exim", "sendmail"; false for anything else.
+bool parse_received_format(std::string_view name, ReceivedFormat* out) noexcept;
+// Whether `hop` is in format `f`.
+bool in_format(const mail::Received& hop, ReceivedFormat f);
+
+// Clock skew allowed between our ledger times and a DSN's dates: hosts
+// without NTP drift minutes, and a wrong zone in a Date is an hour or more.
+inline constexpr std::int64_t kClockSkewSeconds = 2 * 3600;
+// DSN recipients looked up in the ledger (two addresses each): a DSN for
+// one message names a few; a longer list is a mass bounce, and its first
+// recipients answer as well as all of them.
+inline constexpr std::size_t kMaxRecipientKeys = 8;
+
 struct Settings {
   std::vector<std::string> local_domains;  // lower-case; ".suffix" = subdomains
   RelaySet relays;
+  ReceivedFormat received_format = ReceivedFormat::kPostfix;
   std::int64_t warmup_seconds = 7 * 86400;
+  // How long before a DSN's Arrival-Date our message to its recipient may
+  // have been sent (our queue's lifetime, Postfix's maximal_queue_lifetime
+  // is 5 days, plus slack); twice that before its Date (the remote's queue
+  // too). At most ledger_ttl_seconds.
+  std::int64_t recipient_window_seconds = 6 * 86400;
+  std::int64_t ledger_ttl_seconds = 30 * 86400;  // store::Options::ledger_ttl
 };
 
 struct Evidence {
-  std::string source;   // "batv", "ledger", "relay", "correspondent", "warmup"
+  // "batv", "ledger", "envid", "recipient", "relay", "correspondent", "warmup"
+  std::string source;
   Verdict points_to;    // what this evidence says on its own
   std::string detail;   // human-readable, e.g. "message-id <x@y> found"
 };
@@ -99,6 +138,25 @@ class Correlator {
   void check_ledger(const std::vector<std::string>& ids, const std::vector<std::string>& asked,
                     const store::ReadBatchResult& found, Outcome* out) const;
   void check_relays(const classify::Verdict& v, const mail::Message* m, Outcome* out) const;
+  // When a DSN's original may have been sent: [from, to], and what it is
+  // measured from ("Arrival-Date ...", "Date ...", "its arrival here").
+  struct Window {
+    std::int64_t from = 0;
+    std::int64_t to = 0;
+    std::string basis;
+  };
+  Window recipient_window(const classify::References& refs, std::int64_t now) const;
+  // The DSN's recipient addresses to look up, lower-cased, each once.
+  static std::vector<std::string> recipient_keys(const classify::References& refs);
+  void check_envid(std::string_view value, std::span<const std::vector<store::LedgerItem>> found, Outcome* out) const;
+  void check_recipients(const classify::References& refs, const mail::Envelope& envelope, const Window& window,
+                        const std::vector<std::string>& asked,
+                        std::span<const std::vector<store::LedgerItem>> found,
+                        std::optional<std::int64_t> first_time, Outcome* out) const;
+  // What one Received chain (newest first) says: see the header comment.
+  enum class Chain { kNone, kOurs, kInconsistent, kForeign };
+  Chain judge_chain(const std::vector<mail::Received>& hops, const std::string& reporting_mta,
+                    std::string* detail) const;
   // Who answered: the response's From, else its envelope sender, lower-cased;
   // "" when neither is an address.
   std::string responder_of(const mail::Envelope& e, const mail::Message* m) const;
@@ -119,5 +177,12 @@ struct InlineHop {
   std::string from_ip;
 };
 std::vector<InlineHop> inline_received(std::string_view text);
+// The same hops, whole.
+std::vector<mail::Received> inline_received_hops(std::string_view text);
+
+// The address of a recipient as its owner wrote it: a BATV (prvs) tag
+// removed ("prvs=0123456789=alice@example.org" -> "alice@example.org"),
+// lower-cased.
+std::string untagged(std::string_view rcpt);
 
 }  // namespace backstop::correlate

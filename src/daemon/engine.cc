@@ -244,7 +244,15 @@ Result<std::shared_ptr<const Snapshot>> Engine::build(const config::Config& cfg)
   auto relays = correlate::RelaySet::parse(cfg.get_list("relays.ours"));
   if (!relays) return fail(relays.error().code(), relays.error().message());
   cs.relays = std::move(*relays);
+  if (!correlate::parse_received_format(cfg.get_string("relays.received_format"), &cs.received_format)) {
+    return fail(Code::kInvalidArgument, "relays.received_format: not a known format");  // the key table checks
+  }
   cs.warmup_seconds = cfg.get_int("ledger.warmup_days") * kDay;
+  cs.ledger_ttl_seconds = cfg.get_int("ledger.ttl_days") * kDay;
+  cs.recipient_window_seconds = cfg.get_int("ledger.recipient_window_days") * kDay;
+  if (cs.recipient_window_seconds > cs.ledger_ttl_seconds) {
+    return fail(Code::kInvalidArgument, "ledger.recipient_window_days: longer than ledger.ttl_days");
+  }
   s->correlator = std::make_unique<correlate::Correlator>(std::move(cs), store_.get(),
                                                           s->verifier.get(), clock_);
   s->table = policy::Table::from_config(cfg);

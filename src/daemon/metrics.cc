@@ -80,6 +80,11 @@ struct Metrics::Impl {
           .Name("backstop_autoreply_gate_total")
           .Help("Outbound automated responses by kind and gate result")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& evidence =
+      prometheus::BuildCounter()
+          .Name("backstop_correlation_evidence_total")
+          .Help("Correlation evidence of judged messages by source and what it points to")
+          .Register(*registry);
   prometheus::Family<prometheus::Counter>& web_requests =
       prometheus::BuildCounter()
           .Name("backstop_dnsbl_web_requests_total")
@@ -143,6 +148,10 @@ void Metrics::limit_trip(std::string_view limit, std::string_view measure, std::
 }
 void Metrics::autoreply_gate(std::string_view kind, std::string_view result) {
   impl_->gate.Add({{"kind", std::string(kind)}, {"result", std::string(result)}}).Increment();
+}
+
+void Metrics::evidence(std::string_view source, std::string_view points_to) {
+  impl_->evidence.Add({{"source", std::string(source)}, {"points_to", std::string(points_to)}}).Increment();
 }
 
 std::string Metrics::render() const {

@@ -46,6 +46,10 @@ class Metrics {
   // Outbound limits and the autoreply gate (issue 7).
   void limit_trip(std::string_view limit, std::string_view measure, std::string_view action);
   void autoreply_gate(std::string_view kind, std::string_view result);
+  // One piece of correlation evidence of a judged message: its source
+  // (batv, ledger, envid, recipient, relay, correspondent, warmup) and what
+  // it points to (ours, not_ours, unknown).
+  void evidence(std::string_view source, std::string_view points_to);
   // The trap DNSBL's web page (dnsbl/web.h): one answered request by page
   // and HTTP status; a self-service delisting; a refused or failed one by
   // reason.

@@ -13,6 +13,7 @@
 #include "common/ip.h"
 #include "common/text.h"
 #include "dnsbl/evidence.h"
+#include "mail/dsn_values.h"
 #include "mail/header.h"
 #include "milter/protocol.h"
 
@@ -113,6 +114,7 @@ struct OutboundEom {
   outbound::Client client;
   std::string sender;
   std::string id;
+  std::string envid;  // the MAIL command's ENVID, decoded; empty = none or not valid
   std::vector<std::string> rcpts;
   milter::EomResult out;       // the Message-ID header to add, if any
   std::int64_t now = 0;
@@ -197,13 +199,14 @@ void finish_outbound(const std::shared_ptr<OutboundEom>& jp, milter::DecideEom d
     }
   }
   if (!queued) e.metrics().error("store");
-  const std::string line = j.prefix + " role=outbound message_id=<" + j.id + "> signed=" + signed_from;
+  const std::string line = j.prefix + " role=outbound message_id=<" + j.id + "> signed=" + signed_from +
+                           (j.envid.empty() ? "" : " envid=" + text::log_safe(j.envid));
   if (j.id.empty() || j.id.size() > store::kMaxMessageIdBytes) {  // nothing a bounce could quote
     e.metrics().message("outbound", "none", "ours", "accept");
     if (j.log) j.log(line);
     return done(std::move(out));
   }
-  store::LedgerPut put{j.id, {j.now, j.sender, j.rcpts}};
+  store::LedgerPut put{j.id, {j.now, j.sender, j.rcpts, j.envid}};
   if (put.entry.recipients.size() > store::kMaxLedgerRecipients) {
     put.entry.recipients.resize(store::kMaxLedgerRecipients);
   }
@@ -379,6 +382,9 @@ milter::EomResult judge_inbound(const InboundEom& j, Classified c) {
     }
     e.metrics().message(role_name(j.role), kind, correlate::verdict_name(judged->outcome.verdict),
                         policy::action_name(d.action));
+    for (const auto& ev : judged->outcome.evidence) {
+      e.metrics().evidence(ev.source, correlate::verdict_name(ev.points_to));
+    }
     j.note(role_name(j.role), summary(*judged));
     return out;
   } catch (const std::exception& ex) {
@@ -668,6 +674,11 @@ class Handler final : public milter::Handler {
       j->out.mods.push_back(Modification::add_header("Message-ID", "<" + j->id + ">"));
     }
     for (const auto& r : ctx.msg.rcpts) j->rcpts.push_back(path_address(r.address));
+    // RFC 3461 ENVID: a DSN names it in Original-Envelope-Id (a bad one is
+    // not recorded; the MTA judges whether to accept it).
+    for (const auto& a : ctx.msg.mail_args) {
+      if (auto e = mail::envid_parameter(a)) j->envid = std::move(*e);
+    }
     j->late_limits = !rcpts_seen_ && limits_on();
     j->gate = gate_classify(*snap_, header_fields(ctx), ctx.msg.body, client_, j->rcpts);
     if (!j->late_limits && !j->gate) return finish_outbound(j, std::move(done));

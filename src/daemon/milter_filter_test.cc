@@ -281,6 +281,43 @@ TEST_F(FilterTest, OutboundIsSignedAndRecordedThenItsBounceAccepted) {
   for (const auto& m : br.mods) EXPECT_NE(m.name, "X-Backscatter");
 }
 
+// RFC 3461: the MAIL command's ENVID is recorded decoded, and a DSN that
+// names it and nothing else is ours.
+TEST_F(FilterTest, OutboundEnvidIsRecordedAndItsDsnIsOurs) {
+  start("ledger.warmup_days = 0\n");
+  auto c = open("alice@example.org");
+  c->macros.set_stage('M', {{"{auth_authen}", "alice"}});
+  c->msg.mail_args = {"RET=HDRS", "ENVID=QQ+2B314159"};
+  decide_mail(*c);
+  decide_rcpt(*c, "bob@remote.example");
+  decide_eom(*c, testing::plain("alice@example.org", "bob@remote.example", "env1@example.org"));
+  ASSERT_TRUE(engine_->writer().flush());
+  auto entry = engine_->store().ledger_get("env1@example.org");
+  ASSERT_TRUE(entry && *entry);
+  EXPECT_EQ((*entry)->envid, "QQ+314159");
+  // Not xtext: not recorded.
+  auto bad = open("alice@example.org");
+  bad->macros.set_stage('M', {{"{auth_authen}", "alice"}});
+  bad->msg.mail_args = {"ENVID=a=b"};
+  decide_mail(*bad);
+  decide_rcpt(*bad, "bob@remote.example");
+  decide_eom(*bad, testing::plain("alice@example.org", "bob@remote.example", "env2@example.org"));
+  ASSERT_TRUE(engine_->writer().flush());
+  EXPECT_EQ((*engine_->store().ledger_get("env2@example.org"))->envid, "");
+  // A DSN whose quoted Message-ID and recipient are not ours, but whose ENVID is.
+  clock_.advance(3600);
+  std::string dsn = testing::dsn("nothing@remote.example", "alice@example.org", "carol@elsewhere.example");
+  auto at = dsn.find("Reporting-MTA:");
+  ASSERT_NE(at, std::string::npos);
+  dsn.insert(at, "Original-Envelope-Id: QQ+2B314159\r\n");
+  auto b = open("");
+  decide_mail(*b);
+  decide_rcpt(*b, "alice@example.org");
+  auto br = decide_eom(*b, dsn);
+  EXPECT_EQ(br.action.kind, milter::Action::Kind::kContinue);
+  for (const auto& m : br.mods) EXPECT_NE(m.name, "X-Backscatter");
+}
+
 TEST_F(FilterTest, OutboundWithoutMessageIdGetsOne) {
   start("outbound.networks = [\"203.0.113.0/24\"]\n");
   auto c = open("alice@example.org");
@@ -528,6 +565,7 @@ class BrokenStore : public store::Store {
   Result<std::optional<store::LedgerEntry>> ledger_get(std::string_view) override { return down(); }
   Result<std::vector<store::LedgerItem>> ledger_recent(std::size_t) override { return down(); }
   Result<std::optional<std::int64_t>> ledger_first_time() override { return down(); }
+  Result<std::vector<store::LedgerItem>> ledger_find(const store::LedgerFind&) override { return down(); }
   Status correspondent_record(std::string_view, std::string_view, std::int64_t) override { return down(); }
   Result<std::optional<std::int64_t>> correspondent_last_seen(std::string_view, std::string_view) override {
     return down();

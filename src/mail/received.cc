@@ -210,7 +210,9 @@ std::optional<Received> parse_received(std::string_view value) {
   }
   read_from_comments(from, r);
   r.by = std::string(strip_dot(clauses[kBy].word));
+  if (!clauses[kBy].comments.empty()) r.by_comment = std::string(trim(clauses[kBy].comments.front()));
   r.with = clauses[kWith].word;
+  if (!clauses[kWith].comments.empty()) r.with_comment = std::string(trim(clauses[kWith].comments.front()));
   r.id = clauses[kId].word;
   std::string_view f = clauses[kFor].word;
   while (!f.empty() && (f.front() == '<' || f.front() == '"')) f.remove_prefix(1);

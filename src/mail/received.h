@@ -19,6 +19,8 @@ struct Received {
   std::string id;         // queue id
   std::string for_addr;   // "for <...>" recipient, without brackets
   std::string date;       // text after the last ';'
+  std::string by_comment{};    // the first comment after the by host: "Postfix"
+  std::string with_comment{};  // the first comment after the protocol: "Exim 4.96"
 };
 
 // Parses one Received value (unfolded). nullopt when it has neither a from

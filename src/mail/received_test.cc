@@ -82,6 +82,17 @@ INSTANTIATE_TEST_SUITE_P(
       return n;
     });
 
+TEST(Received, CommentsAfterByAndWith) {
+  auto p = parse_received("from a (b [192.0.2.1]) by mx.example.org (Postfix) with ESMTP id 4A; d");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->by_comment, "Postfix");
+  EXPECT_EQ(p->with_comment, "");
+  auto e = parse_received("from [192.0.2.1] (helo=x) by mx.example.org with esmtp (Exim 4.96) id 1q-2-3; d");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->by_comment, "");
+  EXPECT_EQ(e->with_comment, "Exim 4.96");
+}
+
 TEST(Received, QmailInvokedHasNoClauses) {
   // Only a comment and a date: neither from nor by.
   EXPECT_FALSE(parse_received("(qmail 12345 invoked by uid 0); 1 Jan 2005").has_value());

@@ -90,6 +90,7 @@ std::string encode_ledger(const LedgerEntry& e) {
   w.str(e.sender);
   w.uv(e.recipients.size());
   for (const auto& r : e.recipients) w.str(r);
+  if (!e.envid.empty()) w.str(e.envid);
   return w.take();
 }
 
@@ -104,6 +105,10 @@ Result<LedgerEntry> decode_ledger(std::string_view bytes) {
   e.recipients.resize(n);
   for (auto& rcpt : e.recipients) {
     if (!r.str(&rcpt, kMaxAddressBytes)) return damaged("ledger entry");
+  }
+  if (!r.done() && (!r.str(&e.envid, kMaxEnvidBytes) || e.envid.empty() ||
+                    e.envid.find('\0') != std::string::npos)) {
+    return damaged("ledger entry");
   }
   if (!r.done()) return damaged("ledger entry");
   return e;

@@ -18,6 +18,8 @@ namespace backstop::store::codec {
 
 inline constexpr std::uint8_t kFormatVersion = 1;
 
+// The ENVID is written after the recipients only when non-empty, so values
+// without it (older ones) decode with none.
 std::string encode_ledger(const LedgerEntry& e);
 Result<LedgerEntry> decode_ledger(std::string_view bytes);
 

@@ -12,6 +12,26 @@ TEST(Codec, LedgerRoundTrip) {
   EXPECT_EQ(*d, e);
 }
 
+TEST(Codec, LedgerEnvidRoundTripAndOldValues) {
+  LedgerEntry e{7, "a@b", {"c@d"}, "QQ+2B1"};
+  auto d = decode_ledger(encode_ledger(e));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(*d, e);
+  // A value written before the ENVID existed: version, time 7 (zig-zag 14),
+  // sender, one recipient, nothing after.
+  const std::string old = {static_cast<char>(kFormatVersion), 14, 3, 'a', '@', 'b', 1, 3, 'c', '@', 'd'};
+  auto o = decode_ledger(old);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->envid, "");
+  EXPECT_EQ(o->recipients, std::vector<std::string>{"c@d"});
+  EXPECT_EQ(encode_ledger(*o), old) << "no ENVID, no trailing field";
+  // A trailing field that is empty, over the limit or holds a NUL is damage.
+  EXPECT_FALSE(decode_ledger(old + std::string(1, '\0')));
+  EXPECT_FALSE(decode_ledger(old + static_cast<char>(kMaxEnvidBytes + 1) + std::string(kMaxEnvidBytes + 1, 'x')));
+  EXPECT_FALSE(decode_ledger(old + std::string("\2a\0", 3)));
+  EXPECT_FALSE(decode_ledger(encode_ledger(e) + "x")) << "bytes after the ENVID";
+}
+
 TEST(Codec, ListingRoundTrip) {
   Listing l{"192.0.2.1", {{"bounce", 300}, {"autoreply", 1}}, 10, 1'800'000'000,
             {"bounce", "<x@y>", 1'800'000'000}, true};

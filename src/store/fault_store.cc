@@ -64,6 +64,11 @@ Result<std::optional<std::int64_t>> FaultStore::ledger_first_time() {
   return inner_->ledger_first_time();
 }
 
+Result<std::vector<LedgerItem>> FaultStore::ledger_find(const LedgerFind& q) {
+  if (auto fault = r()) return unexpected<Error>(std::move(*fault));
+  return inner_->ledger_find(q);
+}
+
 Status FaultStore::correspondent_record(std::string_view local, std::string_view external, std::int64_t time) {
   if (auto fault = w()) return unexpected<Error>(std::move(*fault));
   return inner_->correspondent_record(local, external, time);

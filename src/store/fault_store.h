@@ -38,6 +38,7 @@ class FaultStore final : public Store {
   Result<std::optional<LedgerEntry>> ledger_get(std::string_view id) override;
   Result<std::vector<LedgerItem>> ledger_recent(std::size_t limit) override;
   Result<std::optional<std::int64_t>> ledger_first_time() override;
+  Result<std::vector<LedgerItem>> ledger_find(const LedgerFind& q) override;
   Status correspondent_record(std::string_view local, std::string_view external, std::int64_t time) override;
   Result<std::optional<std::int64_t>> correspondent_last_seen(std::string_view local,
                                                               std::string_view external) override;

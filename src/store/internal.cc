@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/ip.h"
+#include "common/text.h"
 #include "store/codec.h"
 
 namespace backstop::store {
@@ -42,7 +43,40 @@ Status check_ledger_entry(const LedgerEntry& e) {
   BACKSTOP_TRY(check_address("sender", e.sender));
   if (e.recipients.size() > kMaxLedgerRecipients) return bad("too many recipients");
   for (const auto& r : e.recipients) BACKSTOP_TRY(check_address("recipient", r));
+  if (e.envid.size() > kMaxEnvidBytes) return bad("ENVID longer than " + std::to_string(kMaxEnvidBytes) + " bytes");
+  if (has_nul(e.envid)) return bad("NUL in ENVID");
   return {};
+}
+
+Status check_ledger_find(const LedgerFind& q) {
+  if (q.value.empty()) return bad("empty ledger key");
+  const std::size_t max = q.key == LedgerKey::kRecipient ? kMaxAddressBytes : kMaxEnvidBytes;
+  if (q.value.size() > max) return bad("ledger key longer than " + std::to_string(max) + " bytes");
+  if (has_nul(q.value)) return bad("NUL in ledger key");
+  return {};
+}
+
+std::vector<std::string> ledger_index_values(const LedgerEntry& e) {
+  std::vector<std::string> out;
+  out.reserve(e.recipients.size() + 1);
+  for (const auto& r : e.recipients) {
+    if (!r.empty()) out.push_back("r" + text::ascii_lower(r));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (!e.envid.empty()) out.push_back("e" + e.envid);
+  return out;
+}
+
+std::string ledger_index_value(const LedgerFind& q) {
+  return q.key == LedgerKey::kRecipient ? "r" + text::ascii_lower(q.value) : "e" + q.value;
+}
+
+bool ledger_answers(const LedgerEntry& e, const LedgerFind& q) {
+  if (e.time < q.from || e.time > q.to) return false;
+  if (q.key == LedgerKey::kEnvid) return !e.envid.empty() && e.envid == q.value;
+  return std::any_of(e.recipients.begin(), e.recipients.end(),
+                     [&](const std::string& r) { return text::iequals(r, q.value); });
 }
 
 Status check_key(std::string_view key) {
@@ -84,10 +118,13 @@ Status check_window_specs(std::span<const WindowSpec> windows, std::int64_t max_
 }
 
 Status check_read_batch(const ReadBatch& batch) {
-  if (batch.ledger_ids.size() + batch.correspondents.size() + (batch.ledger_first_time ? 1 : 0) > kMaxBatchReads) {
+  if (batch.ledger_ids.size() + batch.ledger_finds.size() + batch.correspondents.size() +
+          (batch.ledger_first_time ? 1 : 0) >
+      kMaxBatchReads) {
     return bad("read_batch takes at most " + std::to_string(kMaxBatchReads) + " reads");
   }
   for (const auto& id : batch.ledger_ids) BACKSTOP_TRY(check_message_id(id));
+  for (const auto& q : batch.ledger_finds) BACKSTOP_TRY(check_ledger_find(q));
   for (const auto& [local, external] : batch.correspondents) BACKSTOP_TRY(check_correspondent(local, external));
   return {};
 }
@@ -190,6 +227,12 @@ Result<ReadBatchResult> Store::read_batch(const ReadBatch& batch) {
     auto e = ledger_get(id);
     BACKSTOP_TRY(e);
     out.ledger.push_back(std::move(*e));
+  }
+  out.finds.reserve(batch.ledger_finds.size());
+  for (const auto& q : batch.ledger_finds) {
+    auto f = ledger_find(q);
+    BACKSTOP_TRY(f);
+    out.finds.push_back(std::move(*f));
   }
   if (batch.ledger_first_time) {
     auto t = ledger_first_time();

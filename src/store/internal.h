@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "store/store.h"
@@ -15,6 +16,18 @@ namespace backstop::store::internal {
 Status check_message_id(std::string_view id);
 Status check_address(std::string_view what, std::string_view address);
 Status check_ledger_entry(const LedgerEntry& e);
+Status check_ledger_find(const LedgerFind& q);
+
+// The ledger's secondary index: the index values of an entry, each once:
+// 'r' + each recipient ASCII-lower-cased, 'e' + the ENVID when there is one.
+// None contains a NUL (check_ledger_entry()).
+std::vector<std::string> ledger_index_values(const LedgerEntry& e);
+// The index value a query looks up (same form).
+std::string ledger_index_value(const LedgerFind& q);
+// Whether `e` answers `q` (names its value and was sent in its window):
+// what each backend checks on the entries its index points at, so that a
+// stale index item (of a replaced entry) never answers.
+bool ledger_answers(const LedgerEntry& e, const LedgerFind& q);
 Status check_key(std::string_view key);
 Status check_record(std::string_view key, std::string_view value);
 Status check_evidence(const Evidence& e);

@@ -31,7 +31,13 @@ constexpr unsigned kMaxDbs = 16;
 // lock for milliseconds, so outbound commits wait at most that long.
 constexpr std::size_t kPurgeChunk = 1000;
 constexpr std::size_t kPurgeScan = 10000;
+// Index items one ledger_find() looks at: its answers are verified against
+// their entries, and a few thousand reads stay well under a millisecond.
+constexpr std::size_t kMaxIndexScan = 4096;
 constexpr std::string_view kFirstTimeKey = "ledger.first_time";
+// Present once the ledger's secondary index ("ledger_keys") holds every
+// entry: a state written before the index existed gets it built at open.
+constexpr std::string_view kIndexBuiltKey = "ledger.keys_built";
 // A file system with less free space than this counts as full when a commit
 // fails with EIO or ENOSPC: a commit writes a few 4 KiB pages per database
 // it touches.
@@ -73,6 +79,14 @@ struct Txn {
   Status put(MDB_dbi dbi, std::string_view key, std::string_view value) {
     MDB_val k = val(key), v = val(value);
     return check("put", mdb_put(txn, dbi, &k, &v, 0));
+  }
+  // One key/value pair of an MDB_DUPSORT database.
+  Result<bool> del_dup(MDB_dbi dbi, std::string_view key, std::string_view value) {
+    MDB_val k = val(key), v = val(value);
+    int rc = mdb_del(txn, dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) return false;
+    BACKSTOP_TRY(check("del", rc));
+    return true;
   }
   Result<bool> del(MDB_dbi dbi, std::string_view key) {
     MDB_val k = val(key);
@@ -168,7 +182,8 @@ class LmdbStore final : public Store {
       for (auto [name, dbi] : dbs) {
         BACKSTOP_TRY(t.check("dbi open", mdb_dbi_open(t.txn, name, MDB_CREATE, dbi)));
       }
-      return {};
+      BACKSTOP_TRY(t.check("dbi open", mdb_dbi_open(t.txn, "ledger_keys", MDB_CREATE | MDB_DUPSORT, &keys_)));
+      return build_index(t);
     });
   }
 
@@ -225,6 +240,49 @@ class LmdbStore final : public Store {
       auto c = codec::decode_counter(bytes);
       if (!c) return unexpected<Error>(std::move(c).error());
       return std::optional<std::int64_t>(c->value);
+    });
+  }
+
+  // Index items of a value are keyed value NUL time (8 bytes, time_key
+  // order) with the Message-ID as the duplicate's data, so a window is a
+  // key range; read newest first.
+  Result<std::vector<LedgerItem>> ledger_find(const LedgerFind& q) override {
+    BACKSTOP_TRY(check_ledger_find(q));
+    return read<std::vector<LedgerItem>>([&](Txn& t) -> Result<std::vector<LedgerItem>> {
+      std::vector<LedgerItem> out;
+      if (q.from > q.to) return out;
+      const std::string prefix = ledger_index_value(q) + std::string(1, '\0');
+      BACKSTOP_CURSOR(c, t, keys_);
+      std::string_view k, v;
+      bool more = false;
+      if (q.to < INT64_MAX) {
+        BACKSTOP_ASSIGN(more, c.step(MDB_SET_RANGE, &k, &v, codec::time_key(q.to + 1, {}).insert(0, prefix)));
+        if (more) {
+          BACKSTOP_ASSIGN(more, c.step(MDB_PREV, &k, &v));
+        } else {
+          BACKSTOP_ASSIGN(more, c.step(MDB_LAST, &k, &v));
+        }
+      } else {
+        BACKSTOP_ASSIGN(more, c.step(MDB_LAST, &k, &v));
+      }
+      std::size_t scanned = 0;
+      while (more && out.size() < kMaxLedgerFind && scanned++ < kMaxIndexScan) {
+        std::int64_t time = 0;
+        std::string_view rest;
+        if (!k.starts_with(prefix) || !codec::split_time_key(k.substr(prefix.size()), &time, &rest) ||
+            !rest.empty() || time < q.from || ledger_expired(time)) {
+          break;
+        }
+        std::string_view bytes;
+        bool found = false;
+        BACKSTOP_ASSIGN(found, t.get(ledger_, v, &bytes));
+        if (found) {
+          auto e = codec::decode_ledger(bytes);
+          if (e && ledger_answers(*e, q)) out.push_back({std::string(v), std::move(*e)});
+        }
+        BACKSTOP_ASSIGN(more, c.step(MDB_PREV, &k, &v));
+      }
+      return out;
     });
   }
 
@@ -607,11 +665,48 @@ class LmdbStore final : public Store {
     BACKSTOP_ASSIGN(found, t.get(ledger_, id, &old));
     if (found) {
       auto prev = codec::decode_ledger(old);
-      if (prev) BACKSTOP_TRY(t.del(by_time_, codec::time_key(prev->time, id)));
+      if (prev) {
+        BACKSTOP_TRY(t.del(by_time_, codec::time_key(prev->time, id)));
+        BACKSTOP_TRY(unindex(t, id, *prev));
+      }
     }
     BACKSTOP_TRY(t.put(ledger_, id, codec::encode_ledger(e)));
     BACKSTOP_TRY(t.put(by_time_, codec::time_key(e.time, id), ""));
+    BACKSTOP_TRY(index(t, id, e));
     return keep_first_time(t, e.time);
+  }
+
+  // The secondary index items of entry `id`.
+  Status index(Txn& t, std::string_view id, const LedgerEntry& e) {
+    for (const auto& value : ledger_index_values(e)) {
+      BACKSTOP_TRY(t.put(keys_, codec::time_key(e.time, {}).insert(0, value + std::string(1, '\0')), id));
+    }
+    return {};
+  }
+  Status unindex(Txn& t, std::string_view id, const LedgerEntry& e) {
+    for (const auto& value : ledger_index_values(e)) {
+      auto d = t.del_dup(keys_, codec::time_key(e.time, {}).insert(0, value + std::string(1, '\0')), id);
+      if (!d) return unexpected<Error>(std::move(d).error());
+    }
+    return {};
+  }
+
+  // Builds the secondary index from every entry, once (a state written
+  // before it existed); undecodable entries are left to export and purge.
+  Status build_index(Txn& t) {
+    std::string_view flag;
+    bool built = false;
+    BACKSTOP_ASSIGN(built, t.get(meta_, kIndexBuiltKey, &flag));
+    if (built) return {};
+    BACKSTOP_CURSOR(c, t, ledger_);
+    std::string_view k, v;
+    bool more = false;
+    BACKSTOP_ASSIGN(more, c.step(MDB_FIRST, &k, &v));
+    while (more) {
+      if (auto e = codec::decode_ledger(v)) BACKSTOP_TRY(index(t, std::string(k), *e));
+      BACKSTOP_ASSIGN(more, c.step(MDB_NEXT, &k, &v));
+    }
+    return t.put(meta_, kIndexBuiltKey, "1");
   }
 
   // The ledger's first time becomes min(stored, time); a damaged one is replaced.
@@ -654,6 +749,43 @@ class LmdbStore final : public Store {
     return {};
   }
 
+  // The ledger's keys are derived (never exported, a LedgerPut rebuilds
+  // them) but walked all the same, so that damage there is named: each item
+  // must be a value, NUL, a time, with the Message-ID of an entry of that
+  // time. Items (key, then duplicate) must come in order.
+  Status walk_keys(Txn& t, ExportVisitor& visitor) {
+    const auto broken = [](const std::string& why) { return fail(Code::kUnavailable, "export ledger keys: " + why); };
+    Cursor c(t, keys_);
+    if (c.open_rc() != 0) return broken(mdb_error("cursor", c.open_rc()).error().message());
+    std::string last_k, last_v;
+    bool first = true;
+    std::string_view k, v;
+    auto more = c.step(MDB_FIRST, &k, &v);
+    while (more && *more) {
+      if (!first && (k < std::string_view(last_k) || (k == std::string_view(last_k) && v <= std::string_view(last_v)))) {
+        return broken("keys out of order (a damaged page) (after key " + text::log_safe(last_k) + ")");
+      }
+      first = false;
+      const auto nul = k.find('\0');
+      std::int64_t time = 0;
+      std::string_view rest;
+      if (nul == std::string_view::npos || !codec::split_time_key(k.substr(nul + 1), &time, &rest) || !rest.empty()) {
+        visitor.damaged("ledger keys", k, "not a value, NUL and a time");
+      } else {
+        std::string_view bytes;
+        auto found = t.get(ledger_, v, &bytes);
+        if (!found) return broken(found.error().message());
+        auto e = *found ? codec::decode_ledger(bytes) : Result<LedgerEntry>(LedgerEntry{});
+        if (!*found || (e && e->time != time)) visitor.damaged("ledger keys", v, "no ledger entry of that time");
+      }
+      last_k.assign(k);
+      last_v.assign(v);
+      more = c.step(MDB_NEXT, &k, &v);
+    }
+    if (!more) return broken(more.error().message());
+    return {};
+  }
+
   Status export_in(Txn& t, ExportVisitor& visitor) {
     const auto damaged = [&](std::string_view what, std::string_view key, const Error& e) {
       visitor.damaged(what, key, e.message());
@@ -685,6 +817,7 @@ class LmdbStore final : public Store {
       }
       return {};
     }));
+    BACKSTOP_TRY(walk_keys(t, visitor));
     {
       std::string_view bytes;
       auto found = t.get(meta_, kFirstTimeKey, &bytes);
@@ -882,6 +1015,13 @@ class LmdbStore final : public Store {
       if (!codec::split_time_key(k, &time, &id) || !ledger_expired(time)) break;
       const std::string id_copy(id);  // k points into the page we are about to change
       BACKSTOP_TRY(c.del());
+      {
+        std::string_view bytes;
+        bool found = false;
+        BACKSTOP_ASSIGN(found, t.get(ledger_, id_copy, &bytes));
+        auto e = found ? codec::decode_ledger(bytes) : Result<LedgerEntry>(unexpected<Error>(Error(Code::kMalformed, "")));
+        if (e) BACKSTOP_TRY(unindex(t, id_copy, *e));
+      }
       auto d = t.del(ledger_, id_copy);
       if (!d) return unexpected<Error>(std::move(d).error());
       ++*removed;
@@ -930,6 +1070,7 @@ class LmdbStore final : public Store {
   MDB_env* env_ = nullptr;
   std::shared_mutex resize_mu_;
   std::size_t map_size_ = 0;  // guarded by resize_mu_
+  MDB_dbi keys_ = 0;  // the ledger's secondary index (MDB_DUPSORT)
   MDB_dbi ledger_ = 0, by_time_ = 0, meta_ = 0, corr_ = 0, counters_ = 0, records_ = 0,
           listings_ = 0, allow_ = 0;
 };

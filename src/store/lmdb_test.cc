@@ -51,6 +51,44 @@ TEST(Lmdb, ReopenKeepsEverything) {
   EXPECT_EQ(**s->ledger_first_time(), kT0);
 }
 
+// A state written before the ledger's index existed (its entries, no
+// "ledger_keys" and no built flag) gets the index built when opened.
+TEST(Lmdb, OldStateGetsTheLedgerIndexBuiltAtOpen) {
+  testing::TempDir dir;
+  ManualClock clock(kT0);
+  Options o{.clock = &clock};
+  {
+    auto s = open_or_die(dir.path(), o);
+    ASSERT_TRUE(s->ledger_put("<old1@x>", {kT0 - 10, "a@b", {"Bob@Example.net"}, "E1"}));
+    ASSERT_TRUE(s->ledger_put("<old2@x>", {kT0 - 5, "a@b", {"carol@example.net"}}));
+  }
+  {  // Take the index away as an older backstop would have left the state.
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    ASSERT_EQ(mdb_env_open(env, dir.path().c_str(), MDB_NOTLS, 0600), 0);
+    MDB_txn* txn = nullptr;
+    MDB_dbi keys = 0, meta = 0;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "ledger_keys", MDB_DUPSORT, &keys), 0);
+    ASSERT_EQ(mdb_drop(txn, keys, 1), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    MDB_val k{17, const_cast<char*>("ledger.keys_built")};
+    ASSERT_EQ(mdb_del(txn, meta, &k, nullptr), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+  }
+  auto s = open_or_die(dir.path(), o);
+  auto bob = s->ledger_find({LedgerKey::kRecipient, "bob@example.net", kT0 - 100, kT0});
+  ASSERT_TRUE(bob) << bob.error().to_string();
+  ASSERT_EQ(bob->size(), 1u);
+  EXPECT_EQ(bob->front().message_id, "<old1@x>");
+  auto env = s->ledger_find({LedgerKey::kEnvid, "E1", kT0 - 100, kT0});
+  ASSERT_TRUE(env);
+  EXPECT_EQ(env->size(), 1u);
+  EXPECT_EQ(s->ledger_find({LedgerKey::kRecipient, "carol@example.net", kT0 - 100, kT0})->size(), 1u);
+}
+
 TEST(Lmdb, CreatesPrivateStateDirectory) {
   testing::TempDir dir;
   const std::string sub = dir.path() + "/a/b";

@@ -50,6 +50,22 @@ class MemoryStore final : public Store {
     std::lock_guard lock(mu_);
     return first_time_;
   }
+  // No index here: the entries of the window are scanned (tests and scan).
+  Result<std::vector<LedgerItem>> ledger_find(const LedgerFind& q) override {
+    BACKSTOP_TRY(check_ledger_find(q));
+    std::lock_guard lock(mu_);
+    std::vector<LedgerItem> out;
+    if (q.from > q.to) return out;
+    auto end = by_time_.upper_bound({q.to, std::string(kMaxMessageIdBytes + 1, '\xff')});
+    auto begin = by_time_.lower_bound({q.from, std::string()});
+    for (auto it = std::make_reverse_iterator(end); it != std::make_reverse_iterator(begin); ++it) {
+      if (out.size() == kMaxLedgerFind) break;
+      if (ledger_expired(it->first)) break;
+      const LedgerEntry& e = ledger_.at(it->second);
+      if (ledger_answers(e, q)) out.push_back({it->second, e});
+    }
+    return out;
+  }
 
   Status correspondent_record(std::string_view local, std::string_view external,
                               std::int64_t time) override {

@@ -3,6 +3,11 @@
 //   P l:<id>       ledger entry (codec), PX = ledger TTL + grace
 //   P lt           ledger index: zset id -> time sent
 //   P lf           zset {"t" -> time of the first entry ever}, kept with ZADD LT
+//   P k:<value>    ledger secondary index: zset id -> time sent, for the
+//                  value 'r' + recipient (lower case) or 'e' + ENVID; expires
+//                  with its newest entry; members may outlive a replaced
+//                  entry (ledger_find() checks each against its entry)
+//   P kb           "1" once the index holds every entry (built at open)
 //   P cx           correspondents: zset "local NUL external" -> last seen (ZADD GT)
 //   P cl:<local>   one user's correspondents: zset, score 0, in address order
 //   P n:<key>      counter: "<value> <expires_at>" in decimal, PX = window + grace
@@ -64,8 +69,12 @@ constexpr std::size_t kShaHexBytes = 40;
 // Largest values the codec writes at the store's limits (a varint takes at
 // most 10 bytes): replies beyond are damaged, not read.
 constexpr std::size_t kVarint = 10;
-constexpr std::size_t kMaxLedgerValue =
-    1 + kVarint + (kVarint + kMaxAddressBytes) + kVarint + kMaxLedgerRecipients * (kVarint + kMaxAddressBytes);
+constexpr std::size_t kMaxLedgerValue = 1 + kVarint + (kVarint + kMaxAddressBytes) + kVarint +
+                                        kMaxLedgerRecipients * (kVarint + kMaxAddressBytes) + kVarint +
+                                        kMaxEnvidBytes;
+// Index members one ledger_find() looks at (newest first): each is checked
+// against its entry, and stale members are rare (a replaced entry).
+constexpr std::size_t kMaxIndexScan = 4 * kMaxLedgerFind;
 constexpr std::size_t kMaxRecordValue = 1 + kVarint + kVarint + kMaxRecordBytes;
 constexpr std::size_t kMaxListingValue = 4096;  // ~1.7 KiB at the limits (16 kinds, a 400-byte Message-ID)
 // "<value> <expires_at>", each at most 17 characters.
@@ -346,7 +355,134 @@ class RedisStore final : public Store, public WindowCounter {
       if (!is_hex_sha(*sha)) return fail(Code::kMalformed, "redis: SCRIPT LOAD answered no SHA-1");
       scripts_[i].sha = std::move(*sha);
     }
-    return {};
+    return build_index(**lease);
+  }
+
+  // The index commands of entry `id` (added to `tx`): each value's zset
+  // gets the member, loses members past the ledger TTL, and expires with
+  // its newest entry (NX sets a fresh key's expiry, GT only lengthens it).
+  void index_cmds(std::string_view id, const LedgerEntry& e, std::vector<Command>* tx) const {
+    const auto ms = px(e.time + opt_.ledger_ttl);
+    for (const auto& value : ledger_index_values(e)) {
+      const std::string k = key("k:", value);
+      tx->push_back({"ZADD", k, num(e.time), std::string(id)});
+      tx->push_back({"ZREMRANGEBYSCORE", k, "-inf", num(now() - opt_.ledger_ttl)});
+      if (ms) {
+        tx->push_back({"PEXPIRE", k, num(*ms), "NX"});
+        tx->push_back({"PEXPIRE", k, num(*ms), "GT"});
+      }
+    }
+  }
+
+  // Builds the index from every entry of the ledger's time index, once (a
+  // prefix written before the index existed). Idempotent: several hosts
+  // opening an old prefix at once each add the same members.
+  Status build_index(Connection& c) {
+    auto built = c.run1({"EXISTS", key("kb")});
+    BACKSTOP_TRY(built);
+    auto n = redis::integer_of(built->get(), "EXISTS");
+    BACKSTOP_TRY(n);
+    if (*n == 1) return {};
+    for (std::int64_t offset = 0;; offset += static_cast<std::int64_t>(kReadPage)) {
+      auto r = c.run1({"ZRANGE", key("lt"), num(offset), num(offset + static_cast<std::int64_t>(kReadPage) - 1)});
+      BACKSTOP_TRY(r);
+      auto ids = redis::array_of(r->get(), kReadPage, "ledger index");
+      BACKSTOP_TRY(ids);
+      if (ids->empty()) break;
+      Command mget{"MGET"};
+      std::vector<std::string> names;
+      for (const redisReply* m : *ids) {
+        auto id = redis::string_of(m, kMaxMessageIdBytes, "ledger index member");
+        BACKSTOP_TRY(id);
+        names.push_back(*id);
+        mget.push_back(key("l:", *id));
+      }
+      auto values = c.run1(mget);
+      BACKSTOP_TRY(values);
+      auto arr = redis::array_of(values->get(), names.size(), "ledger entries");
+      BACKSTOP_TRY(arr);
+      std::vector<Command> tx;
+      for (std::size_t i = 0; i < arr->size() && i < names.size(); ++i) {
+        auto bytes = redis::string_or_nil((*arr)[i], kMaxLedgerValue, "ledger entry");
+        if (!bytes || !*bytes) continue;
+        auto e = codec::decode_ledger(**bytes);
+        if (e && !ledger_expired(e->time)) index_cmds(names[i], *e, &tx);
+      }
+      if (!tx.empty()) {
+        auto w = c.run(tx);
+        BACKSTOP_TRY(w);
+        for (const auto& x : *w) BACKSTOP_TRY(redis::check_reply(x.get()));
+      }
+      if (ids->size() < kReadPage) break;
+    }
+    auto done = c.run1({"SET", key("kb"), "1"});
+    BACKSTOP_TRY(done);
+    return redis::check_reply(done->get());
+  }
+
+  // Entries of `ids` (index members, newest first) that answer `q`, at most
+  // kMaxLedgerFind, from the MGET reply `values`.
+  Result<std::vector<LedgerItem>> found_of(const LedgerFind& q, const std::vector<std::string>& ids,
+                                           const redisReply* values) {
+    std::vector<LedgerItem> out;
+    auto arr = redis::array_of(values, ids.size(), "ledger entries");
+    BACKSTOP_TRY(arr);
+    if (arr->size() != ids.size()) return fail(Code::kMalformed, "redis: MGET answered the wrong count");
+    for (std::size_t i = 0; i < ids.size() && out.size() < kMaxLedgerFind; ++i) {
+      auto e = ledger_of((*arr)[i]);
+      BACKSTOP_TRY(e);
+      if (*e && ledger_answers(**e, q)) out.push_back({ids[i], std::move(**e)});
+    }
+    return out;
+  }
+  // The members an index range reply names.
+  static Result<std::vector<std::string>> members_of(const redisReply* r) {
+    std::vector<std::string> out;
+    auto arr = redis::array_of(r, kMaxIndexScan, "ledger key index");
+    BACKSTOP_TRY(arr);
+    for (const redisReply* m : *arr) {
+      auto id = redis::string_of(m, kMaxMessageIdBytes, "ledger key index member");
+      BACKSTOP_TRY(id);
+      out.push_back(std::move(*id));
+    }
+    return out;
+  }
+  Command find_cmd(const LedgerFind& q) const {
+    const std::int64_t live = now() - opt_.ledger_ttl + 1;  // live: time + ttl > now
+    return {"ZREVRANGEBYSCORE", key("k:", ledger_index_value(q)), num(q.to), num(std::max(q.from, live)), "LIMIT",
+            "0", num(static_cast<std::int64_t>(kMaxIndexScan))};
+  }
+  // Index ranges of `qs` in one round trip, their entries in a second.
+  Result<std::vector<std::vector<LedgerItem>>> finds(Connection& c, const std::vector<LedgerFind>& qs) {
+    std::vector<std::vector<LedgerItem>> out(qs.size());
+    std::vector<Command> ranges;
+    for (const auto& q : qs) ranges.push_back(find_cmd(q));
+    if (ranges.empty()) return out;
+    auto r = c.run(ranges);
+    BACKSTOP_TRY(r);
+    std::vector<std::vector<std::string>> ids(qs.size());
+    std::vector<Command> gets;
+    for (std::size_t i = 0; i < qs.size(); ++i) {
+      if (qs[i].from > qs[i].to) continue;
+      auto m = members_of((*r)[i].get());
+      BACKSTOP_TRY(m);
+      ids[i] = std::move(*m);
+      if (ids[i].empty()) continue;
+      Command mget{"MGET"};
+      for (const auto& id : ids[i]) mget.push_back(key("l:", id));
+      gets.push_back(std::move(mget));
+    }
+    if (gets.empty()) return out;
+    auto g = c.run(gets);
+    BACKSTOP_TRY(g);
+    std::size_t j = 0;
+    for (std::size_t i = 0; i < qs.size(); ++i) {
+      if (ids[i].empty()) continue;
+      auto f = found_of(qs[i], ids[i], (*g)[j++].get());
+      BACKSTOP_TRY(f);
+      out[i] = std::move(*f);
+    }
+    return out;
   }
 
   // ---- sliding windows: one script per event ----
@@ -405,6 +541,14 @@ class RedisStore final : public Store, public WindowCounter {
     BACKSTOP_TRY(r);
     return ledger_of(r->get());
   }
+  Result<std::vector<LedgerItem>> ledger_find(const LedgerFind& q) override {
+    BACKSTOP_TRY(check_ledger_find(q));
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto f = finds(**lease, {q});
+    BACKSTOP_TRY(f);
+    return std::move(f->front());
+  }
   // The answer to GET l:<id>.
   Result<std::optional<LedgerEntry>> ledger_of(const redisReply* r) {
     auto bytes = redis::string_or_nil(r, kMaxLedgerValue, "ledger entry");
@@ -426,9 +570,17 @@ class RedisStore final : public Store, public WindowCounter {
       cmds.push_back({"ZSCORE", key("cx"), correspondent_key(local, external)});
     }
     ReadBatchResult out;
-    if (cmds.empty()) return out;
+    if (cmds.empty() && batch.ledger_finds.empty()) return out;
     auto lease = pool_.acquire();
     BACKSTOP_TRY(lease);
+    if (!batch.ledger_finds.empty()) {
+      // Ledger finds take two round trips of their own (the index ranges,
+      // then their entries) before the batch's one.
+      auto f = finds(**lease, batch.ledger_finds);
+      BACKSTOP_TRY(f);
+      out.finds = std::move(*f);
+      if (cmds.empty()) return out;
+    }
     auto r = (*lease)->run(cmds);
     BACKSTOP_TRY(r);
     std::size_t i = 0;
@@ -1215,6 +1367,7 @@ class RedisStore final : public Store, public WindowCounter {
         tx.push_back(std::move(set));
         tx.push_back({"ZADD", key("lt"), num(p->entry.time), p->message_id});
         tx.push_back({"ZADD", key("lf"), "LT", num(p->entry.time), "t"});
+        index_cmds(p->message_id, p->entry, &tx);
       } else if (const auto* s = std::get_if<CorrespondentSeen>(&op)) {
         tx.push_back({"ZADD", key("cx"), "GT", num(s->time), correspondent_key(s->local, s->external)});
         tx.push_back({"ZADD", key("cl:", s->local), "0", s->external});

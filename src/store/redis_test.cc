@@ -544,6 +544,27 @@ TEST_F(RedisShared, ForeignLayoutIsRefused) {
   EXPECT_EQ(s.error().code(), Code::kEnvironment) << s.error().to_string();
 }
 
+// A prefix written before the ledger's index existed gets it built at open.
+TEST_F(RedisShared, OldPrefixGetsTheLedgerIndexBuiltAtOpen) {
+  ManualClock clock(kT0);
+  {
+    auto s = open({.clock = &clock});
+    ASSERT_NE(s, nullptr);
+    ASSERT_TRUE(s->ledger_put("<old1@x>", {kT0 - 10, "a@b", {"Bob@Example.net"}, "E1"}));
+  }
+  ASSERT_EQ(raw({"DEL", prefix_ + "kb", prefix_ + "k:rbob@example.net", prefix_ + "k:eE1"}), "3");
+  auto s = open({.clock = &clock});
+  ASSERT_NE(s, nullptr);
+  auto bob = s->ledger_find({LedgerKey::kRecipient, "bob@example.net", kT0 - 100, kT0});
+  ASSERT_TRUE(bob) << bob.error().to_string();
+  ASSERT_EQ(bob->size(), 1u);
+  EXPECT_EQ(bob->front().message_id, "<old1@x>");
+  EXPECT_EQ(s->ledger_find({LedgerKey::kEnvid, "E1", kT0 - 100, kT0})->size(), 1u);
+  EXPECT_EQ(raw({"GET", prefix_ + "kb"}), "1");
+  const long long ttl = std::stoll(raw({"PTTL", prefix_ + "k:rbob@example.net"}));
+  EXPECT_GT(ttl, 0) << "the index expires with its newest entry";
+}
+
 TEST_F(RedisShared, ExpiryIsAlsoHandedToRedis) {
   ManualClock clock(kT0);
   auto s = open({.clock = &clock});

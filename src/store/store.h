@@ -3,8 +3,12 @@
 // hosts in redis_store.h, in-memory for tests; no backend type appears here).
 //
 // Contents:
-//  - ledger: outbound Message-ID -> {time, envelope sender, recipients}, expired
-//    after Options::ledger_ttl (default 30 days) counted from the entry's time;
+//  - ledger: outbound Message-ID -> {time, envelope sender, recipients, ENVID},
+//    expired after Options::ledger_ttl (default 30 days) counted from the
+//    entry's time; with a secondary index by recipient and by ENVID
+//    (ledger_find()), derived from the entries: written, replaced and purged
+//    with them, never exported (a LedgerPut rebuilds it), and built from the
+//    entries when a store written before the index is opened;
 //  - correspondents: local user -> external addresses written to, with last time;
 //  - counters: integer windows for rate limits, atomic across threads and
 //    processes (LMDB) or hosts (Redis), reset once their expiry has passed;
@@ -54,6 +58,11 @@ inline constexpr std::size_t kMaxMessageIdBytes = 400;
 inline constexpr std::size_t kMaxAddressBytes = 256;
 // Recipients kept per ledger entry (Postfix's default smtpd_recipient_limit is 1000).
 inline constexpr std::size_t kMaxLedgerRecipients = 1000;
+// RFC 3461 §4.4: an ENVID is at most 100 characters.
+inline constexpr std::size_t kMaxEnvidBytes = 100;
+// Entries one ledger_find() returns: a bounce names one recipient, and a
+// few messages to it near one time are enough to prove it ours.
+inline constexpr std::size_t kMaxLedgerFind = 16;
 // Counter and record keys are our own strings ("rl:sasl:alice:3600"...).
 inline constexpr std::size_t kMaxKeyBytes = 400;
 // Records hold small facts, not messages.
@@ -72,7 +81,21 @@ struct LedgerEntry {
   std::int64_t time = 0;                // unix seconds it was sent (expiry counts from here)
   std::string sender;                   // envelope sender; empty = null sender
   std::vector<std::string> recipients;  // envelope recipients, at most kMaxLedgerRecipients
+  // The ENVID of the MAIL command (RFC 3461), xtext-decoded; empty = none.
+  // At most kMaxEnvidBytes, no NUL.
+  std::string envid{};
   friend bool operator==(const LedgerEntry&, const LedgerEntry&) = default;
+};
+
+// A question to the ledger's secondary index (ledger_find()).
+enum class LedgerKey { kRecipient, kEnvid };
+struct LedgerFind {
+  LedgerKey key = LedgerKey::kRecipient;
+  // kRecipient: an address, compared ASCII case-insensitively with the
+  // entries' recipients; kEnvid: compared byte for byte with their envid.
+  std::string value{};
+  std::int64_t from = 0;  // entries sent at from <= time <= to
+  std::int64_t to = 0;
 };
 
 struct LedgerItem {
@@ -121,7 +144,7 @@ struct CorrespondentSeen {
 };
 struct RecordPut {
   std::string key;
-  std::string value;
+  std::string value{};
   std::int64_t expires_at = 0;  // unix seconds; 0 = never
 };
 struct RecordErase {
@@ -260,11 +283,13 @@ struct ReadBatch {
   std::vector<std::string> ledger_ids;  // as ledger_get()
   bool ledger_first_time = false;       // as ledger_first_time()
   std::vector<std::pair<std::string, std::string>> correspondents;  // (local, external) as correspondent_last_seen()
+  std::vector<LedgerFind> ledger_finds{};  // as ledger_find()
 };
 struct ReadBatchResult {
   std::vector<std::optional<LedgerEntry>> ledger;          // one per ledger id
   std::optional<std::int64_t> first_time;                  // when asked for
   std::vector<std::optional<std::int64_t>> correspondents;  // one per pair
+  std::vector<std::vector<LedgerItem>> finds{};             // one per ledger find
 };
 // Reads in one batch (the correlator asks for a few: a bounce quotes a
 // handful of Message-IDs, a message has a few local recipients).
@@ -292,6 +317,11 @@ class Store {
   // Time of the first entry ever recorded (kept after that entry expires), for
   // the ledger warm-up rule; nullopt before any.
   virtual Result<std::optional<std::int64_t>> ledger_first_time() = 0;
+  // Unexpired entries that name `q.value` (a recipient, or the ENVID) and
+  // were sent in [q.from, q.to], newest first, at most kMaxLedgerFind.
+  // kInvalidArgument for an empty value, one over kMaxAddressBytes
+  // (kRecipient) or kMaxEnvidBytes (kEnvid), or a NUL in it.
+  virtual Result<std::vector<LedgerItem>> ledger_find(const LedgerFind& q) = 0;
 
   // ---- correspondents ----
   // Records that `local` wrote to `external` at `time` (last_seen = max).

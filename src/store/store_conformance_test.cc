@@ -211,6 +211,119 @@ TEST_P(StoreConformance, ReadBatchAnswersAsTheSingleCalls) {
   EXPECT_EQ(full->ledger.size(), kMaxBatchReads);
 }
 
+std::vector<std::string> ids_of(const Result<std::vector<LedgerItem>>& r) {
+  std::vector<std::string> out;
+  if (r) {
+    for (const auto& i : *r) out.push_back(i.message_id);
+  }
+  return out;
+}
+
+TEST_P(StoreConformance, LedgerFindByRecipientWithinTheWindowNewestFirst) {
+  using V = std::vector<std::string>;
+  ASSERT_TRUE(store_->ledger_put("<a@x>", {kT0 - 100, "alice@ours", {"Bob@Example.NET", "carol@example.org"}}));
+  ASSERT_TRUE(store_->ledger_put("<b@x>", {kT0, "alice@ours", {"bob@example.net"}}));
+  ASSERT_TRUE(store_->ledger_put("<c@x>", {kT0 + 100, "alice@ours", {"dave@example.net"}}));
+  const LedgerFind bob{LedgerKey::kRecipient, "BOB@example.net", kT0 - 100, kT0 + 100};
+  EXPECT_EQ(ids_of(store_->ledger_find(bob)), (V{"<b@x>", "<a@x>"})) << "case-insensitive, newest first";
+  // The window's ends are included; one second outside is not.
+  EXPECT_EQ(ids_of(store_->ledger_find({LedgerKey::kRecipient, "bob@example.net", kT0 - 100, kT0 - 100})),
+            V{"<a@x>"});
+  EXPECT_EQ(ids_of(store_->ledger_find({LedgerKey::kRecipient, "bob@example.net", kT0 - 99, kT0 - 1})), V{});
+  EXPECT_EQ(ids_of(store_->ledger_find({LedgerKey::kRecipient, "bob@example.net", kT0 + 1, kT0 + 1000})), V{});
+  EXPECT_EQ(ids_of(store_->ledger_find({LedgerKey::kRecipient, "bob@example.ne", kT0 - 100, kT0 + 100})), V{})
+      << "a prefix of an address is another address";
+  EXPECT_EQ(ids_of(store_->ledger_find({LedgerKey::kRecipient, "alice@ours", kT0 - 100, kT0 + 100})), V{})
+      << "the sender is not a recipient";
+  EXPECT_EQ(ids_of(store_->ledger_find({LedgerKey::kRecipient, "bob@example.net", kT0 + 10, kT0 - 10})), V{})
+      << "an empty window";
+  auto found = store_->ledger_find(bob);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->front().entry, (LedgerEntry{kT0, "alice@ours", {"bob@example.net"}}));
+  // A replaced entry answers for its new recipients and time only.
+  ASSERT_TRUE(store_->ledger_put("<a@x>", {kT0 + 50, "alice@ours", {"erin@example.net"}}));
+  EXPECT_EQ(ids_of(store_->ledger_find(bob)), V{"<b@x>"});
+  EXPECT_EQ(ids_of(store_->ledger_find({LedgerKey::kRecipient, "erin@example.net", kT0, kT0 + 60})), V{"<a@x>"});
+  // At most kMaxLedgerFind answers, the newest.
+  for (std::size_t i = 0; i < kMaxLedgerFind + 4; ++i) {
+    ASSERT_TRUE(store_->ledger_put("<many" + std::to_string(i) + "@x>",
+                                   {kT0 + 1000 + static_cast<std::int64_t>(i), "alice@ours", {"list@example.net"}}));
+  }
+  auto many = store_->ledger_find({LedgerKey::kRecipient, "list@example.net", kT0, kT0 + 5000});
+  ASSERT_TRUE(many);
+  ASSERT_EQ(many->size(), kMaxLedgerFind);
+  EXPECT_EQ(many->front().message_id, "<many" + std::to_string(kMaxLedgerFind + 3) + "@x>");
+  // Expired entries answer no more, before and after the purge.
+  clock_.advance(kDefaultLedgerTtl + 1);
+  EXPECT_EQ(ids_of(store_->ledger_find(bob)), V{});
+  EXPECT_EQ(store_->ledger_find({LedgerKey::kRecipient, "list@example.net", kT0, kT0 + 5000})->size(), kMaxLedgerFind)
+      << "the later ones still live";
+  clock_.advance(2000);
+  ASSERT_TRUE(store_->purge_expired());
+  EXPECT_EQ(ids_of(store_->ledger_find(bob)), V{});
+  EXPECT_EQ(ids_of(store_->ledger_find({LedgerKey::kRecipient, "list@example.net", kT0, kT0 + 5000})), V{});
+}
+
+TEST_P(StoreConformance, LedgerFindByEnvidIsExact) {
+  using V = std::vector<std::string>;
+  ASSERT_TRUE(store_->ledger_put("<e1@x>", {kT0, "alice@ours", {"bob@example.net"}, "QID+2B7 a"}));
+  ASSERT_TRUE(store_->ledger_put("<e2@x>", {kT0 + 1, "alice@ours", {"bob@example.net"}}));
+  const LedgerFind q{LedgerKey::kEnvid, "QID+2B7 a", kT0 - kDay, kT0 + kDay};
+  EXPECT_EQ(ids_of(store_->ledger_find(q)), V{"<e1@x>"});
+  EXPECT_EQ((*store_->ledger_get("<e1@x>"))->envid, "QID+2B7 a");
+  EXPECT_EQ(ids_of(store_->ledger_find({LedgerKey::kEnvid, "qid+2b7 a", kT0 - kDay, kT0 + kDay})), V{})
+      << "an ENVID is compared byte for byte";
+  EXPECT_EQ(ids_of(store_->ledger_find({LedgerKey::kEnvid, "bob@example.net", kT0 - kDay, kT0 + kDay})), V{})
+      << "recipients and ENVIDs are separate keys";
+  EXPECT_EQ(ids_of(store_->ledger_find({LedgerKey::kRecipient, "QID+2B7 a", kT0 - kDay, kT0 + kDay})), V{});
+  // Replaced without an ENVID: it no longer answers.
+  ASSERT_TRUE(store_->ledger_put("<e1@x>", {kT0, "alice@ours", {"bob@example.net"}}));
+  EXPECT_EQ(ids_of(store_->ledger_find(q)), V{});
+  // Bad arguments.
+  EXPECT_EQ(store_->ledger_find({LedgerKey::kEnvid, "", 0, kT0}).error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->ledger_find({LedgerKey::kEnvid, std::string(kMaxEnvidBytes + 1, 'e'), 0, kT0}).error().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(store_->ledger_find({LedgerKey::kRecipient, std::string(kMaxAddressBytes + 1, 'r'), 0, kT0}).error().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(store_->ledger_find({LedgerKey::kRecipient, std::string("a\0b", 3), 0, kT0}).error().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(store_->ledger_put("<e3@x>", {kT0, "", {}, std::string(kMaxEnvidBytes + 1, 'e')}).error().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(store_->ledger_put("<e3@x>", {kT0, "", {}, std::string("a\0b", 3)}).error().code(),
+            Code::kInvalidArgument);
+  EXPECT_TRUE(store_->ledger_put("<e3@x>", {kT0, "", {}, std::string(kMaxEnvidBytes, 'e')}));
+}
+
+TEST_P(StoreConformance, ReadBatchAnswersLedgerFinds) {
+  ASSERT_TRUE(store_->ledger_put("<f1@x>", {kT0, "alice@ours", {"bob@example.net"}, "ENV1"}));
+  ReadBatch b;
+  b.ledger_ids = {"<f1@x>"};
+  b.ledger_first_time = true;
+  b.ledger_finds = {{LedgerKey::kRecipient, "bob@example.net", kT0 - 10, kT0 + 10},
+                    {LedgerKey::kRecipient, "nobody@example.net", kT0 - 10, kT0 + 10},
+                    {LedgerKey::kEnvid, "ENV1", kT0 - 10, kT0 + 10}};
+  auto r = store_->read_batch(b);
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_EQ(r->finds.size(), 3u);
+  EXPECT_EQ(ids_of(r->finds[0]), std::vector<std::string>{"<f1@x>"});
+  EXPECT_TRUE(r->finds[1].empty());
+  EXPECT_EQ(ids_of(r->finds[2]), std::vector<std::string>{"<f1@x>"});
+  EXPECT_TRUE(r->ledger[0].has_value());
+  EXPECT_EQ(r->first_time, std::optional<std::int64_t>(kT0));
+  ReadBatch only_finds;
+  only_finds.ledger_finds = {{LedgerKey::kEnvid, "ENV1", kT0, kT0}};
+  auto o = store_->read_batch(only_finds);
+  ASSERT_TRUE(o) << o.error().to_string();
+  ASSERT_EQ(o->finds.size(), 1u);
+  EXPECT_EQ(o->finds[0].size(), 1u);
+  ReadBatch bad;
+  bad.ledger_finds = {{LedgerKey::kEnvid, "", kT0, kT0}};
+  EXPECT_EQ(store_->read_batch(bad).error().code(), Code::kInvalidArgument);
+  ReadBatch big;
+  big.ledger_finds.assign(kMaxBatchReads + 1, {LedgerKey::kEnvid, "ENV1", kT0, kT0});
+  EXPECT_EQ(store_->read_batch(big).error().code(), Code::kInvalidArgument);
+}
+
 TEST_P(StoreConformance, CountersAddAndExpire) {
   EXPECT_EQ(*store_->counter_get("rl:a"), 0);
   EXPECT_EQ(*store_->counter_add("rl:a", 3, kT0 + 60), 3);
@@ -441,6 +554,7 @@ std::string describe(const ExportItem& item) {
   auto e = [](const LedgerEntry& x) {
     std::string s = std::to_string(x.time) + " <" + x.sender + ">";
     for (const auto& r : x.recipients) s += " " + r;
+    if (!x.envid.empty()) s += " envid=" + x.envid;
     return s;
   };
   if (auto* p = std::get_if<LedgerPut>(&item)) return "ledger " + p->message_id + " " + e(p->entry);
@@ -485,7 +599,7 @@ struct Collect final : ExportVisitor {
 void fill_every_kind(Store& s) {
   ASSERT_TRUE(s.ledger_put("<old@x>", entry(kT0 - kDefaultLedgerTtl)));  // expired
   ASSERT_TRUE(s.ledger_put("<m1@x>", entry(kT0 - 100)));
-  ASSERT_TRUE(s.ledger_put("<m2@x>", LedgerEntry{kT0, "", {"r@example.net"}}));
+  ASSERT_TRUE(s.ledger_put("<m2@x>", LedgerEntry{kT0, "", {"r@example.net"}, "env-m2"}));
   ASSERT_TRUE(s.correspondent_record("alice@ours", "bob@ext", kT0 - 5));
   ASSERT_TRUE(s.correspondent_record("alice@ours", "gone@ext", kT0 - kDefaultCorrespondentTtl));  // expired
   ASSERT_TRUE(s.counter_add("rl:a", 7, kT0 + 60));
@@ -511,7 +625,7 @@ const std::vector<std::string> kEveryKind = {
     "counter rl:never -2 0",
     "first " + std::to_string(kT0 - kDefaultLedgerTtl),
     "ledger <m1@x> " + std::to_string(kT0 - 100) + " <alice@example.com> bob@example.net carol@example.org",
-    "ledger <m2@x> " + std::to_string(kT0) + " <> r@example.net",
+    "ledger <m2@x> " + std::to_string(kT0) + " <> r@example.net envid=env-m2",
     "listing 192.0.2.7 listed bounce=1 " + std::to_string(kT0) + "-" + std::to_string(kT0) + " <t@x>",
     "listing 2001:db8::1 delisted autoreply=1 " + std::to_string(kT0 - 3) + "-" + std::to_string(kT0 - 3) + " ",
     "record fact:1 " + std::string("\0bin", 4) + " " + std::to_string(kT0 + 10),
@@ -624,6 +738,11 @@ TEST_P(StoreConformance, ExportedItemsWrittenBackRecreateTheState) {
   EXPECT_EQ(other->listing_all()->size(), 2u);
   EXPECT_TRUE(*other->allowlisted("203.0.113.9"));
   EXPECT_EQ(other->ledger_recent(10)->size(), 2u);
+  // The ledger's index is rebuilt from the copied entries.
+  EXPECT_EQ(ids_of(other->ledger_find({LedgerKey::kRecipient, "carol@example.org", kT0 - kDay, kT0})),
+            std::vector<std::string>{"<m1@x>"});
+  EXPECT_EQ(ids_of(other->ledger_find({LedgerKey::kEnvid, "env-m2", kT0 - kDay, kT0})),
+            std::vector<std::string>{"<m2@x>"});
   clock_.advance(60);
   EXPECT_EQ(*other->counter_get("rl:a"), 0) << "the copied expiry holds";
 }
