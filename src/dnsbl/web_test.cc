@@ -380,6 +380,7 @@ TEST_F(WebTest, StoreDownIsAnAnswerNotACrash) {
     Result<std::optional<store::Listing>> listing_get(std::string_view) override { return unexpected<Error>(e); }
     Status listing_put(const store::Listing&) override { return unexpected<Error>(e); }
     Result<std::vector<store::Listing>> listing_all() override { return unexpected<Error>(e); }
+    Result<std::vector<store::LedgerItem>> ledger_find(const store::LedgerFind&) override { return unexpected<Error>(e); }
     Result<bool> listing_remove(std::string_view) override { return unexpected<Error>(e); }
     Status allowlist_add(std::string_view) override { return unexpected<Error>(e); }
     Result<bool> allowlist_remove(std::string_view) override { return unexpected<Error>(e); }
