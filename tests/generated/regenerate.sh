@@ -92,9 +92,10 @@ start_capture_smtp() {
 
 # ---------------------------------------------------------------- mlmmj
 # One list per language that mlmmj ships (text.skel). Per list, the mail a
-# forged sender can trigger: subscription and unsubscription confirmation
-# requests, a post refused because the poster is not subscribed, a post
-# refused for its size, and the "awaiting release" notice of a moderated list.
+# forged sender can trigger: subscription confirmation requests (normal,
+# digest, no-mail) and unsubscription ones, a post refused because the
+# poster is not subscribed, for its size, or because the list address is
+# not in To: or Cc:, and the "awaiting release" notice of a moderated list.
 gen_mlmmj() {
   local d=$tmp/mlmmj port=2531 lang list ver n=0
   ver=$(dpkg-query -W -f '${Version}' mlmmj)
@@ -115,6 +116,9 @@ gen_mlmmj() {
     printf 'Delivered-To: %s+subscribe-digest@example.org\nFrom: dave@example.net\nTo: %s+subscribe-digest@example.org\nSubject: subscribe\nMessage-ID: <subd-%s@example.net>\nDate: Fri, 27 Nov 2026 20:00:01 +0000\n\n\n' "$list" "$list" "$lang" | post dave@example.net
     n=$((n + 1)); wait_file "$d/cap/mlmmj-$n.eml"
     keep "$d/cap/mlmmj-$n.eml" "mlmmj-$lang-subscribe-digest-confirm" subscription_confirm "$src"
+    printf 'Delivered-To: %s+subscribe-nomail@example.org\nFrom: gina@example.net\nTo: %s+subscribe-nomail@example.org\nSubject: subscribe\nMessage-ID: <subn-%s@example.net>\nDate: Fri, 27 Nov 2026 20:00:01 +0000\n\n\n' "$list" "$list" "$lang" | post gina@example.net
+    n=$((n + 1)); wait_file "$d/cap/mlmmj-$n.eml"
+    keep "$d/cap/mlmmj-$n.eml" "mlmmj-$lang-subscribe-nomail-confirm" subscription_confirm "$src"
     /usr/bin/mlmmj-sub -L "$d/spool/$list" -a erin@example.net -f -q -s >/dev/null 2>&1 ||
       /usr/bin/mlmmj-sub -L "$d/spool/$list" -a erin@example.net -q -s
     printf 'Delivered-To: %s+unsubscribe@example.org\nFrom: erin@example.net\nTo: %s+unsubscribe@example.org\nSubject: unsubscribe\nMessage-ID: <unsub-%s@example.net>\nDate: Fri, 27 Nov 2026 20:00:02 +0000\n\n\n' "$list" "$list" "$lang" | post erin@example.net
@@ -131,6 +135,11 @@ gen_mlmmj() {
     n=$((n + 1)); wait_file "$d/cap/mlmmj-$n.eml"
     keep "$d/cap/mlmmj-$n.eml" "mlmmj-$lang-post-denied-size" dsn_bounce "$src"
     rm -f "$c/maxmailsize"
+    # The list address neither in To: nor in Cc: (mlmmj refuses it unless
+    # control/tocc exists).
+    printf 'Delivered-To: %s@example.org\nFrom: erin@example.net\nTo: team@example.org\nSubject: Announcement draft\nMessage-ID: <post4-%s@example.net>\nDate: Fri, 27 Nov 2026 20:00:04 +0000\n\nA draft of the announcement.\n' "$list" "$lang" | post erin@example.net
+    n=$((n + 1)); wait_file "$d/cap/mlmmj-$n.eml"
+    keep "$d/cap/mlmmj-$n.eml" "mlmmj-$lang-post-denied-not-addressed" dsn_bounce "$src"
     touch "$c/moderated" "$c/notifymod"
     echo moderator@example.org >"$c/moderators"
     printf 'Delivered-To: %s@example.org\nFrom: erin@example.net\nTo: %s@example.org\nSubject: Question about the agenda\nMessage-ID: <post3-%s@example.net>\nDate: Fri, 27 Nov 2026 20:00:05 +0000\n\nIs the agenda final?\n' "$list" "$list" "$lang" | post erin@example.net
