@@ -35,7 +35,7 @@ constexpr double kEmbeddedOriginal = 0.5;      // auto: a message/rfc822 or head
 constexpr double kNullSender = 0.5;            // auto: MAIL FROM:<>
 constexpr double kMdn = 0.5;                   // auto: a disposition notification
 constexpr double kReplyShape = 0.5;            // autoreply: a short, unquoted "Re:" answer
-constexpr double kQuotingReply = -0.5;         // autoreply: a "Re:" that quotes the original
+constexpr double kQuotingReply = -0.5;         // autoreply, bounce: a "Re:" that quotes the original
 
 // The reply shape: a responder's own text at most this long (after trimming)
 // is "short". Vacation texts are a few lines; a person's answer that quotes
@@ -73,9 +73,15 @@ Source source_of(TargetKind t) {
 }
 
 bool is_reply_prefix(std::string_view subject) {
-  // "Re:" and the translations mail programs write (AW, SV, Odp, Ynt...).
+  // "Re:" and the translations mail programs write (AW, SV, Odp, Ynt...),
+  // after a list's "[tag] " if there is one.
   static constexpr std::string_view kPrefixes[] = {"re:", "aw:", "sv:", "odp:", "ynt:", "antw:", "vs:", "ref:", "r:"};
-  const std::string lower = mail::ascii_lower(mail::trim(subject).substr(0, 8));
+  subject = mail::trim(subject);
+  if (subject.starts_with('[')) {
+    const std::size_t close = subject.find(']');
+    if (close != std::string_view::npos) subject = mail::trim(subject.substr(close + 1));
+  }
+  const std::string lower = mail::ascii_lower(subject.substr(0, 8));
   for (std::string_view p : kPrefixes) {
     if (lower.starts_with(p)) return true;
   }
@@ -233,7 +239,12 @@ void structural(const mail::Message& m, const mail::Envelope& env, Scores& s, bo
   if (env.known && env.mail_from.empty()) s.add(Bucket::kAuto, kNullSender, "null-sender");
   switch (reply_shape(m)) {
     case ReplyShape::kShortUnquoted: s.add(Bucket::kAutoreply, kReplyShape, "reply-shape"); break;
-    case ReplyShape::kQuoting: s.add(Bucket::kAutoreply, kQuotingReply, "quoting-reply"); break;
+    case ReplyShape::kQuoting:
+      // A person's reply that quotes a notice is neither the notice nor an
+      // autoreply.
+      s.v[static_cast<std::size_t>(Bucket::kAutoreply)] += kQuotingReply;
+      s.add(Bucket::kBounce, kQuotingReply, "quoting-reply");
+      break;
     case ReplyShape::kNone: break;
   }
 }
@@ -261,7 +272,7 @@ constexpr Structural kStructural[] = {
     {"embedded:headers", "the original's headers are attached (text/rfc822-headers)", kEmbeddedOriginal, "auto"},
     {"null-sender", "the envelope sender is <>", kNullSender, "auto"},
     {"reply-shape", "Subject \"Re: ...\", a short text, nothing quoted (a vacation program's answer)", kReplyShape, "autoreply"},
-    {"quoting-reply", "Subject \"Re: ...\" and a line quoting the original (a person's reply)", kQuotingReply, "autoreply"},
+    {"quoting-reply", "Subject \"Re: ...\" and a line quoting the original (a person's reply)", kQuotingReply, "autoreply,bounce"},
     {"matcher-error", "a pattern scan failed (out of memory); some rules may not have fired", 0, "none"},
 };
 
