@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""sink_smtp.py PORT DIR PREFIX: an SMTP server on 127.0.0.1:PORT that stands
+"""sink_smtp.py PORT DIR PREFIX [ADDR]: an SMTP server on ADDR:PORT
+(127.0.0.1 by default) that stands
 for the rest of the Internet in regenerate.sh. RCPT to a local part starting
 with "gone" gets 550 5.1.1, one starting with "slow" gets 451 4.4.1; every
 other recipient is accepted, and each accepted message is written to
@@ -71,10 +72,11 @@ def serve(conn, out_dir, prefix, counter, lock):
 
 def main():
     port, out_dir, prefix = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    addr = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
     os.makedirs(out_dir, exist_ok=True)
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", port))
+    s.bind((addr, port))
     s.listen(8)
     counter, lock = [0], threading.Lock()
     while True:
