@@ -6,13 +6,14 @@
 # `sendmail` stand-in). Needs root and these Debian packages (dev-time tools,
 # not project dependencies):
 #   apt-get install -y --no-install-recommends mlmmj dovecot-core \
-#     dovecot-sieve procmail mailutils vacation postfix
+#     dovecot-sieve procmail mailutils vacation postfix m4
 # Exim and Sendmail run unpacked from their .debs (scripts/install-deps.sh
 # puts them in /var/cache/backstop-test-debs), as tests/lib/mta.py does.
 # Message-IDs, dates and confirmation cookies change on every run; the kinds
 # do not. LABELS.tsv is rewritten from the labels this script gives each
 # capture (decided from what the program was asked to do, never from the
-# classifier). Uses 127.0.0.1 port 2531 (capture server).
+# classifier). Uses ports 2531-2535 on 127.0.0.1 and 2536 on 127.0.0.2
+# (capture servers and sinks).
 # KEEP_TMP=1 keeps the temporary directory (configurations, logs).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
