@@ -6,13 +6,13 @@
 # `sendmail` stand-in). Needs root and these Debian packages (dev-time tools,
 # not project dependencies):
 #   apt-get install -y --no-install-recommends mlmmj dovecot-core \
-#     dovecot-sieve procmail mailutils vacation postfix m4
+#     dovecot-sieve procmail mailutils vacation postfix m4 mailman3
 # Exim and Sendmail run unpacked from their .debs (scripts/install-deps.sh
 # puts them in /var/cache/backstop-test-debs), as tests/lib/mta.py does.
 # Message-IDs, dates and confirmation cookies change on every run; the kinds
 # do not. LABELS.tsv is rewritten from the labels this script gives each
 # capture (decided from what the program was asked to do, never from the
-# classifier). Uses ports 2531-2535 on 127.0.0.1 and 2536 on 127.0.0.2
+# classifier). Uses ports 2531-2537 on 127.0.0.1 and 2536 on 127.0.0.2
 # (capture servers and sinks).
 # KEEP_TMP=1 keeps the temporary directory (configurations, logs).
 set -euo pipefail
@@ -192,6 +192,118 @@ Auto-reply etiquette|Please set your vacation responder so that it does not answ
 Re: Ihre Nachricht konnte nicht zugestellt werden|Das war ein Tippfehler in der Adresse, jetzt geht es wieder.\n\n> Unzustellbar: Einladung
 Re: Automatische Antwort|Bitte die Abwesenheitsnotiz für Listenpost abschalten, danke!\n\n> Ich bin bis zum 7. Dezember nicht im Büro.
 POSTS
+}
+
+# ------------------------------------------------------------ Mailman 3
+# GNU Mailman 3 core (Debian `mailman3`, no web UI) with a private
+# configuration (its own var directory and SQLite database, no REST/LMTP
+# runners, the out runner delivering to a capture server), one list per
+# language it ships templates for. Per list: a subscription request
+# (confirmation), an unsubscription request of a member (confirmation),
+# and a post from a non-member, held for the moderator (the hold notice to
+# the poster; the notice to the list owner is not kept).
+gen_mailman() {
+  local d=$tmp/mailman port=2537 ver lang list n=0 f to
+  ver=$(dpkg-query -W -f '${Version}' mailman3)
+  mkdir -p "$d/var" "$d/py"
+  cat >"$d/mailman.cfg" <<CFG
+[mailman]
+site_owner: owner@example.org
+layout: here
+[paths.here]
+var_dir: $d/var
+bin_dir: /usr/lib/mailman3/bin
+[mta]
+smtp_host: 127.0.0.1
+smtp_port: $port
+incoming: mailman.mta.null.NullMTA
+[runner.rest]
+start: no
+[runner.lmtp]
+start: no
+[runner.nntp]
+start: no
+[runner.digest]
+start: no
+[runner.archive]
+start: no
+CFG
+  # One Mailman process does all of it (each `mailman` command costs
+  # seconds of start-up): per language a list, a registration, a member's
+  # unregistration and a non-member's post.
+  cat >"$d/py/mmgen.py" <<'PY'
+from zope.component import getUtility
+from mailman.app.inject import inject_text
+from mailman.app.lifecycle import create_list
+from mailman.config import config
+from mailman.interfaces.domain import IDomainManager
+from mailman.interfaces.languages import ILanguageManager
+from mailman.interfaces.subscriptions import ISubscriptionManager
+from mailman.interfaces.usermanager import IUserManager
+
+POST = ("From: frank.{lang}@example.net\nTo: {list}\nSubject: Meeting notes\n"
+        "Message-ID: <mm-post-{lang}@example.net>\nDate: Fri, 27 Nov 2026 20:00:00 +0000\n\n"
+        "Here are the notes of the meeting.\n")
+
+
+def run(done, *langs):
+    """Writes the languages it used (those Mailman's configuration knows) to done."""
+    used = []
+    if getUtility(IDomainManager).get("example.org") is None:
+        getUtility(IDomainManager).add("example.org")
+    um = getUtility(IUserManager)
+    for lang in langs:
+        if lang not in getUtility(ILanguageManager):
+            continue
+        used.append(lang)
+        name = "liste-" + lang.lower().replace("_", "-") + "@example.org"
+        mlist = create_list(name)
+        mlist.preferred_language = lang
+        config.db.commit()
+        ISubscriptionManager(mlist).register(um.create_address(f"carol.{lang}@example.net"))
+        config.db.commit()
+        user = um.create_user(f"erin.{lang}@example.net")
+        a = list(user.addresses)[0]
+        a.verified_on = a.registered_on
+        mlist.subscribe(a)
+        config.db.commit()
+        ISubscriptionManager(mlist).unregister(a)
+        config.db.commit()
+        inject_text(mlist, POST.format(lang=lang, list=name))
+        config.db.commit()
+    with open(done, "w") as f:
+        f.write("\n".join(used) + "\n")
+PY
+  local mm=(env PYTHONPATH="$d/py" mailman -C "$d/mailman.cfg" --run-as-root)
+  start_capture_smtp $port "$d/cap" mailman
+  "${mm[@]}" start >/dev/null 2>&1
+  # The master runner daemonises; cleanup stops it by its pid file.
+  wait_file "$d/var/master.pid"
+  pids+=("$(cat "$d/var/master.pid")")
+  local langs=()
+  for lang in $(ls /usr/lib/python3/dist-packages/mailman/templates); do
+    [[ -d /usr/lib/python3/dist-packages/mailman/templates/$lang && $lang != __* ]] && langs+=("$lang")
+  done
+  "${mm[@]}" withlist -r mmgen.run "$d/used" "${langs[@]}" >/dev/null
+  local used
+  used=$(wc -l <"$d/used")
+  # Three notices per list to the three addresses, plus the owners' notices.
+  for _ in $(seq 900); do
+    [[ $(grep -l '^To: \(carol\|erin\|frank\)\.' "$d/cap"/*.eml 2>/dev/null | wc -l) -ge $((3 * used)) ]] && break
+    sleep 0.2
+  done
+  sleep 1
+  "${mm[@]}" stop >/dev/null 2>&1 || true
+  local src="GNU Mailman $ver, generated by regenerate.sh"
+  for f in "$d/cap"/*.eml; do
+    to=$(sed -n 's/^To: \([a-z]*\)\.\([A-Za-z_]*\)@example.net.*/\1 \2/p' "$f" | head -1)
+    case $to in
+      carol\ *) keep "$f" "mailman-${to#carol }-subscribe-confirm" subscription_confirm "$src" ;;
+      erin\ *) keep "$f" "mailman-${to#erin }-unsubscribe-confirm" subscription_confirm "$src" ;;
+      frank\ *) keep "$f" "mailman-${to#frank }-post-held" autoreply "$src" ;;
+      *) rm -f "$f" ;;
+    esac
+  done
 }
 
 # ------------------------------------------------------- Dovecot Pigeonhole
@@ -597,7 +709,7 @@ gen_vacation() {
 }
 
 
-all="mlmmj listposts sieve procmail mailutils vacation exim postfix sendmail"
+all="mlmmj listposts mailman sieve procmail mailutils vacation exim postfix sendmail"
 
 # ---------------------------------------------------------------- main
 # GEN="mlmmj sieve ..." regenerates only those programs' messages.
