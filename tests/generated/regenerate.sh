@@ -483,13 +483,13 @@ start_sink() {
 gen_exim() {
   local d=$tmp/exim port=2533 eid root ns conf ver
   mkdir -p "$d/spool" "$d/log" "$d/mail"
-  root=$d/root
+  root=$d/pkgroot
   python3 - "$d" <<'PY' >"$d/ids"
 import os, sys
 sys.path.insert(0, os.path.join(os.environ["HERE"], "..", "lib"))
 from mta import extract, free_system_id, namespace_script
 d = sys.argv[1]
-why = extract(["exim4-base", "exim4-daemon-light"], d + "/root")
+why = extract(["exim4-base", "exim4-daemon-light"], d + "/pkgroot")
 if why:
     sys.exit(why)
 eid = free_system_id()
@@ -640,10 +640,10 @@ import os, sys
 sys.path.insert(0, os.path.join(os.environ["HERE"], "..", "lib"))
 from mta import extract, namespace_script
 d = sys.argv[1]
-why = extract(["sendmail-base", "sendmail-cf", "sendmail-bin"], d + "/root")
+why = extract(["sendmail-base", "sendmail-cf", "sendmail-bin"], d + "/pkgroot")
 if why:
     sys.exit(why)
-namespace_script(d + "/ns.sh", d, usr=d + "/root/usr", qualify_hostname=True, hosts=("example.org", "example.net"))
+namespace_script(d + "/ns.sh", d, usr=d + "/pkgroot/usr", qualify_hostname=True, hosts=("example.org", "example.net"))
 PY
   ver=$(dpkg-deb -f "$(ls /var/cache/backstop-test-debs/sendmail-bin_*.deb | tail -1)" Version)
   cat >"$d/sendmail.mc" <<MC
