@@ -34,15 +34,82 @@ constexpr double kDsnFailedOrDelayed = 0.5;    // an Action: failed / delayed fi
 constexpr double kEmbeddedOriginal = 0.5;      // auto: a message/rfc822 or headers part
 constexpr double kNullSender = 0.5;            // auto: MAIL FROM:<>
 constexpr double kMdn = 0.5;                   // auto: a disposition notification
+constexpr double kReplyShape = 0.5;            // autoreply: a short, unquoted "Re:" answer
+constexpr double kQuotingReply = -0.5;         // autoreply, bounce: a "Re:" that quotes the original
+
+// The reply shape: a responder's own text at most this long (after trimming)
+// is "short". Vacation texts are a few lines; a person's answer that quotes
+// nothing and says little looks the same, so the shape is weak evidence.
+constexpr std::size_t kReplyShapeMaxText = 1024;
+
+// Where a contribution comes from. A kind is flagged only with evidence of
+// structure (message structure, envelope, header fields, machine origin) or
+// with phrases in at least two different targets: one phrase, however
+// strong its weight, never makes a kind alone (docs/rules.md).
+enum class Source : std::uint8_t { kStructure, kPhrase };
+constexpr std::size_t kMinPhraseTargets = 2;
 
 struct Scores {
   std::array<double, kBucketCount> v{};
+  // structure[k]: some positive structural evidence counted for kind k;
+  // phrase_targets[k]: how many different phrase targets did.
+  std::array<bool, kBucketCount> structure{};
+  std::array<int, kBucketCount> phrase_targets{};
   std::vector<std::string> signals;
   void add(Bucket b, double w, std::string signal) {
     v[static_cast<std::size_t>(b)] += w;
+    if (w > 0) structure[static_cast<std::size_t>(b)] = true;
     signals.push_back(std::move(signal));
   }
 };
+
+Source source_of(TargetKind t) {
+  switch (t) {
+    case TargetKind::kSubject:
+    case TargetKind::kBody:
+    case TargetKind::kEmbedded: return Source::kPhrase;
+    default: return Source::kStructure;
+  }
+}
+
+bool is_reply_prefix(std::string_view subject) {
+  // "Re:" and the translations mail programs write (AW, SV, Odp, Ynt...),
+  // after a list's "[tag] " if there is one.
+  static constexpr std::string_view kPrefixes[] = {"re:", "aw:", "sv:", "odp:", "ynt:", "antw:", "vs:", "ref:", "r:"};
+  subject = mail::trim(subject);
+  if (subject.starts_with('[')) {
+    const std::size_t close = subject.find(']');
+    if (close != std::string_view::npos) subject = mail::trim(subject.substr(close + 1));
+  }
+  const std::string lower = mail::ascii_lower(subject.substr(0, 8));
+  for (std::string_view p : kPrefixes) {
+    if (lower.starts_with(p)) return true;
+  }
+  return false;
+}
+
+enum class ReplyShape : std::uint8_t { kNone, kShortUnquoted, kQuoting };
+
+// The shape of a "Re:" message. kShortUnquoted: a text of at most
+// kReplyShapeMaxText bytes, no line quoting the original ("> ..."), no
+// attachment of the original: what vacation programs send (weak alone).
+// kQuoting: a line quotes the original, as people's replies do and
+// responders seldom do (evidence against autoreply).
+ReplyShape reply_shape(const mail::Message& m) {
+  auto subject = m.headers.get("Subject");
+  if (!subject || !is_reply_prefix(mail::decode_rfc2047(*subject))) return ReplyShape::kNone;
+  const std::string_view text = mail::trim(m.text);
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = mail::trim(text.substr(pos, end - pos));
+    if (line.starts_with('>')) return ReplyShape::kQuoting;
+    pos = end + 1;
+  }
+  if (!m.embedded.empty() || text.empty() || text.size() > kReplyShapeMaxText) return ReplyShape::kNone;
+  return ReplyShape::kShortUnquoted;
+}
 
 std::string joined(const mail::HeaderList& h, std::string_view name, bool* present) {
   std::string out;
@@ -170,6 +237,16 @@ void structural(const mail::Message& m, const mail::Envelope& env, Scores& s, bo
   if (rfc822) s.add(Bucket::kAuto, kEmbeddedOriginal, "embedded:rfc822");
   if (headers_only) s.add(Bucket::kAuto, kEmbeddedOriginal, "embedded:headers");
   if (env.known && env.mail_from.empty()) s.add(Bucket::kAuto, kNullSender, "null-sender");
+  switch (reply_shape(m)) {
+    case ReplyShape::kShortUnquoted: s.add(Bucket::kAutoreply, kReplyShape, "reply-shape"); break;
+    case ReplyShape::kQuoting:
+      // A person's reply that quotes a notice is neither the notice nor an
+      // autoreply.
+      s.v[static_cast<std::size_t>(Bucket::kAutoreply)] += kQuotingReply;
+      s.add(Bucket::kBounce, kQuotingReply, "quoting-reply");
+      break;
+    case ReplyShape::kNone: break;
+  }
 }
 
 // Kinds in the order that wins a tie: the more specific first.
@@ -194,6 +271,8 @@ constexpr Structural kStructural[] = {
     {"embedded:rfc822", "the original message is attached (message/rfc822)", kEmbeddedOriginal, "auto"},
     {"embedded:headers", "the original's headers are attached (text/rfc822-headers)", kEmbeddedOriginal, "auto"},
     {"null-sender", "the envelope sender is <>", kNullSender, "auto"},
+    {"reply-shape", "Subject \"Re: ...\", a short text, nothing quoted (a vacation program's answer)", kReplyShape, "autoreply"},
+    {"quoting-reply", "Subject \"Re: ...\" and a line quoting the original (a person's reply)", kQuotingReply, "autoreply,bounce"},
     {"matcher-error", "a pattern scan failed (out of memory); some rules may not have fired", 0, "none"},
 };
 
@@ -260,6 +339,8 @@ Verdict Classifier::classify(const mail::Message& message, const mail::Envelope&
     // generic phrases in one text (a list thread about bounces) are still one
     // weak signal.
     std::array<double, kBucketCount> weak{};
+    std::array<bool, kBucketCount> positive{};
+    const Source source = source_of(t.target.kind);
     auto take = [&](std::size_t id) {
       if (!fired[id]) return;
       const Rule& r = rules_->rules()[id];
@@ -267,6 +348,7 @@ Verdict Classifier::classify(const mail::Message& message, const mail::Envelope&
       for (Bucket b : r.buckets) {
         const auto k = static_cast<std::size_t>(b);
         is_auto |= b == Bucket::kAuto;
+        if (r.weight > 0) positive[k] = true;
         if (b != Bucket::kAuto && r.weight > 0 && r.weight < kStrongWeight) weak[k] += r.weight;
         else s.v[k] += r.weight;
       }
@@ -281,18 +363,50 @@ Verdict Classifier::classify(const mail::Message& message, const mail::Envelope&
     };
     for (std::size_t id : t.exists_ids) take(id);
     for (std::size_t id : t.rule_ids) take(id);
-    for (std::size_t k = 0; k < kBucketCount; ++k) s.v[k] += std::min(weak[k], kWeakCapPerTarget);
+    for (std::size_t k = 0; k < kBucketCount; ++k) {
+      s.v[k] += std::min(weak[k], kWeakCapPerTarget);
+      if (!positive[k]) continue;
+      if (source == Source::kStructure) s.structure[k] = true;
+      else ++s.phrase_targets[k];
+    }
   }
-  double best = 0;
+  // Machine-origin evidence is structural evidence for the kinds it is
+  // added to.
+  const bool have_auto = s.v[static_cast<std::size_t>(Bucket::kAuto)] > 0;
+  auto fired_signal = [&](std::string_view name) {
+    return std::find(s.signals.begin(), s.signals.end(), name) != s.signals.end();
+  };
+  std::array<double, kBucketCount> total{};
+  std::array<bool, kBucketCount> qualifies{};
+  double best = 0, nearest = 0;
   Bucket best_bucket = Bucket::kAuto;
   for (Bucket b : kTieOrder) {
-    const double own = s.v[static_cast<std::size_t>(b)];
-    const double autoev = std::clamp(auto_not[static_cast<std::size_t>(b)], 0.0, kAutoCap);
-    const double total = own > 0 ? own + autoev : own;
-    if (total > best) {
-      best = total;
+    const auto k = static_cast<std::size_t>(b);
+    const double own = s.v[k];
+    const double autoev = std::clamp(auto_not[k], 0.0, kAutoCap);
+    total[k] = own > 0 ? own + autoev : own;
+    const bool structure = s.structure[k] || (own > 0 && autoev > 0 && have_auto);
+    nearest = std::max(nearest, total[k]);
+    qualifies[k] = total[k] >= kThreshold &&
+                   (structure || s.phrase_targets[k] >= static_cast<int>(kMinPhraseTargets));
+    if (qualifies[k] && total[k] > best) {
+      best = total[k];
       best_bucket = b;
     }
+  }
+  // Fixed precedence between kinds that both qualify (docs/rules.md): a
+  // challenge with strong evidence of its own wins (a list's "confirm your
+  // message", a challenge wrapped in a DSN); a ticket acknowledgement is an
+  // autoreply, not a bounce, unless the message is a delivery report.
+  auto q = [&](Bucket b) { return qualifies[static_cast<std::size_t>(b)]; };
+  if (q(Bucket::kChallenge) && s.v[static_cast<std::size_t>(Bucket::kChallenge)] >= kThreshold) {
+    best_bucket = Bucket::kChallenge;
+    best = total[static_cast<std::size_t>(Bucket::kChallenge)];
+  } else if (best_bucket == Bucket::kBounce && q(Bucket::kAutoreply) &&
+             (fired_signal("subj-ticket") || fired_signal("body-ticket")) &&
+             !fired_signal("report:delivery-status") && !fired_signal("delivery-status")) {
+    best_bucket = Bucket::kAutoreply;
+    best = total[static_cast<std::size_t>(Bucket::kAutoreply)];
   }
   v.signals = std::move(s.signals);
   v.refs = extract_references(message);
@@ -300,7 +414,9 @@ Verdict Classifier::classify(const mail::Message& message, const mail::Envelope&
   // A feedback report is never backscatter.
   if (v.feedback_report || best < kThreshold) {
     v.kind = Kind::kNone;
-    v.confidence = 1.0 - std::min(best, kThreshold) / (2 * kThreshold);
+    // A score that reached the threshold without a second, independent
+    // signal counts as just below it.
+    v.confidence = 1.0 - std::min(nearest, kThreshold) / (2 * kThreshold);
     return v;
   }
   v.kind = bucket_kind(best_bucket);

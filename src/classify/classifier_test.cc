@@ -375,10 +375,10 @@ TEST(Classify, NullSenderTipsAWeakBounce) {
 }
 
 TEST(Classify, OverrideRulesDriveTheVerdict) {
-  auto rules = compile_rules("knock subject challenge 2 /knock knock/\n");
+  auto rules = compile_rules("knock header:x-knock challenge 2 /knock knock/\n");
   ASSERT_TRUE(rules);
   const Classifier c(*rules);
-  auto m = mail::parse_message("From: x@example.com\nSubject: Knock Knock\n\nwho\n");
+  auto m = mail::parse_message("From: x@example.com\nX-Knock: Knock Knock\n\nwho\n");
   ASSERT_TRUE(m);
   const Verdict v = c.classify(*m);
   EXPECT_EQ(v.kind, Kind::kChallenge);
@@ -453,6 +453,104 @@ TEST(Kinds, NamesRoundTrip) {
   Kind out = Kind::kBounce;
   EXPECT_FALSE(parse_kind("spam", &out));
   EXPECT_EQ(kind_name(Kind::kSubscriptionConfirm), "subscription_confirm");
+}
+
+// The combination rule (docs/rules.md): one phrase never makes a kind,
+// whatever its weight; structure, or phrases in two targets, do.
+TEST(Classify, OnePhraseAloneIsNotAKind) {
+  auto rules = compile_rules(
+      "strong-subject subject challenge 3 /knock knock/\n"
+      "body-too body challenge 0.5 /who is there/\n"
+      "hdr header:x-knock challenge 0.5 exists\n");
+  ASSERT_TRUE(rules);
+  const Classifier c(*rules);
+  auto one = mail::parse_message("From: x@example.com\nSubject: Knock knock\n\nhello\n");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(c.classify(*one).kind, Kind::kNone) << dump(c.classify(*one));
+  auto two = mail::parse_message("From: x@example.com\nSubject: Knock knock\n\nwho is there\n");
+  ASSERT_TRUE(two);
+  EXPECT_EQ(c.classify(*two).kind, Kind::kChallenge) << dump(c.classify(*two));
+  auto structure = mail::parse_message("From: x@example.com\nSubject: Knock knock\nX-Knock: 1\n\nhello\n");
+  ASSERT_TRUE(structure);
+  EXPECT_EQ(c.classify(*structure).kind, Kind::kChallenge) << dump(c.classify(*structure));
+}
+
+TEST(Classify, AutoSubmittedAutoRepliedAloneIsAutoreply) {
+  const Verdict v = run(
+      "From: ines@example.org\nTo: jon@example.com\nSubject: Ihre Nachricht\n"
+      "Auto-Submitted: auto-replied\n\nDanke.\n");
+  EXPECT_EQ(v.kind, Kind::kAutoreply) << dump(v);
+}
+
+TEST(Classify, SieveRejectMdnIsBounce) {
+  const Verdict v = run(
+      "From: Postmaster <postmaster@example.org>\nTo: <bob@example.net>\nSubject: Rejected: plans\n"
+      "Auto-Submitted: auto-replied (rejected)\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/report; report-type=disposition-notification; boundary=b\n\n"
+      "--b\nContent-Type: text/plain\n\nYour message to <alice@example.org> was automatically rejected:\nGo away.\n"
+      "--b\nContent-Type: message/disposition-notification\n\n"
+      "Reporting-UA: mx.example.org; Dovecot Mail Delivery Agent\nFinal-Recipient: rfc822; alice@example.org\n"
+      "Disposition: automatic-action/MDN-sent-automatically; deleted\n--b--\n");
+  EXPECT_EQ(v.kind, Kind::kBounce) << dump(v);
+}
+
+TEST(Classify, ModerationConfirmationIsAChallenge) {
+  // It also carries a list command address with a token (subscription
+  // evidence); the precedence makes it a challenge.
+  const Verdict v = run(
+      "From: devel-confirm+0123456789abcdef0123@lists.example.org\nTo: bob@example.net\n"
+      "Subject: Confirmation of your message\n\n"
+      "To distribute the attached message in list devel, please reply to confirm.\n");
+  EXPECT_EQ(v.kind, Kind::kChallenge) << dump(v);
+}
+
+TEST(Classify, DsnWrappedChallengeIsAChallenge) {
+  const Verdict v = run(
+      "From: MAILER-DAEMON@example.org\nTo: bob@example.net\nSubject: Please verify your email address\n"
+      "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
+      "--b\nContent-Type: text/plain\n\nI use a program to protect myself from junk mail. "
+      "Please verify that you are a human by replying to this message.\n"
+      "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+      "Final-Recipient: rfc822; alice@example.org\nAction: failed\nStatus: 5.7.1\n--b--\n");
+  EXPECT_EQ(v.kind, Kind::kChallenge) << dump(v);
+}
+
+TEST(Classify, TicketAcknowledgementWithDeliveryWordsIsAutoreply) {
+  const Verdict v = run(
+      "From: Support <support@shop.example>\nTo: bob@example.net\n"
+      "Subject: Delivery failure of order 4711 [Ticket#2026112710000123]\n"
+      "Return-Path: <>\n\n"
+      "Thank you for contacting us. Your ticket has been created and we will answer within two days.\n");
+  EXPECT_EQ(v.kind, Kind::kAutoreply) << dump(v);
+}
+
+TEST(Classify, ShortUnquotedReplyWithVacationPhraseNeedsNoHeader) {
+  // vacation(1): only To and Subject, the user's text; the reply shape and
+  // an out-of-office phrase are two independent signals.
+  const Verdict v = run("To: bob@example.net\nSubject: Re: Status projektu\n\n"
+                        "Jestem na urlopie do 7 grudnia. Odpowiem po powrocie.\n");
+  EXPECT_EQ(v.kind, Kind::kAutoreply) << dump(v);
+  EXPECT_TRUE(has_signal(v, "reply-shape")) << dump(v);
+}
+
+TEST(Classify, NearMissesAreNone) {
+  // A person's short reply with no vacation wording.
+  EXPECT_EQ(run("From: a@example.org\nTo: b@example.com\nSubject: Re: lunch\nIn-Reply-To: <x@example.com>\n\n"
+                "Sounds good, see you at noon.\n").kind, Kind::kNone);
+  // A quoted reply that talks about a vacation reply.
+  EXPECT_EQ(run("From: a@example.org\nTo: b@example.com\nSubject: Re: out of office\n\n"
+                "Yes, I am on vacation until Monday, the autoreply is on.\n\n> Are you away?\n").kind,
+            Kind::kNone);
+  // An order confirmation with a confirmation link.
+  EXPECT_EQ(run("From: shop@shop.example\nTo: b@example.com\nSubject: Please confirm your order 4711\n\n"
+                "Confirm here: https://shop.example/order/confirm?id=0123456789abcdef0123\n").kind,
+            Kind::kNone);
+  // A list post about bounces and confirmations.
+  EXPECT_EQ(run("From: a@example.org\nTo: devel@lists.example.org\nSubject: Re: bounce handling\n"
+                "List-Id: <devel.lists.example.org>\nList-Post: <mailto:devel@lists.example.org>\n\n"
+                "Our confirm+TOKEN addresses are parsed; the message could not be delivered to one list.\n"
+                "> quoted\n").kind,
+            Kind::kNone);
 }
 
 }  // namespace

@@ -75,7 +75,7 @@ const Case kCases[] = {
      "Click the link below to confirm your subscription. If you did not request this, simply ignore this email.\n"},
     {"german-optin", Kind::kSubscriptionConfirm,
      "From: newsletter@laden.example\nSubject: Bitte bestätigen Sie Ihre Newsletter-Anmeldung",
-     "Klicken Sie auf den Link.\n"},
+     "Klicken Sie auf den Link:\nhttps://laden.example/newsletter/optin?token=3f9a0c7e21b44d6d8e5f0a1b\n"},
     // Autoreplies.
     {"rfc3834", Kind::kAutoreply,
      "From: a@example.org\nSubject: Auto: budget\nAuto-Submitted: auto-replied",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # corpus_score.sh BACKSTOP WORKDIR
-# Scans ../shared/corpora (and the repository's generated samples in
-# tests/samples, when present) with `backstop scan --format jsonl`, then runs
+# Scans ../shared/corpora, the repository's generated samples in
+# tests/samples and tests/generated with `backstop scan --format jsonl`, then runs
 # ../shared/eval/score.py with the acceptance thresholds of issue 3:
 # recall >= 99% for every backscatter label with >= 5 messages, no false
 # positive, and type accuracy >= 98% among detected messages. Prints
@@ -66,4 +66,6 @@ score_set corpora "$shared/corpora" "$src/tests/corpus_score/relabel.tsv" || sta
 if [[ -f $src/tests/samples/LABELS.tsv ]]; then
   score_set samples "$src/tests/samples" /dev/null || status=1
 fi
+# The messages of tests/generated (real software run on loopback, issue 16).
+score_set generated "$src/tests/generated" /dev/null || status=1
 exit $status
