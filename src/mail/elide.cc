@@ -104,6 +104,26 @@ bool is_delimiter(std::string_view text, std::string_view delim, bool closing) {
   return true;
 }
 
+// Calls `f(line_start)` for each line of `body` starting in [begin, end)
+// that append_body_repaired gives a leading tab: a "boundary=" line (any
+// case of the 'b') right after a line whose last non-blank byte is ';'.
+template <typename F>
+void for_each_repair(std::string_view body, std::size_t begin, std::size_t end, F&& f) {
+  static constexpr std::string_view kParam = "oundary=";
+  const std::size_t from = begin + 1;  // `at` points after the 'b'
+  for (std::size_t at = body.find(kParam, from); at != std::string_view::npos && at - 1 < end;
+       at = body.find(kParam, at + 1)) {
+    if (at < 3 || (body[at - 1] != 'b' && body[at - 1] != 'B') || body[at - 2] != '\n') continue;
+    const std::size_t line_start = at - 1;
+    std::size_t prev_end = line_start - 1;  // the '\n' ending the previous line
+    if (prev_end > 0 && body[prev_end - 1] == '\r') --prev_end;
+    std::size_t k = prev_end;
+    while (k > 0 && (body[k - 1] == ' ' || body[k - 1] == '\t')) --k;
+    if (k == 0 || body[k - 1] != ';') continue;
+    f(line_start);
+  }
+}
+
 class Elider {
  public:
   Elider(std::string& out, std::string_view body) : out_(out), body_(body) {}
@@ -247,6 +267,9 @@ class Elider {
       if (length < eol) return start;
       length -= eol;
     }
+    // The whole parse gives GMime the content repaired (append_body_repaired):
+    // count the tabs it gains.
+    for_each_repair(body_, h->content_start, h->content_start + length, [&](std::size_t) { ++length; });
     copy_to(h->end);
     const std::string_view blank = body_.substr(h->end, h->content_start - h->end);
     out_.append(kElidedField).append(": ").append(std::to_string(length)).append(blank);
@@ -287,20 +310,11 @@ class Elider {
 // Only "boundary=" lines are repaired: the one parameter whose loss breaks
 // the structure.
 void append_body_repaired(std::string& out, std::string_view body) {
-  static constexpr std::string_view kParam = "oundary=";
   std::size_t done = 0;  // bytes of `body` appended so far
-  for (std::size_t at = body.find(kParam); at != std::string_view::npos; at = body.find(kParam, at + 1)) {
-    // `at` points after 'b'/'B'; the line must start right there.
-    if (at < 3 || (body[at - 1] != 'b' && body[at - 1] != 'B') || body[at - 2] != '\n') continue;
-    const std::size_t line_start = at - 1;
-    std::size_t prev_end = line_start - 1;  // the '\n' ending the previous line
-    if (prev_end > 0 && body[prev_end - 1] == '\r') --prev_end;
-    std::size_t k = prev_end;
-    while (k > 0 && (body[k - 1] == ' ' || body[k - 1] == '\t')) --k;
-    if (k == 0 || body[k - 1] != ';') continue;
+  for_each_repair(body, 0, body.size(), [&](std::size_t line_start) {
     out.append(body.substr(done, line_start - done)).push_back('\t');
     done = line_start;
-  }
+  });
   out.append(body.substr(done));
 }
 

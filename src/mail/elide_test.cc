@@ -104,6 +104,27 @@ TEST(Elide, LfOnlyAndMixedLineEnds) {
   expect_same_parse(mixed);
 }
 
+// The whole parse repairs "boundary=" lines after a line ending in ';'
+// wherever they are, attachment content included (a tab each): the length
+// of elided content counts those tabs (found by fuzz_message in a forwarded
+// message quoted inside an RTF attachment).
+TEST(Elide, RepairedLinesInsideElidedContentCount) {
+  std::string quoted;
+  for (int i = 0; i < 3; ++i) quoted += "Content-Type: multipart/mixed;\r\nboundary=\"q" + std::to_string(i) + "\"\r\n";
+  std::string raw = kList;
+  raw.insert(raw.find("\r\n\r\n", raw.find("slides.pdf\"\r\n\r\n")) + 4, quoted);
+  expect_same_parse(raw);
+  std::string lf;
+  for (char c : raw) {
+    if (c != '\r') lf.push_back(c);
+  }
+  expect_same_parse(lf);
+  auto m = parse_message(raw);
+  ASSERT_TRUE(m.has_value());
+  ASSERT_EQ(m->parts.size(), 6u);
+  EXPECT_EQ(m->parts[4].decoded_size, (19498u + quoted.size() + 3) / 4 * 3);
+}
+
 TEST(Elide, PartsTheElidderDoesNotReadArePassedThrough) {
   const std::string head =
       "From: a@example.org\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n";
