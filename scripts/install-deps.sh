@@ -22,8 +22,10 @@ test_pkgs=(
 # (to mta_debs_dir); tests/exim_e2e and tests/sendmail_e2e unpack and run them
 # in a private directory and mount namespace. The libraries they need are in
 # test_pkgs above. amavisd-new is only downloaded too: tests/audit_e2e lints
-# the configuration its package ships.
-mta_debs=(exim4-base exim4-daemon-light sendmail-base sendmail-cf sendmail-bin amavisd-new)
+# the configuration its package ships. opensmtpd (it conflicts with postfix
+# too) is run only by tests/generated/regenerate.sh, a dev-time tool that
+# names the libraries it needs itself.
+mta_debs=(exim4-base exim4-daemon-light sendmail-base sendmail-cf sendmail-bin amavisd-new opensmtpd)
 mta_debs_dir="${BACKSTOP_TEST_DEBS:-/var/cache/backstop-test-debs}"
 
 # Downloads the MTA packages that are not in mta_debs_dir yet.

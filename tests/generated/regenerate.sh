@@ -6,13 +6,15 @@
 # `sendmail` stand-in). Needs root and these Debian packages (dev-time tools,
 # not project dependencies):
 #   apt-get install -y --no-install-recommends mlmmj dovecot-core \
-#     dovecot-sieve procmail mailutils vacation postfix m4 mailman3
-# Exim and Sendmail run unpacked from their .debs (scripts/install-deps.sh
-# puts them in /var/cache/backstop-test-debs), as tests/lib/mta.py does.
+#     dovecot-sieve procmail mailutils vacation postfix m4 mailman3 \
+#     libevent-2.1-7
+# Exim, Sendmail and OpenSMTPD run unpacked from their .debs
+# (scripts/install-deps.sh puts them in /var/cache/backstop-test-debs), as
+# tests/lib/mta.py does; OpenSMTPD needs libevent-2.1-7.
 # Message-IDs, dates and confirmation cookies change on every run; the kinds
 # do not. LABELS.tsv is rewritten from the labels this script gives each
 # capture (decided from what the program was asked to do, never from the
-# classifier). Uses ports 2531-2537 on 127.0.0.1 and 2536 on 127.0.0.2
+# classifier). Uses ports 2531-2539 on 127.0.0.1 and 2536 on 127.0.0.2
 # (capture servers and sinks).
 # KEEP_TMP=1 keeps the temporary directory (configurations, logs).
 set -euo pipefail
@@ -480,8 +482,12 @@ start_sink() {
 # to an unknown local user (bounce: unrouteable address), to a remote
 # address the sink refuses with 550 (bounce), and to one it defers with 451,
 # which a forced queue run after delay_warning turns into a delay warning.
-gen_exim() {
-  local d=$tmp/exim port=2533 eid root ns conf ver
+# exim_prepare DIR: unpacks Exim into DIR/pkgroot, writes DIR/ns.sh (a
+# private mount namespace with a Debian-exim account and the configuration
+# DIR/exim4.conf trusted) and the spool, log and mail directories; sets the
+# caller's eid (that account's uid and gid), root and ver.
+exim_prepare() {
+  local d=$1
   mkdir -p "$d/spool" "$d/log" "$d/mail"
   root=$d/pkgroot
   python3 - "$d" <<'PY' >"$d/ids"
@@ -499,6 +505,11 @@ PY
   eid=$(cat "$d/ids")
   chown -R "$eid:$eid" "$d/spool" "$d/log" "$d/mail"
   ver=$(dpkg-deb -f "$(ls /var/cache/backstop-test-debs/exim4-daemon-light_*.deb | tail -1)" Version)
+}
+
+gen_exim() {
+  local d=$tmp/exim port=2533 eid root ns conf ver
+  exim_prepare "$d"
   conf=$d/exim4.conf
   cat >"$conf" <<CONF
 primary_hostname = mx.example.org
@@ -556,6 +567,126 @@ CONF
   "${x[@]}" -qff >/dev/null 2>&1 || true
   n=$((n + 1)); wait_file "$d/cap/exim-$n.eml"
   keep "$d/cap/exim-$n.eml" exim-delay-warning dsn_bounce "$src"
+}
+
+# ------------------------------------------------------ Exim autoreply
+# Exim's own autoreply transport, as a vacation router and transport set it
+# up for local users (Exim unpacked and run as in gen_exim): each user's
+# reply goes back to the sender through sink_smtp.py, with `once` (a
+# database of senders already answered). Two set-ups, each with the users'
+# texts in the languages of vacation_texts:
+#   alice.LANG: `file` (the user's message file), `subject =
+#     ${rfc2047:Re: $h_subject:}` and `headers` with Auto-Submitted:
+#     auto-replied and a MIME charset (8-bit text);
+#   bert.LANG: `text` from a lookup table of the users' texts, `subject =
+#     Re: ${rfc2047:$h_subject:}` (the originals to bert have RFC 2047
+#     subjects, as MUAs write them) and no `headers` at all, as many
+#     configurations have it.
+# Exim 4.96's autoreply adds "Auto-Submitted: auto-replied" by itself, so
+# no reply goes without it (with `headers` it appears twice). A subject
+# with 8-bit characters makes the transport fail (the sender gets a bounce
+# instead): a check below refuses to keep anything but a reply.
+# The incoming message is also delivered to the user's mailbox (`unseen`).
+gen_exim_autoreply() {
+  local d=$tmp/exim-autoreply port=2538 eid root ns conf ver
+  exim_prepare "$d"
+  mkdir -p "$d/vacation" "$d/once"
+  chown "$eid:$eid" "$d/once"
+  local name subj text
+  : >"$d/vacation/texts"
+  : >"$d/users"
+  while IFS='|' read -r name subj text; do
+    printf '%s\n' "$text" >"$d/vacation/alice.$name.msg"
+    printf 'bert.%s: %s\n' "$name" "$text" >>"$d/vacation/texts"
+    printf 'alice.%s: alice.%s\nbert.%s: bert.%s\n' "$name" "$name" "$name" "$name" >>"$d/users"
+  done < <(vacation_texts)
+  conf=$d/exim4.conf
+  cat >"$conf" <<CONF
+primary_hostname = mx.example.org
+domainlist local_domains = example.org
+spool_directory = $d/spool
+log_file_path = $d/log/%slog
+exim_path = $root/usr/sbin/exim4
+trusted_users = root
+headers_charset = UTF-8
+received_header_text = Received: from \${sender_ident} by \${primary_hostname} with local (Exim \$version_number) id \$message_exim_id
+begin routers
+remote:
+  driver = manualroute
+  domains = ! +local_domains
+  route_list = * 127.0.0.1 byname
+  transport = remote_smtp
+  self = send
+# No reply to bounces, lists, bulk mail or other automatic replies.
+vacation:
+  driver = accept
+  domains = +local_domains
+  local_parts = lsearch;$d/users
+  senders = ! : ! ^.*-request@.* : ! ^owner-.* : ! ^mailer-daemon@.*
+  condition = \${if or {{match{\$h_precedence:}{(?i)junk|bulk|list}} {def:h_list-id:} {match{\$h_auto-submitted:}{(?i)^auto-}}} {no}{yes}}
+  no_verify
+  no_expn
+  unseen
+  user = $eid
+  group = $eid
+  transport = \${if match{\$local_part}{^alice}{vacation_file}{vacation_text}}
+local_user:
+  driver = accept
+  domains = +local_domains
+  local_parts = lsearch;$d/users
+  transport = local_file
+begin transports
+remote_smtp:
+  driver = smtp
+  port = $port
+  hosts_try_auth =
+local_file:
+  driver = appendfile
+  file = $d/mail/\$local_part_data
+  user = $eid
+  group = $eid
+vacation_file:
+  driver = autoreply
+  from = \$local_part@\$domain
+  to = \$sender_address
+  subject = \${rfc2047:Re: \$h_subject:}
+  headers = Auto-Submitted: auto-replied\\nMIME-Version: 1.0\\nContent-Type: text/plain; charset=UTF-8\\nContent-Transfer-Encoding: 8bit
+  file = $d/vacation/\$local_part_data.msg
+  file_expand
+  once = $d/once/\$local_part_data.db
+  once_repeat = 7d
+  log = $d/once/\$local_part_data.log
+vacation_text:
+  driver = autoreply
+  from = \$local_part@\$domain
+  to = \$sender_address
+  subject = Re: \${rfc2047:\$h_subject:}
+  text = \${lookup{\$local_part}lsearch{$d/vacation/texts}}
+  once = $d/once/\$local_part_data.db
+  once_repeat = 7d
+begin retry
+* * F,1h,1m
+CONF
+  chmod 644 "$conf"
+  chmod -R a+rX "$d/vacation"
+  start_sink $port "$d/cap" eximar
+  ns=(unshare --mount --propagation private -- "$d/ns.sh")
+  local x=("${ns[@]}" "$root/usr/sbin/exim4" -C "$conf")
+  local src="Exim $ver autoreply transport, generated by regenerate.sh" n=0 user
+  for user in alice bert; do
+    while IFS='|' read -r name subj text; do
+      n=$((n + 1))
+      [[ $user == bert ]] && subj="=?UTF-8?B?$(printf '%s' "$subj" | base64 -w0)?="
+      printf 'From: Bob %s <bob%s@example.net>\nTo: %s.%s@example.org\nSubject: %s\nMessage-ID: <exim-ar-orig-%s@example.net>\nDate: Fri, 27 Nov 2026 20:00:00 +0000\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nHello, how far along are we?\n' "$n" "$n" "$user" "$name" "$subj" "$n" |
+        "${x[@]}" -odi -f "bob$n@example.net" "$user.$name@example.org" || true
+      wait_file "$d/cap/eximar-$n.eml"
+      if grep -q '^X-Failed-Recipients:' "$d/cap/eximar-$n.eml"; then
+        echo "exim autoreply: a bounce instead of $user.$name's reply" >&2
+        return 1
+      fi
+      keep "$d/cap/eximar-$n.eml" "exim-autoreply-$user-$name" autoreply "$src"
+    done < <(vacation_texts)
+  done
 }
 
 # ---------------------------------------------------------------- Postfix
@@ -684,6 +815,97 @@ MC
   keep "$d/cap/sendmail-3.eml" sendmail-delay-warning dsn_bounce "$src"
 }
 
+# -------------------------------------------------------------- OpenSMTPD
+# OpenSMTPD unpacked from its .deb (it conflicts with Postfix) and run in a
+# private mount namespace (tests/lib/mta.py): /usr laid over with the
+# package's, private overlays on /var and /run for its compiled-in spool
+# (/var/spool/smtpd), chroot (/var/lib/opensmtpd/empty) and control socket,
+# and on /root (its sendmail(8) keeps a refused message in ~/dead.letter),
+# and its two privilege-separation accounts, `opensmtpd` and `opensmtpq`,
+# which exist only inside the namespace (the .deb's maintainer scripts, which
+# would create them, never run). Its sendmail(8) (smtpctl, setgid opensmtpq)
+# enqueues bob@example.net's messages: to an address the sink refuses (550:
+# bounce), to one it defers (451), which `bounce warn-interval 1s` turns
+# into a delay warning and, once `queue ttl` has passed, an expiry notice,
+# and to a local alias whose command exits with EX_NOUSER (a local delivery
+# failure). An unknown local user gets no bounce: OpenSMTPD refuses the
+# recipient when the message is enqueued ("550 Invalid recipient").
+gen_opensmtpd() {
+  local d=$tmp/opensmtpd port=2539 root ver ns qid
+  root=$d/pkgroot
+  mkdir -p "$d"
+  python3 - "$d" <<'PY' >"$d/ids"
+import os, sys
+sys.path.insert(0, os.path.join(os.environ["HERE"], "..", "lib"))
+from mta import extract, free_system_ids, namespace_script
+d = sys.argv[1]
+why = extract(["opensmtpd"], d + "/pkgroot")
+if why:
+    sys.exit(why)
+uid, qid = free_system_ids(2)
+namespace_script(d + "/ns.sh", d, [("opensmtpd", uid), ("opensmtpq", qid)], {"/etc/mailname": "mx.example.org\n"},
+                 usr=d + "/pkgroot/usr", writable=("/var", "/run", "/root"))
+print(qid)
+PY
+  qid=$(cat "$d/ids")
+  ver=$(dpkg-deb -f "$(ls /var/cache/backstop-test-debs/opensmtpd_*.deb | tail -1)" Version)
+  # smtpctl refuses to enqueue unless setgid opensmtpq (as the package's
+  # postinst makes it); run as sendmail(8) by its name.
+  chgrp "$qid" "$root/usr/sbin/smtpctl"
+  chmod 2555 "$root/usr/sbin/smtpctl"
+  ln -sf smtpctl "$root/usr/sbin/sendmail"
+  printf 'postmaster: root\nhelpdesk: "|exit 67"\n' >"$d/aliases"
+  cat >"$d/smtpd.conf" <<CONF
+bounce warn-interval 1s
+queue ttl 8s
+table aliases file:$d/aliases
+action "local" mbox alias <aliases>
+action "relay" relay host smtp://127.0.0.1:$port
+match from local for domain "example.org" action "local"
+match from local for any action "relay"
+CONF
+  # The run, inside the namespace: smtpd in the foreground (-d), the four
+  # messages, queue runs forced with `smtpctl schedule all` until the delay
+  # warning and then the expiry bounce have come, smtpd stopped by its pid.
+  cat >"$d/run.sh" <<SH
+#!/bin/sh
+mkdir -p /var/spool/smtpd /var/lib/opensmtpd/empty
+chmod 711 /var/spool/smtpd
+smtpd -d -f $d/smtpd.conf >$d/smtpd.log 2>&1 &
+spid=\$!
+for _ in \$(seq 50); do [ -S /run/smtpd.sock ] && break; sleep 0.1; done
+send() {
+  printf 'From: Bob <bob@example.net>\nTo: %s\nSubject: %s\nMessage-ID: <opensmtpd-orig-%s@example.net>\nDate: Fri, 27 Nov 2026 20:00:00 +0000\n\nHello, here is the report you asked for.\n' "\$1" "\$2" "\$\$-\$3" |
+    sendmail -f bob@example.net "\$1" || true
+}
+send nosuchuser@example.org "Report for November" 1
+send gone.carol@example.net "Minutes of the meeting" 2
+send slow.dave@example.net "Draft contract" 3
+send helpdesk@example.org "Printer on the second floor" 4
+for _ in \$(seq 60); do
+  [ \$(ls $d/cap | wc -l) -ge 4 ] && break
+  sleep 1; smtpctl schedule all >/dev/null 2>&1 || true
+done
+kill \$spid
+wait \$spid || true
+SH
+  chmod 755 "$d/run.sh"
+  start_sink $port "$d/cap" opensmtpd
+  unshare --mount --propagation private -- "$d/ns.sh" "$d/run.sh"
+  local src="OpenSMTPD $ver, generated by regenerate.sh" f
+  for f in "$d"/cap/*.eml; do
+    # The expiry notice: OpenSMTPD 6.8 words it as a delay ("delayed for
+    # more than 0 seconds", Action: delayed, Status: 4.4.7) though the
+    # message is dropped.
+    if grep -q '^slow.dave@example.net: Envelope expired' "$f"; then keep "$f" opensmtpd-expired dsn_bounce "$src"
+    elif grep -q '^Subject: Delivery status notification: delayed' "$f"; then keep "$f" opensmtpd-delay-warning dsn_bounce "$src"
+    elif grep -q '^gone.carol@example.net:' "$f"; then keep "$f" opensmtpd-bounce-remote-550 dsn_bounce "$src"
+    elif grep -q '^helpdesk@example.org:' "$f"; then keep "$f" opensmtpd-bounce-local-command dsn_bounce "$src"
+    else echo "opensmtpd: unexpected message $f" >&2; return 1
+    fi
+  done
+}
+
 # ------------------------------------------------------------ vacation(1)
 # vacation(1) with a message file per language (its first line the Subject
 # the user chose); it runs /usr/sbin/sendmail, which a private mount
@@ -709,7 +931,7 @@ gen_vacation() {
 }
 
 
-all="mlmmj listposts mailman sieve procmail mailutils vacation exim postfix sendmail"
+all="mlmmj listposts mailman sieve procmail mailutils vacation exim exim_autoreply postfix sendmail opensmtpd"
 
 # ---------------------------------------------------------------- main
 # GEN="mlmmj sieve ..." regenerates only those programs' messages.

@@ -30,16 +30,22 @@ def extract(packages, dest):
 def free_system_id():
     """A number below 1000 that is neither a uid nor a gid here, for an
     account that exists only inside a private mount namespace."""
+    return free_system_ids(1)[0]
+
+
+def free_system_ids(count):
+    """count distinct numbers below 1000 that are neither uids nor gids
+    here (see free_system_id)."""
     import grp
     import pwd
     used = {p.pw_uid for p in pwd.getpwall()} | {g.gr_gid for g in grp.getgrall()}
-    for n in range(899, 100, -1):
-        if n not in used:
-            return n
-    raise RuntimeError("no free system uid/gid")
+    ids = [n for n in range(899, 100, -1) if n not in used][:count]
+    if len(ids) < count:
+        raise RuntimeError("no free system uid/gid")
+    return ids
 
 
-def namespace_script(path, work, accounts=(), files=None, usr=None, qualify_hostname=False, hosts=()):
+def namespace_script(path, work, accounts=(), files=None, usr=None, qualify_hostname=False, hosts=(), writable=()):
     """Writes a shell script that, run under `unshare --mount --propagation
     private`, lays an overlay over /etc (its changes under work/etc-upper,
     never on the machine's /etc), adds `accounts` [(name, id)] as users and
@@ -49,11 +55,19 @@ def namespace_script(path, work, accounts=(), files=None, usr=None, qualify_host
     qualify_hostname: /etc/hosts gives this host's name a domain first
     (sendmail waits a minute at start for a qualified name otherwise).
     hosts: further names /etc/hosts resolves to 127.0.0.9 (mail domains of
-    the test that must "exist", as sendmail checks a sender's domain). The
-    mounts vanish with the last process of the namespace."""
+    the test that must "exist", as sendmail checks a sender's domain).
+    writable: further directories (such as /var, /run) laid over like /etc,
+    their changes under work/<name>-upper, for a program whose spool, chroot
+    or socket paths are compiled in. The mounts vanish with the last process
+    of the namespace."""
     lines = ["#!/bin/sh", "set -e",
              f"mkdir -p {work}/etc-upper {work}/etc-work",
              f"mount -t overlay overlay -o lowerdir=/etc,upperdir={work}/etc-upper,workdir={work}/etc-work /etc"]
+    for top in writable:
+        name = top.strip("/").replace("/", "-")
+        assert top.startswith("/") and name and name != "etc"
+        lines.append(f"mkdir -p {work}/{name}-upper {work}/{name}-work")
+        lines.append(f"mount -t overlay overlay -o lowerdir={top},upperdir={work}/{name}-upper,workdir={work}/{name}-work {top}")
     if usr:
         lines.append(f"mount -t overlay overlay -o lowerdir={usr}:/usr /usr")
     if qualify_hostname:
