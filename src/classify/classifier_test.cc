@@ -110,6 +110,55 @@ TEST(Classify, PostfixDsnIsABounceWithReferences) {
   EXPECT_EQ(r.original_received_hosts[0], "relay.example.org");
 }
 
+// OpenSMTPD 6.8's delay notice (tests/generated/opensmtpd-delay-warning.eml)
+// as a relay that keeps only the text part would pass it on: no report part,
+// no null Return-Path; its fixed sentence and the subject make it a bounce.
+TEST(Classify, OpenSmtpdDelayNoticeTextOnlyIsABounce) {
+  const Verdict v = run(
+      "From: Mailer Daemon <MAILER-DAEMON@mx.example.org>\n"
+      "To: bob@example.net\n"
+      "Subject: Delivery status notification: delayed\n"
+      "\n"
+      "    Hi!\n"
+      "\n"
+      "    This is the MAILER-DAEMON, please DO NOT REPLY to this email.\n"
+      "\n"
+      "    A message is delayed for more than 4 hours for the following\n"
+      "    list of recipients:\n"
+      "\n"
+      "dave@example.net: 451 4.4.1 Temporary failure, please try again later\n");
+  EXPECT_EQ(v.kind, Kind::kBounce) << dump(v);
+  EXPECT_TRUE(has_signal(v, "body-opensmtpd")) << dump(v);
+}
+
+TEST(Classify, OpenSmtpdFailureNoticeTextOnlyIsABounce) {
+  const Verdict v = run(
+      "From: Mailer Daemon <MAILER-DAEMON@mx.example.org>\n"
+      "To: bob@example.net\n"
+      "Subject: Delivery status notification: failed\n"
+      "\n"
+      "    An error has occurred while attempting to deliver a message for\n"
+      "    the following list of recipients:\n"
+      "\n"
+      "carol@example.net: 550 5.1.1 User unknown\n");
+  EXPECT_EQ(v.kind, Kind::kBounce) << dump(v);
+  EXPECT_TRUE(has_signal(v, "body-opensmtpd")) << dump(v);
+}
+
+// The sentence quoted by a person asking about it is one target only: no kind.
+TEST(Classify, OpenSmtpdSentenceQuotedByAPersonIsNotABounce) {
+  const Verdict v = run(
+      "From: Carol <carol@example.org>\n"
+      "To: admin@example.org\n"
+      "Subject: Re: our new mail server\n"
+      "\n"
+      "Since the move I keep getting this:\n"
+      "> An error has occurred while attempting to deliver a message for the following list of recipients:\n"
+      "What does it mean?\n");
+  EXPECT_TRUE(has_signal(v, "body-opensmtpd")) << dump(v);
+  EXPECT_EQ(v.kind, Kind::kNone) << dump(v);
+}
+
 TEST(Classify, QmailBounceWithQuotedOriginal) {
   const Verdict v = run(
       "From: MAILER-DAEMON@mail.example.com\n"
