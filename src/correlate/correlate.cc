@@ -513,8 +513,8 @@ Result<Outcome> Correlator::correlate(const classify::Verdict& verdict, const ma
     }
   }
   if (store_) {
-    // The store's reads in one batch (one round trip on a remote store; the
-    // ledger's index two more): the ledger entries of the quoted
+    // The store's reads in one batch (one round trip on a remote store, and
+    // one more when the ledger's index names entries): the ledger entries of the quoted
     // Message-IDs, of the DSN's ENVID and recipients, the ledger's first
     // time, and whether each local recipient wrote to the responder.
     const std::vector<std::string> ids = quoted_ids(verdict);

@@ -78,12 +78,34 @@ std::string key_file_path(const config::Config& cfg) {
   return f.empty() ? cfg.get_string("state.dir") + "/batv.keys" : f;
 }
 
+namespace {
+
+// The Redis client's round trips and connection attempts as metrics.
+class MetricsObserver final : public store::RemoteObserver {
+ public:
+  explicit MetricsObserver(Metrics& m) : m_(m) {}
+  void round_trip(std::size_t commands, double seconds, Result result) noexcept override {
+    m_.redis_round_trip(commands, seconds,
+                        result == Result::kOk           ? "ok"
+                        : result == Result::kErrorReply ? "error_reply"
+                                                        : "failed");
+  }
+  void connect_attempt(bool ok) noexcept override { m_.redis_connect(ok); }
+
+ private:
+  Metrics& m_;
+};
+
+}  // namespace
+
 Result<std::unique_ptr<Engine>> Engine::create(const config::Config& cfg, EngineOptions opts) {
   std::unique_ptr<Engine> e(new Engine());
   e->create_keys_ = opts.create_keys;
   e->classify_hook_ = std::move(opts.classify_hook);
   e->clock_ = opts.clock ? opts.clock : &system_clock();
-  const store::Options so = store_options(cfg, e->clock_);
+  e->remote_observer_ = std::make_unique<MetricsObserver>(e->metrics_);
+  store::Options so = store_options(cfg, e->clock_);
+  so.remote_observer = e->remote_observer_.get();
   if (opts.store) {
     e->store_ = std::move(opts.store);
   } else if (opts.memory_store) {

@@ -199,6 +199,10 @@ class Engine {
   bool create_keys_ = true;
   const Clock* clock_ = nullptr;
   ClassifyHook classify_hook_;
+  // Before the stores, writers and workers: they count into it (failed
+  // commits, Redis round trips) until they are gone.
+  Metrics metrics_;
+  std::unique_ptr<store::RemoteObserver> remote_observer_;  // feeds metrics_ from the Redis client
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::Store> counters_;  // null: counters live in store_
   std::unique_ptr<store::BatchWriter> writer_;
@@ -206,7 +210,6 @@ class Engine {
   std::unique_ptr<store::BatchWriter> facts_writer_;  // null: facts go through writer_
   std::unique_ptr<common::Worker> worker_;  // stopped first in ~Engine: its tasks use the rest
   std::unique_ptr<common::Worker> judge_worker_;  // likewise; null: judged on the event loops
-  Metrics metrics_;
   std::unique_ptr<Notifier> notifier_;
   std::int64_t first_start_ = 0;
   mutable std::mutex mu_;

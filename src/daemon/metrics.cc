@@ -95,6 +95,34 @@ struct Metrics::Impl {
           .Name("backstop_dnsbl_web_delistings_total")
           .Help("Self-service delistings through the trap DNSBL's web page")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& redis_trips =
+      prometheus::BuildCounter()
+          .Name("backstop_redis_round_trips_total")
+          .Help("Round trips to Redis (one pipeline each) by result: ok, error_reply, failed")
+          .Register(*registry);
+  prometheus::Counter& redis_ok = redis_trips.Add({{"result", "ok"}});
+  prometheus::Counter& redis_error_reply = redis_trips.Add({{"result", "error_reply"}});
+  prometheus::Counter& redis_failed = redis_trips.Add({{"result", "failed"}});
+  prometheus::Counter& redis_commands =
+      prometheus::BuildCounter()
+          .Name("backstop_redis_commands_total")
+          .Help("Commands sent to Redis (a script counts as one)")
+          .Register(*registry)
+          .Add({});
+  prometheus::Histogram& redis_latency =
+      prometheus::BuildHistogram()
+          .Name("backstop_redis_round_trip_seconds")
+          .Help("Time of one round trip to Redis, from the write to the last reply or the failure")
+          .Register(*registry)
+          .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                           0.025, 0.05, 0.1, 0.25, 1});
+  prometheus::Family<prometheus::Counter>& redis_connects =
+      prometheus::BuildCounter()
+          .Name("backstop_redis_connects_total")
+          .Help("Attempts to open a Redis connection, by result: ok, failed")
+          .Register(*registry);
+  prometheus::Counter& redis_connect_ok = redis_connects.Add({{"result", "ok"}});
+  prometheus::Counter& redis_connect_failed = redis_connects.Add({{"result", "failed"}});
   prometheus::Family<prometheus::Counter>& web_refusals =
       prometheus::BuildCounter()
           .Name("backstop_dnsbl_web_refusals_total")
@@ -121,6 +149,13 @@ void Metrics::batv_rcpt(std::string_view result, std::string_view action) {
 void Metrics::dnsbl_web_request(std::string_view page, int status) {
   impl_->web_requests.Add({{"page", std::string(page)}, {"status", std::to_string(status)}}).Increment();
 }
+void Metrics::redis_round_trip(std::size_t commands, double seconds, std::string_view result) {
+  (result == "ok" ? impl_->redis_ok : result == "error_reply" ? impl_->redis_error_reply : impl_->redis_failed)
+      .Increment();
+  impl_->redis_commands.Increment(static_cast<double>(commands));
+  impl_->redis_latency.Observe(seconds);
+}
+void Metrics::redis_connect(bool ok) { (ok ? impl_->redis_connect_ok : impl_->redis_connect_failed).Increment(); }
 void Metrics::dnsbl_web_delisting() { impl_->web_delists.Add({}).Increment(); }
 void Metrics::dnsbl_web_refusal(std::string_view reason) {
   impl_->web_refusals.Add({{"reason", std::string(reason)}}).Increment();

@@ -4,6 +4,7 @@
 // Thread-safety: all members are safe to use concurrently.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,6 +58,12 @@ class Metrics {
   void dnsbl_web_delisting();
   void dnsbl_web_refusal(std::string_view reason);
 
+  // One round trip to Redis: `commands` in one pipeline, its time, and its
+  // result: "ok", "error_reply" (a reply was an error) or "failed" (I/O
+  // failure or timeout). Lock-free: called after every round trip.
+  void redis_round_trip(std::size_t commands, double seconds, std::string_view result);
+  // One attempt to open a Redis connection.
+  void redis_connect(bool ok);
   // The exposition text of every metric (text format 0.0.4).
   std::string render() const;
   prometheus::Registry& registry();

@@ -167,6 +167,13 @@ Status Connection::send_all(std::string_view bytes) {
 
 Result<std::vector<Reply>> Connection::run(std::span<const Command> commands) {
   if (health_ == Health::kBroken || health_ == Health::kFailover) return unavailable("redis: connection broken");
+  const auto start = std::chrono::steady_clock::now();
+  auto tell = [&](RemoteObserver::Result result) {
+    if (observer) {
+      observer->round_trip(commands.size(),
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), result);
+    }
+  };
   std::string out;
   std::vector<const char*> argv;
   std::vector<std::size_t> lens;
@@ -183,9 +190,13 @@ Result<std::vector<Reply>> Connection::run(std::span<const Command> commands) {
     out.append(formatted, static_cast<std::size_t>(len));
     redisFreeCommand(formatted);
   }
-  BACKSTOP_TRY(send_all(out));
+  if (Status sent = send_all(out); !sent) {
+    tell(RemoteObserver::Result::kFailed);
+    return unexpected<Error>(std::move(sent).error());
+  }
   std::vector<Reply> replies;
   replies.reserve(commands.size());
+  bool error_reply = false;
   for (std::size_t i = 0; i < commands.size(); ++i) {
     void* r = nullptr;
     if (redisGetReply(ctx_, &r) != REDIS_OK || !r) {
@@ -193,17 +204,21 @@ Result<std::vector<Reply>> Connection::run(std::span<const Command> commands) {
       const std::string text = printable(ctx_->errstr);
       // hiredis reports a receive timeout as EAGAIN's text.
       error_ = text.find("temporarily unavailable") != std::string::npos ? "timed out" : text;
+      tell(RemoteObserver::Result::kFailed);
       return unavailable("redis: " + error_);
     }
     replies.emplace_back(static_cast<redisReply*>(r));
     // A server that is no longer the master answers so to any command,
     // inside EXEC and from scripts too: ask again where the master is.
     const redisReply* rep = replies.back().get();
+    error_reply |= rep->type == REDIS_REPLY_ERROR;
     if (is_failover_error(rep)) health_ = Health::kFailover;
     for (std::size_t j = 0; rep->type == REDIS_REPLY_ARRAY && j < rep->elements; ++j) {
+      error_reply |= rep->element[j] != nullptr && rep->element[j]->type == REDIS_REPLY_ERROR;
       if (is_failover_error(rep->element[j])) health_ = Health::kFailover;
     }
   }
+  tell(error_reply ? RemoteObserver::Result::kErrorReply : RemoteObserver::Result::kOk);
   return replies;
 }
 
@@ -288,6 +303,7 @@ Result<Lease> Pool::acquire() {
       ++open_;
       lock.unlock();
       auto c = connect();
+      if (opt_.observer) opt_.observer->connect_attempt(c.has_value());
       lock.lock();
       connecting_ = false;
       cv_.notify_all();
@@ -297,6 +313,7 @@ Result<Lease> Pool::acquire() {
         return unexpected<Error>(std::move(c).error());
       }
       (*c)->generation = generation_;
+      (*c)->observer = opt_.observer;
       return Lease(this, std::move(*c));
     }
     if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {

@@ -67,6 +67,7 @@ class Connection {
   // Why the connection broke (empty while it works).
   const std::string& error() const { return error_; }
   std::uint64_t generation = 0;  // the pool's generation when it was made
+  RemoteObserver* observer = nullptr;  // not owned; told of each run()
 
  private:
   Connection() = default;
@@ -85,6 +86,7 @@ struct PoolOptions {
   int db = 0;
   std::chrono::milliseconds timeout{1000};
   std::size_t max_connections = kDefaultRedisConnections;
+  RemoteObserver* observer = nullptr;  // not owned, outlives the pool; null: none
 };
 
 class Pool;

@@ -454,17 +454,23 @@ class RedisStore final : public Store, public WindowCounter {
   }
   // Index ranges of `qs` in one round trip, their entries in a second.
   Result<std::vector<std::vector<LedgerItem>>> finds(Connection& c, const std::vector<LedgerFind>& qs) {
-    std::vector<std::vector<LedgerItem>> out(qs.size());
     std::vector<Command> ranges;
     for (const auto& q : qs) ranges.push_back(find_cmd(q));
-    if (ranges.empty()) return out;
+    if (ranges.empty()) return std::vector<std::vector<LedgerItem>>(qs.size());
     auto r = c.run(ranges);
     BACKSTOP_TRY(r);
+    return finds_from(c, qs, *r);
+  }
+  // The entries of `qs` given the replies to their find_cmd()s, in order:
+  // one more round trip, only when some range holds members.
+  Result<std::vector<std::vector<LedgerItem>>> finds_from(Connection& c, const std::vector<LedgerFind>& qs,
+                                                          std::span<const redis::Reply> ranges) {
+    std::vector<std::vector<LedgerItem>> out(qs.size());
     std::vector<std::vector<std::string>> ids(qs.size());
     std::vector<Command> gets;
     for (std::size_t i = 0; i < qs.size(); ++i) {
       if (qs[i].from > qs[i].to) continue;
-      auto m = members_of((*r)[i].get());
+      auto m = members_of(ranges[i].get());
       BACKSTOP_TRY(m);
       ids[i] = std::move(*m);
       if (ids[i].empty()) continue;
@@ -562,40 +568,42 @@ class RedisStore final : public Store, public WindowCounter {
   // ---- several reads: one pipeline ----
   Result<ReadBatchResult> read_batch(const ReadBatch& batch) override {
     BACKSTOP_TRY(check_read_batch(batch));
+    // One pipeline: the ledger index ranges of the finds first, then the
+    // batch's reads; the entries the ranges name take a second round trip,
+    // only when a range holds members.
     std::vector<Command> cmds;
-    cmds.reserve(batch.ledger_ids.size() + batch.correspondents.size() + 1);
+    cmds.reserve(batch.ledger_finds.size() + batch.ledger_ids.size() + batch.correspondents.size() + 1);
+    for (const auto& q : batch.ledger_finds) cmds.push_back(find_cmd(q));
     for (const auto& id : batch.ledger_ids) cmds.push_back({"GET", key("l:", id)});
     if (batch.ledger_first_time) cmds.push_back({"ZSCORE", key("lf"), "t"});
     for (const auto& [local, external] : batch.correspondents) {
       cmds.push_back({"ZSCORE", key("cx"), correspondent_key(local, external)});
     }
     ReadBatchResult out;
-    if (cmds.empty() && batch.ledger_finds.empty()) return out;
+    if (cmds.empty()) return out;
     auto lease = pool_.acquire();
     BACKSTOP_TRY(lease);
-    if (!batch.ledger_finds.empty()) {
-      // Ledger finds take two round trips of their own (the index ranges,
-      // then their entries) before the batch's one.
-      auto f = finds(**lease, batch.ledger_finds);
-      BACKSTOP_TRY(f);
-      out.finds = std::move(*f);
-      if (cmds.empty()) return out;
-    }
     auto r = (*lease)->run(cmds);
     BACKSTOP_TRY(r);
-    std::size_t i = 0;
+    const std::span<const redis::Reply> replies(*r);
+    std::size_t i = batch.ledger_finds.size();
+    if (i > 0) {
+      auto f = finds_from(**lease, batch.ledger_finds, replies.subspan(0, i));
+      BACKSTOP_TRY(f);
+      out.finds = std::move(*f);
+    }
     for (std::size_t n = 0; n < batch.ledger_ids.size(); ++n) {
-      auto e = ledger_of((*r)[i++].get());
+      auto e = ledger_of(replies[i++].get());
       BACKSTOP_TRY(e);
       out.ledger.push_back(std::move(*e));
     }
     if (batch.ledger_first_time) {
-      auto t = first_time_of((*r)[i++].get());
+      auto t = first_time_of(replies[i++].get());
       BACKSTOP_TRY(t);
       out.first_time = *t;
     }
     for (std::size_t n = 0; n < batch.correspondents.size(); ++n) {
-      auto t = correspondent_of((*r)[i++].get());
+      auto t = correspondent_of(replies[i++].get());
       BACKSTOP_TRY(t);
       out.correspondents.push_back(*t);
     }
@@ -1449,6 +1457,7 @@ Result<std::unique_ptr<Store>> open_redis_store(const RedisOptions& redis, Optio
     return fail(Code::kInvalidArgument, "redis: 1 to " + std::to_string(kMaxRedisConnections) + " connections");
   }
   po.sentinel_master = redis.sentinel_master;
+  po.observer = options.remote_observer;
   po.user = redis.user;
   po.password = redis.password;
   po.db = redis.db;

@@ -193,6 +193,71 @@ TEST_F(RedisOwn, StalledServerTimesOutThenRecovers) {
   }));
 }
 
+// Counts what the client reports (store::RemoteObserver).
+class CountingObserver final : public RemoteObserver {
+ public:
+  void round_trip(std::size_t n, double seconds, Result result) noexcept override {
+    ++trips[static_cast<int>(result)];
+    commands += n;
+    if (seconds >= 0) ++timed;
+  }
+  void connect_attempt(bool ok) noexcept override { ++(ok ? connects_ok : connects_failed); }
+  std::atomic<int> trips[3] = {0, 0, 0};
+  std::atomic<std::size_t> commands{0};
+  std::atomic<int> timed{0}, connects_ok{0}, connects_failed{0};
+  int ok() const { return trips[0]; }
+  int error_replies() const { return trips[1]; }
+  int failed() const { return trips[2]; }
+};
+
+TEST_F(RedisOwn, ObserverSeesRoundTripsCommandsFailuresAndConnects) {
+  CountingObserver seen;
+  ManualClock clock(kT0);
+  auto s = open_at(server_.socket(), "o:", kShortTimeout, {.clock = &clock, .remote_observer = &seen});
+  ASSERT_NE(s, nullptr);
+  EXPECT_GE(seen.connects_ok.load(), 1);
+  const int ok0 = seen.ok();
+  const std::size_t cmds0 = seen.commands;
+  ASSERT_TRUE(s->record_put("k", "v", 0));
+  EXPECT_EQ(seen.ok(), ok0 + 1);
+  // A bounce's reads, recipient finds included, are one round trip when the
+  // index names no entry: 2 finds + 2 ledger GETs + the first time + 1
+  // correspondent = 6 commands.
+  ReadBatch batch;
+  batch.ledger_ids = {"a@x", "b@x"};
+  batch.ledger_first_time = true;
+  batch.correspondents = {{"alice@example.org", "bob@example.net"}};
+  batch.ledger_finds = {{LedgerKey::kRecipient, "carol@example.net", kT0 - 100, kT0 + 100},
+                        {LedgerKey::kEnvid, "env1", kT0 - 100, kT0 + 100}};
+  const int ok1 = seen.ok();
+  const std::size_t cmds1 = seen.commands;
+  ASSERT_TRUE(s->read_batch(batch));
+  EXPECT_EQ(seen.ok(), ok1 + 1);
+  EXPECT_EQ(seen.commands - cmds1, 6u);
+  // With an entry the recipient's index names, its entry takes a second.
+  ASSERT_TRUE(s->ledger_put("m@x", LedgerEntry{.time = kT0, .sender = "a@example.org", .recipients = {"carol@example.net"}}));
+  const int ok2 = seen.ok();
+  auto found = s->read_batch(batch);
+  ASSERT_TRUE(found) << found.error().to_string();
+  ASSERT_EQ(found->finds.size(), 2u);
+  EXPECT_EQ(found->finds[0].size(), 1u);
+  EXPECT_EQ(seen.ok(), ok2 + 2);
+  EXPECT_GT(seen.commands, cmds0);
+  EXPECT_EQ(seen.timed.load(), seen.ok() + seen.error_replies() + seen.failed());
+  EXPECT_EQ(seen.failed(), 0);
+  // A value of the wrong type under one of our keys: an error reply.
+  ASSERT_EQ(testing::redis_command(server_.socket(), {"HSET", "o:r:h", "f", "v"}), "1");
+  EXPECT_FALSE(s->record_get("h"));
+  EXPECT_GE(seen.error_replies(), 1);
+  // The server gone: a failed round trip, then failed connection attempts.
+  server_.kill_now();
+  EXPECT_FALSE(s->record_get("k"));
+  EXPECT_EQ(seen.failed(), 1);
+  std::this_thread::sleep_for(kRedisBackoffMin * 2);
+  EXPECT_FALSE(s->record_get("k"));
+  EXPECT_GE(seen.connects_failed.load(), 1);
+}
+
 TEST_F(RedisOwn, ScriptFlushFallsBackToEval) {
   auto s = open_at(server_.socket(), "f:", kTestTimeout);
   ASSERT_NE(s, nullptr);

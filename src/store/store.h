@@ -295,8 +295,28 @@ struct ReadBatchResult {
 // handful of Message-IDs, a message has a few local recipients).
 inline constexpr std::size_t kMaxBatchReads = 128;
 
+// Told of every exchange of a remote backend (Redis) with its server, for
+// the daemon's metrics. Implementations must be thread-safe, cheap (they run
+// on the caller's thread after each round trip) and must not throw.
+class RemoteObserver {
+ public:
+  enum class Result {
+    kOk,          // every reply read, none an error reply
+    kErrorReply,  // every reply read, one or more of them an error reply
+    kFailed,      // I/O failure or timeout: the connection is dropped
+  };
+  virtual ~RemoteObserver() = default;
+  // One round trip: `commands` sent in one pipeline, `seconds` from the
+  // first byte written to the last reply read (or the failure).
+  virtual void round_trip(std::size_t commands, double seconds, Result result) noexcept = 0;
+  // One attempt to open a connection (Sentinel's question included).
+  virtual void connect_attempt(bool ok) noexcept = 0;
+};
+
 struct Options {
   const Clock* clock = nullptr;  // not owned, outlives the store; null = system_clock()
+  // Not owned, outlives the store; null: none. Only remote backends call it.
+  RemoteObserver* remote_observer = nullptr;
   std::int64_t ledger_ttl = kDefaultLedgerTtl;
   std::int64_t correspondent_ttl = kDefaultCorrespondentTtl;
 };

@@ -49,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from pfharness import (DAEMON_TOML, BackstopServe, Checks, Fail, Postfix, RedisProcess, dsn,  # noqa: E402
@@ -119,6 +120,17 @@ flush_ms = 0
 
     def log(self):
         return "\n".join(tail(self.logfile, 1000000))
+
+    def metrics(self):
+        """This host's /metrics as {"name{labels}": value} (the samples without labels by name)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
 
 
 def redis_servers(port):
@@ -655,6 +667,16 @@ def scenario_redis_kill(binary, tmp, c, check):
         f.write(dsn(before[0], rcpt="user@example.test"))
     r = reply_to(swaks(B.smtp_port, "<>", "user@example.test", server=ADDR_B, data=path, timeout=60), ".") or ""
     check(r.startswith("250"), f"a DSN of the first message, sent after the restart, is accepted by B: {r}", logs)
+    # the outage and the recovery as the metrics show them
+    for s in (sa, sb):
+        m = s.metrics()
+        failed, ok = m.get('backstop_redis_round_trips_total{result="failed"}', 0), \
+            m.get('backstop_redis_round_trips_total{result="ok"}', 0)
+        refused = m.get('backstop_redis_connects_total{result="failed"}', 0)
+        check(failed >= 1 and refused >= 1 and ok > failed and m.get("backstop_redis_commands_total", 0) >= ok
+              and m.get("backstop_redis_round_trip_seconds_count", 0) >= ok,
+              f"{s.name}'s metrics show the outage: {ok:.0f} round trips ok, {failed:.0f} failed, "
+              f"{refused:.0f} failed connection attempts", logs)
 
 
 # ---------------------------------------------------------------- failover --
