@@ -6,6 +6,7 @@
 #include <string>
 #include <thread>
 
+#include "classify/rules.h"
 #include "mail/message.h"
 
 namespace backstop::classify {
@@ -571,6 +572,53 @@ TEST(Classify, TicketAcknowledgementWithDeliveryWordsIsAutoreply) {
       "Return-Path: <>\n\n"
       "Thank you for contacting us. Your ticket has been created and we will answer within two days.\n");
   EXPECT_EQ(v.kind, Kind::kAutoreply) << dump(v);
+}
+
+// The acknowledgement precedence follows the `ticket` flag, not rule names:
+// a user's own flagged rule takes part; a rule named body-ticket without the
+// flag does not; a delivery report stays a bounce.
+TEST(Classify, TicketPrecedenceFollowsTheFlag) {
+  const std::string common =
+      "order-subj subject bounce 1.5 /^delivery failure of order/\n"
+      "auto-gen header:auto-submitted auto 0.5 /^auto-generated/\n";
+  const std::string ack =
+      "From: Shop <orders@shop.example>\nTo: bob@example.net\nSubject: Delivery failure of order 4711\n"
+      "Auto-Submitted: auto-generated\n\nYour case has been opened.\n";
+  auto classify_with = [&](const std::string& extra, const std::string& raw) {
+    auto rules = compile_rules(common + extra);
+    EXPECT_TRUE(rules) << rules.error().to_string();
+    if (!rules) return Verdict{};
+    const Classifier c(*rules);
+    auto m = mail::parse_message(raw);
+    EXPECT_TRUE(m);
+    return m ? c.classify(*m) : Verdict{};
+  };
+  // bounce 1.5 + 0.5 auto beats autoreply 1.0 + 0.5 on the totals.
+  const Verdict flagged = classify_with("my-ack body autoreply 1.0 flags=ticket /case has been opened/\n", ack);
+  EXPECT_EQ(flagged.kind, Kind::kAutoreply) << dump(flagged);
+  EXPECT_TRUE(has_signal(flagged, "my-ack")) << dump(flagged);
+  const Verdict renamed = classify_with("body-ticket body autoreply 1.0 /case has been opened/\n", ack);
+  EXPECT_EQ(renamed.kind, Kind::kBounce) << dump(renamed);
+  EXPECT_TRUE(has_signal(renamed, "body-ticket")) << dump(renamed);
+  const Verdict report = classify_with(
+      "my-ack body autoreply 1.0 flags=ticket /case has been opened/\n",
+      "From: Shop <orders@shop.example>\nTo: bob@example.net\nSubject: Delivery failure of order 4711\n"
+      "Auto-Submitted: auto-generated\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
+      "--b\nContent-Type: text/plain\n\nYour case has been opened.\n"
+      "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.shop.example\n\n"
+      "Final-Recipient: rfc822; bob@example.net\nAction: failed\nStatus: 5.1.1\n--b--\n");
+  EXPECT_EQ(report.kind, Kind::kBounce) << dump(report);
+  EXPECT_TRUE(has_signal(report, "my-ack")) << dump(report);
+}
+
+TEST(Classify, BuiltinTicketRulesCarryTheFlag) {
+  const Rules& rules = builtin().rules();
+  int flagged = 0;
+  for (const Rule& r : rules.rules()) flagged += (r.flags & kFlagTicket) != 0;
+  EXPECT_GE(flagged, 2);
+  EXPECT_NE(describe_signal(rules, "subj-ticket").find("flags=ticket"), std::string::npos)
+      << describe_signal(rules, "subj-ticket");
 }
 
 TEST(Classify, ShortUnquotedReplyWithVacationPhraseNeedsNoHeader) {
