@@ -1,8 +1,9 @@
 // The rules file (docs/rules.md) on arbitrary text. parse_rules either
 // returns a kMalformed error that says where ("rules line N: ..." or
 // "rules: ...") or rules that keep the format's promises (a name without
-// blanks, unique; at least one kind; a number in [-10, 10] for the weight; a
-// pattern, or `exists` on a header:/dsn: target; lines in order). Rules that
+// blanks, unique, not a structural signal's; at least one kind; a number in
+// [-10, 10] for the weight; only known flags; a pattern, or `exists` on a
+// header:/dsn: target; lines in order). Rules that
 // parse and form a small set (below) are compiled too: compile_rules then
 // either refuses a pattern the matcher rejects, naming that rule's line, or
 // gives the parsed rules with targets that partition them; those classify a
@@ -76,7 +77,8 @@ void check_parsed(const std::vector<classify::Rule>& rs) {
     for (char c : r.name) {
       if (text::is_space(c)) std::abort();
     }
-    if (r.buckets.empty()) std::abort();
+    if (r.buckets.empty() || classify::is_structural_signal(r.name)) std::abort();
+    if ((r.flags & ~classify::kKnownRuleFlags) != 0) std::abort();
     if (!std::isfinite(r.weight) || r.weight < -10.0 || r.weight > 10.0) std::abort();
     const bool field = r.target.kind == classify::TargetKind::kHeader || r.target.kind == classify::TargetKind::kDsn;
     if (field == r.target.name.empty()) std::abort();

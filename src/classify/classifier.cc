@@ -199,7 +199,10 @@ bool run_rules(const Rules& rules, const mail::Message& m, std::vector<char>& fi
   return ok;
 }
 
-void structural(const mail::Message& m, const mail::Envelope& env, Scores& s, bool* arf) {
+// Computes the structural signals into `s`. *arf: an RFC 5965 report;
+// *delivery_report: a delivery-status report or part (the ticket
+// precedence does not apply to one).
+void structural(const mail::Message& m, const mail::Envelope& env, Scores& s, bool* arf, bool* delivery_report) {
   bool report_ds = false, mdn = false;
   for (const auto& p : m.parts) {
     if (p.type == "message" && p.subtype == "feedback-report") *arf = true;
@@ -209,6 +212,7 @@ void structural(const mail::Message& m, const mail::Envelope& env, Scores& s, bo
     if (p.report_type == "disposition-notification") mdn = true;
   }
   if (*arf) s.signals.push_back("arf");
+  *delivery_report = report_ds || !m.delivery_status.empty();
   if (report_ds) s.add(Bucket::kBounce, kReportDeliveryStatus, "report:delivery-status");
   if (mdn) s.add(Bucket::kAuto, kMdn, "report:disposition-notification");
   if (!m.delivery_status.empty()) {
@@ -276,6 +280,10 @@ constexpr Structural kStructural[] = {
     {"matcher-error", "a pattern scan failed (out of memory); some rules may not have fired", 0, "none"},
 };
 
+std::string_view flag_text(std::uint8_t flags) {
+  return (flags & kFlagTicket) != 0 ? ", flags=ticket" : "";
+}
+
 std::string_view target_text(const Target& t, std::string& buf) {
   switch (t.kind) {
     case TargetKind::kSubject: return "subject";
@@ -310,9 +318,14 @@ std::string describe_signal(const Rules& rules, std::string_view signal) {
     for (Bucket b : r.buckets) kinds += (kinds.empty() ? "" : ",") + std::string(bucket_name(b));
     std::snprintf(w, sizeof w, "%+.2f", r.weight);
     return std::string(target_text(r.target, buf)) + " " + (r.exists ? "exists" : "/" + r.pattern + "/") +
-           " [rule line " + std::to_string(r.line) + ", " + kinds + " " + w + "]";
+           " [rule line " + std::to_string(r.line) + ", " + kinds + " " + w + std::string(flag_text(r.flags)) + "]";
   }
   return "unknown signal";
+}
+
+bool is_structural_signal(std::string_view name) noexcept {
+  return std::any_of(std::begin(kStructural), std::end(kStructural),
+                     [&](const Structural& s) { return s.name == name; });
 }
 
 Classifier::Classifier(std::shared_ptr<const Rules> rules) : rules_(std::move(rules)) {
@@ -323,8 +336,8 @@ Classifier::~Classifier() = default;
 Verdict Classifier::classify(const mail::Message& message, const mail::Envelope& envelope) const {
   Verdict v;
   Scores s;
-  bool arf = false;
-  structural(message, envelope, s, &arf);
+  bool arf = false, delivery_report = false;
+  structural(message, envelope, s, &arf, &delivery_report);
   std::vector<char> fired(rules_->rules().size(), 0);
   if (!run_rules(*rules_, message, fired)) {
     s.signals.push_back("matcher-error");
@@ -332,6 +345,8 @@ Verdict Classifier::classify(const mail::Message& message, const mail::Envelope&
   }
   // auto_not[k]: auto evidence from rules that do not also count for kind k
   // (a rule must not corroborate itself).
+  // ticket: a rule flagged `ticket` fired (the acknowledgement precedence).
+  bool ticket = false;
   std::array<double, kBucketCount> auto_not{};
   auto_not.fill(s.v[static_cast<std::size_t>(Bucket::kAuto)]);
   for (const TargetDb& t : rules_->targets()) {
@@ -359,6 +374,7 @@ Verdict Classifier::classify(const mail::Message& message, const mail::Envelope&
           }
         }
       }
+      ticket |= (r.flags & kFlagTicket) != 0;
       s.signals.push_back(r.name);
     };
     for (std::size_t id : t.exists_ids) take(id);
@@ -373,9 +389,6 @@ Verdict Classifier::classify(const mail::Message& message, const mail::Envelope&
   // Machine-origin evidence is structural evidence for the kinds it is
   // added to.
   const bool have_auto = s.v[static_cast<std::size_t>(Bucket::kAuto)] > 0;
-  auto fired_signal = [&](std::string_view name) {
-    return std::find(s.signals.begin(), s.signals.end(), name) != s.signals.end();
-  };
   std::array<double, kBucketCount> total{};
   std::array<bool, kBucketCount> qualifies{};
   double best = 0, nearest = 0;
@@ -396,15 +409,14 @@ Verdict Classifier::classify(const mail::Message& message, const mail::Envelope&
   }
   // Fixed precedence between kinds that both qualify (docs/rules.md): a
   // challenge with strong evidence of its own wins (a list's "confirm your
-  // message", a challenge wrapped in a DSN); a ticket acknowledgement is an
-  // autoreply, not a bounce, unless the message is a delivery report.
+  // message", a challenge wrapped in a DSN); a ticket acknowledgement (a
+  // rule flagged `ticket` fired) is an autoreply, not a bounce, unless the
+  // message is a delivery report.
   auto q = [&](Bucket b) { return qualifies[static_cast<std::size_t>(b)]; };
   if (q(Bucket::kChallenge) && s.v[static_cast<std::size_t>(Bucket::kChallenge)] >= kThreshold) {
     best_bucket = Bucket::kChallenge;
     best = total[static_cast<std::size_t>(Bucket::kChallenge)];
-  } else if (best_bucket == Bucket::kBounce && q(Bucket::kAutoreply) &&
-             (fired_signal("subj-ticket") || fired_signal("body-ticket")) &&
-             !fired_signal("report:delivery-status") && !fired_signal("delivery-status")) {
+  } else if (best_bucket == Bucket::kBounce && q(Bucket::kAutoreply) && ticket && !delivery_report) {
     best_bucket = Bucket::kAutoreply;
     best = total[static_cast<std::size_t>(Bucket::kAutoreply)];
   }

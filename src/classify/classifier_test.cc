@@ -6,6 +6,7 @@
 #include <string>
 #include <thread>
 
+#include "classify/rules.h"
 #include "mail/message.h"
 
 namespace backstop::classify {
@@ -573,6 +574,53 @@ TEST(Classify, TicketAcknowledgementWithDeliveryWordsIsAutoreply) {
   EXPECT_EQ(v.kind, Kind::kAutoreply) << dump(v);
 }
 
+// The acknowledgement precedence follows the `ticket` flag, not rule names:
+// a user's own flagged rule takes part; a rule named body-ticket without the
+// flag does not; a delivery report stays a bounce.
+TEST(Classify, TicketPrecedenceFollowsTheFlag) {
+  const std::string common =
+      "order-subj subject bounce 1.5 /^delivery failure of order/\n"
+      "auto-gen header:auto-submitted auto 0.5 /^auto-generated/\n";
+  const std::string ack =
+      "From: Shop <orders@shop.example>\nTo: bob@example.net\nSubject: Delivery failure of order 4711\n"
+      "Auto-Submitted: auto-generated\n\nYour case has been opened.\n";
+  auto classify_with = [&](const std::string& extra, const std::string& raw) {
+    auto rules = compile_rules(common + extra);
+    EXPECT_TRUE(rules) << rules.error().to_string();
+    if (!rules) return Verdict{};
+    const Classifier c(*rules);
+    auto m = mail::parse_message(raw);
+    EXPECT_TRUE(m);
+    return m ? c.classify(*m) : Verdict{};
+  };
+  // bounce 1.5 + 0.5 auto beats autoreply 1.0 + 0.5 on the totals.
+  const Verdict flagged = classify_with("my-ack body autoreply 1.0 flags=ticket /case has been opened/\n", ack);
+  EXPECT_EQ(flagged.kind, Kind::kAutoreply) << dump(flagged);
+  EXPECT_TRUE(has_signal(flagged, "my-ack")) << dump(flagged);
+  const Verdict renamed = classify_with("body-ticket body autoreply 1.0 /case has been opened/\n", ack);
+  EXPECT_EQ(renamed.kind, Kind::kBounce) << dump(renamed);
+  EXPECT_TRUE(has_signal(renamed, "body-ticket")) << dump(renamed);
+  const Verdict report = classify_with(
+      "my-ack body autoreply 1.0 flags=ticket /case has been opened/\n",
+      "From: Shop <orders@shop.example>\nTo: bob@example.net\nSubject: Delivery failure of order 4711\n"
+      "Auto-Submitted: auto-generated\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
+      "--b\nContent-Type: text/plain\n\nYour case has been opened.\n"
+      "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.shop.example\n\n"
+      "Final-Recipient: rfc822; bob@example.net\nAction: failed\nStatus: 5.1.1\n--b--\n");
+  EXPECT_EQ(report.kind, Kind::kBounce) << dump(report);
+  EXPECT_TRUE(has_signal(report, "my-ack")) << dump(report);
+}
+
+TEST(Classify, BuiltinTicketRulesCarryTheFlag) {
+  const Rules& rules = builtin().rules();
+  int flagged = 0;
+  for (const Rule& r : rules.rules()) flagged += (r.flags & kFlagTicket) != 0;
+  EXPECT_GE(flagged, 2);
+  EXPECT_NE(describe_signal(rules, "subj-ticket").find("flags=ticket"), std::string::npos)
+      << describe_signal(rules, "subj-ticket");
+}
+
 TEST(Classify, ShortUnquotedReplyWithVacationPhraseNeedsNoHeader) {
   // vacation(1): only To and Subject, the user's text; the reply shape and
   // an out-of-office phrase are two independent signals.
@@ -580,6 +628,234 @@ TEST(Classify, ShortUnquotedReplyWithVacationPhraseNeedsNoHeader) {
                         "Jestem na urlopie do 7 grudnia. Odpowiem po powrocie.\n");
   EXPECT_EQ(v.kind, Kind::kAutoreply) << dump(v);
   EXPECT_TRUE(has_signal(v, "reply-shape")) << dump(v);
+}
+
+// Issue 16: delay and failure notices without DSN structure in unusual
+// wording, modelled on what such systems send in their text form ("Mail
+// Delivery Warning" delay notices, "Mail Error" notices quoting the
+// original's headers, Exchange's non-delivery reports for a moderated
+// group), and look-alikes a person writes, which stay none.
+struct Unusual {
+  const char* name;
+  Kind want;
+  const char* signal;  // a rule that must fire ("" for none)
+  const char* raw;
+};
+
+const Unusual kUnusualWordings[] = {
+    // a delay notice in plain text, no report part, quoting the original's headers
+    {"MailDeliveryWarningFromDaemon", Kind::kBounce, "subj-delivery-warning",
+      "Return-Path: <>\n"
+      "From: Mail Delivery System <MAILER-DAEMON@mail.example.org>\n"
+      "To: alice@example.org\n"
+      "Subject: Mail Delivery Warning\n"
+      "Date: Mon, 7 Dec 2026 10:00:00 +0000\n"
+      "Message-ID: <warn-1@mail.example.org>\n"
+      "Content-Type: text/plain; charset=us-ascii\n"
+      "\n"
+      "This is an automatically generated message. Please do not reply.\n"
+      "\n"
+      "Your message has not yet been delivered to the following recipient:\n"
+      "\n"
+      "    dave@example.net\n"
+      "\n"
+      "The server has been trying to deliver it for 4 hours and will keep\n"
+      "trying for 3 more days. You do not need to resend your message.\n"
+      "\n"
+      "Last error: 451 4.7.1 <dave@example.net>: Please try again later\n"
+      "\n"
+      "------ Headers of your message ------\n"
+      "Received: from [192.0.2.7] by mail.example.org; Mon, 7 Dec 2026 06:00:00 +0000\n"
+      "Message-ID: <orig-7@example.org>\n"
+      "From: alice@example.org\n"
+      "To: dave@example.net\n"
+      "Subject: quarterly figures\n"},
+    // the same as a relay that keeps the text alone passes it on: only From: postmaster
+    {"MailDeliveryWarningBare", Kind::kBounce, "body-delay-notice",
+      "From: postmaster@mail.example.org\n"
+      "To: alice@example.org\n"
+      "Subject: Mail Delivery Warning\n"
+      "Content-Type: text/plain; charset=us-ascii\n"
+      "\n"
+      "Your message has not yet been delivered to the following recipient:\n"
+      "\n"
+      "    dave@example.net\n"
+      "\n"
+      "The server will keep trying for 3 more days. You do not need to resend your message.\n"},
+    // a delay notice from a notification address: the subject and the body's fixed sentences
+    {"MailDeliveryWarningNoDaemonSender", Kind::kBounce, "subj-delivery-warning",
+      "From: Example Mail <notifications@mail.example.org>\n"
+      "To: alice@example.org\n"
+      "Subject: Mail Delivery Warning\n"
+      "Content-Type: text/plain; charset=us-ascii\n"
+      "\n"
+      "THIS IS A WARNING MESSAGE ONLY. YOU DO NOT NEED TO RESEND YOUR MESSAGE.\n"
+      "\n"
+      "Delivery to the following recipient has been delayed:\n"
+      "\n"
+      "    dave@example.net\n"
+      "\n"
+      "Delivery attempts will continue for 3 more days.\n"},
+    // "Mail Error" from a mail administrator, the original's headers quoted below
+    {"MailErrorQuotingHeaders", Kind::kBounce, "subj-mail-error",
+      "Return-Path: <>\n"
+      "From: \"Mail Administrator\" <postmaster@mail.example.com>\n"
+      "To: alice@example.org\n"
+      "Subject: Mail Error\n"
+      "Date: Mon, 7 Dec 2026 10:00:00 +0000\n"
+      "Content-Type: text/plain; charset=us-ascii\n"
+      "\n"
+      "Your mail could not be delivered to the following address:\n"
+      "\n"
+      "dave@example.net\n"
+      "    550 5.1.1 <dave@example.net>... User unknown\n"
+      "\n"
+      "Below are the headers of your message.\n"
+      "\n"
+      "Received: from client.example.org (client.example.org [192.0.2.7])\n"
+      "\tby mail.example.com; Mon, 7 Dec 2026 09:59:58 +0000\n"
+      "Message-ID: <orig-8@example.org>\n"
+      "From: Alice <alice@example.org>\n"
+      "To: dave@example.net\n"
+      "Subject: lunch\n"
+      "Date: Mon, 7 Dec 2026 09:59:50 +0000\n"},
+    // the same without the null Return-Path and the daemon's display name
+    {"MailErrorBare", Kind::kBounce, "subj-mail-error",
+      "From: mailer@mail.example.com\n"
+      "To: alice@example.org\n"
+      "Subject: Mail Error\n"
+      "Content-Type: text/plain; charset=us-ascii\n"
+      "\n"
+      "Your mail could not be delivered to the following address:\n"
+      "\n"
+      "dave@example.net\n"
+      "    550 5.1.1 <dave@example.net>... User unknown\n"
+      "\n"
+      "Message-ID: <orig-8@example.org>\n"
+      "From: Alice <alice@example.org>\n"
+      "To: dave@example.net\n"
+      "Subject: lunch\n"},
+    // Exchange Online's non-delivery report for a post the group's moderator rejected (text part)
+    {"ExchangeModerationRejected", Kind::kBounce, "body-moderator-refused",
+      "From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@contoso.example>\n"
+      "To: alice@example.org\n"
+      "Subject: Undeliverable: Team offsite\n"
+      "Content-Type: text/plain; charset=utf-8\n"
+      "\n"
+      "Your message to team@contoso.example couldn't be delivered.\n"
+      "\n"
+      "The group's moderator rejected your message.\n"
+      "\n"
+      "alice          Office 365          team\n"
+      "Action Required                    Recipient\n"
+      "\n"
+      "Moderator rejected message\n"
+      "\n"
+      "How to Fix It\n"
+      "Contact the group's moderator, or send your message to someone else.\n"
+      "\n"
+      "Diagnostic information for administrators:\n"
+      "Generating server: AM0PR01MB1234.eurprd01.prod.example\n"
+      "team@contoso.example\n"
+      "Remote Server returned '550 5.7.1 RESOLVER.RST.NotAuthorized; moderator rejected message'\n"},
+    // the same without the diagnostic block
+    {"ExchangeModerationRejectedNoDiagnostic", Kind::kBounce, "body-exchange",
+      "From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@contoso.example>\n"
+      "To: alice@example.org\n"
+      "Subject: Undeliverable: Team offsite\n"
+      "Content-Type: text/plain; charset=utf-8\n"
+      "\n"
+      "Your message to team@contoso.example couldn't be delivered.\n"
+      "\n"
+      "The group's moderator rejected your message.\n"
+      "\n"
+      "How to Fix It\n"
+      "Contact the group's moderator, or send your message to someone else.\n"},
+    // Exchange's report for a post not approved before it expired
+    {"ExchangeModerationExpired", Kind::kBounce, "body-moderator-refused",
+      "From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@contoso.example>\n"
+      "To: alice@example.org\n"
+      "Subject: Undeliverable: Team offsite\n"
+      "Content-Type: text/plain; charset=utf-8\n"
+      "\n"
+      "Delivery has failed to these recipients or groups:\n"
+      "\n"
+      "team@contoso.example\n"
+      "Your message wasn't delivered because it wasn't approved by the group's moderator before it expired.\n"
+      "\n"
+      "Diagnostic information for administrators:\n"
+      "Generating server: EX01.contoso.example\n"
+      "team@contoso.example\n"
+      "#550 5.2.0 MODERATION.Expired; message expired ##\n"},
+    // "Delivery Status Notification (Non-Delivery)" for a post the moderator did not approve
+    {"ExchangeNonDeliveryDsnSubject", Kind::kBounce, "body-exchange",
+      "From: postmaster@contoso.example\n"
+      "To: alice@example.org\n"
+      "Subject: Delivery Status Notification (Non-Delivery)\n"
+      "Content-Type: text/plain; charset=utf-8\n"
+      "\n"
+      "Your message to team@contoso.example couldn't be delivered because it was not approved by the group's moderator.\n"
+      "\n"
+      "The moderator didn't act on your message before it expired.\n"},
+
+};
+
+const Unusual kUnusualLookAlikes[] = {
+    {"PersonAsksAboutAMailError", Kind::kNone, "",
+      "From: Carol <carol@example.org>\n"
+      "To: helpdesk@example.org\n"
+      "Subject: Mail error\n"
+      "\n"
+      "Hi, since this morning Outlook shows an error when I send to the Berlin office. Can you look?\n"
+      "Carol\n"},
+    {"ReplySayingNoNeedToResend", Kind::kNone, "",
+      "From: Dan <dan@example.org>\n"
+      "To: alice@example.org\n"
+      "Subject: Re: Mail Delivery Warning\n"
+      "In-Reply-To: <w@example.org>\n"
+      "\n"
+      "No worries, it arrived: you do not need to resend your message.\n"},
+    {"ListPostAboutModeration", Kind::kNone, "",
+      "From: Eve <eve@example.org>\n"
+      "To: users@lists.example.org\n"
+      "Subject: Re: posting rules\n"
+      "List-Id: <users.lists.example.org>\n"
+      "List-Post: <mailto:users@lists.example.org>\n"
+      "\n"
+      "My post about the meetup was not approved by the moderator, and the moderator rejected the message without a reason.\n"
+      "> quoted text\n"},
+    {"PersonRelaysADeliveryProblem", Kind::kNone, "",
+      "From: Fay <fay@example.org>\n"
+      "To: bob@example.net\n"
+      "Subject: Your message to the board\n"
+      "\n"
+      "Your message to board@example.org could not be delivered because the list is closed; I forwarded it for you. It has not been delivered yet to the following recipient: the chair.\n"},
+};
+
+TEST(Classify, UnusualBounceWordingsAreBounces) {
+  for (const Unusual& c : kUnusualWordings) {
+    const Verdict v = run(c.raw);
+    EXPECT_EQ(v.kind, c.want) << c.name << ": " << dump(v);
+    EXPECT_TRUE(has_signal(v, c.signal)) << c.name << ": " << dump(v);
+  }
+}
+
+TEST(Classify, UnusualBounceWordingsLookAlikesAreNone) {
+  for (const Unusual& c : kUnusualLookAlikes) {
+    const Verdict v = run(c.raw);
+    EXPECT_EQ(v.kind, c.want) << c.name << ": " << dump(v);
+  }
+}
+
+// The "Mail Error" notice quotes the original's headers as text: the
+// references come from them.
+TEST(Classify, MailErrorNoticeGivesTheQuotedReferences) {
+  const Unusual* c = std::find_if(std::begin(kUnusualWordings), std::end(kUnusualWordings),
+                                  [](const Unusual& u) { return std::string_view(u.name) == "MailErrorQuotingHeaders"; });
+  ASSERT_NE(c, std::end(kUnusualWordings));
+  const Verdict v = run(c->raw);
+  EXPECT_EQ(v.refs.message_id, "orig-8@example.org");
+  EXPECT_EQ(v.refs.subject, "lunch");
 }
 
 TEST(Classify, NearMissesAreNone) {

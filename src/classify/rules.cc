@@ -37,6 +37,8 @@ constexpr std::size_t kMaxRules = 20000;
 constexpr std::size_t kMaxPatternBytes = 4096;
 // Weights are small numbers; a larger one would silence every other rule.
 constexpr double kMaxAbsWeight = 10.0;
+// Opens the optional flags column (docs/rules.md).
+constexpr std::string_view kFlagsPrefix = "flags=";
 
 // Splits off the next whitespace-delimited word of `s`.
 std::string_view next_word(std::string_view& s) {
@@ -95,6 +97,26 @@ bool parse_buckets(std::string_view w, std::vector<Bucket>* out) {
   return !out->empty();
 }
 
+// flags=FLAG[,FLAG...] (the word after "flags="): ORs the named RuleFlag
+// bits into *out. False, with the offending name in *bad_flag ("" for an
+// empty one), when a name is not a flag.
+bool parse_flags(std::string_view w, std::uint8_t* out, std::string* bad_flag) {
+  static const std::pair<std::string_view, RuleFlag> kNames[] = {{"ticket", kFlagTicket}};
+  for (;;) {
+    const auto comma = w.find(',');
+    const std::string_view one = w.substr(0, comma);
+    const auto* it = std::find_if(std::begin(kNames), std::end(kNames),
+                                  [&](const auto& n) { return n.first == one; });
+    if (it == std::end(kNames)) {
+      *bad_flag = std::string(one);
+      return false;
+    }
+    *out = static_cast<std::uint8_t>(*out | it->second);
+    if (comma == std::string_view::npos) return true;
+    w.remove_prefix(comma + 1);
+  }
+}
+
 // Escapes a literal so the matcher treats every byte as itself.
 std::string escape_literal(std::string_view lit) {
   std::string out;
@@ -141,8 +163,16 @@ Result<Rule> parse_line(std::string_view line, int lineno) {
   const std::string_view target = next_word(line);
   const std::string_view buckets = next_word(line);
   const std::string_view weight = next_word(line);
+  // The optional flags column: a pattern starts with '/' or '"' or is
+  // "exists", so a word "flags=..." here cannot be one.
+  std::string_view flags;
+  const bool has_flags = text::trim(line).starts_with(kFlagsPrefix);
+  if (has_flags) flags = next_word(line).substr(kFlagsPrefix.size());
   const std::string_view pattern = text::trim(line);
-  if (pattern.empty()) return bad(lineno, "expected NAME TARGET KIND WEIGHT PATTERN");
+  if (pattern.empty()) return bad(lineno, "expected NAME TARGET KIND WEIGHT [flags=FLAG,...] PATTERN");
+  if (is_structural_signal(r.name)) {
+    return bad(lineno, "rule name '" + r.name + "' is a structural signal's (docs/rules.md)");
+  }
   if (!parse_target(target, &r.target)) return bad(lineno, "unknown target '" + std::string(target) + "'");
   if (!parse_buckets(buckets, &r.buckets)) return bad(lineno, "unknown kind '" + std::string(buckets) + "'");
   const std::string wtext(weight);
@@ -154,6 +184,12 @@ Result<Rule> parse_line(std::string_view line, int lineno) {
   if (wtext.find_first_not_of("0123456789+-.eE") != std::string::npos || errno != 0 ||
       end == wtext.c_str() || *end != '\0' || !(r.weight >= -kMaxAbsWeight && r.weight <= kMaxAbsWeight)) {
     return bad(lineno, "bad weight '" + wtext + "'");
+  }
+  if (has_flags) {
+    std::string what;
+    if (!parse_flags(flags, &r.flags, &what)) {
+      return bad(lineno, what.empty() ? std::string("empty flag in flags=") : "unknown flag '" + what + "'");
+    }
   }
   if (pattern.size() > kMaxPatternBytes) return bad(lineno, "pattern too long");
   BACKSTOP_TRY(parse_pattern(pattern, &r));

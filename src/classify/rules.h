@@ -43,6 +43,17 @@ struct Target {
   bool operator==(const Target&) const = default;
 };
 
+// Properties of a rule that the engine's fixed precedence reads
+// (docs/rules.md, "How the engine combines signals"); a bit set in
+// Rule::flags. The rules file names them in the optional `flags=` column.
+enum RuleFlag : std::uint8_t {
+  // The rule recognises a ticket or receipt acknowledgement: when one fires
+  // and the message would be a bounce, it is an autoreply instead, unless
+  // the message is a delivery report.
+  kFlagTicket = 1u << 0,
+};
+inline constexpr std::uint8_t kKnownRuleFlags = kFlagTicket;
+
 struct Rule {
   std::string name;
   Target target;
@@ -52,6 +63,7 @@ struct Rule {
   bool exists = false;  // fires when the target is present, no pattern
   bool case_sensitive = false;
   bool dotall = false;
+  std::uint8_t flags = 0;  // RuleFlag bits
   int line = 0;         // line in the rules text
 };
 
@@ -85,6 +97,11 @@ class Rules {
   std::vector<TargetDb> dbs_;
   std::uint64_t id_;  // unique per compiled Rules, keys per-thread scratch
 };
+
+// True for the names of the structural signals the engine computes in code
+// ("delivery-status", "null-sender", ...): no rule may take one as its name,
+// or Verdict::signals and describe_signal() could not tell them apart.
+bool is_structural_signal(std::string_view name) noexcept;
 
 // Parses the rules text without compiling (exposed for tests and docs).
 Result<std::vector<Rule>> parse_rules(std::string_view text);

@@ -39,6 +39,65 @@ TEST(RulesParse, ReadsEveryField) {
   EXPECT_TRUE((*r)[3].dotall);
 }
 
+TEST(RulesParse, ReadsTheOptionalFlagsColumn) {
+  auto r = parse_rules(
+      "a subject autoreply 0.7 flags=ticket /^\\[ticket #/\n"
+      "b header:x-ack auto 0.5 flags=ticket exists\n"
+      "c body autoreply 1 flags=ticket,ticket \"case opened\"\n"
+      "d body bounce 1 /flags=ticket/\n");
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_EQ(r->size(), 4u);
+  EXPECT_EQ((*r)[0].flags, kFlagTicket);
+  EXPECT_EQ((*r)[0].pattern, "^\\[ticket #");
+  EXPECT_EQ((*r)[1].flags, kFlagTicket);
+  EXPECT_TRUE((*r)[1].exists);
+  EXPECT_EQ((*r)[2].flags, kFlagTicket);
+  EXPECT_EQ((*r)[2].pattern, "case opened");
+  // Without the column a rule has no flags, whatever its pattern says.
+  EXPECT_EQ((*r)[3].flags, 0);
+  EXPECT_EQ((*r)[3].pattern, "flags=ticket");
+}
+
+TEST(RulesParse, HostileFlagsAreErrorsWithTheirLine) {
+  struct Case {
+    const char* text;
+    const char* needle;
+  };
+  const Case cases[] = {
+      {"# c\na subject autoreply 1 flags=tickets /x/\n", "rules line 2: unknown flag 'tickets'"},
+      {"a subject autoreply 1 flags=TICKET /x/\n", "line 1: unknown flag 'TICKET'"},
+      {"a subject autoreply 1 flags=ticket,bounce /x/\n", "line 1: unknown flag 'bounce'"},
+      {"a subject autoreply 1 flags= /x/\n", "line 1: empty flag in flags="},
+      {"a subject autoreply 1 flags=ticket, /x/\n", "line 1: empty flag in flags="},
+      {"a subject autoreply 1 flags=,ticket /x/\n", "line 1: empty flag in flags="},
+      {"a subject autoreply 1 flags=tic\x01ket /x/\n", "line 1: unknown flag"},
+      {"a subject autoreply 1 flags=ticket\n", "line 1: expected NAME TARGET KIND WEIGHT"},
+      {"a subject autoreply 1 flags=ticket flags=ticket /x/\n", "line 1: pattern must be"},
+      {"a subject autoreply flags=ticket /x/\n", "line 1: bad weight"},
+      {"a subject autoreply 1 /x/ flags=ticket\n", "line 1: unknown regex flag"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_rules(c.text);
+    ASSERT_FALSE(r) << c.text;
+    EXPECT_EQ(r.error().code(), Code::kMalformed);
+    EXPECT_NE(r.error().message().find(c.needle), std::string::npos)
+        << c.text << " -> " << r.error().message();
+  }
+}
+
+// A rule named like a structural signal would be indistinguishable from it
+// in Verdict::signals and in --explain.
+TEST(RulesParse, StructuralSignalNamesAreReserved) {
+  for (const char* name : {"delivery-status", "report:delivery-status", "null-sender", "arf", "reply-shape"}) {
+    auto r = parse_rules(std::string("ok subject bounce 1 /x/\n") + name + " subject bounce 1 /y/\n");
+    ASSERT_FALSE(r) << name;
+    EXPECT_NE(r.error().message().find("rules line 2: rule name '" + std::string(name) + "' is a structural"),
+              std::string::npos)
+        << r.error().message();
+  }
+  EXPECT_TRUE(parse_rules("delivery-status-words body bounce 1 /x/\n"));
+}
+
 TEST(RulesParse, ErrorsNameTheLine) {
   struct Case {
     const char* text;
