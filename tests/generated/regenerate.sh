@@ -6,7 +6,7 @@
 # `sendmail` stand-in). Needs root and these Debian packages (dev-time tools,
 # not project dependencies):
 #   apt-get install -y --no-install-recommends mlmmj dovecot-core \
-#     dovecot-sieve procmail mailutils vacation postfix m4 mailman3
+#     dovecot-sieve procmail mailutils vacation postfix m4 mailman3 gettext
 # Exim and Sendmail run unpacked from their .debs (scripts/install-deps.sh
 # puts them in /var/cache/backstop-test-debs), as tests/lib/mta.py does.
 # Message-IDs, dates and confirmation cookies change on every run; the kinds
@@ -198,14 +198,26 @@ POSTS
 # GNU Mailman 3 core (Debian `mailman3`, no web UI) with a private
 # configuration (its own var directory and SQLite database, no REST/LMTP
 # runners, the out runner delivering to a capture server), one list per
-# language it ships templates for. Per list: a subscription request
-# (confirmation), an unsubscription request of a member (confirmation),
-# and a post from a non-member, held for the moderator (the hold notice to
-# the poster; the notice to the list owner is not kept).
+# language it ships templates or a message catalogue for. Per list: a
+# subscription request (confirmation), an unsubscription request of a
+# member (confirmation), and a post from a non-member, held for the
+# moderator (the hold notice to the poster; the notice to the list owner is
+# not kept).
+# Debian's package ships the catalogues as .po only (no compiled .mo), so
+# gettext falls back to English for every subject; the catalogues are
+# compiled with msgfmt into a copy of the messages directory, bind-mounted
+# over Mailman's in a private mount namespace for Mailman's processes only.
+# Languages with a catalogue but no [language.*] entry in Mailman's schema
+# are declared in the private configuration.
 gen_mailman() {
   local d=$tmp/mailman port=2537 ver lang list n=0 f to
+  local mmpkg=/usr/lib/python3/dist-packages/mailman
   ver=$(dpkg-query -W -f '${Version}' mailman3)
   mkdir -p "$d/var" "$d/py"
+  cp -a "$mmpkg/messages" "$d/messages"
+  for f in "$d"/messages/*/LC_MESSAGES/mailman.po; do
+    msgfmt -o "${f%.po}.mo" "$f"
+  done
   cat >"$d/mailman.cfg" <<CFG
 [mailman]
 site_owner: owner@example.org
@@ -228,6 +240,12 @@ start: no
 [runner.archive]
 start: no
 CFG
+  # Catalogue languages the schema lacks (charset utf-8, as Mailman's own).
+  for f in "$d"/messages/*/LC_MESSAGES/mailman.po; do
+    lang=${f#"$d"/messages/}; lang=${lang%%/*}
+    grep -q "^\[language\.$lang\]" "$mmpkg/config/schema.cfg" ||
+      printf '[language.%s]\ndescription: %s\ncharset: utf-8\nenabled: yes\n' "$lang" "$lang" >>"$d/mailman.cfg"
+  done
   # One Mailman process does all of it (each `mailman` command costs
   # seconds of start-up): per language a list, a registration, a member's
   # unregistration and a non-member's post.
@@ -275,16 +293,19 @@ def run(done, *langs):
         f.write("\n".join(used) + "\n")
 PY
   local mm=(env PYTHONPATH="$d/py" mailman -C "$d/mailman.cfg" --run-as-root)
+  # nsmm ARGS...: runs ARGS with the compiled catalogues over Mailman's own.
+  local nsmm=(unshare --mount --propagation private -- sh -c 'mount --bind "$0" "$1" && shift && exec "$@"' "$d/messages" "$mmpkg/messages")
   start_capture_smtp $port "$d/cap" mailman
-  "${mm[@]}" start >/dev/null 2>&1
-  # The master runner daemonises; cleanup stops it by its pid file.
+  "${nsmm[@]}" "${mm[@]}" start >/dev/null 2>&1
+  # The master runner daemonises (its namespace lives as long as it does);
+  # cleanup stops it by its pid file.
   wait_file "$d/var/master.pid"
   pids+=("$(cat "$d/var/master.pid")")
   local langs=()
-  for lang in $(ls /usr/lib/python3/dist-packages/mailman/templates); do
-    [[ -d /usr/lib/python3/dist-packages/mailman/templates/$lang && $lang != __* ]] && langs+=("$lang")
+  for lang in $( (ls "$mmpkg/templates"; ls "$d/messages") | sort -u); do
+    [[ ( -d $mmpkg/templates/$lang || -f $d/messages/$lang/LC_MESSAGES/mailman.mo ) && $lang != __* ]] && langs+=("$lang")
   done
-  "${mm[@]}" withlist -r mmgen.run "$d/used" "${langs[@]}" >/dev/null
+  "${nsmm[@]}" "${mm[@]}" withlist -r mmgen.run "$d/used" "${langs[@]}" >/dev/null
   local used
   used=$(wc -l <"$d/used")
   # Three notices per list to the three addresses, plus the owners' notices.
