@@ -22,7 +22,8 @@ alternation of the English text and every translation shipped:
 
 In a Subject a placeholder becomes [^\\n]+ for the service title (%1 of a
 msgid that also has %2, whatever the translation made of them) or \\S+ for
-the list name. A body phrase is the start of the translation up to
+the list name; a Subject that starts with the title is matched from
+after it, unanchored. A body phrase is the start of the translation up to
 its first placeholder, at most BODY_PREFIX characters cut at a blank (Sympa
 folds long lines), and only when at least BODY_MIN characters remain; the
 rest is matched literally. With --update, the rules between the "BEGIN
@@ -71,6 +72,10 @@ def subject_regex(text, msgid):
         parts.append(r"[^\n]+" if m.group(0) == "%1" and title else r"\S+")
         pos = m.end()
     parts.append(literal(text[pos:]))
+    # A leading title matches anything: the pattern starts after it,
+    # unanchored (an unbounded repeat at the start is costly to compile).
+    if parts[0] == "" and len(parts) > 1 and parts[1] == r"[^\n]+":
+        return "".join(parts[2:])
     return "^\\s*" + "".join(parts)
 
 
