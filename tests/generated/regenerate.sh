@@ -7,7 +7,8 @@
 # not project dependencies):
 #   apt-get install -y --no-install-recommends mlmmj dovecot-core \
 #     dovecot-sieve procmail mailutils vacation postfix m4 mailman3 \
-#     libevent-2.1-7
+#     libevent-2.1-7 gettext
+# and sympa (README.md: its postinst wants a database configured first).
 # Exim, Sendmail and OpenSMTPD run unpacked from their .debs
 # (scripts/install-deps.sh puts them in /var/cache/backstop-test-debs), as
 # tests/lib/mta.py does; OpenSMTPD needs libevent-2.1-7.
@@ -200,14 +201,26 @@ POSTS
 # GNU Mailman 3 core (Debian `mailman3`, no web UI) with a private
 # configuration (its own var directory and SQLite database, no REST/LMTP
 # runners, the out runner delivering to a capture server), one list per
-# language it ships templates for. Per list: a subscription request
-# (confirmation), an unsubscription request of a member (confirmation),
-# and a post from a non-member, held for the moderator (the hold notice to
-# the poster; the notice to the list owner is not kept).
+# language it ships templates or a message catalogue for. Per list: a
+# subscription request (confirmation), an unsubscription request of a
+# member (confirmation), and a post from a non-member, held for the
+# moderator (the hold notice to the poster; the notice to the list owner is
+# not kept), which the moderator then rejects (the refusal to the poster).
+# Debian's package ships the catalogues as .po only (no compiled .mo), so
+# gettext falls back to English for every subject; the catalogues are
+# compiled with msgfmt into a copy of the messages directory, bind-mounted
+# over Mailman's in a private mount namespace for Mailman's processes only.
+# Languages with a catalogue but no [language.*] entry in Mailman's schema
+# are declared in the private configuration.
 gen_mailman() {
   local d=$tmp/mailman port=2537 ver lang list n=0 f to
+  local mmpkg=/usr/lib/python3/dist-packages/mailman
   ver=$(dpkg-query -W -f '${Version}' mailman3)
   mkdir -p "$d/var" "$d/py"
+  cp -a "$mmpkg/messages" "$d/messages"
+  for f in "$d"/messages/*/LC_MESSAGES/mailman.po; do
+    msgfmt -o "${f%.po}.mo" "$f"
+  done
   cat >"$d/mailman.cfg" <<CFG
 [mailman]
 site_owner: owner@example.org
@@ -230,6 +243,12 @@ start: no
 [runner.archive]
 start: no
 CFG
+  # Catalogue languages the schema lacks (charset utf-8, as Mailman's own).
+  for f in "$d"/messages/*/LC_MESSAGES/mailman.po; do
+    lang=${f#"$d"/messages/}; lang=${lang%%/*}
+    grep -q "^\[language\.$lang\]" "$mmpkg/config/schema.cfg" ||
+      printf '[language.%s]\ndescription: %s\ncharset: utf-8\nenabled: yes\n' "$lang" "$lang" >>"$d/mailman.cfg"
+  done
   # One Mailman process does all of it (each `mailman` command costs
   # seconds of start-up): per language a list, a registration, a member's
   # unregistration and a non-member's post.
@@ -275,18 +294,37 @@ def run(done, *langs):
         config.db.commit()
     with open(done, "w") as f:
         f.write("\n".join(used) + "\n")
+
+
+def reject(done):
+    """The moderator rejects every held post (a refusal to the poster); writes their number to done."""
+    from mailman.app.moderator import handle_message
+    from mailman.interfaces.action import Action
+    from mailman.interfaces.listmanager import IListManager
+    from mailman.interfaces.requests import IListRequests, RequestType
+    n = 0
+    for mlist in list(getUtility(IListManager).mailing_lists):
+        for req in list(IListRequests(mlist).of_type(RequestType.held_message)):
+            handle_message(mlist, req.id, Action.reject, "Off topic for this list.")
+            config.db.commit()
+            n += 1
+    with open(done, "w") as f:
+        f.write(f"{n}\n")
 PY
   local mm=(env PYTHONPATH="$d/py" mailman -C "$d/mailman.cfg" --run-as-root)
+  # nsmm ARGS...: runs ARGS with the compiled catalogues over Mailman's own.
+  local nsmm=(unshare --mount --propagation private -- sh -c 'mount --bind "$0" "$1" && shift && exec "$@"' "$d/messages" "$mmpkg/messages")
   start_capture_smtp $port "$d/cap" mailman
-  "${mm[@]}" start >/dev/null 2>&1
-  # The master runner daemonises; cleanup stops it by its pid file.
+  "${nsmm[@]}" "${mm[@]}" start >/dev/null 2>&1
+  # The master runner daemonises (its namespace lives as long as it does);
+  # cleanup stops it by its pid file.
   wait_file "$d/var/master.pid"
   pids+=("$(cat "$d/var/master.pid")")
   local langs=()
-  for lang in $(ls /usr/lib/python3/dist-packages/mailman/templates); do
-    [[ -d /usr/lib/python3/dist-packages/mailman/templates/$lang && $lang != __* ]] && langs+=("$lang")
+  for lang in $( (ls "$mmpkg/templates"; ls "$d/messages") | sort -u); do
+    [[ ( -d $mmpkg/templates/$lang || -f $d/messages/$lang/LC_MESSAGES/mailman.mo ) && $lang != __* ]] && langs+=("$lang")
   done
-  "${mm[@]}" withlist -r mmgen.run "$d/used" "${langs[@]}" >/dev/null
+  "${nsmm[@]}" "${mm[@]}" withlist -r mmgen.run "$d/used" "${langs[@]}" >/dev/null
   local used
   used=$(wc -l <"$d/used")
   # Three notices per list to the three addresses, plus the owners' notices.
@@ -295,7 +333,6 @@ PY
     sleep 0.2
   done
   sleep 1
-  "${mm[@]}" stop >/dev/null 2>&1 || true
   local src="GNU Mailman $ver, generated by regenerate.sh"
   for f in "$d/cap"/*.eml; do
     to=$(sed -n 's/^To: \([a-z]*\)\.\([A-Za-z_]*\)@example.net.*/\1 \2/p' "$f" | head -1)
@@ -303,6 +340,124 @@ PY
       carol\ *) keep "$f" "mailman-${to#carol }-subscribe-confirm" subscription_confirm "$src" ;;
       erin\ *) keep "$f" "mailman-${to#erin }-unsubscribe-confirm" subscription_confirm "$src" ;;
       frank\ *) keep "$f" "mailman-${to#frank }-post-held" autoreply "$src" ;;
+      *) rm -f "$f" ;;
+    esac
+  done
+  # Then the moderator rejects each held post: the refusal to the poster.
+  "${nsmm[@]}" "${mm[@]}" withlist -r mmgen.reject "$d/rejected" >/dev/null
+  for _ in $(seq 900); do
+    [[ $(grep -l '^To: frank\.' "$d/cap"/*.eml 2>/dev/null | wc -l) -ge $(cat "$d/rejected") ]] && break
+    sleep 0.2
+  done
+  sleep 1
+  "${mm[@]}" stop >/dev/null 2>&1 || true
+  for f in "$d/cap"/*.eml; do
+    to=$(sed -n 's/^To: frank\.\([A-Za-z_]*\)@example.net.*/\1/p' "$f" | head -1)
+    if [[ -n $to ]]; then keep "$f" "mailman-$to-post-rejected" dsn_bounce "$src"; else rm -f "$f"; fi
+  done
+}
+
+# ------------------------------------------------------------------ Sympa
+# Sympa 6.2 (Debian `sympa`, its services left stopped) run from the
+# command line with a private configuration: its own list, spool and etc
+# directories and SQLite database, `sendmail` the capture script, and
+# /run/sympa (its pid files) replaced by a private directory in a mount
+# namespace. One list per language Sympa ships a catalogue for
+# (/usr/share/locale/*/LC_MESSAGES/sympa.mo), with `subscribe auth`,
+# `unsubscribe auth` and `send publickey`. Per list: a `subscribe` command
+# (the confirmation request to that address), a `signoff` of a member (the
+# same for leaving), and a post from a non-member (the request to confirm
+# the message: a challenge in effect). The command reports Sympa also sends
+# to the requester are not kept. Twice: without a web interface (the
+# requests ask for the `AUTH key subscribe` / `CONFIRM key` commands, the
+# subjects are those commands) and with `wwsympa_url` set (the subjects are
+# translated and the request carries a link).
+gen_sympa() {
+  local mode
+  for mode in cmd web; do sympa_pass $mode; done
+}
+
+sympa_pass() {
+  local mode=$1 d=$tmp/sympa-$1 ver lang l langs=() n=0 f to conf
+  ver=$(dpkg-query -W -f '${Version}' sympa)
+  mkdir -p "$d/etc" "$d/list_data" "$d/bounce" "$d/arc" "$d/static" "$d/run"
+  for f in msg moderation digest auth outgoing subscribe topic bounce task automatic bulk tmp viewmail; do
+    mkdir -p "$d/spool/$f"
+  done
+  capture_sendmail "$d" sympa
+  for f in /usr/share/locale/*/LC_MESSAGES/sympa.mo; do
+    lang=${f#/usr/share/locale/}; langs+=("${lang%%/*}")
+  done
+  conf=$d/sympa.conf
+  {
+    printf 'domain\texample.org\nlistmaster\tlistmaster@example.org\nemail\tsympa\nlang\ten-US\n'
+    printf 'supported_lang\t%s\n' "$(IFS=,; echo "${langs[*]//_/-}")"
+    printf 'db_type\tSQLite\ndb_name\t%s/sympa.sqlite\n' "$d"
+    printf 'home\t%s/list_data\netc\t%s/etc\nspool\t%s/spool\n' "$d" "$d" "$d"
+    for f in msg:queue moderation:queuemod digest:queuedigest auth:queueauth outgoing:queueoutgoing \
+      subscribe:queuesubscribe topic:queuetopic bounce:queuebounce task:queuetask \
+      automatic:queueautomatic bulk:queuebulk tmp:tmpdir viewmail:viewmail_dir; do
+      printf '%s\t%s/spool/%s\n' "${f#*:}" "$d" "${f%%:*}"
+    done
+    printf 'bounce_path\t%s/bounce\narc_path\t%s/arc\nstatic_content_path\t%s/static\n' "$d" "$d" "$d"
+    printf 'sendmail\t%s/sendmail\nsendmail_args\t-oi\nsleep\t1\n' "$d"
+    [[ $mode == web ]] && printf 'wwsympa_url\thttps://lists.example.org/sympa\n'
+  } >"$conf"
+  cp /etc/sympa/data_structure.version "$d/etc/" 2>/dev/null || true
+  for lang in "${langs[@]}"; do
+    l=l-$(echo "${lang//_/-}" | tr A-Z a-z)
+    mkdir -p "$d/list_data/$l"
+    printf 'subject Talk\n\nstatus open\n\nvisibility noconceal\n\nsubscribe auth\n\nunsubscribe auth\n\nsend publickey\n\nlang %s\n\nowner\n  email owner@example.org\n  profile privileged\n\n' \
+      "${lang//_/-}" >"$d/list_data/$l/config"
+  done
+  chown -R sympa:sympa "$d"
+  chmod 777 "$d/cap"
+  # The database's tables (as `sympa check` makes them for the system's).
+  perl -I/usr/share/sympa/lib -MConf -MSympa::DatabaseManager \
+    -e 'Conf::load($ARGV[0]) or die "configuration\n"; Sympa::DatabaseManager::probe_db() or die "database\n"' \
+    "$conf" >"$d/probe.log" 2>&1
+  for lang in "${langs[@]}"; do
+    l=l-$(echo "${lang//_/-}" | tr A-Z a-z)
+    echo "erin.$lang@example.net" | /usr/lib/sympa/bin/sympa add --quiet --config "$conf" "$l@example.org" >>"$d/add.log" 2>&1
+  done
+  rm -f "$d"/cap/*.eml; echo 0 >"$d/cap.count"
+  # The mail an MTA would hand to Sympa's queue program, straight into its spool.
+  local t=1796580000
+  for lang in "${langs[@]}"; do
+    l=l-$(echo "${lang//_/-}" | tr A-Z a-z)
+    t=$((t + 1))
+    printf 'Return-Path: <carol.%s@example.net>\nFrom: carol.%s@example.net\nTo: sympa@example.org\nSubject: subscribe %s Carol\nMessage-ID: <sy-sub-%s@example.net>\nDate: Fri, 27 Nov 2026 20:00:00 +0000\n\n' \
+      "$lang" "$lang" "$l" "$lang" >"$d/spool/msg/sympa@example.org.$t.1"
+    printf 'Return-Path: <erin.%s@example.net>\nFrom: erin.%s@example.net\nTo: sympa@example.org\nSubject: signoff %s\nMessage-ID: <sy-unsub-%s@example.net>\nDate: Fri, 27 Nov 2026 20:00:00 +0000\n\n' \
+      "$lang" "$lang" "$l" "$lang" >"$d/spool/msg/sympa@example.org.$t.2"
+    printf 'Return-Path: <frank.%s@example.net>\nFrom: frank.%s@example.net\nTo: %s@example.org\nSubject: Meeting notes\nMessage-ID: <sy-post-%s@example.net>\nDate: Fri, 27 Nov 2026 20:00:00 +0000\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nHere are the notes of the meeting.\n' \
+      "$lang" "$lang" "$l" "$lang" >"$d/spool/msg/$l@example.org.$t.3"
+  done
+  chown -R sympa:sympa "$d/spool"
+  local ns=(unshare --mount --propagation private -- sh -c 'mount --bind "$0" /run/sympa && exec "$@"' "$d/run")
+  "${ns[@]}" /usr/lib/sympa/bin/sympa_msg.pl --foreground --config "$conf" >"$d/msg.log" 2>&1 &
+  local msgpid=$!
+  pids+=("$msgpid")
+  "${ns[@]}" /usr/lib/sympa/bin/bulk.pl --foreground --config "$conf" >"$d/bulk.log" 2>&1 &
+  local bulkpid=$!
+  pids+=("$bulkpid")
+  # Per list three requests and two command reports.
+  for _ in $(seq 600); do
+    [[ $(ls "$d/cap" | wc -l) -ge $((5 * ${#langs[@]})) && ! $(ls "$d/spool/msg" | grep -v '^bad$') ]] && break
+    sleep 0.2
+  done
+  sleep 2
+  kill "$msgpid" "$bulkpid" 2>/dev/null || true
+  wait "$msgpid" "$bulkpid" 2>/dev/null || true
+  local src="Sympa $ver, generated by regenerate.sh"
+  for f in "$d"/cap/*.eml; do
+    to=$(sed -n 's/^To: \([a-z]*\)\.\([A-Za-z_]*\)@example.net.*/\1 \2/p' "$f" | head -1)
+    # The command report (Auto-Submitted: auto-generated) is not kept.
+    if ! grep -qi '^Auto-Submitted: auto-replied' "$f"; then rm -f "$f"; continue; fi
+    case $to in
+      carol\ *) keep "$f" "sympa-$mode-${to#carol }-subscribe-confirm" subscription_confirm "$src" ;;
+      erin\ *) keep "$f" "sympa-$mode-${to#erin }-unsubscribe-confirm" subscription_confirm "$src" ;;
+      frank\ *) keep "$f" "sympa-$mode-${to#frank }-post-confirm" challenge_response "$src" ;;
       *) rm -f "$f" ;;
     esac
   done
@@ -931,7 +1086,7 @@ gen_vacation() {
 }
 
 
-all="mlmmj listposts mailman sieve procmail mailutils vacation exim exim_autoreply postfix sendmail opensmtpd"
+all="mlmmj listposts mailman sympa sieve procmail mailutils vacation exim exim_autoreply postfix sendmail opensmtpd"
 
 # ---------------------------------------------------------------- main
 # GEN="mlmmj sieve ..." regenerates only those programs' messages.
