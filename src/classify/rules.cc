@@ -1,17 +1,20 @@
 #include "classify/rules.h"
 
 #include <hs/hs.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
 
+#include "classify/rules_cache.h"
 #include "common/text.h"
 
 namespace backstop::classify {
@@ -241,8 +244,47 @@ int on_match(unsigned int id, unsigned long long, unsigned long long, unsigned i
   return 0;
 }
 
-Result<std::shared_ptr<Database>> compile_target(const std::vector<Rule>& rules,
-                                                 const std::vector<std::size_t>& ids) {
+// The cache key of a database (rules_cache.h): SHA-256 of the matcher's
+// version and every expression with its flags and id, in hex.
+std::string database_key(const std::vector<const char*>& exprs, const std::vector<unsigned>& flags,
+                         const std::vector<unsigned>& ids) {
+  std::string in = "backstop-rules-db-1";
+  in.push_back('\0');
+  in += hs_version();
+  for (std::size_t i = 0; i < exprs.size(); ++i) {
+    in.push_back('\0');
+    in += std::to_string(flags[i]) + "/" + std::to_string(ids[i]) + "/";
+    in += exprs[i];
+  }
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(in.data()), in.size(), d);
+  std::string hex;
+  for (unsigned char c : d) {
+    hex += "0123456789abcdef"[c >> 4];
+    hex += "0123456789abcdef"[c & 15];
+  }
+  return hex;
+}
+
+// A database read back from `cache`, or null.
+hs_database_t* cached_database(DatabaseCache& cache, const std::string& key) {
+  auto bytes = cache.load(key);
+  if (!bytes) return nullptr;
+  hs_database_t* db = nullptr;
+  if (hs_deserialize_database(bytes->data(), bytes->size(), &db) != HS_SUCCESS) return nullptr;
+  return db;
+}
+
+void cache_database(DatabaseCache& cache, const std::string& key, const hs_database_t* db) {
+  char* bytes = nullptr;
+  std::size_t len = 0;
+  if (hs_serialize_database(db, &bytes, &len) != HS_SUCCESS || bytes == nullptr) return;
+  cache.store(key, std::string_view(bytes, len));
+  std::free(bytes);  // vectorscan's default allocator is malloc
+}
+
+Result<std::shared_ptr<Database>> compile_target(const std::vector<Rule>& rules, const std::vector<std::size_t>& ids,
+                                                 DatabaseCache* cache) {
   std::vector<const char*> exprs;
   std::vector<unsigned> flags;
   std::vector<unsigned> hs_ids;
@@ -254,6 +296,11 @@ Result<std::shared_ptr<Database>> compile_target(const std::vector<Rule>& rules,
     if (r.dotall) f |= HS_FLAG_DOTALL;
     flags.push_back(f);
     hs_ids.push_back(static_cast<unsigned>(i));
+  }
+  std::string key;
+  if (cache) {
+    key = database_key(exprs, flags, hs_ids);
+    if (hs_database_t* db = cached_database(*cache, key)) return std::make_shared<Database>(db);
   }
   hs_database_t* db = nullptr;
   hs_compile_error_t* err = nullptr;
@@ -267,6 +314,7 @@ Result<std::shared_ptr<Database>> compile_target(const std::vector<Rule>& rules,
     hs_free_compile_error(err);
     return bad(line, "pattern rejected: " + msg);
   }
+  if (cache) cache_database(*cache, key, db);
   return std::make_shared<Database>(db);
 }
 
@@ -322,6 +370,10 @@ Result<std::vector<Rule>> parse_rules(std::string_view text) {
 }
 
 Result<std::shared_ptr<const Rules>> compile_rules(std::string_view text) {
+  return compile_rules_cached(text, nullptr);
+}
+
+Result<std::shared_ptr<const Rules>> compile_rules_cached(std::string_view text, DatabaseCache* cache) {
   auto parsed = parse_rules(text);
   if (!parsed) return unexpected<Error>(std::move(parsed).error());
   std::vector<Rule> rules = std::move(*parsed);
@@ -337,7 +389,7 @@ Result<std::shared_ptr<const Rules>> compile_rules(std::string_view text) {
   }
   for (auto& t : dbs) {
     if (t.rule_ids.empty()) continue;
-    auto db = compile_target(rules, t.rule_ids);
+    auto db = compile_target(rules, t.rule_ids, cache);
     if (!db) return unexpected<Error>(std::move(db).error());
     t.db = std::move(*db);
   }
@@ -354,7 +406,7 @@ Result<std::shared_ptr<const Rules>> load_rules_file(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return fail(Code::kEnvironment, "rules file " + path + ": read error");
-  auto r = compile_rules(ss.str());
+  auto r = compile_rules_cached(ss.str(), default_database_cache());
   if (!r) return fail(r.error().code(), path + ": " + r.error().message());
   return r;
 }
@@ -363,7 +415,7 @@ Result<std::shared_ptr<const Rules>> builtin_rules() {
   static std::once_flag once;
   static Result<std::shared_ptr<const Rules>>* cached = nullptr;
   std::call_once(once, [] {
-    cached = new Result<std::shared_ptr<const Rules>>(compile_rules(builtin_rules_text()));
+    cached = new Result<std::shared_ptr<const Rules>>(compile_rules_cached(builtin_rules_text(), default_database_cache()));
   });
   return *cached;
 }

@@ -103,6 +103,12 @@ class Rules {
 // or Verdict::signals and describe_signal() could not tell them apart.
 bool is_structural_signal(std::string_view name) noexcept;
 
+class DatabaseCache;  // rules_cache.h
+// compile_rules (classifier.h) reading and writing compiled databases through
+// `cache` (null: none). builtin_rules() and load_rules_file() use
+// default_database_cache(); compile_rules() never touches a cache.
+Result<std::shared_ptr<const Rules>> compile_rules_cached(std::string_view text, DatabaseCache* cache);
+
 // Parses the rules text without compiling (exposed for tests and docs).
 Result<std::vector<Rule>> parse_rules(std::string_view text);
 
