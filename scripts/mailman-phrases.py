@@ -46,6 +46,8 @@ import re
 import sys
 import textwrap
 
+from phrase_rules import literal, replace_block, rule_lines
+
 SUBJECTS = {
     "subj-mailman-join": ("subscription_confirm", "1.0", [
         "Your confirmation is needed to join the ${event.mlist.fqdn_listname} mailing list.",
@@ -71,8 +73,6 @@ BODY_AFTER = [
 # Where Debian's mailman3 installs the package (for a python3 other than Debian's).
 DEBIAN_MAILMAN = "/usr/lib/python3/dist-packages/mailman"
 # Mailman substitutes $name and ${name}; a bare {name} stays as written.
-# The rule engine's longest pattern (kMaxPatternBytes in src/classify/rules.cc).
-PATTERN_MAX = 4096
 # The column at which Mailman fills template paragraphs (utilities.string.wrap).
 MAILMAN_WRAP = 70
 # Longest first line of a confirmation template taken as its title.
@@ -147,10 +147,6 @@ def to_regex(text):
     return "".join(parts)
 
 
-def literal(s):
-    return "".join("\\" + c if c in r"\/.^$|?*+()[]{}-" else c for c in s)
-
-
 def alternatives(texts):
     seen, alts = set(), []
     for t in texts:
@@ -159,24 +155,6 @@ def alternatives(texts):
             seen.add(r)
             alts.append(r)
     return alts
-
-
-def rule_lines(name, target, kind, weight, texts, head="", tail=""):
-    """NAME's rule, split into NAME, NAME-2, ... where one pattern would pass PATTERN_MAX."""
-    lines, chunk = [], []
-
-    def emit():
-        n = f"{name}-{len(lines) + 1}" if lines else name
-        lines.append(f"{n}  {target}  {kind}  {weight}  /{head}({'|'.join(chunk)}){tail}/")
-
-    for alt in alternatives(texts):
-        if chunk and len(f"/{head}({'|'.join(chunk + [alt])}){tail}/".encode()) > PATTERN_MAX:
-            emit()
-            chunk = []
-        chunk.append(alt)
-    if chunk:
-        emit()
-    return lines
 
 
 def langs(d):
@@ -229,7 +207,7 @@ def rules(mm):
                     used.append(lang)
         out.append(f"# {name}: msgids {' / '.join(repr(m) for m in msgids)}; "
                    f"translated in {', '.join(sorted(set(used))) or 'none'}")
-        out += rule_lines(name, "subject", kind, weight, texts, head=r"^\s*")
+        out += rule_lines(name, "subject", kind, weight, alternatives(texts), head=r"^\s*")
     name, kind, weight, files = BODY_CONFIRM
     texts, used = [], []
     for lang in langs(tpldir):
@@ -244,7 +222,7 @@ def rules(mm):
                     texts.append(first)
                     used.append(lang)
     out.append(f"# {name}: first line of templates {' / '.join(files)} in {', '.join(sorted(set(used)))}")
-    out += rule_lines(name, "body", kind, weight, texts, head=r"^\s*")
+    out += rule_lines(name, "body", kind, weight, alternatives(texts), head=r"^\s*")
     for name, kind, weight, f, var in BODY_AFTER:
         texts, used = [], []
         for lang in langs(tpldir):
@@ -255,7 +233,7 @@ def rules(mm):
                     texts.append(s)
                     used.append(lang)
         out.append(f"# {name}: first line of the paragraph after the quoted {var} of template {f} in {', '.join(used)}")
-        out += rule_lines(name, "body", kind, weight, texts)
+        out += rule_lines(name, "body", kind, weight, alternatives(texts))
     return out
 
 
@@ -277,15 +255,7 @@ def main():
     if not a.update:
         print("\n".join(lines))
         return
-    text = open(a.update, encoding="utf-8").read().split("\n")
-    try:
-        b = next(i for i, l in enumerate(text) if l.startswith("# BEGIN mailman-phrases"))
-        e = next(i for i, l in enumerate(text) if l.startswith("# END mailman-phrases"))
-    except StopIteration:
-        sys.exit(f"{a.update}: no '# BEGIN mailman-phrases' / '# END mailman-phrases' lines")
-    text[b + 1:e] = lines
-    with open(a.update, "w", encoding="utf-8") as f:
-        f.write("\n".join(text))
+    replace_block(a.update, "mailman-phrases", lines)
 
 
 if __name__ == "__main__":

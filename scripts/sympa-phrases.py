@@ -37,6 +37,8 @@ import os
 import re
 import sys
 
+from phrase_rules import literal, replace_block, rule_lines
+
 SUBJECTS = [
     ("subj-sympa-confirm-post", "challenge", "1.0", ["Confirm your message for list %1"]),
     ("subj-sympa-auth", "subscription_confirm", "1.0",
@@ -54,13 +56,7 @@ BODIES = [
 BODY_PREFIX = 34
 # Shortest body prefix kept: shorter ones are too common to mean anything.
 BODY_MIN = 12
-# The rule engine's longest pattern (kMaxPatternBytes in src/classify/rules.cc).
-PATTERN_MAX = 4096
 PLACEHOLDER = re.compile(r"%\d+")
-
-
-def literal(s):
-    return "".join("\\" + c if c in r"\/.^$|?*+()[]{}-" else c for c in s)
 
 
 def subject_regex(text, msgid):
@@ -85,23 +81,6 @@ def body_regex(text, _msgid):
         cut = head[:BODY_PREFIX]
         head = cut.rsplit(" ", 1)[0] if " " in cut else cut
     return literal(head) if len(head) >= BODY_MIN else None
-
-
-def rule_lines(name, target, kind, weight, alts):
-    lines, chunk = [], []
-
-    def emit():
-        n = f"{name}-{len(lines) + 1}" if lines else name
-        lines.append(f"{n}  {target}  {kind}  {weight}  /({'|'.join(chunk)})/")
-
-    for alt in alts:
-        if chunk and len(f"/({'|'.join(chunk + [alt])})/".encode()) > PATTERN_MAX:
-            emit()
-            chunk = []
-        chunk.append(alt)
-    if chunk:
-        emit()
-    return lines
 
 
 def rules(locale):
@@ -139,15 +118,7 @@ def main():
     if not a.update:
         print("\n".join(lines))
         return
-    text = open(a.update, encoding="utf-8").read().split("\n")
-    try:
-        b = next(i for i, l in enumerate(text) if l.startswith("# BEGIN sympa-phrases"))
-        e = next(i for i, l in enumerate(text) if l.startswith("# END sympa-phrases"))
-    except StopIteration:
-        sys.exit(f"{a.update}: no '# BEGIN sympa-phrases' / '# END sympa-phrases' lines")
-    text[b + 1:e] = lines
-    with open(a.update, "w", encoding="utf-8") as f:
-        f.write("\n".join(text))
+    replace_block(a.update, "sympa-phrases", lines)
 
 
 if __name__ == "__main__":
