@@ -492,8 +492,17 @@ std::string Correlator::responder_of(const mail::Envelope& e, const mail::Messag
 
 Result<Outcome> Correlator::correlate(const classify::Verdict& verdict, const mail::Envelope& envelope,
                                       const mail::Message* message) const {
-  Outcome out;
-  if (verdict.kind == classify::Kind::kNone) return out;
+  Plan p = plan(verdict, envelope, message);
+  Result<store::ReadBatchResult> found = store::ReadBatchResult{};
+  if (p.reads()) found = read_all(*store_, p.batch);
+  return conclude(std::move(p), std::move(found), verdict, envelope, message);
+}
+
+Correlator::Plan Correlator::plan(const classify::Verdict& verdict, const mail::Envelope& envelope,
+                                  const mail::Message* message) const {
+  Plan p;
+  if (verdict.kind == classify::Kind::kNone) return p;
+  Outcome& out = p.partial;
   if (tags_) {
     for (const auto& rcpt : envelope.rcpts) {
       if (!is_local(rcpt)) continue;
@@ -512,52 +521,62 @@ Result<Outcome> Correlator::correlate(const classify::Verdict& verdict, const ma
       }
     }
   }
-  if (store_) {
-    // The store's reads in one batch (one round trip on a remote store, and
-    // one more when the ledger's index names entries): the ledger entries of the quoted
-    // Message-IDs, of the DSN's ENVID and recipients, the ledger's first
-    // time, and whether each local recipient wrote to the responder.
-    const std::vector<std::string> ids = quoted_ids(verdict);
-    store::ReadBatch batch;
-    for (const auto& id : ids) {
-      if (storable_id(id)) batch.ledger_ids.push_back(id);
+  if (!store_) return p;
+  // The store's reads in one batch (one round trip on a remote store, and
+  // one more when the ledger's index names entries): the ledger entries of
+  // the quoted Message-IDs, of the DSN's ENVID and recipients, the ledger's
+  // first time, and whether each local recipient wrote to the responder.
+  store::ReadBatch& batch = p.batch;
+  p.ids = quoted_ids(verdict);
+  for (const auto& id : p.ids) {
+    if (storable_id(id)) batch.ledger_ids.push_back(id);
+  }
+  const std::int64_t now = clock_->now_unix();
+  const std::vector<std::string> envids = envid_keys(verdict.refs.original_envelope_id);
+  p.envids = envids.size();
+  for (const auto& e : envids) {
+    batch.ledger_finds.push_back({store::LedgerKey::kEnvid, e, now - settings_.ledger_ttl_seconds,
+                                  now + kClockSkewSeconds});
+  }
+  p.window = recipient_window(verdict.refs, now);
+  p.dsn_rcpts = recipient_keys(verdict.refs);
+  for (const auto& a : p.dsn_rcpts) {
+    batch.ledger_finds.push_back({store::LedgerKey::kRecipient, a, p.window.from, p.window.to});
+  }
+  batch.ledger_first_time = !p.ids.empty() || !p.dsn_rcpts.empty();
+  p.responder = responder_of(envelope, message);
+  if (storable_address(p.responder)) {
+    for (const auto& rcpt : envelope.rcpts) {
+      std::string local = text::ascii_lower(rcpt);
+      if (!is_local(rcpt) || !storable_address(local)) continue;
+      p.rcpts.push_back(rcpt);
+      batch.correspondents.emplace_back(std::move(local), p.responder);
     }
-    const std::int64_t now = clock_->now_unix();
-    const std::vector<std::string> envids = envid_keys(verdict.refs.original_envelope_id);
-    for (const auto& e : envids) {
-      batch.ledger_finds.push_back({store::LedgerKey::kEnvid, e, now - settings_.ledger_ttl_seconds,
-                                    now + kClockSkewSeconds});
+  }
+  return p;
+}
+
+Result<Outcome> Correlator::conclude(Plan p, Result<store::ReadBatchResult> found, const classify::Verdict& verdict,
+                                     const mail::Envelope& envelope, const mail::Message* message) const {
+  Outcome out = std::move(p.partial);
+  if (verdict.kind == classify::Kind::kNone) return out;
+  if (p.reads()) {
+    if (!found) return fail(Code::kUnavailable, "ledger lookup failed: " + found.error().message());
+    const store::ReadBatch& batch = p.batch;
+    // A store that answered a different shape is damaged, not evidence.
+    if (found->ledger.size() != batch.ledger_ids.size() || found->finds.size() != batch.ledger_finds.size() ||
+        found->correspondents.size() != batch.correspondents.size()) {
+      return fail(Code::kUnavailable, "ledger lookup failed: the store answered the wrong number of reads");
     }
-    const Window window = recipient_window(verdict.refs, now);
-    const std::vector<std::string> dsn_rcpts = recipient_keys(verdict.refs);
-    for (const auto& a : dsn_rcpts) {
-      batch.ledger_finds.push_back({store::LedgerKey::kRecipient, a, window.from, window.to});
-    }
-    batch.ledger_first_time = !ids.empty() || !dsn_rcpts.empty();
-    const std::string responder = responder_of(envelope, message);
-    std::vector<std::string> rcpts;
-    if (storable_address(responder)) {
-      for (const auto& rcpt : envelope.rcpts) {
-        std::string local = text::ascii_lower(rcpt);
-        if (!is_local(rcpt) || !storable_address(local)) continue;
-        rcpts.push_back(rcpt);
-        batch.correspondents.emplace_back(std::move(local), responder);
-      }
-    }
-    if (!batch.ledger_ids.empty() || batch.ledger_first_time || !batch.correspondents.empty() ||
-        !batch.ledger_finds.empty()) {
-      auto found = read_all(*store_, batch);
-      if (!found) return fail(Code::kUnavailable, "ledger lookup failed: " + found.error().message());
-      check_ledger(ids, batch.ledger_ids, *found, &out);
-      std::span<const std::vector<store::LedgerItem>> finds(found->finds);
-      check_envid(verdict.refs.original_envelope_id, finds.subspan(0, envids.size()), &out);
-      check_recipients(verdict.refs, envelope, window, dsn_rcpts, finds.subspan(envids.size()), found->first_time,
-                       &out);
-      for (std::size_t i = 0; i < rcpts.size(); ++i) {
-        if (found->correspondents[i]) {
-          out.evidence.push_back({"correspondent", Verdict::kOurs, rcpts[i] + " has written to " + responder});
-          break;
-        }
+    check_ledger(p.ids, batch.ledger_ids, *found, &out);
+    std::span<const std::vector<store::LedgerItem>> finds(found->finds);
+    check_envid(verdict.refs.original_envelope_id, finds.subspan(0, p.envids), &out);
+    check_recipients(verdict.refs, envelope, p.window, p.dsn_rcpts, finds.subspan(p.envids),
+                     found->first_time, &out);
+    for (std::size_t i = 0; i < p.rcpts.size(); ++i) {
+      if (found->correspondents[i]) {
+        out.evidence.push_back({"correspondent", Verdict::kOurs, p.rcpts[i] + " has written to " + p.responder});
+        break;
       }
     }
   }

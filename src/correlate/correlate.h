@@ -117,6 +117,13 @@ struct Outcome {
 
 class Correlator {
  public:
+  // When a DSN's original may have been sent: [from, to], and what it is
+  // measured from ("Arrival-Date ...", "Date ...", "its arrival here").
+  struct Window {
+    std::int64_t from = 0;
+    std::int64_t to = 0;
+    std::string basis;
+  };
   // `store`, `tags` and `clock` are not owned and must outlive the Correlator;
   // `tags` may be null (no BATV).
   Correlator(Settings settings, store::Store* store, const TagVerifier* tags, const Clock* clock);
@@ -129,6 +136,34 @@ class Correlator {
   Result<Outcome> correlate(const classify::Verdict& verdict, const mail::Envelope& envelope,
                             const mail::Message* message = nullptr) const;
 
+  // correlate() in two halves, for a caller that reads the store itself
+  // (an event loop over a remote store): plan() does the BATV checks and
+  // gathers the store reads; conclude() judges the evidence from what those
+  // reads found. correlate() == conclude(plan(), read_batch(plan().batch)),
+  // the batch read in pieces of at most store::kMaxBatchReads.
+  struct Plan {
+    Outcome partial;          // the BATV evidence
+    store::ReadBatch batch;   // the reads; none when reads() is false
+    bool reads() const {
+      return !batch.ledger_ids.empty() || batch.ledger_first_time || !batch.correspondents.empty() ||
+             !batch.ledger_finds.empty();
+    }
+    // What conclude() needs of the message besides the reads' results.
+    std::vector<std::string> ids;        // quoted Message-IDs (all, storable or not)
+    std::size_t envids = 0;              // the first ledger_finds are the ENVID's forms
+    std::vector<std::string> dsn_rcpts;  // the DSN recipients looked up, after them
+    Window window;
+    std::string responder;
+    std::vector<std::string> rcpts;      // the local recipients of batch.correspondents, as sent
+  };
+  Plan plan(const classify::Verdict& verdict, const mail::Envelope& envelope,
+            const mail::Message* message = nullptr) const;
+  // `found`: the reads of plan.batch (ignored when !plan.reads()); an error
+  // in it is kUnavailable as correlate()'s. The same verdict, envelope and
+  // message as plan() was given.
+  Result<Outcome> conclude(Plan plan, Result<store::ReadBatchResult> found, const classify::Verdict& verdict,
+                           const mail::Envelope& envelope, const mail::Message* message = nullptr) const;
+
   // True if `address` is in one of our domains.
   bool is_local(std::string_view address) const;
 
@@ -138,13 +173,6 @@ class Correlator {
   void check_ledger(const std::vector<std::string>& ids, const std::vector<std::string>& asked,
                     const store::ReadBatchResult& found, Outcome* out) const;
   void check_relays(const classify::Verdict& v, const mail::Message* m, Outcome* out) const;
-  // When a DSN's original may have been sent: [from, to], and what it is
-  // measured from ("Arrival-Date ...", "Date ...", "its arrival here").
-  struct Window {
-    std::int64_t from = 0;
-    std::int64_t to = 0;
-    std::string basis;
-  };
   Window recipient_window(const classify::References& refs, std::int64_t now) const;
   // The DSN's recipient addresses to look up, lower-cased, each once.
   static std::vector<std::string> recipient_keys(const classify::References& refs);

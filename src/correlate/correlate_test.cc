@@ -429,6 +429,57 @@ TEST_F(CorrelateTest, KnownCorrespondent) {
   EXPECT_EQ(make().correlate(v, env_, &m)->verdict, Verdict::kNotOurs);
 }
 
+// plan() + conclude() with the store read by the caller (the milter
+// loop's way) judge as correlate() does; a failed or misshapen read is
+// kUnavailable, never a verdict.
+TEST_F(CorrelateTest, PlanAndConcludeJudgeAsCorrelate) {
+  record("warm@example.org", kT0 - 20 * kDay);
+  record("sent@example.org", kT0 - 3600);
+  ASSERT_TRUE(store_->correspondent_record("alice@example.org", "responder@remote.example", kT0 - 60));
+  auto c = make();
+  std::vector<classify::Verdict> cases = {bounce("sent@example.org"), bounce("never@example.org"),
+                                          stripped_dsn("bob@remote.example", kT0 - 3500),
+                                          stripped_dsn("nobody@remote.example", kT0 - 3500)};
+  classify::Verdict ooo;
+  ooo.kind = Kind::kAutoreply;
+  cases.push_back(ooo);
+  mail::Envelope from_responder = env_;
+  from_responder.mail_from = "responder@remote.example";
+  for (const auto& env : {env_, from_responder}) {
+    for (const auto& v : cases) {
+      auto whole = c.correlate(v, env);
+      ASSERT_TRUE(whole);
+      auto p = c.plan(v, env);
+      if (!p.reads()) {
+        auto alone = c.conclude(p, store::ReadBatchResult{}, v, env);
+        ASSERT_TRUE(alone);
+        EXPECT_EQ(alone->verdict, whole->verdict);
+        continue;
+      }
+      auto halves = c.conclude(p, store_->read_batch(p.batch), v, env);
+      ASSERT_TRUE(halves);
+      EXPECT_EQ(halves->verdict, whole->verdict);
+      ASSERT_EQ(halves->evidence.size(), whole->evidence.size());
+      for (std::size_t i = 0; i < whole->evidence.size(); ++i) {
+        EXPECT_EQ(halves->evidence[i].source, whole->evidence[i].source);
+        EXPECT_EQ(halves->evidence[i].detail, whole->evidence[i].detail);
+      }
+      auto failed = c.conclude(p, fail(Code::kUnavailable, "redis: timed out"), v, env);
+      ASSERT_FALSE(failed);
+      EXPECT_EQ(failed.error().code(), Code::kUnavailable);
+      auto misshapen = c.conclude(p, store::ReadBatchResult{}, v, env);
+      ASSERT_FALSE(misshapen);
+      EXPECT_EQ(misshapen.error().code(), Code::kUnavailable);
+    }
+  }
+  // Nothing to read for kind none; BATV evidence comes with the plan.
+  EXPECT_FALSE(c.plan(classify::Verdict{}, env_).reads());
+  tags_.status["alice@example.org"] = TagStatus::kValid;
+  auto p = c.plan(bounce(), env_);
+  ASSERT_FALSE(p.partial.evidence.empty());
+  EXPECT_EQ(p.partial.evidence.front().source, "batv");
+}
+
 TEST(RelaySet, RejectsJunk) {
   EXPECT_FALSE(RelaySet::parse({"bad host"}));
   EXPECT_FALSE(RelaySet::parse({"user@host"}));

@@ -38,21 +38,40 @@ Result<Classified> Judge::classify_parsed(Result<mail::Message> message, const m
   return c;
 }
 
-Result<Judgement> Judge::decide(Classified c, const mail::Envelope& envelope) const {
+template <class Correlate>
+Result<Judgement> Judge::decide_with(Classified c, Correlate&& correlate) const {
   Judgement j;
   j.parsed = c.parsed;
+  if (c.parsed && c.verdict.kind != classify::Kind::kNone) {
+    auto outcome = correlate(c);
+    BACKSTOP_TRY(outcome);
+    j.outcome = std::move(*outcome);
+  }
   j.verdict = std::move(c.verdict);
   if (c.parsed) {
     j.conditions = c.message.conditions;
-    if (j.verdict.kind != classify::Kind::kNone) {
-      auto outcome = correlator_->correlate(j.verdict, envelope, &c.message);
-      BACKSTOP_TRY(outcome);
-      j.outcome = std::move(*outcome);
-    }
     j.headers = std::move(c.message.headers);
   }
   j.decision = table_->decide(j.verdict, j.outcome);
   return j;
+}
+
+Result<Judgement> Judge::decide(Classified c, const mail::Envelope& envelope) const {
+  return decide_with(std::move(c), [&](const Classified& cl) {
+    return correlator_->correlate(cl.verdict, envelope, &cl.message);
+  });
+}
+
+correlate::Correlator::Plan Judge::plan(const Classified& c, const mail::Envelope& envelope) const {
+  if (!c.needs_store()) return {};
+  return correlator_->plan(c.verdict, envelope, &c.message);
+}
+
+Result<Judgement> Judge::decide(Classified c, const mail::Envelope& envelope, correlate::Correlator::Plan plan,
+                                Result<store::ReadBatchResult> found) const {
+  return decide_with(std::move(c), [&](const Classified& cl) {
+    return correlator_->conclude(std::move(plan), std::move(found), cl.verdict, envelope, &cl.message);
+  });
 }
 
 std::string_view failure_place(const Error& error) {

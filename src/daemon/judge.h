@@ -78,8 +78,20 @@ class Judge {
                               const mail::Envelope& envelope) const;
   Result<Judgement> decide(Classified c, const mail::Envelope& envelope) const;
 
+  // decide() in two halves, for a caller that reads the store itself (the
+  // milter's event loop over a remote store): plan() gathers the store
+  // reads c needs (plan.reads() false: none), decide() judges with what
+  // they found (an error in `found`: kUnavailable, as decide()'s).
+  // decide(c, e) == decide(c, e, p, read_batch(p.batch)) with p = plan(c, e).
+  correlate::Correlator::Plan plan(const Classified& c, const mail::Envelope& envelope) const;
+  Result<Judgement> decide(Classified c, const mail::Envelope& envelope, correlate::Correlator::Plan plan,
+                           Result<store::ReadBatchResult> found) const;
+
  private:
   Result<Classified> classify_parsed(Result<mail::Message> message, const mail::Envelope& envelope) const;
+  // decide()'s body, with the correlation `correlate(c)` (Result<Outcome>).
+  template <class Correlate>
+  Result<Judgement> decide_with(Classified c, Correlate&& correlate) const;
 
   const classify::Classifier* classifier_;
   const correlate::Correlator* correlator_;

@@ -20,6 +20,8 @@
 namespace backstop::daemon {
 namespace {
 
+thread_local store::AsyncReads* t_loop_reads = nullptr;
+
 using milter::Action;
 using milter::Modification;
 
@@ -338,12 +340,14 @@ milter::EomResult trap(const InboundEom& j, const Judgement& judged, const std::
 // which may read the store, and policy) and makes the MTA's answer. Runs on
 // the event loop, or on the judge worker. Every failure (the store, an
 // exception) is that message's 451 (or fail-open), never 5xx.
-milter::EomResult judge_inbound(const InboundEom& j, Classified c) {
+// The judgement `decide()` gives (Result<Judgement>), as the milter's answer.
+template <class DecideFn>
+milter::EomResult judge_inbound_with(const InboundEom& j, DecideFn&& decide) {
   Engine& e = *j.engine;
   const Snapshot& snap = *j.snap;
   milter::EomResult out;
   try {
-    auto judged = snap.judge->decide(std::move(c), j.env);
+    auto judged = decide();
     if (!judged) return not_judged(j, failure_place(judged.error()), judged.error().message());
     std::string kind(classify::kind_name(judged->verdict.kind));
     if (j.role == Role::kTrap) return trap(j, *judged, kind);
@@ -392,6 +396,17 @@ milter::EomResult judge_inbound(const InboundEom& j, Classified c) {
     // 451 (or fail-open), not the connection and every message after it.
     return not_judged(j, "internal", std::string("exception while judging: ") + ex.what());
   }
+}
+
+milter::EomResult judge_inbound(const InboundEom& j, Classified c) {
+  return judge_inbound_with(j, [&] { return j.snap->judge->decide(std::move(c), j.env); });
+}
+
+// The same with the store's reads made by the caller (the loop's).
+milter::EomResult judge_inbound(const InboundEom& j, Classified c, correlate::Correlator::Plan plan,
+                                Result<store::ReadBatchResult> found) {
+  return judge_inbound_with(
+      j, [&] { return j.snap->judge->decide(std::move(c), j.env, std::move(plan), std::move(found)); });
 }
 
 class Handler final : public milter::Handler {
@@ -505,6 +520,25 @@ class Handler final : public milter::Handler {
     if (!judges || !c->needs_store()) return answer(*j, judge_inbound(*j, std::move(*c)), done);
     auto shared_done = std::make_shared<milter::DecideEom>(std::move(done));
     auto classified = std::make_shared<Classified>(std::move(*c));
+    if (store::AsyncReads* reads = t_loop_reads) {
+      // The store's reads on this loop's own connection: no thread switch.
+      auto plan = std::make_shared<correlate::Correlator::Plan>(j->snap->judge->plan(*classified, j->env));
+      const store::ReadBatch& b = plan->batch;
+      const std::size_t n = b.ledger_ids.size() + b.ledger_finds.size() + b.correspondents.size() +
+                            (b.ledger_first_time ? 1 : 0);
+      if (!plan->reads()) {
+        return answer(*j, judge_inbound(*j, std::move(*classified), std::move(*plan), store::ReadBatchResult{}),
+                      *shared_done);
+      }
+      if (n <= store::kMaxBatchReads) {
+        store::ReadBatch batch = b;
+        reads->start(std::move(batch), [j, classified, plan, shared_done, answer](Result<store::ReadBatchResult> r) {
+          answer(*j, judge_inbound(*j, std::move(*classified), std::move(*plan), std::move(r)), *shared_done);
+        });
+        return;
+      }
+      // Larger batches (a mass bounce) are read in pieces on the worker.
+    }
     if (!judges->post([j, classified, shared_done, answer] {
           answer(*j, judge_inbound(*j, std::move(*classified)), *shared_done);
         })) {
@@ -774,5 +808,7 @@ milter::Needs BackstopFilter::needs() const {
 std::unique_ptr<milter::Handler> BackstopFilter::open() {
   return std::make_unique<Handler>(engine_, &log_, dnsbl_);
 }
+
+void set_thread_loop_reads(store::AsyncReads* reads) noexcept { t_loop_reads = reads; }
 
 }  // namespace backstop::daemon

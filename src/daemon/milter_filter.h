@@ -34,6 +34,12 @@ class BackstopFilter final : public milter::Filter {
   DnsblService* dnsbl_;
 };
 
+// The store reads of the calling thread's event loop (serve gives each
+// milter thread its own when the store is remote: store/redis_loop.h), or
+// null: a bounce's look-up then runs on the engine's judge worker. Not
+// owned; set on the thread that uses it, and reset before it is destroyed.
+void set_thread_loop_reads(store::AsyncReads* reads) noexcept;
+
 // The address of an SMTP reverse or forward path as the MTA gives it:
 // "<a@b>" -> "a@b", "<>" -> "", " <@r1,@r2:a@b> " -> "a@b" (source route dropped).
 std::string path_address(std::string_view path);

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/text.h"
+#include "common/worker.h"
 #include "common/thread_name.h"
 #include "daemon/dnsbl_service.h"
 #include "daemon/dnsbl_web.h"
@@ -33,6 +34,7 @@
 #include "milter/server.h"
 #include "net/server.h"
 #include "policyd/server.h"
+#include "store/redis_loop.h"
 
 namespace backstop::daemon {
 namespace {
@@ -223,6 +225,19 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, con
     BACKSTOP_TRY(listener_options(cfg, "milter", bound.milter, log, &so.net));
     so.net.threads = static_cast<unsigned>(cfg.get_int("milter.threads"));
     so.session.max_body = static_cast<std::size_t>(cfg.get_int("classify.max_body"));
+    if (common::Worker* judges = eng.judge_worker()) {
+      // A remote store: each milter thread reads it on its own connection.
+      so.net.loop_state = [&eng, judges](asio::io_context& io) -> std::shared_ptr<void> {
+        auto reads = store::make_redis_loop_reads(
+            eng.store(), io, [judges](std::function<void()> task) { return judges->post(std::move(task)); });
+        if (!reads) return nullptr;
+        set_thread_loop_reads(reads.get());
+        return std::shared_ptr<void>(reads.release(), [](void* p) {
+          set_thread_loop_reads(nullptr);
+          delete static_cast<store::AsyncReads*>(p);
+        });
+      };
+    }
     auto s = milter::make_server(*out->filter, so);
     if (!s) return unexpected<Error>(Error(s.error().code(), "milter.listen: " + s.error().message()));
     out->milter_server = std::move(*s);

@@ -396,6 +396,14 @@ void Server::start() {
     Worker* w = m.workers[i].get();
     w->thread = std::thread([&m, w, i] {
       common::set_thread_name("bs-" + m.opts.name + "-" + std::to_string(i));
+      std::shared_ptr<void> state;
+      if (m.opts.loop_state) {
+        try {
+          state = m.opts.loop_state(w->ioc);
+        } catch (const std::exception& e) {
+          m.warn(m.opts.name + " worker state: " + e.what());
+        }
+      }
       for (;;) {  // the edge of last resort: a loop thread never dies from an exception
         try {
           w->ioc.run();

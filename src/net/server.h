@@ -41,6 +41,10 @@
 
 #include "common/result.h"
 
+namespace asio {
+class io_context;
+}
+
 namespace backstop::net {
 
 // Concurrent connections per server, unless configured: each costs a socket
@@ -81,6 +85,11 @@ struct ServerOptions {
   // Warnings (accept errors, exceptions, protocol errors). Any worker
   // thread, concurrently. Empty = silent.
   std::function<void(std::string_view)> log;
+  // Per worker thread: called on it with its loop before the loop runs;
+  // what it returns is kept until the loop has run out of work (the
+  // server stopped) and then destroyed on that thread, before the loop is.
+  // An exception from it is logged and the worker runs without. Empty: none.
+  std::function<std::shared_ptr<void>(asio::io_context&)> loop_state;
 };
 
 // Options with the given name and drain timeout, the rest as above. No

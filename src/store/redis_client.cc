@@ -99,13 +99,14 @@ unexpected<Error> malformed(std::string_view what, std::string_view why) {
   return fail(Code::kMalformed, "redis: " + std::string(what) + ": " + std::string(why));
 }
 
+
+}  // namespace
+
 bool is_failover_error(const redisReply* r) {
   if (!r || r->type != REDIS_REPLY_ERROR) return false;
   const std::string_view text = reply_text(r);
   return text.starts_with("READONLY") || text.starts_with("MASTERDOWN");
 }
-
-}  // namespace
 
 void ReplyDeleter::operator()(redisReply* r) const {
   if (r) freeReplyObject(r);
@@ -125,6 +126,27 @@ std::string printable(std::string_view text) {
 Connection::~Connection() {
   if (ctx_) redisFree(ctx_);
 }
+
+Status append_commands(std::string& out, std::span<const Command> commands) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (const auto& cmd : commands) {
+    argv.clear();
+    lens.clear();
+    for (const auto& a : cmd) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    char* formatted = nullptr;
+    int len = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lens.data());
+    if (len < 0 || !formatted) return fail(Code::kInternal, "redis: cannot format a command");
+    out.append(formatted, static_cast<std::size_t>(len));
+    redisFreeCommand(formatted);
+  }
+  return {};
+}
+
+int Connection::fd() const { return ctx_ ? ctx_->fd : -1; }
 
 void Connection::set_health(Health h) {
   // A broken connection stays broken; kFailover outranks kBroken.
@@ -175,21 +197,7 @@ Result<std::vector<Reply>> Connection::run(std::span<const Command> commands) {
     }
   };
   std::string out;
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (const auto& cmd : commands) {
-    argv.clear();
-    lens.clear();
-    for (const auto& a : cmd) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    char* formatted = nullptr;
-    int len = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lens.data());
-    if (len < 0 || !formatted) return fail(Code::kInternal, "redis: cannot format a command");
-    out.append(formatted, static_cast<std::size_t>(len));
-    redisFreeCommand(formatted);
-  }
+  BACKSTOP_TRY(append_commands(out, commands));
   if (Status sent = send_all(out); !sent) {
     tell(RemoteObserver::Result::kFailed);
     return unexpected<Error>(std::move(sent).error());

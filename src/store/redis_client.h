@@ -66,6 +66,10 @@ class Connection {
   void set_health(Health h);
   // Why the connection broke (empty while it works).
   const std::string& error() const { return error_; }
+  // The socket, for a caller that drives the connection itself
+  // (redis_loop.cc): it must leave no reply unread before the lease ends,
+  // or set_health(kDiscard).
+  int fd() const;
   std::uint64_t generation = 0;  // the pool's generation when it was made
   RemoteObserver* observer = nullptr;  // not owned; told of each run()
 
@@ -160,5 +164,37 @@ Result<std::int64_t> parse_exact_int(std::string_view text, std::string_view wha
 
 // Server text made safe for a log line.
 std::string printable(std::string_view text);
+// Appends the commands in the protocol's encoding (kInternal if hiredis
+// cannot format one: out of memory).
+Status append_commands(std::string& out, std::span<const Command> commands);
+// READONLY or MASTERDOWN: the server is no longer (or not yet) the master.
+bool is_failover_error(const redisReply* r);
+
+// ---- the store's batch reads in steps ----
+
+// A batch read in progress.
+struct BatchRead {
+  ReadBatchResult out;
+  std::vector<std::vector<std::string>> find_ids;  // per ledger find: the members its range named
+};
+
+// The Redis store's read_batch() in steps, for a caller that drives a
+// connection itself (redis_loop.cc): send first(batch) as one pipeline, give
+// its replies to after_first(), which returns the second pipeline's
+// commands (empty: done), and give those replies to after_second(). The
+// result is then st.out. Errors as read_batch()'s: error replies and values
+// of the wrong shape are kUnavailable / kMalformed.
+class BatchReads {
+ public:
+  virtual ~BatchReads() = default;
+  // kInvalidArgument as read_batch() (too many reads, a bad key).
+  virtual Status check(const ReadBatch& batch) const = 0;
+  virtual std::vector<Command> first(const ReadBatch& batch) const = 0;
+  virtual Result<std::vector<Command>> after_first(const ReadBatch& batch, BatchRead& st,
+                                                   std::span<const Reply> replies) = 0;
+  virtual Status after_second(const ReadBatch& batch, BatchRead& st, std::span<const Reply> replies) = 0;
+  virtual Pool& pool() = 0;
+  virtual RemoteObserver* observer() = 0;  // null: none
+};
 
 }  // namespace backstop::store::redis

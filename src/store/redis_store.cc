@@ -321,7 +321,7 @@ Result<codec::Counter> parse_counter(std::string_view text) {
   return codec::Counter{*v, *x};
 }
 
-class RedisStore final : public Store, public WindowCounter {
+class RedisStore final : public Store, public WindowCounter, public redis::BatchReads {
  public:
   RedisStore(Options o, std::string prefix, redis::PoolOptions po)
       : opt_(o), clock_(clock_of(o)), p_(std::move(prefix)), pool_(std::move(po)) {
@@ -568,9 +568,27 @@ class RedisStore final : public Store, public WindowCounter {
   // ---- several reads: one pipeline ----
   Result<ReadBatchResult> read_batch(const ReadBatch& batch) override {
     BACKSTOP_TRY(check_read_batch(batch));
-    // One pipeline: the ledger index ranges of the finds first, then the
-    // batch's reads; the entries the ranges name take a second round trip,
-    // only when a range holds members.
+    redis::BatchRead st;
+    std::vector<Command> cmds = first(batch);
+    if (cmds.empty()) return st.out;
+    auto lease = pool_.acquire();
+    BACKSTOP_TRY(lease);
+    auto r = (*lease)->run(cmds);
+    BACKSTOP_TRY(r);
+    auto second = after_first(batch, st, *r);
+    BACKSTOP_TRY(second);
+    if (second->empty()) return std::move(st.out);
+    auto g = (*lease)->run(*second);
+    BACKSTOP_TRY(g);
+    BACKSTOP_TRY(after_second(batch, st, *g));
+    return std::move(st.out);
+  }
+
+  // ---- batch reads in steps (redis::BatchReads) ----
+  // One pipeline: the ledger index ranges of the finds first, then the
+  // batch's reads; the entries the ranges name take a second round trip,
+  // only when a range holds members.
+  std::vector<Command> first(const ReadBatch& batch) const override {
     std::vector<Command> cmds;
     cmds.reserve(batch.ledger_finds.size() + batch.ledger_ids.size() + batch.correspondents.size() + 1);
     for (const auto& q : batch.ledger_finds) cmds.push_back(find_cmd(q));
@@ -579,19 +597,26 @@ class RedisStore final : public Store, public WindowCounter {
     for (const auto& [local, external] : batch.correspondents) {
       cmds.push_back({"ZSCORE", key("cx"), correspondent_key(local, external)});
     }
-    ReadBatchResult out;
-    if (cmds.empty()) return out;
-    auto lease = pool_.acquire();
-    BACKSTOP_TRY(lease);
-    auto r = (*lease)->run(cmds);
-    BACKSTOP_TRY(r);
-    const std::span<const redis::Reply> replies(*r);
+    return cmds;
+  }
+  Result<std::vector<Command>> after_first(const ReadBatch& batch, redis::BatchRead& st,
+                                           std::span<const redis::Reply> replies) override {
+    std::vector<Command> gets;
+    ReadBatchResult& out = st.out;
+    if (replies.size() != first_count(batch)) return fail(Code::kInternal, "redis: a batch read lost replies");
     std::size_t i = batch.ledger_finds.size();
-    if (i > 0) {
-      auto f = finds_from(**lease, batch.ledger_finds, replies.subspan(0, i));
-      BACKSTOP_TRY(f);
-      out.finds = std::move(*f);
+    st.find_ids.assign(batch.ledger_finds.size(), {});
+    for (std::size_t q = 0; q < batch.ledger_finds.size(); ++q) {
+      if (batch.ledger_finds[q].from > batch.ledger_finds[q].to) continue;
+      auto m = members_of(replies[q].get());
+      BACKSTOP_TRY(m);
+      st.find_ids[q] = std::move(*m);
+      if (st.find_ids[q].empty()) continue;
+      Command mget{"MGET"};
+      for (const auto& id : st.find_ids[q]) mget.push_back(key("l:", id));
+      gets.push_back(std::move(mget));
     }
+    out.finds.assign(batch.ledger_finds.size(), {});
     for (std::size_t n = 0; n < batch.ledger_ids.size(); ++n) {
       auto e = ledger_of(replies[i++].get());
       BACKSTOP_TRY(e);
@@ -607,8 +632,26 @@ class RedisStore final : public Store, public WindowCounter {
       BACKSTOP_TRY(t);
       out.correspondents.push_back(*t);
     }
-    return out;
+    return gets;
   }
+  Status after_second(const ReadBatch& batch, redis::BatchRead& st, std::span<const redis::Reply> replies) override {
+    std::size_t j = 0;
+    for (std::size_t q = 0; q < batch.ledger_finds.size() && q < st.find_ids.size(); ++q) {
+      if (st.find_ids[q].empty()) continue;
+      if (j >= replies.size()) return fail(Code::kInternal, "redis: a batch read lost replies");
+      auto f = found_of(batch.ledger_finds[q], st.find_ids[q], replies[j++].get());
+      BACKSTOP_TRY(f);
+      st.out.finds[q] = std::move(*f);
+    }
+    return {};
+  }
+  static std::size_t first_count(const ReadBatch& batch) {
+    return batch.ledger_finds.size() + batch.ledger_ids.size() + (batch.ledger_first_time ? 1 : 0) +
+           batch.correspondents.size();
+  }
+  Status check(const ReadBatch& batch) const override { return check_read_batch(batch); }
+  redis::Pool& pool() override { return pool_; }
+  RemoteObserver* observer() override { return pool_.options().observer; }
   Result<std::vector<LedgerItem>> ledger_recent(std::size_t limit) override {
     auto lease = pool_.acquire();
     BACKSTOP_TRY(lease);

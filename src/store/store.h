@@ -289,8 +289,24 @@ struct ReadBatchResult {
   std::vector<std::optional<LedgerEntry>> ledger;          // one per ledger id
   std::optional<std::int64_t> first_time;                  // when asked for
   std::vector<std::optional<std::int64_t>> correspondents;  // one per pair
-  std::vector<std::vector<LedgerItem>> finds{};             // one per ledger find
+  std::vector<std::vector<LedgerItem>> finds{};            // one per ledger find
 };
+
+// Reads started on an event loop's thread whose results arrive later, so
+// that the loop never waits on the network (the Redis backend's: one
+// connection per loop, store/redis_loop.h).
+class AsyncReads {
+ public:
+  using Done = std::function<void(Result<ReadBatchResult>)>;
+  virtual ~AsyncReads() = default;
+  // Starts the reads of `batch`, with Store::read_batch()'s answers and
+  // errors (at most kMaxBatchReads reads). `done` is called exactly once:
+  // on the loop's thread, or on a worker thread when the reads were handed
+  // to the store's synchronous path, or before start() returns (a batch
+  // refused, or no worker to hand it to). Call start() on the loop's thread.
+  virtual void start(ReadBatch batch, Done done) = 0;
+};
+
 // Reads in one batch (the correlator asks for a few: a bounce quotes a
 // handful of Message-IDs, a message has a few local recipients).
 inline constexpr std::size_t kMaxBatchReads = 128;
