@@ -12,7 +12,7 @@
 # Kinds of mail (KINDS="..." runs some of them):
 #   inbound   plain mail with a Message-ID: classified, an inbound fact queued;
 #   bounce    a DSN to a local user: classified, then correlated (the ledger
-#             look-up: on the judge worker with Redis);
+#             look-up: with Redis, on the milter thread's own connection);
 #   outbound  mail from daemon_name MTA: the outbound limits (one rule), a
 #             ledger record committed before each answer, the correspondent.
 # Redis: a private redis-server 7 on a loopback port with the persistence

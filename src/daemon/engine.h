@@ -134,10 +134,13 @@ struct EngineOptions {
   std::optional<std::size_t> outbound_threads;
 };
 
-// Inbound messages judged at once with a remote store: each thread waits on
-// a few network round trips per message, so eight keep a LAN Redis busy at
-// thousands of messages a second while leaving most of the store's
-// connections (kDefaultRedisConnections) to the writers and the outbound worker.
+// Inbound messages judged at once off the event loops with a remote store
+// (the milter threads read on their own connections, store/redis_loop.h:
+// these threads connect them, and read for a milter thread while it has
+// none, at the start and after a failure): each waits on a round trip or
+// two per message, so eight keep a LAN Redis busy at thousands of messages
+// a second while leaving most of the store's connections
+// (kDefaultRedisConnections) to the writers and the milter threads.
 inline constexpr std::size_t kRemoteJudgeThreads = 8;
 // Outbound messages limited at once with a remote store: a limit check is
 // one script round trip, and Redis fsyncs the scripts of all the threads
@@ -177,9 +180,10 @@ class Engine {
   // Runs the outbound limits and the autoreply gate's store work off the
   // event loops (thread bs-outbound); tasks answer the MTA themselves.
   common::Worker& worker() { return *worker_; }
-  // Judges inbound mail when the store is remote (threads bs-judge-N), so
-  // that no event loop waits on a network round trip; null when inbound
-  // mail is judged on the event loop (LMDB, memory).
+  // With a remote store (threads bs-judge-N): judges inbound mail whose
+  // event loop has no store reads of its own (daemon::set_thread_loop_reads),
+  // and connects those, so that no event loop waits on a network round
+  // trip; null when inbound mail is judged on the event loop (LMDB, memory).
   common::Worker* judge_worker() { return judge_worker_.get(); }
   Metrics& metrics() { return metrics_; }
   // /healthz: the store answers a read, and the state writer has no failed

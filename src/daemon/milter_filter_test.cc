@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -423,6 +424,65 @@ TEST_F(FilterTest, JudgedOffTheLoopAfterTheConnectionWentAway) {
   auto f = answered->get_future();
   ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_EQ(f.get().action.kind, milter::Action::Kind::kReject);
+}
+
+// A loop's own store reads (serve gives each milter thread its Redis
+// connection): a bounce's reads go there, not to the judge worker, and the
+// message is judged with what they found when they answer; a failed read is
+// 451, never 5xx.
+class HeldReads final : public store::AsyncReads {
+ public:
+  void start(store::ReadBatch batch, Done done) override {
+    held.emplace_back(std::move(batch), std::move(done));
+  }
+  std::vector<std::pair<store::ReadBatch, Done>> held;
+};
+
+TEST_F(FilterTest, WithLoopReadsTheBounceIsJudgedWhenTheyAnswer) {
+  judge_threads_ = 1;
+  auto store = std::make_unique<store::FaultStore>(store::make_memory_store());
+  auto* fault = store.get();
+  start("batv.mode = \"tag\"\nledger.warmup_days = 0\n", std::move(store));
+  ASSERT_TRUE(engine_->store().ledger_put("real@example.org", {kT0 - kDay, "alice@example.org", {"x@y.example"}}));
+  std::atomic<int> worker_reads{0};
+  fault->on_read([&worker_reads] { worker_reads.fetch_add(1); });
+  HeldReads loop;
+  set_thread_loop_reads(&loop);
+  struct Reset {
+    ~Reset() { set_thread_loop_reads(nullptr); }
+  } reset;
+  auto eom = [&](const std::string& id) {
+    auto c = open("");
+    decide_mail(*c);
+    decide_rcpt(*c, "alice@example.org");
+    load(&c->msg, testing::dsn(id, "alice@example.org", "victim@remote.example"));
+    auto answered = std::make_shared<std::promise<milter::EomResult>>();
+    c->h->on_eom(c->ctx(), [answered](milter::EomResult x) { answered->set_value(std::move(x)); });
+    return answered->get_future();
+  };
+  auto forged = eom("forged@example.org");
+  auto ours = eom("real@example.org");
+  auto failed = eom("real@example.org");
+  ASSERT_EQ(loop.held.size(), 3u);
+  EXPECT_EQ(worker_reads.load(), 0) << "the judge worker read nothing";
+  EXPECT_EQ(forged.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout) << "answered before its reads";
+  for (auto& [batch, done] : loop.held) {
+    EXPECT_FALSE(batch.ledger_ids.empty());
+    EXPECT_TRUE(batch.ledger_first_time);
+  }
+  loop.held[0].second(engine_->store().read_batch(loop.held[0].first));
+  loop.held[1].second(engine_->store().read_batch(loop.held[1].first));
+  loop.held[2].second(fail(Code::kUnavailable, "redis: timed out"));
+  ASSERT_EQ(forged.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  ASSERT_EQ(ours.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  ASSERT_EQ(failed.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  auto f = forged.get();
+  EXPECT_EQ(f.action.kind, milter::Action::Kind::kReject);
+  EXPECT_EQ(f.action.code, 550);
+  EXPECT_EQ(ours.get().action.kind, milter::Action::Kind::kContinue);
+  auto t = failed.get();
+  EXPECT_EQ(t.action.kind, milter::Action::Kind::kTempfail);
+  EXPECT_EQ(t.action.code, 451);
 }
 
 // MAIL is answered only when DNSBL zones or limits can refuse there; RCPT always.

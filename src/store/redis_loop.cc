@@ -161,19 +161,25 @@ class LoopReads final : public AsyncReads {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     const int fd = (*lease)->fd();
-    if (fd < 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return failed_attempt();
+    // Whatever fails from here on, the connection may have been made
+    // non-blocking: it is not given back for the synchronous path.
+    auto give_up = [&] {
+      (*lease)->set_health(redis::Health::kDiscard);
+      failed_attempt();
+    };
+    if (fd < 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return give_up();
     const int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) return failed_attempt();
+    if (dup < 0) return give_up();
     asio::error_code ec;
     auto sock = std::make_unique<asio::generic::stream_protocol::socket>(io_);
     sock->assign(asio::generic::stream_protocol(ss.ss_family, ss.ss_family == AF_UNIX ? 0 : IPPROTO_TCP), dup, ec);
     if (ec) {
       ::close(dup);
-      return failed_attempt();
+      return give_up();
     }
     sock->non_blocking(true, ec);
     reader_.reset(redisReaderCreate());
-    if (ec || !reader_) return failed_attempt();
+    if (ec || !reader_) return give_up();
     lease_ = std::make_unique<redis::Lease>(std::move(*lease));
     sock_ = std::move(sock);
     state_ = State::kReady;
