@@ -19,7 +19,8 @@
 # docs/cluster.md requires (appendonly yes, appendfsync always); its own CPU
 # per message and the commands per message (INFO commandstats) are printed
 # too. APPENDFSYNC=everysec runs Redis with that setting instead (to see
-# what the fsync of each transaction costs). Every process is stopped by PID.
+# what the fsync of each transaction costs); REDIS_SOCKET=unix has serve use
+# Redis's unix socket. Every process is stopped by PID.
 set -euo pipefail
 b=$1 secs=${2:-10} rate=${3:-2000}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,8 +31,8 @@ run_as=()
 if [[ $(id -u) -eq 0 ]]; then run_as=(--run-as nobody); fi
 read -r rport mport hport <<<"$(python3 "$here/e2e_util.py" ports 3)"
 mkdir -p "$T/redis"
-redis-server --port "$rport" --bind 127.0.0.1 --dir "$T/redis" --save "" --appendonly yes \
-  --appendfsync "${APPENDFSYNC:-always}" --daemonize no --logfile "$T/redis/log" &
+redis-server --port "$rport" --bind 127.0.0.1 --unixsocket "$T/redis/sock" --unixsocketperm 777 --dir "$T/redis" \
+  --save "" --appendonly yes --appendfsync "${APPENDFSYNC:-always}" --daemonize no --logfile "$T/redis/log" &
 rpid=$!
 spid=""
 cleanup() {
@@ -42,6 +43,10 @@ cleanup() {
 trap cleanup EXIT
 python3 "$here/e2e_util.py" wait-port "$rport" 30 || { cat "$T/redis/log" >&2; exit 1; }
 rcli() { redis-cli -p "$rport" "$@"; }
+# REDIS_SOCKET=unix: serve reaches Redis on its unix socket instead of TCP
+# loopback (Redis on the same host).
+redis_at=127.0.0.1:$rport
+[[ ${REDIS_SOCKET:-tcp} == unix ]] && redis_at=$T/redis/sock
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
 calls() { rcli INFO commandstats | awk -F'[=,:]' '/^cmdstat_/ && $1 != "cmdstat_info" { n += $3 } END { print n + 0 }'; }
 
@@ -53,7 +58,7 @@ start_serve() {  # backend kind
     state="backend = \"redis\"
 dir = \"$T/state-$kind\"
 [redis]
-servers = [\"127.0.0.1:$rport\"]
+servers = [\"$redis_at\"]
 prefix = \"ab-$kind:\""
   else
     state="dir = \"$T/state-lmdb-$kind\""
