@@ -20,7 +20,8 @@
 # per message and the commands per message (INFO commandstats) are printed
 # too. APPENDFSYNC=everysec runs Redis with that setting instead (to see
 # what the fsync of each transaction costs); REDIS_SOCKET=unix has serve use
-# Redis's unix socket. Every process is stopped by PID.
+# Redis's unix socket; MILTER_THREADS=N sets milter.threads (default 1).
+# Every process is stopped by PID.
 set -euo pipefail
 b=$1 secs=${2:-10} rate=${3:-2000}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -74,7 +75,7 @@ messages = "1000000000/1h"'
   cat >"$T/backstop.toml" <<CONF
 [milter]
 listen = "inet:127.0.0.1:$mport"
-threads = 1
+threads = ${MILTER_THREADS:-1}
 [policy]
 listen = ""
 [metrics]
