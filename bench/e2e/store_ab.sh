@@ -20,7 +20,9 @@
 # per message and the commands per message (INFO commandstats) are printed
 # too. APPENDFSYNC=everysec runs Redis with that setting instead (to see
 # what the fsync of each transaction costs); REDIS_SOCKET=unix has serve use
-# Redis's unix socket; MILTER_THREADS=N sets milter.threads (default 1).
+# Redis's unix socket; SOFT_REDIS=1 puts the soft state (limit counters,
+# inbound facts) on a second redis-server with appendfsync everysec
+# (redis.soft_servers); MILTER_THREADS=N sets milter.threads (default 1).
 # Every process is stopped by PID.
 set -euo pipefail
 b=$1 secs=${2:-10} rate=${3:-2000}
@@ -30,19 +32,27 @@ T=$(mktemp -d -t backstop-storeab-XXXXXX)
 chmod 755 "$T"
 run_as=()
 if [[ $(id -u) -eq 0 ]]; then run_as=(--run-as nobody); fi
-read -r rport mport hport <<<"$(python3 "$here/e2e_util.py" ports 3)"
+read -r rport mport hport softport <<<"$(python3 "$here/e2e_util.py" ports 4)"
 mkdir -p "$T/redis"
 redis-server --port "$rport" --bind 127.0.0.1 --unixsocket "$T/redis/sock" --unixsocketperm 777 --dir "$T/redis" \
   --save "" --appendonly yes --appendfsync "${APPENDFSYNC:-always}" --daemonize no --logfile "$T/redis/log" &
 rpid=$!
-spid=""
+spid="" softpid=""
+if [[ -n ${SOFT_REDIS:-} ]]; then  # redis.soft_servers: a second redis-server, appendfsync everysec
+  mkdir -p "$T/redis-soft"
+  redis-server --port "$softport" --bind 127.0.0.1 --dir "$T/redis-soft" --save "" --appendonly yes \
+    --appendfsync everysec --daemonize no --logfile "$T/redis-soft/log" &
+  softpid=$!
+fi
 cleanup() {
   [[ -n $spid ]] && { kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true; }
   kill "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null || true
+  [[ -n $softpid ]] && { kill "$softpid" 2>/dev/null; wait "$softpid" 2>/dev/null || true; }
   rm -rf "$T"
 }
 trap cleanup EXIT
 python3 "$here/e2e_util.py" wait-port "$rport" 30 || { cat "$T/redis/log" >&2; exit 1; }
+[[ -z $softpid ]] || python3 "$here/e2e_util.py" wait-port "$softport" 30 || { cat "$T/redis-soft/log" >&2; exit 1; }
 rcli() { redis-cli -p "$rport" "$@"; }
 # REDIS_SOCKET=unix: serve reaches Redis on its unix socket instead of TCP
 # loopback (Redis on the same host).
@@ -60,6 +70,7 @@ start_serve() {  # backend kind
 dir = \"$T/state-$kind\"
 [redis]
 servers = [\"$redis_at\"]
+${SOFT_REDIS:+soft_servers = [\"127.0.0.1:$softport\"]}
 prefix = \"ab-$kind:\""
   else
     state="dir = \"$T/state-lmdb-$kind\""

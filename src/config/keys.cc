@@ -82,6 +82,14 @@ constexpr KeyDef kKeys[] = {
      "`redis.sentinel_master` is set. Redis 6.2 or later, standalone or under Sentinel (not Redis "
      "Cluster); run it with `appendonly yes` (docs/store.md).",
      {}, 0, INT64_MAX, {}, Syntax::kServerAddress},
+    {"redis.soft_servers", Type::kStringList, "[]",
+     "Redis servers for the soft state (the outbound limit counters and the inbound facts of the "
+     "autoreply gate), in `redis.servers`' syntax, when it should not share the state's Redis: a "
+     "second redis-server with `appendfsync everysec` spares the state's Redis an fsync for every "
+     "limit check and fact, and spares the reads of bounces the wait behind it (docs/cluster.md). "
+     "Used with Sentinel too (the soft state is then not failed over). Empty: the soft state "
+     "lives on the state's Redis. Same AUTH, database, prefix and timeout.",
+     {}, 0, INT64_MAX, {}, Syntax::kServerAddress},
     {"redis.sentinel_master", Type::kString, R"("")",
      "Name of the master Redis Sentinel monitors. When set, `redis.sentinels` are asked for its "
      "address (again after any connection failure and any READONLY or MASTERDOWN reply) and "

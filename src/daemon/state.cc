@@ -60,9 +60,16 @@ Result<StateStores> open_redis(const config::Config& cfg, const store::Options& 
   auto ro = redis_options(cfg);
   BACKSTOP_TRY(ro);
   StateStores out;
+  const auto soft_servers = cfg.get_list("redis.soft_servers");
   auto open_one = [&](std::string_view sub) -> Result<std::unique_ptr<store::Store>> {
     store::RedisOptions o = *ro;
     if (!sub.empty()) o.prefix += std::string(sub) + ":";
+    if (!sub.empty() && !soft_servers.empty()) {
+      // Soft state on its own servers (redis.soft_servers).
+      o.servers = soft_servers;
+      o.sentinel_master.clear();
+      o.sentinels.clear();
+    }
     auto s = store::open_redis_store(o, so);
     if (!s) return fail(s.error().code(), describe_state(cfg) + ": " + s.error().message());
     return std::move(*s);

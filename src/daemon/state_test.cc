@@ -112,6 +112,32 @@ TEST_F(RedisEngine, SoftStateLivesUnderItsOwnPrefixes) {
   ASSERT_NE(eng.judge_worker(), nullptr);
 }
 
+// redis.soft_servers: the counters and facts live on another server, the
+// state (ledger, records) stays where it was.
+TEST_F(RedisEngine, SoftStateOnItsOwnServers) {
+  RedisServer soft;
+  ASSERT_TRUE(soft.start()) << soft.error();
+  auto e = Engine::create(parse(redis_config(dir_.path() + "/state", server_.socket(), "so:") +
+                                "redis.soft_servers = [\"" + soft.socket() + "\"]\n"));
+  ASSERT_TRUE(e) << e.error().to_string();
+  Engine& eng = **e;
+  ASSERT_TRUE(eng.counters().counter_add("x", 1, 0));
+  ASSERT_TRUE(eng.facts().record_put("f", "v", 0));
+  ASSERT_TRUE(eng.store().record_put("m", "v", 0));
+  auto on_soft = [&](const std::vector<std::string>& args) { return store::testing::redis_command(soft.socket(), args); };
+  EXPECT_EQ(on_soft({"EXISTS", "so:counters:n:x"}), "1");
+  EXPECT_EQ(on_soft({"EXISTS", "so:facts:r:f"}), "1");
+  EXPECT_EQ(on_soft({"EXISTS", "so:r:m"}), "0");
+  EXPECT_EQ(raw({"EXISTS", "so:counters:n:x"}), "0");
+  EXPECT_EQ(raw({"EXISTS", "so:facts:r:f"}), "0");
+  EXPECT_EQ(raw({"EXISTS", "so:r:m"}), "1");
+  // The soft server gone: limits and facts fail (4xx for what needs them),
+  // the state still answers.
+  soft.kill_now();
+  EXPECT_FALSE(eng.counters().counter_add("x", 1, 0));
+  EXPECT_TRUE(eng.store().record_get("m"));
+}
+
 TEST_F(RedisEngine, HealthzFollowsTheServer) {
   auto e = Engine::create(parse(redis_config(dir_.path() + "/state", server_.socket(), "hz:")));
   ASSERT_TRUE(e) << e.error().to_string();
