@@ -22,7 +22,8 @@
 # what the fsync of each transaction costs); REDIS_SOCKET=unix has serve use
 # Redis's unix socket; SOFT_REDIS=1 puts the soft state (limit counters,
 # inbound facts) on a second redis-server with appendfsync everysec
-# (redis.soft_servers); MILTER_THREADS=N sets milter.threads (default 1).
+# (redis.soft_servers); MILTER_THREADS=N sets milter.threads (default 1);
+# CONNECTIONS=N the milter connections of milter_load (default 16).
 # Every process is stopped by PID.
 set -euo pipefail
 b=$1 secs=${2:-10} rate=${3:-2000}
@@ -118,11 +119,11 @@ for kind in ${KINDS:-inbound bounce outbound}; do
   for backend in lmdb redis; do
     start_serve "$backend" "$kind"
     # A first second to warm up (connections, the first ledger record).
-    "$b/bench/milter_load" --connect "inet:127.0.0.1:$mport" --seconds 1 --concurrency 16 "${flags[@]}" >/dev/null
+    "$b/bench/milter_load" --connect "inet:127.0.0.1:$mport" --seconds 1 --concurrency "${CONNECTIONS:-16}" "${flags[@]}" >/dev/null
     c0=$(cpu "$spid") r0=$(cpu "$rpid") k0=$(calls)
-    closed=$("$b/bench/milter_load" --connect "inet:127.0.0.1:$mport" --seconds "$secs" --concurrency 16 "${flags[@]}")
+    closed=$("$b/bench/milter_load" --connect "inet:127.0.0.1:$mport" --seconds "$secs" --concurrency "${CONNECTIONS:-16}" "${flags[@]}")
     c1=$(cpu "$spid") r1=$(cpu "$rpid") k1=$(calls)
-    open=$("$b/bench/milter_load" --connect "inet:127.0.0.1:$mport" --seconds "$secs" --concurrency 16 --rate "$rate" \
+    open=$("$b/bench/milter_load" --connect "inet:127.0.0.1:$mport" --seconds "$secs" --concurrency "${CONNECTIONS:-16}" --rate "$rate" \
       "${flags[@]}")
     stop_serve
     msgs=$(get messages "$closed")
