@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -226,8 +227,12 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, con
     so.net.threads = static_cast<unsigned>(cfg.get_int("milter.threads"));
     so.session.max_body = static_cast<std::size_t>(cfg.get_int("classify.max_body"));
     if (common::Worker* judges = eng.judge_worker()) {
-      // A remote store: each milter thread reads it on its own connection.
-      so.net.loop_state = [&eng, judges](asio::io_context& io) -> std::shared_ptr<void> {
+      // A remote store: each milter thread reads it on its own connection,
+      // as many as the store's pool holds for them (redis_loop_connections).
+      auto budget = std::make_shared<std::atomic<std::int64_t>>(
+          static_cast<std::int64_t>(redis_loop_connections(cfg)));
+      so.net.loop_state = [&eng, judges, budget](asio::io_context& io) -> std::shared_ptr<void> {
+        if (budget->fetch_sub(1) <= 0) return nullptr;  // this thread reads through the judge worker
         auto reads = store::make_redis_loop_reads(
             eng.store(), io, [judges](std::function<void()> task) { return judges->post(std::move(task)); });
         if (!reads) return nullptr;

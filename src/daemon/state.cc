@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <thread>
 
 namespace backstop::daemon {
 namespace {
@@ -64,6 +65,7 @@ Result<StateStores> open_redis(const config::Config& cfg, const store::Options& 
   auto open_one = [&](std::string_view sub) -> Result<std::unique_ptr<store::Store>> {
     store::RedisOptions o = *ro;
     if (!sub.empty()) o.prefix += std::string(sub) + ":";
+    if (sub.empty()) o.max_connections = store::kDefaultRedisConnections + redis_loop_connections(cfg);
     if (!sub.empty() && !soft_servers.empty()) {
       // Soft state on its own servers (redis.soft_servers).
       o.servers = soft_servers;
@@ -90,6 +92,12 @@ Result<StateStores> open_redis(const config::Config& cfg, const store::Options& 
 }
 
 }  // namespace
+
+std::size_t redis_loop_connections(const config::Config& cfg) {
+  std::size_t threads = static_cast<std::size_t>(std::max<std::int64_t>(0, cfg.get_int("milter.threads")));
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  return std::min(threads, store::kMaxRedisConnections - store::kDefaultRedisConnections);
+}
 
 Result<store::RedisOptions> redis_options(const config::Config& cfg) {
   store::RedisOptions o;

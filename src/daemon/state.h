@@ -53,6 +53,14 @@ enum class StateScope {
 // they do not fit together (a Sentinel master without sentinels).
 Result<store::RedisOptions> redis_options(const config::Config& cfg);
 
+// The connections of the main Redis store that the milter threads may hold
+// for their own reads (store/redis_loop.h), one each: milter.threads (0: one
+// per core), at most kMaxRedisConnections - kDefaultRedisConnections. The
+// main store's pool has these on top of kDefaultRedisConnections, so the
+// judge worker and the writer always have theirs; threads beyond read
+// through the judge worker.
+std::size_t redis_loop_connections(const config::Config& cfg);
+
 // Opens what state.backend names. Errors name the directory or the Redis
 // servers: kEnvironment (LMDB directory), kUnavailable (Redis not
 // reachable), kInvalidArgument (bad options).

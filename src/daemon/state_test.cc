@@ -40,6 +40,15 @@ bool eventually(F ok, std::chrono::seconds within = std::chrono::seconds(15)) {
   return false;
 }
 
+// The milter threads' own Redis connections come on top of the pool's
+// usual ones, never in their place.
+TEST(State, RedisLoopConnectionsFollowTheMilterThreads) {
+  EXPECT_EQ(redis_loop_connections(parse("milter.threads = 4\n")), 4u);
+  EXPECT_EQ(redis_loop_connections(parse("milter.threads = 256\n")),
+            store::kMaxRedisConnections - store::kDefaultRedisConnections);
+  EXPECT_GE(redis_loop_connections(parse("")), 1u);  // one per core
+}
+
 TEST(State, LmdbAndMemoryBackends) {
   TempDir dir;
   auto lmdb = open_state(parse("state.dir = \"" + dir.path() + "/s\"\n"), {}, StateScope::kWithSoft);
