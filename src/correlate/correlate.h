@@ -144,10 +144,7 @@ class Correlator {
   struct Plan {
     Outcome partial;          // the BATV evidence
     store::ReadBatch batch;   // the reads; none when reads() is false
-    bool reads() const {
-      return !batch.ledger_ids.empty() || batch.ledger_first_time || !batch.correspondents.empty() ||
-             !batch.ledger_finds.empty();
-    }
+    bool reads() const { return batch.count() > 0; }
     // What conclude() needs of the message besides the reads' results.
     std::vector<std::string> ids;        // quoted Message-IDs (all, storable or not)
     std::size_t envids = 0;              // the first ledger_finds are the ENVID's forms

@@ -523,15 +523,12 @@ class Handler final : public milter::Handler {
     if (store::AsyncReads* reads = t_loop_reads) {
       // The store's reads on this loop's own connection: no thread switch.
       auto plan = std::make_shared<correlate::Correlator::Plan>(j->snap->judge->plan(*classified, j->env));
-      const store::ReadBatch& b = plan->batch;
-      const std::size_t n = b.ledger_ids.size() + b.ledger_finds.size() + b.correspondents.size() +
-                            (b.ledger_first_time ? 1 : 0);
       if (!plan->reads()) {
         return answer(*j, judge_inbound(*j, std::move(*classified), std::move(*plan), store::ReadBatchResult{}),
                       *shared_done);
       }
-      if (n <= store::kMaxBatchReads) {
-        store::ReadBatch batch = b;
+      if (plan->batch.count() <= store::kMaxBatchReads) {
+        store::ReadBatch batch = plan->batch;
         reads->start(std::move(batch), [j, classified, plan, shared_done, answer](Result<store::ReadBatchResult> r) {
           answer(*j, judge_inbound(*j, std::move(*classified), std::move(*plan), std::move(r)), *shared_done);
         });

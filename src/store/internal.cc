@@ -118,9 +118,7 @@ Status check_window_specs(std::span<const WindowSpec> windows, std::int64_t max_
 }
 
 Status check_read_batch(const ReadBatch& batch) {
-  if (batch.ledger_ids.size() + batch.ledger_finds.size() + batch.correspondents.size() +
-          (batch.ledger_first_time ? 1 : 0) >
-      kMaxBatchReads) {
+  if (batch.count() > kMaxBatchReads) {
     return bad("read_batch takes at most " + std::to_string(kMaxBatchReads) + " reads");
   }
   for (const auto& id : batch.ledger_ids) BACKSTOP_TRY(check_message_id(id));

@@ -67,6 +67,22 @@ struct Loop {
     return std::move(*answer);
   }
 
+  // Runs the loop for `d` (replies, connections handed back).
+  void settle(milliseconds d) {
+    run_until([] { return false; }, d);
+  }
+
+  // Reads until one succeeds, at most kRecoverWithin: the server is back.
+  bool served_again(const ReadBatch& batch) {
+    const auto end = SteadyClock::now() + kRecoverWithin;
+    while (SteadyClock::now() < end) {
+      auto r = read(batch);
+      if (r.has_value() && r->has_value()) return true;
+      settle(milliseconds(50));
+    }
+    return false;
+  }
+
   template <class F>
   void run_until(F ok, milliseconds within) {
     const auto end = SteadyClock::now() + within;
@@ -165,7 +181,7 @@ TEST_F(RedisLoop, SameAnswersAsReadBatchAndNoWorkerOnceConnected) {
   ASSERT_TRUE(first.has_value());
   ASSERT_TRUE(*first) << first->error().to_string();
   expect_same(**first, *sync);
-  loop.run_until([] { return false; }, milliseconds(50));
+  loop.settle(milliseconds(50));
   const int handed = loop.offloaded.load();
   EXPECT_GE(handed, 2);  // the read and the connection
   // From then on the loop reads on its own connection: two round trips
@@ -195,7 +211,7 @@ TEST_F(RedisLoop, ManyReadsPipelinedOnOneConnection) {
   fill(*s);
   Loop loop(*s);
   ASSERT_TRUE(loop.read(bounce_batch()).value());  // connects
-  loop.run_until([] { return false; }, milliseconds(50));
+  loop.settle(milliseconds(50));
   const int handed = loop.offloaded.load();
   constexpr int kReads = 300;
   std::atomic<int> ok{0}, done{0};
@@ -239,7 +255,7 @@ TEST_F(RedisLoop, KilledServerIsUnavailableThenTheLoopReconnects) {
   fill(*s);
   Loop loop(*s);
   ASSERT_TRUE(loop.read(bounce_batch()).value());
-  loop.run_until([] { return false; }, milliseconds(50));
+  loop.settle(milliseconds(50));
   ASSERT_TRUE(loop.read(bounce_batch()).value());
   server_.kill_now();
   // The connection's end is noticed by the read; the worker then finds no
@@ -256,21 +272,14 @@ TEST_F(RedisLoop, KilledServerIsUnavailableThenTheLoopReconnects) {
   // still answer): the loop recovers without being rebuilt and reads on
   // its own connection again.
   ASSERT_TRUE(server_.start()) << server_.error();
-  bool back = false;
-  const auto end = SteadyClock::now() + kRecoverWithin;
-  while (!back && SteadyClock::now() < end) {
-    auto r = loop.read(bounce_batch());
-    back = r.has_value() && r->has_value();
-    loop.run_until([] { return false; }, milliseconds(50));
-  }
-  ASSERT_TRUE(back);
+  ASSERT_TRUE(loop.served_again(bounce_batch()));
   bool on_loop = false;
   for (int i = 0; i < 100 && !on_loop; ++i) {
     const int handed = loop.offloaded.load();
     auto r = loop.read(bounce_batch());
     ASSERT_TRUE(r.has_value());
     on_loop = *r && loop.offloaded.load() == handed;
-    loop.run_until([] { return false; }, milliseconds(20));
+    loop.settle(milliseconds(20));
   }
   EXPECT_TRUE(on_loop) << "the loop did not take a connection again";
 }
@@ -281,7 +290,7 @@ TEST_F(RedisLoop, StalledServerTimesOut) {
   fill(*s);
   Loop loop(*s);
   ASSERT_TRUE(loop.read(bounce_batch()).value());
-  loop.run_until([] { return false; }, milliseconds(50));
+  loop.settle(milliseconds(50));
   server_.pause();
   const auto t = SteadyClock::now();
   auto r = loop.read(bounce_batch(), kFailWithin + milliseconds(2000));
@@ -294,14 +303,7 @@ TEST_F(RedisLoop, StalledServerTimesOut) {
   EXPECT_GE(took, kShortTimeout - milliseconds(20));
   EXPECT_LT(took, kFailWithin);
   // Served again once the server runs.
-  bool back = false;
-  const auto end = SteadyClock::now() + kRecoverWithin;
-  while (!back && SteadyClock::now() < end) {
-    auto again = loop.read(bounce_batch());
-    back = again.has_value() && again->has_value();
-    loop.run_until([] { return false; }, milliseconds(50));
-  }
-  EXPECT_TRUE(back);
+  EXPECT_TRUE(loop.served_again(bounce_batch()));
 }
 
 TEST_F(RedisLoop, DestroyedWithReadsInFlightAnswersEachOnce) {
@@ -310,7 +312,7 @@ TEST_F(RedisLoop, DestroyedWithReadsInFlightAnswersEachOnce) {
   fill(*s);
   auto loop = std::make_unique<Loop>(*s);
   ASSERT_TRUE(loop->read(bounce_batch()).value());
-  loop->run_until([] { return false; }, milliseconds(50));
+  loop->settle(milliseconds(50));
   auto calls = std::make_shared<std::atomic<int>>(0);
   constexpr int kReads = 20;
   for (int i = 0; i < kReads; ++i) {

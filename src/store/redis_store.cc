@@ -603,7 +603,7 @@ class RedisStore final : public Store, public WindowCounter, public redis::Batch
                                            std::span<const redis::Reply> replies) override {
     std::vector<Command> gets;
     ReadBatchResult& out = st.out;
-    if (replies.size() != first_count(batch)) return fail(Code::kInternal, "redis: a batch read lost replies");
+    if (replies.size() != batch.count()) return fail(Code::kInternal, "redis: a batch read lost replies");
     std::size_t i = batch.ledger_finds.size();
     st.find_ids.assign(batch.ledger_finds.size(), {});
     for (std::size_t q = 0; q < batch.ledger_finds.size(); ++q) {
@@ -644,10 +644,6 @@ class RedisStore final : public Store, public WindowCounter, public redis::Batch
       st.out.finds[q] = std::move(*f);
     }
     return {};
-  }
-  static std::size_t first_count(const ReadBatch& batch) {
-    return batch.ledger_finds.size() + batch.ledger_ids.size() + (batch.ledger_first_time ? 1 : 0) +
-           batch.correspondents.size();
   }
   Status check(const ReadBatch& batch) const override { return check_read_batch(batch); }
   redis::Pool& pool() override { return pool_; }

@@ -284,6 +284,10 @@ struct ReadBatch {
   bool ledger_first_time = false;       // as ledger_first_time()
   std::vector<std::pair<std::string, std::string>> correspondents;  // (local, external) as correspondent_last_seen()
   std::vector<LedgerFind> ledger_finds{};  // as ledger_find()
+  // The reads it asks for (at most kMaxBatchReads in one read_batch()).
+  std::size_t count() const {
+    return ledger_ids.size() + ledger_finds.size() + correspondents.size() + (ledger_first_time ? 1 : 0);
+  }
 };
 struct ReadBatchResult {
   std::vector<std::optional<LedgerEntry>> ledger;          // one per ledger id
