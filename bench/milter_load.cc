@@ -19,6 +19,11 @@
 //
 // --nagle: leave Nagle's algorithm on for the client socket, as Postfix does
 // for its milter connections; each event is its own write, as in Postfix.
+// --burst: each connection writes the events it needs no reply to back to
+// back, as one Postfix process (smtpd, cleanup) does, instead of yielding to
+// the other connections after every write. Without it the C connections'
+// writes interleave event by event (one thread of coroutines), so the filter
+// sees one event per connection per wake-up, a pattern of this client only.
 // --message-id: each message also carries a unique Message-ID header (real
 // mail does; backstop keeps per-message facts by it).
 //
@@ -38,7 +43,7 @@
 //
 // Usage: milter_load --connect inet:127.0.0.1:PORT|unix:PATH [--concurrency C]
 //        [--seconds S] [--headers H] [--body-bytes B] [--reconnect] [--idle N]
-//        [--nagle] [--message-id] [--rate R] [--bounce]
+//        [--nagle] [--burst] [--message-id] [--rate R] [--bounce]
 // Prints one line: concurrency, messages, msgs/s, p50/p90/p99/max latency (µs).
 #include <algorithm>
 #include <asio.hpp>
@@ -74,6 +79,7 @@ struct Options {
   bool reconnect = false;
   int idle = 0;
   bool nagle = false;  // leave Nagle on, as Postfix does on its milter sockets
+  bool burst = false;  // a connection's no-reply events back to back (--burst)
   bool message_id = false;  // every message carries its own Message-ID header
   bool bounce = false;      // every message is a DSN (see --bounce)
 };
@@ -105,9 +111,11 @@ struct Result {
 class Peer {
  public:
   explicit Peer(asio::io_context& io) : sock_(io) {}
-  asio::awaitable<bool> open(const Endpoint& ep, bool is_tcp, bool nagle = false) {
+  asio::awaitable<bool> open(const Endpoint& ep, bool is_tcp, bool nagle = false, bool burst = false) {
     auto [ec] = co_await sock_.async_connect(ep, asio::experimental::as_tuple(asio::use_awaitable));
     if (ec) co_return false;
+    burst_ = burst;
+    if (burst_) sock_.non_blocking(true);
     if (is_tcp && !nagle) sock_.set_option(tcp::no_delay(true));
     std::string w;
     const Command optneg = OptNeg{6, act::kAll, 0x1fffff};
@@ -124,7 +132,7 @@ class Peer {
     if (proto_ & no_flag) co_return true;
     out_.clear();
     (void)encode(c, out_);
-    co_await asio::async_write(sock_, asio::buffer(out_), asio::use_awaitable);
+    co_await write_out();
     if (nr_flag == 0 || (proto_ & nr_flag)) co_return true;
     auto r = co_await read();
     co_return r.has_value();
@@ -132,8 +140,23 @@ class Peer {
   asio::awaitable<bool> send_only(const Command& c) {
     out_.clear();
     (void)encode(c, out_);
-    co_await asio::async_write(sock_, asio::buffer(out_), asio::use_awaitable);
+    co_await write_out();
     co_return true;
+  }
+  // Writes out_: with --burst at once while the socket takes it (the
+  // coroutine does not yield), the rest, if any, asynchronously.
+  asio::awaitable<void> write_out() {
+    std::size_t done = 0;
+    if (burst_) {
+      asio::error_code ec;
+      while (done < out_.size()) {
+        const std::size_t n = sock_.write_some(asio::buffer(out_.data() + done, out_.size() - done), ec);
+        if (ec) break;
+        done += n;
+      }
+      if (done == out_.size()) co_return;
+    }
+    co_await asio::async_write(sock_, asio::buffer(out_.data() + done, out_.size() - done), asio::use_awaitable);
   }
   // Reads responses until a final decision.
   asio::awaitable<bool> until_final() {
@@ -160,6 +183,7 @@ class Peer {
  private:
   Socket sock_;
   std::uint32_t proto_ = 0;
+  bool burst_ = false;
   ResponseDecoder dec_;
   std::string out_;
   std::vector<char> buf_ = std::vector<char>(16384);
@@ -251,7 +275,7 @@ asio::awaitable<void> worker(asio::io_context& io, const Options& o, Clock::time
       if (!p) {
         holder = std::make_unique<Peer>(io);
         p = holder.get();
-        if (!co_await p->open(o.ep, o.tcp, o.nagle)) {
+        if (!co_await p->open(o.ep, o.tcp, o.nagle, o.burst)) {
           ++res.errors;
           co_return;
         }
@@ -285,7 +309,7 @@ asio::awaitable<void> idle_holder(asio::io_context& io, const Options& o, Result
                                   std::vector<std::unique_ptr<Peer>>& peers) {
   for (int i = 0; i < o.idle; ++i) {
     auto p = std::make_unique<Peer>(io);
-    if (!co_await p->open(o.ep, o.tcp, o.nagle)) {
+    if (!co_await p->open(o.ep, o.tcp, o.nagle, o.burst)) {
       ++res.errors;
       break;
     }
@@ -369,6 +393,7 @@ int main(int argc, char** argv) {
     else if (a == "--body-bytes") o.body_bytes = std::stoul(val());
     else if (a == "--reconnect") o.reconnect = true;
     else if (a == "--nagle") o.nagle = true;
+    else if (a == "--burst") o.burst = true;
     else if (a == "--message-id") o.message_id = true;
     else if (a == "--bounce") o.bounce = true;
     else if (a == "--idle") o.idle = std::stoi(val());

@@ -23,7 +23,9 @@
 # Redis's unix socket; SOFT_REDIS=1 puts the soft state (limit counters,
 # inbound facts) on a second redis-server with appendfsync everysec
 # (redis.soft_servers); MILTER_THREADS=N sets milter.threads (default 1);
-# CONNECTIONS=N the milter connections of milter_load (default 16).
+# CONNECTIONS=N the milter connections of milter_load (default 16); BURST=1
+# has each milter_load connection write its no-reply events back to back, as
+# one Postfix process does (milter_load --burst).
 # Every process is stopped by PID.
 set -euo pipefail
 b=$1 secs=${2:-10} rate=${3:-2000}
@@ -116,6 +118,7 @@ printf '%-8s %-6s %-9s %-11s %-7s %-7s %-13s %-12s %-12s %-11s %-10s\n' kind sto
 for kind in ${KINDS:-inbound bounce outbound}; do
   flags=(--message-id)
   [[ $kind == bounce ]] && flags=(--message-id --bounce)
+  [[ -n ${BURST:-} ]] && flags+=(--burst)
   for backend in lmdb redis; do
     start_serve "$backend" "$kind"
     # A first second to warm up (connections, the first ledger record).
@@ -125,6 +128,8 @@ for kind in ${KINDS:-inbound bounce outbound}; do
     c1=$(cpu "$spid") r1=$(cpu "$rpid") k1=$(calls)
     open=$("$b/bench/milter_load" --connect "inet:127.0.0.1:$mport" --seconds "$secs" --concurrency "${CONNECTIONS:-16}" --rate "$rate" \
       "${flags[@]}")
+    # METRICS=DIR keeps serve's /metrics after both loops (DIR/KIND-BACKEND.prom).
+    [[ -z ${METRICS:-} ]] || curl -s "http://127.0.0.1:$hport/metrics" >"$METRICS/$kind-$backend.prom" || true
     stop_serve
     msgs=$(get messages "$closed")
     errors=$(get errors "$closed")

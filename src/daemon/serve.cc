@@ -231,16 +231,19 @@ Result<std::unique_ptr<Listeners>> open_listeners(const config::Config& cfg, con
       // as many as the store's pool holds for them (redis_loop_connections).
       auto budget = std::make_shared<std::atomic<std::int64_t>>(
           static_cast<std::int64_t>(redis_loop_connections(cfg)));
-      so.net.loop_state = [&eng, judges, budget](asio::io_context& io) -> std::shared_ptr<void> {
-        if (budget->fetch_sub(1) <= 0) return nullptr;  // this thread reads through the judge worker
+      so.net.loop_state = [&eng, judges, budget](asio::io_context& io) -> net::LoopState {
+        if (budget->fetch_sub(1) <= 0) return {};  // this thread reads through the judge worker
         auto reads = store::make_redis_loop_reads(
             eng.store(), io, [judges](std::function<void()> task) { return judges->post(std::move(task)); });
-        if (!reads) return nullptr;
+        if (!reads) return {};
         set_thread_loop_reads(reads.get());
-        return std::shared_ptr<void>(reads.release(), [](void* p) {
-          set_thread_loop_reads(nullptr);
-          delete static_cast<store::AsyncReads*>(p);
-        });
+        store::RedisLoopReads* raw = reads.get();
+        return net::LoopState{std::shared_ptr<void>(reads.release(),
+                                                    [](void* p) {
+                                                      set_thread_loop_reads(nullptr);
+                                                      delete static_cast<store::RedisLoopReads*>(p);
+                                                    }),
+                              [raw] { raw->quiesce(); }};
       };
     }
     auto s = milter::make_server(*out->filter, so);

@@ -29,6 +29,7 @@ struct Worker {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard{
       asio::make_work_guard(ioc)};
   std::unordered_set<Conn*> conns;  // touched only on this worker's thread
+  std::function<void()> quiesce;    // LoopState::quiesce; set and used on this worker's thread
   std::thread thread;
 };
 
@@ -227,6 +228,13 @@ struct Server::Impl {
     }
     std::vector<Conn*> left(w.conns.begin(), w.conns.end());
     for (Conn* c : left) c->close();
+    if (auto quiesce = std::move(w.quiesce)) {
+      try {
+        quiesce();
+      } catch (const std::exception& e) {
+        warn(opts.name + " worker state at stop: " + e.what());
+      }
+    }
   }
 
   // Serves the sockets of `l` (which must not have been taken yet): one
@@ -399,7 +407,9 @@ void Server::start() {
       std::shared_ptr<void> state;
       if (m.opts.loop_state) {
         try {
-          state = m.opts.loop_state(w->ioc);
+          LoopState ls = m.opts.loop_state(w->ioc);
+          state = std::move(ls.keep);
+          w->quiesce = std::move(ls.quiesce);
         } catch (const std::exception& e) {
           m.warn(m.opts.name + " worker state: " + e.what());
         }

@@ -62,6 +62,18 @@ inline constexpr std::chrono::seconds kDefaultDrainTimeout{30};
 
 class Listening;
 
+// What a worker loop keeps for its life (ServerOptions::loop_state).
+struct LoopState {
+  // Kept until the loop has run out of work (the server stopped), then
+  // destroyed on the loop's thread, before the loop is.
+  std::shared_ptr<void> keep;
+  // Called on the loop's thread once the server has drained it (no
+  // connection left): it must end what `keep` has pending on the loop (a
+  // standing read, a timer), or the loop never runs out of work. Empty:
+  // `keep` never has anything pending once the connections are gone.
+  std::function<void()> quiesce;
+};
+
 struct ServerOptions {
   std::string name = "net";       // thread names "bs-NAME-i", log prefix
   std::vector<std::string> listen;  // net/listen.h syntax
@@ -85,11 +97,9 @@ struct ServerOptions {
   // Warnings (accept errors, exceptions, protocol errors). Any worker
   // thread, concurrently. Empty = silent.
   std::function<void(std::string_view)> log;
-  // Per worker thread: called on it with its loop before the loop runs;
-  // what it returns is kept until the loop has run out of work (the
-  // server stopped) and then destroyed on that thread, before the loop is.
+  // Per worker thread: called on it with its loop before the loop runs.
   // An exception from it is logged and the worker runs without. Empty: none.
-  std::function<std::shared_ptr<void>(asio::io_context&)> loop_state;
+  std::function<LoopState(asio::io_context&)> loop_state;
 };
 
 // Options with the given name and drain timeout, the rest as above. No

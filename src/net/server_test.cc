@@ -13,7 +13,10 @@
 
 #include <cstdio>
 #include <cstring>
+#include <atomic>
 #include <filesystem>
+#include <future>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -284,6 +287,59 @@ TEST(NetServer, DrainClosesIdleAndWaitsForBusyConnections) {
   // The busy one is still served until it finishes its line.
   EXPECT_EQ(busy.roundtrip(" done\n"), " done\n");
   stopper.join();
+}
+
+// A loop state with an operation of its own pending (here a timer that
+// never fires; in the daemon, the standing read of a Redis connection):
+// stop() asks it to quiesce once the worker has no connection left, and
+// the loop then runs out of work, so wait() returns.
+TEST(NetServer, StopQuiescesEachLoopsStateSoTheLoopsEnd) {
+  struct Pending {
+    explicit Pending(asio::io_context& io) : timer(io) {}
+    asio::steady_timer timer;
+  };
+  std::atomic<int> made{0}, quiesced{0}, destroyed{0};
+  std::mutex mu;
+  std::vector<std::shared_ptr<Pending>> all;
+  ServerOptions o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.threads = 2;
+  o.drain_timeout = 2s;
+  o.loop_state = [&](asio::io_context& io) {
+    auto p = std::shared_ptr<Pending>(new Pending(io), [&destroyed](Pending* q) {
+      ++destroyed;
+      delete q;
+    });
+    p->timer.expires_at(asio::steady_timer::time_point::max());
+    p->timer.async_wait([](asio::error_code) {});
+    {
+      std::lock_guard lock(mu);
+      all.push_back(p);
+    }
+    ++made;
+    Pending* raw = p.get();
+    return LoopState{p, [raw, &quiesced] {
+                       ++quiesced;
+                       raw->timer.cancel();
+                     }};
+  };
+  auto s = make(o);
+  Client c(s->endpoints()[0]);
+  EXPECT_EQ(c.roundtrip("x\n"), "x\n");
+  {
+    std::lock_guard lock(mu);
+    all.clear();  // the loops hold the states now
+  }
+  auto stopped = std::async(std::launch::async, [&] {
+    s->stop();
+    s->wait();
+  });
+  const bool ended = stopped.wait_for(10s) == std::future_status::ready;
+  EXPECT_TRUE(ended) << "a loop with a pending operation of its state never ended";
+  if (!ended) std::abort();  // the server cannot be destroyed under a running loop
+  EXPECT_EQ(made.load(), 2);
+  EXPECT_EQ(quiesced.load(), 2);
+  EXPECT_EQ(destroyed.load(), 2);
 }
 
 TEST(NetServer, TcpClientsOutsideTheAllowedNetworksAreClosedAtAccept) {

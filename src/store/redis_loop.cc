@@ -54,7 +54,7 @@ struct Request {
   Clock::time_point deadline;
 };
 
-class LoopReads final : public AsyncReads {
+class LoopReads final : public RedisLoopReads {
  public:
   LoopReads(Store& store, redis::BatchReads& steps, asio::io_context& io, Offload offload)
       : store_(store), steps_(steps), io_(io), offload_(std::move(offload)), timer_(io),
@@ -86,6 +86,8 @@ class LoopReads final : public AsyncReads {
     req->done = std::move(done);
     send(std::move(req), cmds);
   }
+
+  void quiesce() override { close(redis::Health::kDiscard, Disposal::kHandOver, {}); }
 
  private:
   enum class State { kIdle, kConnecting, kReady };
@@ -184,6 +186,7 @@ class LoopReads final : public AsyncReads {
     sock_ = std::move(sock);
     state_ = State::kReady;
     backoff_ = kRedisBackoffMin;
+    read();
   }
 
   void failed_attempt() {
@@ -192,21 +195,38 @@ class LoopReads final : public AsyncReads {
     backoff_ = std::min(backoff_ * 2, kRedisBackoffMax);
   }
 
+  // Writes what is queued: at once while the socket takes it (commands are
+  // small; no handler to wait for), the rest asynchronously.
   void flush() {
     if (writing_ || out_.empty() || !sock_) return;
+    asio::error_code ec;
+    std::size_t done = 0;
+    while (done < out_.size()) {
+      const std::size_t k = sock_->write_some(asio::buffer(out_.data() + done, out_.size() - done), ec);
+      if (ec) break;
+      done += k;
+    }
+    if (!ec) return out_.clear();
+    if (ec != asio::error::would_block && ec != asio::error::try_again) {
+      return close(redis::Health::kDiscard, Disposal::kHandOver, {});
+    }
     writing_ = true;
-    in_flight_.swap(out_);
-    asio::async_write(*sock_, asio::buffer(in_flight_), [this, gen = gen_](asio::error_code ec, std::size_t) {
+    in_flight_.assign(out_, done);
+    out_.clear();
+    asio::async_write(*sock_, asio::buffer(in_flight_), [this, gen = gen_](asio::error_code wec, std::size_t) {
       if (gen != gen_) return;
       writing_ = false;
       in_flight_.clear();
-      if (ec) return close(redis::Health::kDiscard, Disposal::kHandOver, {});
+      if (wec) return close(redis::Health::kDiscard, Disposal::kHandOver, {});
       flush();
     });
   }
 
+  // A read is outstanding for as long as the connection is up, replies
+  // awaited or not: a connection the server closes while idle is noticed
+  // when it closes, and no read is tried before the replies can be there.
   void read() {
-    if (reading_ || pending_.empty() || !sock_) return;
+    if (reading_ || !sock_) return;
     reading_ = true;
     sock_->async_read_some(asio::buffer(buf_), [this, gen = gen_](asio::error_code ec, std::size_t n) {
       if (gen != gen_) return;
@@ -360,7 +380,7 @@ class LoopReads final : public AsyncReads {
 
 }  // namespace
 
-std::unique_ptr<AsyncReads> make_redis_loop_reads(Store& store, asio::io_context& io, Offload offload) {
+std::unique_ptr<RedisLoopReads> make_redis_loop_reads(Store& store, asio::io_context& io, Offload offload) {
   auto* steps = dynamic_cast<redis::BatchReads*>(&store);
   if (!steps) return nullptr;
   return std::make_unique<LoopReads>(store, *steps, io, std::move(offload));

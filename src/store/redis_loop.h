@@ -49,11 +49,21 @@ inline constexpr std::size_t kMaxLoopInput = std::size_t{64} << 20;
 // queue is full, or it is stopping).
 using Offload = std::function<bool(std::function<void()>)>;
 
+// A connection stands (with a read on it, so that a server that closes it
+// is noticed at once) from the first read until quiesce() or destruction.
+class RedisLoopReads : public AsyncReads {
+ public:
+  // Gives the connection back, so that the loop can run out of work (a
+  // server's stop): reads waiting on it go to the worker. Reads started
+  // later connect again. Call on the loop's thread.
+  virtual void quiesce() = 0;
+};
+
 // Loop reads for `store` when it is a Redis store (open_redis_store), else
 // null. `io` is the calling thread's loop, run by that one thread; the
 // reader is used and destroyed on it, and must be destroyed before `io`.
 // `store` and whatever `offload` runs on must outlive the reader and the
 // tasks it handed over.
-std::unique_ptr<AsyncReads> make_redis_loop_reads(Store& store, asio::io_context& io, Offload offload);
+std::unique_ptr<RedisLoopReads> make_redis_loop_reads(Store& store, asio::io_context& io, Offload offload);
 
 }  // namespace backstop::store
