@@ -25,7 +25,9 @@
 # (redis.soft_servers); MILTER_THREADS=N sets milter.threads (default 1);
 # CONNECTIONS=N the milter connections of milter_load (default 16); BURST=1
 # has each milter_load connection write its no-reply events back to back, as
-# one Postfix process does (milter_load --burst).
+# one Postfix process does (milter_load --burst); METRICS=DIR keeps serve's
+# /metrics after each backend's loops (DIR/KIND-BACKEND.prom: the decision
+# and Redis round-trip histograms).
 # Every process is stopped by PID.
 set -euo pipefail
 b=$1 secs=${2:-10} rate=${3:-2000}
@@ -128,7 +130,6 @@ for kind in ${KINDS:-inbound bounce outbound}; do
     c1=$(cpu "$spid") r1=$(cpu "$rpid") k1=$(calls)
     open=$("$b/bench/milter_load" --connect "inet:127.0.0.1:$mport" --seconds "$secs" --concurrency "${CONNECTIONS:-16}" --rate "$rate" \
       "${flags[@]}")
-    # METRICS=DIR keeps serve's /metrics after both loops (DIR/KIND-BACKEND.prom).
     [[ -z ${METRICS:-} ]] || curl -s "http://127.0.0.1:$hport/metrics" >"$METRICS/$kind-$backend.prom" || true
     stop_serve
     msgs=$(get messages "$closed")

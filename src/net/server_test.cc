@@ -16,7 +16,6 @@
 #include <atomic>
 #include <filesystem>
 #include <future>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -299,8 +298,6 @@ TEST(NetServer, StopQuiescesEachLoopsStateSoTheLoopsEnd) {
     asio::steady_timer timer;
   };
   std::atomic<int> made{0}, quiesced{0}, destroyed{0};
-  std::mutex mu;
-  std::vector<std::shared_ptr<Pending>> all;
   ServerOptions o;
   o.listen = {"inet:127.0.0.1:0"};
   o.threads = 2;
@@ -312,10 +309,6 @@ TEST(NetServer, StopQuiescesEachLoopsStateSoTheLoopsEnd) {
     });
     p->timer.expires_at(asio::steady_timer::time_point::max());
     p->timer.async_wait([](asio::error_code) {});
-    {
-      std::lock_guard lock(mu);
-      all.push_back(p);
-    }
     ++made;
     Pending* raw = p.get();
     return LoopState{p, [raw, &quiesced] {
@@ -326,10 +319,6 @@ TEST(NetServer, StopQuiescesEachLoopsStateSoTheLoopsEnd) {
   auto s = make(o);
   Client c(s->endpoints()[0]);
   EXPECT_EQ(c.roundtrip("x\n"), "x\n");
-  {
-    std::lock_guard lock(mu);
-    all.clear();  // the loops hold the states now
-  }
   auto stopped = std::async(std::launch::async, [&] {
     s->stop();
     s->wait();

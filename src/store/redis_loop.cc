@@ -104,10 +104,13 @@ class LoopReads final : public RedisLoopReads {
     req->sent = Clock::now();
     req->deadline = req->sent + timeout_;
     pending_.push_back(std::move(req));
-    // Written once the loop has run what is ready now: the reads other
-    // connections start meanwhile share one write (and their replies one
-    // read), which is most of what a read costs here.
-    if (!flush_posted_) {
+    // Nothing else in flight: written now, as there is nothing to wait
+    // for. Otherwise written once the loop has run what is ready now: the
+    // reads other connections start meanwhile share one write (and their
+    // replies one read), which is most of what a read costs here.
+    if (pending_.size() == 1 && !writing_ && !flush_posted_) {
+      flush();
+    } else if (!flush_posted_) {
       flush_posted_ = true;
       asio::post(io_, [this, gen = gen_] {
         if (gen != gen_) return;

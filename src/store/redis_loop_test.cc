@@ -41,7 +41,7 @@ struct Loop {
   asio::io_context io;
   common::Worker worker{"t-offload", 1024, 2};
   std::atomic<int> offloaded{0};
-  std::unique_ptr<AsyncReads> reads;
+  std::unique_ptr<RedisLoopReads> reads;
 
   explicit Loop(Store& store) {
     reads = make_redis_loop_reads(store, io, [this](std::function<void()> task) {
@@ -303,6 +303,30 @@ TEST_F(RedisLoop, StalledServerTimesOut) {
   EXPECT_GE(took, kShortTimeout - milliseconds(20));
   EXPECT_LT(took, kFailWithin);
   // Served again once the server runs.
+  EXPECT_TRUE(loop.served_again(bounce_batch()));
+}
+
+// A connected loop has a read standing on its connection, which is work
+// for the loop: quiesce() gives the connection back so that the loop runs
+// out of work (a server's stop), and a later read connects again.
+TEST_F(RedisLoop, QuiesceLetsTheLoopRunOutOfWorkAndReadsConnectAgain) {
+  auto s = open(kTestTimeout);
+  ASSERT_NE(s, nullptr);
+  fill(*s);
+  Loop loop(*s);
+  ASSERT_TRUE(loop.read(bounce_batch()).value());
+  loop.settle(milliseconds(50));
+  const int handed = loop.offloaded.load();
+  ASSERT_TRUE(loop.read(bounce_batch()).value());
+  ASSERT_EQ(loop.offloaded.load(), handed) << "not read on the loop's own connection";
+  // Connected and idle: the standing read keeps the loop running.
+  loop.io.restart();
+  loop.io.run_for(milliseconds(100));
+  EXPECT_FALSE(loop.io.stopped());
+  loop.reads->quiesce();
+  loop.io.restart();
+  loop.io.run_for(milliseconds(3000));
+  EXPECT_TRUE(loop.io.stopped()) << "work left on the loop after quiesce()";
   EXPECT_TRUE(loop.served_again(bounce_batch()));
 }
 
