@@ -79,8 +79,9 @@ class LoopReads final : public RedisLoopReads {
       if (state_ == State::kIdle && Clock::now() >= retry_at_) connect();
       return hand_over(std::move(batch), std::move(done));
     }
-    // A connection the server closed while idle is noticed by the read
-    // that follows the commands: the reads are then handed to the worker.
+    // A connection the server closes is noticed by the read standing on
+    // it; one closed just now fails the write or that read, and the reads
+    // waiting on it are then handed to the worker.
     auto req = std::make_unique<Request>();
     req->batch = std::move(batch);
     req->done = std::move(done);
