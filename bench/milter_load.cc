@@ -24,6 +24,9 @@
 // the other connections after every write. Without it the C connections'
 // writes interleave event by event (one thread of coroutines), so the filter
 // sees one event per connection per wake-up, a pattern of this client only.
+// --latency-log FILE: also writes one line per message, "START LATENCY
+// CONNECTION" (µs from the run's start; µs; 0-based), to find when the slow
+// messages of a run happened.
 // --message-id: each message also carries a unique Message-ID header (real
 // mail does; backstop keeps per-message facts by it).
 //
@@ -44,6 +47,7 @@
 // Usage: milter_load --connect inet:127.0.0.1:PORT|unix:PATH [--concurrency C]
 //        [--seconds S] [--headers H] [--body-bytes B] [--reconnect] [--idle N]
 //        [--nagle] [--burst] [--message-id] [--rate R] [--bounce]
+//        [--latency-log FILE]
 // Prints one line: concurrency, messages, msgs/s, p50/p90/p99/max latency (µs).
 #include <algorithm>
 #include <asio.hpp>
@@ -82,6 +86,7 @@ struct Options {
   bool burst = false;  // a connection's no-reply events back to back (--burst)
   bool message_id = false;  // every message carries its own Message-ID header
   bool bounce = false;      // every message is a DSN (see --bounce)
+  std::string latency_log;  // --latency-log FILE: one line per message
 };
 
 // The header fields and body of the --bounce message.
@@ -105,6 +110,7 @@ const std::string kBounceBody =
 
 struct Result {
   std::vector<std::uint32_t> lat_us;
+  std::vector<std::uint32_t> start_us;  // with --latency-log: each start, from the run's start
   std::uint64_t errors = 0;
 };
 
@@ -287,6 +293,10 @@ asio::awaitable<void> worker(asio::io_context& io, const Options& o, Clock::time
         co_return;
       }
       res.lat_us.push_back(static_cast<std::uint32_t>(us));
+      if (!o.latency_log.empty()) {
+        res.start_us.push_back(static_cast<std::uint32_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(t0 - start).count()));
+      }
       if (o.reconnect) {
         const Command quit = Quit{};
         (void)co_await p->send_only(quit);
@@ -398,6 +408,7 @@ int main(int argc, char** argv) {
     else if (a == "--bounce") o.bounce = true;
     else if (a == "--idle") o.idle = std::stoi(val());
     else if (a == "--rate") o.rate = std::stod(val());
+    else if (a == "--latency-log") o.latency_log = val();
     else if (a == "--inproc") return inproc(o, std::stoi(val()));
     else {
       std::fprintf(stderr, "milter_load: unknown option %s\n", a.c_str());
@@ -441,6 +452,20 @@ int main(int argc, char** argv) {
   for (auto& r : results) {
     all.insert(all.end(), r.lat_us.begin(), r.lat_us.end());
     errors += r.errors;
+  }
+  if (!o.latency_log.empty()) {
+    std::FILE* f = std::fopen(o.latency_log.c_str(), "w");
+    if (!f) {
+      std::fprintf(stderr, "milter_load: cannot write %s\n", o.latency_log.c_str());
+      return 2;
+    }
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      const Result& r = results[i];
+      for (std::size_t k = 0; k < r.start_us.size(); ++k) {
+        std::fprintf(f, "%u %u %zu\n", r.start_us[k], r.lat_us[k], i);
+      }
+    }
+    std::fclose(f);
   }
   std::sort(all.begin(), all.end());
   auto pct = [&](double q) -> std::uint32_t {

@@ -17,6 +17,12 @@
                           involuntary context switches (to see where a daemon's
                           CPU goes: event loops, workers, writer)
   summary RESULTS.tsv     medians per scenario and payload, as a Markdown table
+  latency-log FILE [MIN_MS MAX_MS]
+                          reads milter_load --latency-log output: p50/p99, how
+                          the slowest 1% cluster in time, and the period
+                          between MIN_MS and MAX_MS (default 45 and 60) that
+                          gathers most of them into one 3 ms window (what share:
+                          3 ms a period is what chance alone would give)
 """
 import json
 import os
@@ -189,6 +195,40 @@ def summary(path):
                   f"{pct} | {paired} | {min(loads):.1f}–{max(loads):.1f} |")
 
 
+def latency_log(path, lo_ms=45.0, hi_ms=60.0):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            start, lat, _conn = line.split()
+            rows.append((int(start), int(lat)))
+    if not rows:
+        sys.exit(f"{path}: no messages")
+    rows.sort()
+    lat = sorted(r[1] for r in rows)
+    p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(0.99 * len(lat)))]
+    top = [r for r in rows if r[1] >= p99]
+    # Slow messages closer than 3 ms to the previous one belong to one stall.
+    stalls = 0
+    last = None
+    for start, _ in top:
+        if last is None or start - last >= 3000:
+            stalls += 1
+        last = start
+    best_share, best_period = 0.0, 0.0
+    period_us = lo_ms * 1000
+    while period_us <= hi_ms * 1000:
+        bins = [0] * (int(period_us // 1000) + 1)
+        for start, _ in top:
+            bins[int((start % period_us) // 1000)] += 1
+        window = max(sum(bins[i:i + 3]) for i in range(len(bins)))
+        if window / len(top) > best_share:
+            best_share, best_period = window / len(top), period_us
+        period_us += 20
+    print(f"messages={len(rows)} p50_us={p50} p99_us={p99} slowest_1pct={len(top)} stalls={stalls} "
+          f"period_ms={best_period / 1000:.2f} share_in_3ms={best_share:.2f} "
+          f"chance={3000 / best_period:.2f}")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "ports":
@@ -207,6 +247,8 @@ def main():
         threads(args[0])
     elif cmd == "summary":
         summary(args[0])
+    elif cmd == "latency-log":
+        latency_log(args[0], *(float(a) for a in args[1:3]))
     else:
         sys.exit(f"unknown command {cmd}")
 

@@ -25,9 +25,13 @@
 # (redis.soft_servers); MILTER_THREADS=N sets milter.threads (default 1);
 # CONNECTIONS=N the milter connections of milter_load (default 16); BURST=1
 # has each milter_load connection write its no-reply events back to back, as
-# one Postfix process does (milter_load --burst); METRICS=DIR keeps serve's
+# one Postfix process does (milter_load --burst); NAGLE=1 leaves Nagle's
+# algorithm on for those connections, as Postfix and Sendmail do for their
+# milter sockets (milter_load --nagle); METRICS=DIR keeps serve's
 # /metrics after each backend's loops (DIR/KIND-BACKEND.prom: the decision
-# and Redis round-trip histograms).
+# and Redis round-trip histograms); LATENCY_LOG=DIR keeps each open loop's
+# per-message latencies (DIR/KIND-BACKEND.txt, milter_load --latency-log;
+# read them with `e2e_util.py latency-log FILE`).
 # Every process is stopped by PID.
 set -euo pipefail
 b=$1 secs=${2:-10} rate=${3:-2000}
@@ -121,6 +125,7 @@ for kind in ${KINDS:-inbound bounce outbound}; do
   flags=(--message-id)
   [[ $kind == bounce ]] && flags=(--message-id --bounce)
   [[ -n ${BURST:-} ]] && flags+=(--burst)
+  [[ -n ${NAGLE:-} ]] && flags+=(--nagle)
   for backend in lmdb redis; do
     start_serve "$backend" "$kind"
     # A first second to warm up (connections, the first ledger record).
@@ -128,8 +133,10 @@ for kind in ${KINDS:-inbound bounce outbound}; do
     c0=$(cpu "$spid") r0=$(cpu "$rpid") k0=$(calls)
     closed=$("$b/bench/milter_load" --connect "inet:127.0.0.1:$mport" --seconds "$secs" --concurrency "${CONNECTIONS:-16}" "${flags[@]}")
     c1=$(cpu "$spid") r1=$(cpu "$rpid") k1=$(calls)
+    log_flags=()
+    [[ -z ${LATENCY_LOG:-} ]] || log_flags=(--latency-log "$LATENCY_LOG/$kind-$backend.txt")
     open=$("$b/bench/milter_load" --connect "inet:127.0.0.1:$mport" --seconds "$secs" --concurrency "${CONNECTIONS:-16}" --rate "$rate" \
-      "${flags[@]}")
+      "${flags[@]}" "${log_flags[@]}")
     [[ -z ${METRICS:-} ]] || curl -s "http://127.0.0.1:$hport/metrics" >"$METRICS/$kind-$backend.prom" || true
     stop_serve
     msgs=$(get messages "$closed")
