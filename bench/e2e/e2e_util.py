@@ -21,8 +21,9 @@
                           reads milter_load --latency-log output: p50/p99, how
                           the slowest 1% cluster in time, and the period
                           between MIN_MS and MAX_MS (default 45 and 60) that
-                          gathers most of them into one 3 ms window (what share:
-                          3 ms a period is what chance alone would give)
+                          gathers most of them into one 3 ms window, and their
+                          share in it (3 ms over the period is what chance alone
+                          would give)
 """
 import json
 import os
