@@ -465,7 +465,10 @@ int main(int argc, char** argv) {
         std::fprintf(f, "%u %u %zu\n", r.start_us[k], r.lat_us[k], i);
       }
     }
-    std::fclose(f);
+    if (std::ferror(f) != 0 || std::fclose(f) != 0) {  // a short log would mislead its reader
+      std::fprintf(stderr, "milter_load: writing %s failed\n", o.latency_log.c_str());
+      return 2;
+    }
   }
   std::sort(all.begin(), all.end());
   auto pct = [&](double q) -> std::uint32_t {
