@@ -60,18 +60,26 @@ void from_original_headers(const mail::HeaderList& h, References& r) {
     if (auto v = h.get(name); v) r.original_sender = strip_angle(*v);
   }
   if (!r.original_received_ips.empty() || !r.original_received_hosts.empty()) return;
-  // Hops, not hosts, are counted: a hop may state an IP and no "by" (quoted
-  // inline, a folded Received keeps its "by" on a line of its own).
-  std::size_t hops = 0;
+  // One original's chain, never a mix of sources: a chain that names no IP
+  // and no host (only "from" clauses) stands until a later source gives one
+  // that does, which replaces it. Hops, not hosts, are counted: a hop may
+  // state an IP and no "by" (quoted inline, a folded Received keeps its "by"
+  // on a line of its own).
+  std::vector<mail::Received> hops;
+  std::vector<std::string> ips;
+  std::vector<std::string> hosts;
   for (std::string_view value : h.all("Received")) {
-    if (hops >= kMaxHops) break;
+    if (hops.size() >= kMaxHops) break;
     auto rcv = mail::parse_received(value);
     if (!rcv) continue;
-    ++hops;
-    if (!rcv->from_ip.empty()) r.original_received_ips.push_back(rcv->from_ip);
-    if (!rcv->by.empty()) r.original_received_hosts.push_back(rcv->by);
-    r.original_hops.push_back(std::move(*rcv));
+    if (!rcv->from_ip.empty()) ips.push_back(rcv->from_ip);
+    if (!rcv->by.empty()) hosts.push_back(rcv->by);
+    hops.push_back(std::move(*rcv));
   }
+  if (hops.empty() || (ips.empty() && hosts.empty() && !r.original_hops.empty())) return;
+  r.original_received_ips = std::move(ips);
+  r.original_received_hosts = std::move(hosts);
+  r.original_hops = std::move(hops);
 }
 
 bool starts_with_ci(std::string_view s, std::string_view prefix) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
 
 namespace backstop::classify {
 namespace {
@@ -108,6 +109,39 @@ TEST(Refs, QuotedReceivedChainIsBoundedByHopsNotHosts) {
   EXPECT_EQ(a.original_received_ips.size(), kMaxHops);
   ASSERT_EQ(a.original_received_hosts.size(), kMaxHops);
   EXPECT_EQ(a.original_received_hosts.front(), "mx0.example.net");
+}
+
+// Found by fuzz_refs: hops that name neither an IP nor a "by" host left the
+// chain open, so the attached original's and the quoted one's were appended
+// together, past kMaxHops. A chain comes from one source; a later source
+// replaces one that names no IP and no host.
+TEST(Refs, ReceivedChainComesFromOneSourceAndStaysBounded) {
+  auto build = [](std::string_view quoted_hop) {
+    std::string s =
+        "From: MAILER-DAEMON@mx.example.net\nSubject: Undelivered\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\n";
+    for (int i = 0; i < 30; ++i) s += "> Received: " + std::string(quoted_hop) + std::to_string(i) + "\n";
+    s += "\n--b\nContent-Type: message/rfc822\n\n";
+    for (int i = 0; i < 30; ++i) s += "Received: from helo" + std::to_string(i) + "\n";
+    s += "Subject: original\n\nbody\n--b--\n";
+    return s;
+  };
+  // Neither source names an IP or a host: the first chain (the attached
+  // original's) is kept, alone.
+  auto m = mail::parse_message(build("from quoted"));
+  ASSERT_TRUE(m);
+  References r = extract_references(*m);
+  ASSERT_EQ(r.original_hops.size(), 30u);
+  EXPECT_EQ(r.original_hops.front().from_helo, "helo0");
+  EXPECT_TRUE(r.original_received_ips.empty());
+  EXPECT_TRUE(r.original_received_hosts.empty());
+  // The quoted chain names hosts: it replaces the attached one whole.
+  m = mail::parse_message(build("from q.example.org by mx.example.net id "));
+  ASSERT_TRUE(m);
+  r = extract_references(*m);
+  ASSERT_EQ(r.original_hops.size(), 30u);
+  EXPECT_EQ(r.original_hops.front().from_helo, "q.example.org");
+  EXPECT_EQ(r.original_received_hosts.size(), 30u);
 }
 
 }  // namespace
