@@ -465,7 +465,8 @@ int main(int argc, char** argv) {
         std::fprintf(f, "%u %u %zu\n", r.start_us[k], r.lat_us[k], i);
       }
     }
-    if (std::ferror(f) != 0 || std::fclose(f) != 0) {  // a short log would mislead its reader
+    const bool write_failed = std::ferror(f) != 0;
+    if (std::fclose(f) != 0 || write_failed) {  // a short log would mislead its reader
       std::fprintf(stderr, "milter_load: writing %s failed\n", o.latency_log.c_str());
       return 2;
     }

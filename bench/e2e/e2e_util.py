@@ -221,7 +221,8 @@ def latency_log(path, lo_ms=45.0, hi_ms=60.0):
         bins = [0] * (int(period_us // 1000) + 1)
         for start, _ in top:
             bins[int((start % period_us) // 1000)] += 1
-        window = max(sum(bins[i:i + 3]) for i in range(len(bins)))
+        ring = bins + bins[:2]  # a window may wrap past the period's end
+        window = max(sum(ring[i:i + 3]) for i in range(len(bins)))
         if window / len(top) > best_share:
             best_share, best_period = window / len(top), period_us
         period_us += 20
